@@ -1,0 +1,538 @@
+//! Checks that need no catalog: property keys and values, duplicate objects, `AS` where it means
+//! nothing, column names in SHOW filters. Every problem points at the offending token.
+
+use std::collections::HashMap;
+
+use super::ast::*;
+use super::error::Problem;
+use super::suggest::closest;
+
+/// Output columns of `SHOW BACKUP`, as StarRocks names them.
+pub const SHOW_BACKUP_COLUMNS: &[&str] = &[
+    "JobId",
+    "SnapshotName",
+    "DbName",
+    "State",
+    "BackupObjs",
+    "CreateTime",
+    "SnapshotFinishedTime",
+    "UploadFinishedTime",
+    "FinishedTime",
+    "UnfinishedTasks",
+    "Progress",
+    "TaskErrMsg",
+    "Status",
+    "Timeout",
+];
+
+/// Output columns of `SHOW RESTORE`, as StarRocks names them.
+pub const SHOW_RESTORE_COLUMNS: &[&str] = &[
+    "JobId",
+    "Label",
+    "Timestamp",
+    "DbName",
+    "State",
+    "AllowLoad",
+    "ReplicationNum",
+    "RestoreObjs",
+    "CreateTime",
+    "MetaPreparedTime",
+    "SnapshotFinishedTime",
+    "DownloadFinishedTime",
+    "FinishedTime",
+    "UnfinishedTasks",
+    "Progress",
+    "TaskErrMsg",
+    "Status",
+    "Timeout",
+];
+
+/// PROPERTIES a BACKUP accepts. `compression` is srbackup's own (StarRocks has none).
+pub const BACKUP_PROPERTIES: &[&str] = &["type", "timeout", "compression"];
+
+/// PROPERTIES a RESTORE accepts.
+pub const RESTORE_PROPERTIES: &[&str] = &[
+    "backup_timestamp",
+    "timeout",
+    "allow_load",
+    "replication_num",
+    "meta_version",
+    "starrocks_meta_version",
+];
+
+/// StarRocks refuses job timeouts under ten minutes.
+pub const MIN_TIMEOUT_SECONDS: u64 = 600;
+
+pub(super) fn validate(stmt: &Statement) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    match stmt {
+        Statement::Backup(b) => {
+            check_properties(&b.properties, "BACKUP", BACKUP_PROPERTIES, &mut problems);
+            check_objects(&b.on, b.database.as_ref(), false, &mut problems);
+            check_catalogs(b.external_catalogs.as_ref(), false, &mut problems);
+        }
+        Statement::Restore(r) => {
+            check_properties(&r.properties, "RESTORE", RESTORE_PROPERTIES, &mut problems);
+            check_objects(
+                &r.on,
+                r.database.as_ref().map(|d| &d.name),
+                true,
+                &mut problems,
+            );
+            check_catalogs(r.external_catalogs.as_ref(), true, &mut problems);
+        }
+        Statement::ShowBackup(s) => {
+            check_filter(&s.filter, "SHOW BACKUP", SHOW_BACKUP_COLUMNS, &mut problems)
+        }
+        Statement::ShowRestore(s) => check_filter(
+            &s.filter,
+            "SHOW RESTORE",
+            SHOW_RESTORE_COLUMNS,
+            &mut problems,
+        ),
+        Statement::ShowSnapshot(s) => {
+            if let Some(ts) = &s.timestamp {
+                if let Err(p) = check_timestamp(ts) {
+                    problems.push(*p);
+                }
+                if s.snapshots.len() > 1 {
+                    problems.push(
+                        Problem::new(
+                            "srbackup::show::timestamp_with_list",
+                            ts.span,
+                            "TIMESTAMP can only be combined with a single snapshot",
+                        )
+                        .label("this timestamp")
+                        .help("write `WHERE SNAPSHOT = \"name\" AND TIMESTAMP = \"...\"`"),
+                    );
+                }
+            }
+            check_unique(
+                s.snapshots.iter().map(|l| (l.value.as_str(), l.span)),
+                "snapshot",
+                &mut problems,
+            );
+        }
+        Statement::CreateRepository(c) => {
+            check_unique(
+                c.properties
+                    .iter()
+                    .map(|p| (p.key.value.as_str(), p.key.span)),
+                "property",
+                &mut problems,
+            );
+        }
+        Statement::DropRepository(_)
+        | Statement::ShowRepositories(_)
+        | Statement::CancelBackup(_)
+        | Statement::CancelRestore(_)
+        | Statement::DropSnapshot(_) => {}
+    }
+    problems
+}
+
+fn check_properties(props: &Properties, what: &str, allowed: &[&str], problems: &mut Vec<Problem>) {
+    let mut seen: HashMap<String, Span> = HashMap::new();
+    for p in props.iter() {
+        let key = p.key.value.to_ascii_lowercase();
+        if let Some(first) = seen.get(&key) {
+            problems.push(
+                Problem::new(
+                    "srbackup::properties::duplicate",
+                    p.key.span,
+                    format!("property \"{}\" is given twice", p.key.value),
+                )
+                .label("given again here")
+                .also(*first, "first given here")
+                .help("keep one of them"),
+            );
+            continue;
+        }
+        seen.insert(key.clone(), p.key.span);
+        if !allowed.contains(&key.as_str()) {
+            let mut problem = Problem::new(
+                "srbackup::properties::unknown",
+                p.key.span,
+                format!("unknown {what} property \"{}\"", p.key.value),
+            )
+            .label("not a property of this statement");
+            let list = allowed.join(", ");
+            problem = match closest(&p.key.value, allowed.iter().copied()) {
+                Some(s) => problem.help(format!("did you mean \"{s}\"? {what} accepts: {list}")),
+                None => problem.help(format!("{what} accepts: {list}")),
+            };
+            problems.push(problem);
+            continue;
+        }
+        if let Err(problem) = check_property_value(&key, &p.value) {
+            problems.push(*problem);
+        }
+    }
+}
+
+fn invalid_value(value: &Literal, message: String, help: &str) -> Box<Problem> {
+    Box::new(
+        Problem::new("srbackup::properties::value", value.span, message)
+            .label("invalid value")
+            .help(help.to_string()),
+    )
+}
+
+fn check_property_value(key: &str, value: &Literal) -> Result<(), Box<Problem>> {
+    let v = value.value.trim();
+    match key {
+        "timeout" => match v.parse::<u64>() {
+            Ok(secs) if secs >= MIN_TIMEOUT_SECONDS => Ok(()),
+            Ok(secs) => Err(invalid_value(
+                value,
+                format!("timeout of {secs} s is too short"),
+                "a job timeout must be at least 600 seconds (10 minutes)",
+            )),
+            Err(_) => Err(invalid_value(
+                value,
+                format!("timeout \"{}\" is not a number of seconds", value.value),
+                "write the timeout in whole seconds, at least 600, e.g. \"3600\"",
+            )),
+        },
+        "type" => match v.to_ascii_uppercase().as_str() {
+            "FULL" | "INCREMENTAL" => Ok(()),
+            _ => Err(invalid_value(
+                value,
+                format!("backup type \"{}\" is not FULL or INCREMENTAL", value.value),
+                "use \"FULL\" or \"INCREMENTAL\" (every srbackup backup is incremental in what it sends)",
+            )),
+        },
+        "compression" => {
+            let ok = match v.to_ascii_lowercase().as_str() {
+                "none" | "zstd" => true,
+                other => other
+                    .strip_prefix("zstd:")
+                    .and_then(|level| level.parse::<i32>().ok())
+                    .is_some_and(|level| (1..=22).contains(&level)),
+            };
+            if ok {
+                Ok(())
+            } else {
+                Err(invalid_value(
+                    value,
+                    format!("compression \"{}\" is not supported", value.value),
+                    "use \"none\", \"zstd\" or \"zstd:LEVEL\" with LEVEL from 1 to 22",
+                ))
+            }
+        }
+        "backup_timestamp" => check_timestamp(value),
+        "allow_load" => match v.to_ascii_lowercase().as_str() {
+            "true" | "false" => Ok(()),
+            _ => Err(invalid_value(
+                value,
+                format!("allow_load \"{}\" is not true or false", value.value),
+                "use \"true\" or \"false\"",
+            )),
+        },
+        "replication_num" => match v.parse::<u32>() {
+            Ok(n) if n >= 1 => Ok(()),
+            _ => Err(invalid_value(
+                value,
+                format!(
+                    "replication_num \"{}\" is not a positive whole number",
+                    value.value
+                ),
+                "use a number of replicas such as \"1\" or \"3\"",
+            )),
+        },
+        "meta_version" | "starrocks_meta_version" => match v.parse::<u32>() {
+            Ok(_) => Ok(()),
+            Err(_) => Err(invalid_value(
+                value,
+                format!("{key} \"{}\" is not a whole number", value.value),
+                "meta versions are whole numbers, needed only for snapshots of old clusters",
+            )),
+        },
+        _ => Ok(()),
+    }
+}
+
+/// `yyyy-MM-dd-HH-mm-ss-SSS`, or the older `yyyy-MM-dd-HH-mm-ss`, naming a real instant.
+pub fn check_timestamp(value: &Literal) -> Result<(), Box<Problem>> {
+    if parse_backup_timestamp(&value.value).is_some() {
+        return Ok(());
+    }
+    Err(Box::new(Problem::new(
+        "srbackup::properties::timestamp",
+        value.span,
+        format!("\"{}\" is not a snapshot timestamp", value.value),
+    )
+    .label("expected yyyy-MM-dd-HH-mm-ss-SSS")
+    .help(
+        "copy the Timestamp column of SHOW SNAPSHOT ON <repo>, e.g. \"2024-12-09-10-25-58-842\" \
+         (the older form without milliseconds, \"2024-12-09-10-25-58\", is accepted too)",
+    )))
+}
+
+/// Parses a snapshot timestamp; milliseconds default to 0 in the older form.
+pub fn parse_backup_timestamp(text: &str) -> Option<chrono::NaiveDateTime> {
+    let shape_ok = |s: &str| {
+        s.len() == 19
+            && s.bytes().enumerate().all(|(i, b)| match i {
+                4 | 7 | 10 | 13 | 16 => b == b'-',
+                _ => b.is_ascii_digit(),
+            })
+    };
+    let (base, millis) = match text.len() {
+        19 => (text, 0),
+        23 if text.as_bytes()[19] == b'-' => {
+            let ms = &text[20..];
+            if !ms.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            (&text[..19], ms.parse::<u32>().ok()?)
+        }
+        _ => return None,
+    };
+    if !shape_ok(base) {
+        return None;
+    }
+    let dt = chrono::NaiveDateTime::parse_from_str(base, "%Y-%m-%d-%H-%M-%S").ok()?;
+    dt.checked_add_signed(chrono::TimeDelta::milliseconds(i64::from(millis)))
+}
+
+fn check_objects(
+    on: &[ObjectRef],
+    database: Option<&Ident>,
+    is_restore: bool,
+    problems: &mut Vec<Problem>,
+) {
+    let mut seen_names: HashMap<(ObjectKind, String), Span> = HashMap::new();
+    let mut seen_all: HashMap<ObjectKind, Span> = HashMap::new();
+    let mut seen_targets: HashMap<(ObjectKind, String), Span> = HashMap::new();
+    for item in on {
+        if let ObjectRef::All { of, alias, span } = item {
+            if let Some(alias) = alias {
+                problems.push(
+                    Problem::new(
+                        "srbackup::on::alias_on_all",
+                        alias.span,
+                        format!("AS cannot rename ALL {}", plural(*of)),
+                    )
+                    .label("AS here")
+                    .help(format!(
+                        "to rename one {noun}, name it: `{kw} name AS {alias}`",
+                        noun = of.noun(),
+                        kw = of.noun().to_ascii_uppercase(),
+                        alias = alias
+                    )),
+                );
+            }
+            if let Some(first) = seen_all.insert(*of, *span) {
+                problems.push(duplicate(*span, first, &format!("ALL {}", plural(*of))));
+            }
+            continue;
+        }
+        let Some(name) = item.name() else { continue };
+        if let (Some(db), Some(qualifier)) = (database, &name.database)
+            && qualifier.value != db.value
+        {
+            problems.push(
+                Problem::new(
+                    "srbackup::on::other_database",
+                    qualifier.span,
+                    format!("{} {} is not in database {}", item.kind().noun(), name, db),
+                )
+                .label("a different database")
+                .also(db.span, "the statement's database")
+                .help("one statement backs up or restores objects of one database"),
+            );
+        }
+        let key = (item.kind(), name.name.value.clone());
+        if let Some(first) = seen_names.get(&key) {
+            let mut p = duplicate(
+                name.span(),
+                *first,
+                &format!("{} {}", item.kind().noun(), name),
+            );
+            if item.kind() == ObjectKind::Tables {
+                p = p.help("list every partition in one item, e.g. `TABLE t PARTITION (p1, p2)`");
+            }
+            problems.push(p);
+            continue;
+        }
+        seen_names.insert(key, name.span());
+        if let Some(all) = seen_all.get(&item.kind()) {
+            problems.push(
+                Problem::new(
+                    "srbackup::on::covered_by_all",
+                    name.span(),
+                    format!(
+                        "{} {} is already included by ALL {}",
+                        item.kind().noun(),
+                        name,
+                        plural(item.kind())
+                    ),
+                )
+                .label("already included")
+                .also(*all, "ALL given here")
+                .help("remove one of the two"),
+            );
+        }
+        if let ObjectRef::Table { partitions, .. } = item {
+            check_unique(
+                partitions.iter().map(|p| (p.value.as_str(), p.span)),
+                "partition",
+                problems,
+            );
+        }
+        if let (Some(alias), false) = (item.alias(), is_restore) {
+            problems.push(
+                Problem::new(
+                    "srbackup::on::alias_in_backup",
+                    alias.span,
+                    "BACKUP cannot rename objects",
+                )
+                .label("AS here")
+                .help("a snapshot keeps the original names; rename with AS when you RESTORE"),
+            );
+        }
+        // Two objects must not land on one name (`TABLE a AS b, TABLE b`).
+        let target = item.alias().unwrap_or(&name.name);
+        if let Some(first) = seen_targets.insert((item.kind(), target.value.clone()), target.span)
+            && is_restore
+        {
+            problems.push(
+                Problem::new(
+                    "srbackup::on::duplicate_target",
+                    target.span,
+                    format!(
+                        "two {}s would be restored as {}",
+                        item.kind().noun(),
+                        target
+                    ),
+                )
+                .label("second object restored under this name")
+                .also(first, "first one")
+                .help("give each restored object its own name with AS"),
+            );
+        }
+    }
+}
+
+fn check_catalogs(
+    selection: Option<&CatalogSelection>,
+    is_restore: bool,
+    problems: &mut Vec<Problem>,
+) {
+    let Some(CatalogSelection::Named(list)) = selection else {
+        return;
+    };
+    let before = problems.len();
+    check_unique(
+        list.iter().map(|c| (c.name.value.as_str(), c.name.span)),
+        "catalog",
+        problems,
+    );
+    for alias in list.iter().filter_map(|c| c.alias.as_ref()) {
+        if !is_restore {
+            problems.push(
+                Problem::new(
+                    "srbackup::on::alias_in_backup",
+                    alias.span,
+                    "BACKUP cannot rename catalogs",
+                )
+                .label("AS here")
+                .help("a snapshot keeps the original names; rename with AS when you RESTORE"),
+            );
+        }
+    }
+    // Renames may make two catalogs land on one name; only worth checking once names are unique.
+    if is_restore && problems.len() == before {
+        let mut targets: HashMap<&str, Span> = HashMap::new();
+        for target in list.iter().map(|c| c.alias.as_ref().unwrap_or(&c.name)) {
+            if let Some(first) = targets.insert(&target.value, target.span) {
+                problems.push(
+                    Problem::new(
+                        "srbackup::on::duplicate_target",
+                        target.span,
+                        format!("two catalogs would be restored as {target}"),
+                    )
+                    .label("second catalog restored under this name")
+                    .also(first, "first one")
+                    .help("give each restored catalog its own name with AS"),
+                );
+            }
+        }
+    }
+}
+
+fn check_filter(filter: &[Predicate], what: &str, columns: &[&str], problems: &mut Vec<Problem>) {
+    for pred in filter {
+        if !columns
+            .iter()
+            .any(|c| c.eq_ignore_ascii_case(&pred.column.value))
+        {
+            let list = columns.join(", ");
+            let help = match closest(&pred.column.value, columns.iter().copied()) {
+                Some(s) => format!("did you mean {s}? {what} has the columns {list}"),
+                None => format!("{what} has the columns {list}"),
+            };
+            problems.push(
+                Problem::new(
+                    "srbackup::show::unknown_column",
+                    pred.column.span,
+                    format!("{what} has no column {}", pred.column),
+                )
+                .label("unknown column")
+                .help(help),
+            );
+        }
+    }
+}
+
+fn check_unique<'a>(
+    items: impl Iterator<Item = (&'a str, Span)>,
+    what: &str,
+    problems: &mut Vec<Problem>,
+) {
+    let mut seen: HashMap<&'a str, Span> = HashMap::new();
+    for (name, span) in items {
+        if let Some(first) = seen.get(name) {
+            problems.push(duplicate(span, *first, &format!("{what} {name}")));
+        } else {
+            seen.insert(name, span);
+        }
+    }
+}
+
+fn duplicate(span: Span, first: Span, what: &str) -> Problem {
+    Problem::new(
+        "srbackup::on::duplicate",
+        span,
+        format!("{what} is listed twice"),
+    )
+    .label("listed again here")
+    .also(first, "first listed here")
+    .help("remove the repetition")
+}
+
+fn plural(kind: ObjectKind) -> &'static str {
+    match kind {
+        ObjectKind::Tables => "TABLES",
+        ObjectKind::MaterializedViews => "MATERIALIZED VIEWS",
+        ObjectKind::Views => "VIEWS",
+        ObjectKind::Functions => "FUNCTIONS",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_backup_timestamp;
+
+    #[test]
+    fn timestamps_in_both_forms_parse_and_impossible_dates_do_not() {
+        assert!(parse_backup_timestamp("2024-12-09-10-25-58-842").is_some());
+        assert!(parse_backup_timestamp("2018-05-04-16-45-08").is_some());
+        assert!(parse_backup_timestamp("2024-02-30-10-25-58-842").is_none());
+        assert!(parse_backup_timestamp("2024-12-09 10:25:58").is_none());
+        assert!(parse_backup_timestamp("2024-12-09-10-25-58-84").is_none());
+        assert!(parse_backup_timestamp("2024-1-09-10-25-58-842").is_none());
+        assert!(parse_backup_timestamp("").is_none());
+    }
+}
