@@ -301,3 +301,20 @@ fn the_suggestions_name_the_right_keyword() {
             .contains("\"timeout\"")
     );
 }
+
+#[test]
+fn inputs_that_once_crashed_the_fuzzer_are_refused_cleanly() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fuzz-regressions");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let bytes = std::fs::read(&path).unwrap();
+        let text = String::from_utf8_lossy(&bytes);
+        if let Err(e) = sql::parse(&text) {
+            assert!(e.problem().span.end <= text.len(), "{}", path.display());
+            let _ = e.render_plain();
+        }
+        seen += 1;
+    }
+    assert!(seen > 0);
+}

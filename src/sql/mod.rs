@@ -246,8 +246,10 @@ fn word_before(src: &str, pos: usize) -> Option<(usize, usize)> {
     let head = src[..pos].trim_end();
     let end = head.len();
     let start = head
-        .rfind(|c: char| !(c.is_alphanumeric() || c == '_'))
-        .map(|i| i + 1)
+        .char_indices()
+        .rev()
+        .find(|(_, c)| !(c.is_alphanumeric() || *c == '_'))
+        .map(|(i, c)| i + c.len_utf8())
         .unwrap_or(0);
     (start < end).then_some((start, end))
 }
@@ -373,5 +375,12 @@ mod tests {
     fn word_before_skips_white_space() {
         assert_eq!(word_before("ON (TABEL  t", 11), Some((4, 9)));
         assert_eq!(word_before("(", 1), None);
+    }
+
+    #[test]
+    fn word_before_respects_multi_byte_characters() {
+        // Found by the fuzzer: a non-word character of two bytes before the word.
+        assert_eq!(word_before("a\u{58c}bc d", 6), Some((3, 5)));
+        assert_eq!(word_before("\u{2014}x y", 5), Some((3, 4)));
     }
 }
