@@ -2,5 +2,13 @@
 //!
 //! The stages, each in its own module (see ARCHITECTURE.md):
 //! - [`sql`]: text → typed statements (pest grammar, AST, diagnostics).
+//! - [`catalog`]: the cluster's object model in SQLite.
+//! - [`engine`]: tablets as immutable Parquet rowsets, loads, DataFusion queries, pins,
+//!   staging and publish, compaction and garbage collection.
+//! - [`session`]: runs statements against a cluster; [`output`] prints their results.
 
+pub mod catalog;
+pub mod engine;
+pub mod output;
+pub mod session;
 pub mod sql;

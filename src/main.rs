@@ -14,6 +14,14 @@ use miette::{IntoDiagnostic, Result, WrapErr};
     about = "StarRocks-style BACKUP and RESTORE with reviewable plans"
 )]
 struct Cli {
+    /// The cluster directory (created on first use).
+    #[arg(
+        long,
+        global = true,
+        env = "SRBACKUP_CLUSTER",
+        default_value = "srbackup-cluster"
+    )]
+    cluster: PathBuf,
     #[command(subcommand)]
     command: Command,
 }
@@ -31,12 +39,29 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Format::Json)]
         format: Format,
     },
+    /// Run statements against the cluster (DDL, loads, SELECT, SHOW, CHECKSUM TABLE).
+    Sql {
+        /// Statements to run, or `-` to read them from standard input.
+        statements: Option<String>,
+        /// Read the statements from a file instead.
+        #[arg(short = 'f', long = "file", conflicts_with = "statements")]
+        file: Option<PathBuf>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = ResultFormat::Table)]
+        format: ResultFormat,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
 enum Format {
     Json,
     Yaml,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum ResultFormat {
+    Table,
+    Json,
 }
 
 /// The statements and the name to show for them in diagnostics.
@@ -60,7 +85,7 @@ fn read_input(statements: Option<String>, file: Option<PathBuf>) -> Result<(Stri
     }
 }
 
-fn run(cli: Cli) -> Result<()> {
+async fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Parse {
             statements,
@@ -76,11 +101,52 @@ fn run(cli: Cli) -> Result<()> {
             println!("{out}");
             Ok(())
         }
+        Command::Sql {
+            statements,
+            file,
+            format,
+        } => {
+            let (name, text) = read_input(statements, file)?;
+            let mut session = srbackup::session::Session::open(&cli.cluster)?;
+            let mut json = Vec::new();
+            session
+                .run_script(&name, &text, |stmt, out| match format {
+                    ResultFormat::Table => print!("{}", srbackup::output::text(out)),
+                    ResultFormat::Json => json.push(srbackup::output::json(&redacted(stmt), out)),
+                })
+                .await?;
+            if format == ResultFormat::Json {
+                println!("{}", serde_json::to_string_pretty(&json).into_diagnostic()?);
+            }
+            Ok(())
+        }
+    }
+}
+
+/// A statement's text for output: CREATE REPOSITORY and CREATE CATALOG carry credentials.
+fn redacted(stmt: &srbackup::sql::Statement) -> String {
+    use srbackup::sql::Statement;
+    match stmt {
+        Statement::CreateRepository(_) | Statement::CreateCatalog(_) => {
+            serde_json::to_string(stmt).unwrap_or_default()
+        }
+        other => other.to_string(),
     }
 }
 
 fn main() -> ExitCode {
-    match run(Cli::parse()) {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(report) => {
             eprintln!("{report:?}");

@@ -8,6 +8,8 @@
 
 use serde::ser::{Serialize, SerializeMap, Serializer};
 
+pub use super::ddl::*;
+
 /// A byte range in the parsed input. Equality ignores it (see the module docs).
 #[derive(Clone, Copy, Debug, Default, Eq, serde::Serialize)]
 pub struct Span {
@@ -204,6 +206,28 @@ pub enum Statement {
     CancelRestore(CancelJob),
     ShowSnapshot(ShowSnapshot),
     DropSnapshot(DropSnapshot),
+    // The embedded engine's statements (see `ddl.rs`).
+    CreateDatabase(CreateDatabase),
+    DropDatabase(DropDatabase),
+    Use(UseDatabase),
+    CreateTable(CreateTable),
+    DropTable(DropObject),
+    TruncateTable(TruncateTable),
+    AlterTable(AlterTable),
+    CreateMaterializedView(CreateMaterializedView),
+    AlterMaterializedView(AlterMaterializedView),
+    RefreshMaterializedView(RefreshMaterializedView),
+    DropMaterializedView(DropObject),
+    CreateView(CreateView),
+    DropView(DropObject),
+    CreateFunction(CreateFunction),
+    DropFunction(DropFunction),
+    CreateCatalog(CreateCatalog),
+    DropCatalog(DropCatalog),
+    Insert(Insert),
+    ChecksumTable(ChecksumTable),
+    Show(ShowObjects),
+    Query(QueryText),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
@@ -445,6 +469,27 @@ impl Statement {
             Statement::CancelBackup(s) | Statement::CancelRestore(s) => s.span,
             Statement::ShowSnapshot(s) => s.span,
             Statement::DropSnapshot(s) => s.span,
+            Statement::CreateDatabase(s) => s.span,
+            Statement::DropDatabase(s) => s.span,
+            Statement::Use(s) => s.span,
+            Statement::CreateTable(s) => s.span,
+            Statement::DropTable(s)
+            | Statement::DropMaterializedView(s)
+            | Statement::DropView(s) => s.span,
+            Statement::TruncateTable(s) => s.span,
+            Statement::AlterTable(s) => s.span,
+            Statement::CreateMaterializedView(s) => s.span,
+            Statement::AlterMaterializedView(s) => s.span,
+            Statement::RefreshMaterializedView(s) => s.span,
+            Statement::CreateView(s) => s.span,
+            Statement::CreateFunction(s) => s.span,
+            Statement::DropFunction(s) => s.span,
+            Statement::CreateCatalog(s) => s.span,
+            Statement::DropCatalog(s) => s.span,
+            Statement::Insert(s) => s.span,
+            Statement::ChecksumTable(s) => s.span,
+            Statement::Show(s) => s.span,
+            Statement::Query(s) => s.span,
         }
     }
 }

@@ -9,16 +9,16 @@ use super::Rule;
 use super::ast::*;
 use super::error::Problem;
 
-type Node<'a> = Pair<'a, Rule>;
+pub(super) type Node<'a> = Pair<'a, Rule>;
 // Boxed: a `Problem` is large and errors are rare, so the common `Ok` path stays small.
-type Built<T> = Result<T, Box<Problem>>;
+pub(super) type Built<T> = Result<T, Box<Problem>>;
 
-fn span_of(pair: &Node) -> Span {
+pub(super) fn span_of(pair: &Node) -> Span {
     let s = pair.as_span();
     Span::new(s.start(), s.end())
 }
 
-fn internal(pair: &Node, what: &str) -> Box<Problem> {
+pub(super) fn internal(pair: &Node, what: &str) -> Box<Problem> {
     Box::new(
         Problem::new(
             "srbackup::internal",
@@ -30,20 +30,20 @@ fn internal(pair: &Node, what: &str) -> Box<Problem> {
 }
 
 /// The children of a node, with a way to take the next one of a given rule.
-struct Children<'a> {
+pub(super) struct Children<'a> {
     parent: Node<'a>,
     items: std::iter::Peekable<pest::iterators::Pairs<'a, Rule>>,
 }
 
 impl<'a> Children<'a> {
-    fn of(pair: Node<'a>) -> Self {
+    pub(super) fn of(pair: Node<'a>) -> Self {
         Children {
             items: pair.clone().into_inner().peekable(),
             parent: pair,
         }
     }
     /// Takes the next child if it is `rule`, skipping nothing.
-    fn take(&mut self, rule: Rule) -> Option<Node<'a>> {
+    pub(super) fn take(&mut self, rule: Rule) -> Option<Node<'a>> {
         if self.items.peek().map(|p| p.as_rule()) == Some(rule) {
             self.items.next()
         } else {
@@ -52,17 +52,17 @@ impl<'a> Children<'a> {
     }
     /// Takes the next child of `rule`, passing over keywords and other rules before it; when
     /// there is none, nothing is consumed.
-    fn find(&mut self, rule: Rule) -> Option<Node<'a>> {
+    pub(super) fn find(&mut self, rule: Rule) -> Option<Node<'a>> {
         if !self.has(rule) {
             return None;
         }
         self.items.by_ref().find(|p| p.as_rule() == rule)
     }
-    fn require(&mut self, rule: Rule, what: &str) -> Built<Node<'a>> {
+    pub(super) fn require(&mut self, rule: Rule, what: &str) -> Built<Node<'a>> {
         self.find(rule).ok_or_else(|| internal(&self.parent, what))
     }
     /// Whether a child of `rule` comes next (keywords are children too).
-    fn has(&mut self, rule: Rule) -> bool {
+    pub(super) fn has(&mut self, rule: Rule) -> bool {
         self.items.clone().any(|p| p.as_rule() == rule)
     }
     fn rest(self) -> impl Iterator<Item = Node<'a>> {
@@ -70,7 +70,7 @@ impl<'a> Children<'a> {
     }
 }
 
-fn first_child<'a>(pair: &Node<'a>, what: &str) -> Built<Node<'a>> {
+pub(super) fn first_child<'a>(pair: &Node<'a>, what: &str) -> Built<Node<'a>> {
     pair.clone()
         .into_inner()
         .next()
@@ -104,7 +104,7 @@ pub(super) fn statement(pair: Node) -> Built<Statement> {
             }
             .into()
         }
-        _ => return Err(internal(&inner, "known statement")),
+        _ => return super::build_ddl::statement(inner),
     })
 }
 
@@ -336,7 +336,7 @@ fn object_item(pair: Node) -> Built<ObjectRef> {
     })
 }
 
-fn properties(pair: Node) -> Built<Properties> {
+pub(super) fn properties(pair: Node) -> Built<Properties> {
     let mut list = Vec::new();
     for prop in pair.into_inner().filter(|p| p.as_rule() == Rule::property) {
         let mut c = Children::of(prop);
@@ -465,12 +465,12 @@ fn show_snapshot(pair: Node) -> Built<ShowSnapshot> {
 
 // ---- names and literals ------------------------------------------------------------------
 
-fn is_ident(rule: Rule) -> bool {
+pub(super) fn is_ident(rule: Rule) -> bool {
     matches!(rule, Rule::plain_ident | Rule::quoted_ident)
 }
 
 /// An identifier from a role rule (`repo_name`, `alias`, ...) or a `plain_ident`/`quoted_ident`.
-fn ident_of(pair: Node) -> Built<Ident> {
+pub(super) fn ident_of(pair: Node) -> Built<Ident> {
     let node = if is_ident(pair.as_rule()) {
         pair
     } else {
@@ -486,7 +486,7 @@ fn ident_of(pair: Node) -> Built<Ident> {
 }
 
 /// `name` or `db.name` from a role rule such as `table_name`.
-fn qualified_of(pair: Node) -> Built<QualifiedName> {
+pub(super) fn qualified_of(pair: Node) -> Built<QualifiedName> {
     let mut parts = pair
         .clone()
         .into_inner()
@@ -501,7 +501,7 @@ fn qualified_of(pair: Node) -> Built<QualifiedName> {
 }
 
 /// A name that StarRocks accepts either bare or quoted (partition and broker names).
-fn name_or_string(pair: Node) -> Built<Literal> {
+pub(super) fn name_or_string(pair: Node) -> Built<Literal> {
     if is_ident(pair.as_rule()) {
         let ident = ident_of(pair)?;
         Ok(Literal {
@@ -514,7 +514,7 @@ fn name_or_string(pair: Node) -> Built<Literal> {
 }
 
 /// The value of a `dq_string`/`sq_string` node, or of a rule wrapping one, escapes resolved.
-fn literal_of(pair: Node) -> Built<Literal> {
+pub(super) fn literal_of(pair: Node) -> Built<Literal> {
     let node = if matches!(pair.as_rule(), Rule::dq_string | Rule::sq_string) {
         pair
     } else {

@@ -359,6 +359,7 @@ impl Display for Statement {
                 }
                 Ok(())
             }
+            other => super::ddl::fmt_engine_statement(other, f).unwrap_or(Ok(())),
         }
     }
 }

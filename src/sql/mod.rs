@@ -7,6 +7,8 @@
 
 mod ast;
 mod build;
+mod build_ddl;
+mod ddl;
 mod display;
 mod error;
 mod suggest;
@@ -25,7 +27,9 @@ pub use validate::{
 
 #[derive(pest_derive::Parser)]
 #[grammar = "grammar/lexical.pest"]
+#[grammar = "grammar/statements.pest"]
 #[grammar = "grammar/backup_restore.pest"]
+#[grammar = "grammar/ddl.pest"]
 struct StatementParser;
 
 /// Parses and validates every statement of `src` (statements are separated by `;`).

@@ -122,11 +122,31 @@ pub(super) fn validate(stmt: &Statement) -> Vec<Problem> {
                 &mut problems,
             );
         }
-        Statement::DropRepository(_)
-        | Statement::ShowRepositories(_)
-        | Statement::CancelBackup(_)
-        | Statement::CancelRestore(_)
-        | Statement::DropSnapshot(_) => {}
+        Statement::CreateCatalog(c) => check_unique(
+            c.properties
+                .iter()
+                .map(|p| (p.key.value.as_str(), p.key.span)),
+            "property",
+            &mut problems,
+        ),
+        Statement::CreateTable(t) => {
+            check_unique(
+                t.columns
+                    .iter()
+                    .map(|c| (c.name.value.as_str(), c.name.span)),
+                "column",
+                &mut problems,
+            );
+            check_unique(
+                t.properties
+                    .iter()
+                    .map(|p| (p.key.value.as_str(), p.key.span)),
+                "property",
+                &mut problems,
+            );
+        }
+        // The engine checks the rest against its catalog.
+        _ => {}
     }
     problems
 }

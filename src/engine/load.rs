@@ -1,0 +1,754 @@
+//! Loads: rows → partitions → buckets → new rowset files → one catalog commit.
+//!
+//! A load writes all its files first (registered in `loads` so garbage collection leaves them
+//! alone), then commits in a single catalog transaction that adds the rowsets, retires what they
+//! replace and bumps each touched partition's version. A load that fails or is killed before
+//! that commit changes nothing visible.
+//!
+//! Tables with UNIQUE, PRIMARY or AGGREGATE keys are merged on write: a load rewrites each
+//! tablet it touches into one merged rowset, so reads never merge. The commit checks that the
+//! rowsets it merged are still the tablet's live ones (optimistic concurrency).
+
+use datafusion::arrow::array::{Array, ArrayRef, UInt32Array};
+use datafusion::arrow::compute::{cast_with_options, take};
+use datafusion::arrow::datatypes::{DataType, SchemaRef};
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::arrow::util::display::FormatOptions;
+use datafusion::common::ScalarValue;
+use futures::{Stream, StreamExt};
+use std::collections::{BTreeMap, HashMap};
+
+use super::storage::{RowsetWriter, WrittenFile, read_rowset};
+use super::types::{arrow_schema, arrow_type, canonical_text, parse_scalar};
+use super::{Engine, EngineError, Result, merge};
+use crate::catalog::{
+    self, KeyKind, ObjectRow, ObjectState, PartitionBound, PartitionRow, Partitioning, RowsetRow,
+    TableSchema,
+};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LoadMode {
+    /// Add rows (upsert for key models).
+    Append,
+    /// Replace all of the object's rows (MV refresh, restore of a whole table).
+    Overwrite,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LoadSummary {
+    pub rows: u64,
+    pub files: usize,
+    pub bytes: u64,
+    pub partitions_created: Vec<String>,
+}
+
+/// Where rows of one partition go: an existing partition or one the load creates.
+struct Target {
+    existing: Option<PartitionRow>,
+    name: String,
+    bound: PartitionBound,
+}
+
+enum Routing {
+    Whole,
+    Range {
+        columns: Vec<usize>,
+        /// (lower, upper, target); an empty bound is unbounded on that side.
+        ranges: Vec<(Vec<ScalarValue>, Vec<ScalarValue>, usize)>,
+    },
+    List {
+        columns: Vec<usize>,
+        values: HashMap<Vec<ScalarValue>, usize>,
+    },
+    Automatic {
+        columns: Vec<usize>,
+        date_trunc: Option<String>,
+        values: HashMap<Vec<Option<String>>, usize>,
+    },
+}
+
+struct Router {
+    routing: Routing,
+    targets: Vec<Target>,
+    hash_columns: Vec<usize>,
+    buckets: u32,
+    next_random: u64,
+}
+
+fn load_error(message: String, help: &str) -> EngineError {
+    EngineError::invalid(message, Some(help))
+}
+
+/// FNV-1a: a stable hash, so a key always lands in the same bucket across versions.
+fn fnv1a(bytes: &[u8], mut h: u64) -> u64 {
+    for b in bytes {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
+
+fn truncate(value: &ScalarValue, unit: &str) -> Result<Option<(String, String)>> {
+    use chrono::{Datelike, NaiveDate, NaiveDateTime, Timelike};
+    let dt: NaiveDateTime = match value {
+        ScalarValue::Date32(Some(days)) => NaiveDate::from_num_days_from_ce_opt(days + 719_163)
+            .and_then(|d| d.and_hms_opt(0, 0, 0))
+            .ok_or_else(|| EngineError::Arrow(format!("date out of range: {value}")))?,
+        ScalarValue::TimestampMicrosecond(Some(us), _) => {
+            chrono::DateTime::from_timestamp_micros(*us)
+                .map(|t| t.naive_utc())
+                .ok_or_else(|| EngineError::Arrow(format!("datetime out of range: {value}")))?
+        }
+        v if v.is_null() => return Ok(None),
+        other => {
+            return Err(load_error(
+                format!("date_trunc partitioning needs a DATE or DATETIME column, found {other}"),
+                "partition by date_trunc('day', <date column>)",
+            ));
+        }
+    };
+    let date = dt.date();
+    let (start, name) = match unit.to_ascii_lowercase().as_str() {
+        "year" => (
+            NaiveDate::from_ymd_opt(date.year(), 1, 1).and_then(|d| d.and_hms_opt(0, 0, 0)),
+            dt.format("p%Y").to_string(),
+        ),
+        "month" => (
+            NaiveDate::from_ymd_opt(date.year(), date.month(), 1)
+                .and_then(|d| d.and_hms_opt(0, 0, 0)),
+            dt.format("p%Y%m").to_string(),
+        ),
+        "day" => (date.and_hms_opt(0, 0, 0), dt.format("p%Y%m%d").to_string()),
+        "hour" => (
+            date.and_hms_opt(dt.hour(), 0, 0),
+            dt.format("p%Y%m%d%H").to_string(),
+        ),
+        other => {
+            return Err(load_error(
+                format!("date_trunc unit '{other}' is not supported"),
+                "use 'year', 'month', 'day' or 'hour'",
+            ));
+        }
+    };
+    let start = start.ok_or_else(|| EngineError::Arrow(format!("cannot truncate {value}")))?;
+    let text = if matches!(value, ScalarValue::Date32(_)) {
+        start.format("%Y-%m-%d").to_string()
+    } else {
+        start.format("%Y-%m-%d %H:%M:%S").to_string()
+    };
+    Ok(Some((text, name)))
+}
+
+fn scalar_at(array: &ArrayRef, row: usize) -> Result<ScalarValue> {
+    ScalarValue::try_from_array(array, row).map_err(EngineError::from)
+}
+
+impl Router {
+    fn new(schema: &TableSchema, partitions: Vec<PartitionRow>) -> Result<Router> {
+        let index = |name: &str| {
+            schema.column_index(name).ok_or_else(|| {
+                EngineError::invalid(format!("column {name} is missing from the table"), None)
+            })
+        };
+        let columns: Vec<usize> = schema
+            .partitioning
+            .columns()
+            .iter()
+            .map(|c| index(c))
+            .collect::<Result<_>>()?;
+        let types: Vec<DataType> = columns
+            .iter()
+            .map(|i| arrow_type(&schema.columns[*i].sql_type))
+            .collect();
+        let parse_all = |values: &[String]| -> Result<Vec<ScalarValue>> {
+            values
+                .iter()
+                .zip(&types)
+                .map(|(v, t)| {
+                    parse_scalar(v, t)
+                        .map_err(|e| EngineError::Arrow(format!("partition bound {v}: {e}")))
+                })
+                .collect()
+        };
+        let mut targets = Vec::new();
+        let mut routing = match &schema.partitioning {
+            Partitioning::Unpartitioned => Routing::Whole,
+            Partitioning::Range { .. } => Routing::Range {
+                columns: columns.clone(),
+                ranges: Vec::new(),
+            },
+            Partitioning::List { .. } => Routing::List {
+                columns: columns.clone(),
+                values: HashMap::new(),
+            },
+            Partitioning::DateTrunc { unit, .. } => Routing::Automatic {
+                columns: columns.clone(),
+                date_trunc: Some(unit.clone()),
+                values: HashMap::new(),
+            },
+            Partitioning::Columns { .. } => Routing::Automatic {
+                columns: columns.clone(),
+                date_trunc: None,
+                values: HashMap::new(),
+            },
+        };
+        for p in partitions {
+            let t = targets.len();
+            match (&mut routing, &p.bound) {
+                (Routing::Range { ranges, .. }, PartitionBound::Range { lower, upper }) => {
+                    ranges.push((parse_all(lower)?, parse_all(upper)?, t));
+                }
+                (Routing::List { values, .. }, PartitionBound::List { values: items }) => {
+                    for item in items {
+                        let key = item
+                            .iter()
+                            .zip(&types)
+                            .map(|(v, t)| match v {
+                                Some(v) => parse_scalar(v, t).map_err(EngineError::Arrow),
+                                None => ScalarValue::try_from(t).map_err(EngineError::from),
+                            })
+                            .collect::<Result<Vec<_>>>()?;
+                        values.insert(key, t);
+                    }
+                }
+                (Routing::Automatic { values, .. }, PartitionBound::Value { values: v }) => {
+                    values.insert(v.clone(), t);
+                }
+                _ => {}
+            }
+            targets.push(Target {
+                name: p.name.clone(),
+                bound: p.bound.clone(),
+                existing: Some(p),
+            });
+        }
+        let (hash_columns, buckets) = match &schema.distribution {
+            catalog::Distribution::Hash { columns, buckets } => (
+                columns.iter().map(|c| index(c)).collect::<Result<_>>()?,
+                *buckets,
+            ),
+            catalog::Distribution::Random { buckets } => (Vec::new(), *buckets),
+        };
+        Ok(Router {
+            routing,
+            targets,
+            hash_columns,
+            buckets: buckets.max(1),
+            next_random: 0,
+        })
+    }
+
+    /// The target of one row, creating an automatic partition when needed.
+    fn target_of(&mut self, batch: &RecordBatch, row: usize, first_row: u64) -> Result<usize> {
+        let describe = |cols: &[usize]| -> Result<String> {
+            let values = cols
+                .iter()
+                .map(|c| scalar_at(batch.column(*c), row).map(|v| v.to_string()))
+                .collect::<Result<Vec<_>>>()?;
+            Ok(values.join(", "))
+        };
+        match &mut self.routing {
+            Routing::Whole => Ok(0),
+            Routing::Range { columns, ranges } => {
+                let key = columns
+                    .iter()
+                    .map(|c| scalar_at(batch.column(*c), row))
+                    .collect::<Result<Vec<_>>>()?;
+                let hit = ranges.iter().find(|(lo, hi, _)| {
+                    (lo.is_empty() || key.partial_cmp(lo).is_some_and(|o| o.is_ge()))
+                        && (hi.is_empty() || key.partial_cmp(hi).is_some_and(|o| o.is_lt()))
+                });
+                match hit {
+                    Some((_, _, t)) => Ok(*t),
+                    None => Err(load_error(
+                        format!(
+                            "row {} has partition value ({}), which no partition holds",
+                            first_row + row as u64 + 1,
+                            describe(columns)?
+                        ),
+                        "add a partition for it (ALTER TABLE ... ADD PARTITION); nothing was loaded",
+                    )),
+                }
+            }
+            Routing::List { columns, values } => {
+                let key = columns
+                    .iter()
+                    .map(|c| scalar_at(batch.column(*c), row))
+                    .collect::<Result<Vec<_>>>()?;
+                match values.get(&key) {
+                    Some(t) => Ok(*t),
+                    None => Err(load_error(
+                        format!(
+                            "row {} has partition value ({}), which no partition lists",
+                            first_row + row as u64 + 1,
+                            describe(columns)?
+                        ),
+                        "add it to a partition (ALTER TABLE ... ADD PARTITION); nothing was loaded",
+                    )),
+                }
+            }
+            Routing::Automatic {
+                columns,
+                date_trunc,
+                values,
+            } => {
+                let (key, name) = match date_trunc {
+                    Some(unit) => {
+                        let v = scalar_at(batch.column(columns[0]), row)?;
+                        match truncate(&v, unit)? {
+                            Some((text, name)) => (vec![Some(text)], name),
+                            None => (vec![None], "pnull".to_string()),
+                        }
+                    }
+                    None => {
+                        let key = columns
+                            .iter()
+                            .map(|c| scalar_at(batch.column(*c), row).map(|v| canonical_text(&v)))
+                            .collect::<Result<Vec<_>>>()?;
+                        let name: String = key
+                            .iter()
+                            .map(|v| {
+                                v.as_deref()
+                                    .unwrap_or("null")
+                                    .chars()
+                                    .filter(|c| c.is_ascii_alphanumeric())
+                                    .collect::<String>()
+                            })
+                            .collect::<Vec<_>>()
+                            .join("_");
+                        (key, format!("p{name}"))
+                    }
+                };
+                if let Some(t) = values.get(&key) {
+                    return Ok(*t);
+                }
+                // A new partition; keep its name unique among the targets.
+                let mut unique = name.clone();
+                let mut n = 1;
+                while self.targets.iter().any(|t| t.name == unique) {
+                    n += 1;
+                    unique = format!("{name}_{n}");
+                }
+                let t = self.targets.len();
+                self.targets.push(Target {
+                    existing: None,
+                    name: unique,
+                    bound: PartitionBound::Value {
+                        values: key.clone(),
+                    },
+                });
+                values.insert(key, t);
+                Ok(t)
+            }
+        }
+    }
+
+    fn bucket_of(&mut self, batch: &RecordBatch, row: usize) -> Result<u32> {
+        if self.hash_columns.is_empty() {
+            self.next_random += 1;
+            return Ok((self.next_random % u64::from(self.buckets)) as u32);
+        }
+        let mut h = 0xcbf2_9ce4_8422_2325u64;
+        for c in &self.hash_columns {
+            let v = scalar_at(batch.column(*c), row)?;
+            match canonical_text(&v) {
+                Some(text) => h = fnv1a(text.as_bytes(), fnv1a(&[1], h)),
+                None => h = fnv1a(&[0], h),
+            }
+        }
+        Ok((h % u64::from(self.buckets)) as u32)
+    }
+}
+
+/// Checks a batch against the table's constraints: NOT NULL and CHAR/VARCHAR lengths.
+fn check_constraints(schema: &TableSchema, batch: &RecordBatch, first_row: u64) -> Result<()> {
+    for (i, column) in schema.columns.iter().enumerate() {
+        let array = batch.column(i);
+        if !column.nullable && array.null_count() > 0 {
+            let row = (0..array.len()).find(|r| array.is_null(*r)).unwrap_or(0);
+            return Err(load_error(
+                format!(
+                    "row {}: column {} is NOT NULL but the value is NULL",
+                    first_row + row as u64 + 1,
+                    column.name
+                ),
+                "give the column a value (or declare it NULL); nothing was loaded",
+            ));
+        }
+        if let Some(max) = column.sql_type.max_length()
+            && let Some(strings) = array
+                .as_any()
+                .downcast_ref::<datafusion::arrow::array::StringArray>()
+        {
+            for (row, s) in strings.iter().enumerate() {
+                if let Some(s) = s
+                    && s.chars().count() > max as usize
+                {
+                    return Err(load_error(
+                        format!(
+                            "row {}: value of column {} has {} characters, more than its {} allows",
+                            first_row + row as u64 + 1,
+                            column.name,
+                            s.chars().count(),
+                            column.sql_type.sql_name()
+                        ),
+                        "shorten the value or widen the column; nothing was loaded",
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Casts an incoming batch (from a file or a query) to the table's schema. `columns` maps each
+/// input column to a table column; table columns no input names get their default or NULL.
+pub fn conform(
+    schema: &TableSchema,
+    target: &SchemaRef,
+    batch: &RecordBatch,
+    columns: &[usize],
+) -> Result<RecordBatch> {
+    let rows = batch.num_rows();
+    let mut out: Vec<ArrayRef> = Vec::with_capacity(schema.columns.len());
+    let options = datafusion::arrow::compute::CastOptions {
+        safe: false,
+        format_options: FormatOptions::default(),
+    };
+    for (i, column) in schema.columns.iter().enumerate() {
+        let dt = target.field(i).data_type();
+        let array = match columns.iter().position(|c| *c == i) {
+            Some(input) => {
+                let source = batch.column(input);
+                cast_with_options(source, dt, &options).map_err(|e| {
+                    load_error(
+                        format!(
+                            "column {} ({}) cannot hold the loaded values of type {}: {e}",
+                            column.name,
+                            column.sql_type.sql_name(),
+                            source.data_type()
+                        ),
+                        "check the column order and the file's format; nothing was loaded",
+                    )
+                })?
+            }
+            None => {
+                let value = match &column.default {
+                    Some(text) => parse_scalar(text, dt).map_err(EngineError::Arrow)?,
+                    None => ScalarValue::try_from(dt)?,
+                };
+                value.to_array_of_size(rows)?
+            }
+        };
+        out.push(array);
+    }
+    Ok(RecordBatch::try_new(target.clone(), out)?)
+}
+
+/// Loads a stream of batches (already in the table's schema) into a table or MV.
+pub async fn load<S>(
+    engine: &mut Engine,
+    object: &ObjectRow,
+    mode: LoadMode,
+    mut input: S,
+) -> Result<LoadSummary>
+where
+    S: Stream<Item = Result<RecordBatch>> + Unpin,
+{
+    if object.state == ObjectState::Restoring {
+        return Err(EngineError::invalid(
+            format!(
+                "{} is being restored; loads are refused until the restore finishes",
+                object.name
+            ),
+            Some("wait for the RESTORE job (SHOW RESTORE) or cancel it"),
+        ));
+    }
+    let schema = object
+        .def
+        .schema()
+        .ok_or_else(|| {
+            EngineError::invalid(format!("{} is a view; it holds no data", object.name), None)
+        })?
+        .clone();
+    let arrow = arrow_schema(&schema);
+    let partitions = catalog::partitions(engine.catalog().conn(), object.id)?;
+    let mut router = Router::new(&schema, partitions)?;
+    let load_id = engine
+        .catalog()
+        .write(|tx| catalog::begin_load(tx, object.id, std::process::id()))?;
+    let result = write_and_commit(
+        engine,
+        object,
+        &schema,
+        &arrow,
+        mode,
+        &mut router,
+        load_id,
+        &mut input,
+    )
+    .await;
+    if result.is_err() {
+        // The load's files are garbage now; dropping its registration lets GC remove them.
+        let _ = engine.catalog().write(|tx| catalog::end_load(tx, load_id));
+    }
+    result
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn write_and_commit<S>(
+    engine: &mut Engine,
+    object: &ObjectRow,
+    schema: &TableSchema,
+    arrow: &SchemaRef,
+    mode: LoadMode,
+    router: &mut Router,
+    load_id: i64,
+    input: &mut S,
+) -> Result<LoadSummary>
+where
+    S: Stream<Item = Result<RecordBatch>> + Unpin,
+{
+    let dir = format!("data/{}", object.id);
+    let mut writers: BTreeMap<(usize, u32), RowsetWriter> = BTreeMap::new();
+    let mut rows_seen = 0u64;
+    while let Some(batch) = input.next().await {
+        let batch = batch?;
+        check_constraints(schema, &batch, rows_seen)?;
+        let mut groups: BTreeMap<(usize, u32), Vec<u32>> = BTreeMap::new();
+        for row in 0..batch.num_rows() {
+            let target = router.target_of(&batch, row, rows_seen)?;
+            let bucket = router.bucket_of(&batch, row)?;
+            groups.entry((target, bucket)).or_default().push(row as u32);
+        }
+        for (key, rows) in groups {
+            let indices = UInt32Array::from(rows);
+            let columns = batch
+                .columns()
+                .iter()
+                .map(|c| take(c, &indices, None))
+                .collect::<std::result::Result<Vec<_>, _>>()?;
+            let part = RecordBatch::try_new(arrow.clone(), columns)?;
+            let writer = match writers.entry(key) {
+                std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::btree_map::Entry::Vacant(e) => {
+                    let path =
+                        engine.file_path(&format!("{dir}/L{load_id}-{}-{}.parquet", key.0, key.1));
+                    e.insert(RowsetWriter::create(&path, arrow.clone())?)
+                }
+            };
+            writer.write(&part)?;
+        }
+        rows_seen += batch.num_rows() as u64;
+    }
+    let mut written: Vec<((usize, u32), WrittenFile)> = Vec::new();
+    for (key, writer) in writers {
+        written.push((key, writer.finish()?));
+    }
+
+    // Merge on write for key models: each touched tablet becomes one merged rowset.
+    let merged_model = schema.keys != KeyKind::Duplicate;
+    let mut replaced: HashMap<(usize, u32), Vec<i64>> = HashMap::new();
+    if merged_model {
+        for (key, file) in written.iter_mut() {
+            let mut batches = Vec::new();
+            let mut old_ids = Vec::new();
+            if let (LoadMode::Append, Some(existing)) = (mode, &router.targets[key.0].existing) {
+                let tablet = tablet_for(engine, existing.id, key.1)?;
+                for rowset in catalog::live_rowsets(engine.catalog().conn(), tablet)? {
+                    batches.extend(read_rowset(&engine.file_path(&rowset.path))?);
+                    old_ids.push(rowset.id);
+                }
+            }
+            batches.extend(read_rowset(&file.path)?);
+            let merged = merge::merge_key_model(schema, arrow, batches).await?;
+            let path = file.path.with_extension("merged.parquet");
+            let mut w = RowsetWriter::create(&path, arrow.clone())?;
+            for b in &merged {
+                w.write(b)?;
+            }
+            let done = w.finish()?;
+            let _ = std::fs::remove_file(&file.path);
+            *file = done;
+            replaced.insert(*key, old_ids);
+        }
+    }
+
+    // The commit: one catalog transaction.
+    let root = engine.root().to_path_buf();
+    let relative = |p: &std::path::Path| -> String {
+        p.strip_prefix(&root)
+            .unwrap_or(p)
+            .to_string_lossy()
+            .into_owned()
+    };
+    let buckets = router.buckets;
+    let targets: Vec<(Option<i64>, String, PartitionBound)> = router
+        .targets
+        .iter()
+        .map(|t| {
+            (
+                t.existing.as_ref().map(|p| p.id),
+                t.name.clone(),
+                t.bound.clone(),
+            )
+        })
+        .collect();
+    let files: Vec<((usize, u32), WrittenFile, String)> = written
+        .into_iter()
+        .map(|(k, f)| {
+            let rel = relative(&f.path);
+            (k, f, rel)
+        })
+        .collect();
+    let object_id = object.id;
+    let summary = LoadSummary {
+        rows: rows_seen,
+        files: files.len(),
+        bytes: files.iter().map(|(_, f, _)| f.bytes).sum(),
+        partitions_created: targets
+            .iter()
+            .enumerate()
+            .filter(|(i, t)| t.0.is_none() && files.iter().any(|(k, _, _)| k.0 == *i))
+            .map(|(_, t)| t.1.clone())
+            .collect(),
+    };
+    let commit = engine.catalog().write(|tx| {
+        // Partitions this load creates (automatic partitioning), only where rows landed.
+        let mut partition_ids: Vec<Option<i64>> = targets.iter().map(|t| t.0).collect();
+        for (i, (existing, name, bound)) in targets.iter().enumerate() {
+            if existing.is_none() && files.iter().any(|(k, _, _)| k.0 == i) {
+                partition_ids[i] = Some(catalog::insert_partition(
+                    tx, object_id, name, bound, buckets,
+                )?);
+            }
+        }
+        let mut touched: Vec<i64> = Vec::new();
+        if mode == LoadMode::Overwrite {
+            for r in catalog::object_rowsets(tx, object_id)? {
+                catalog::retire_rowset(tx, r.id)?;
+            }
+            touched = catalog::partitions(tx, object_id)?
+                .iter()
+                .map(|p| p.id)
+                .collect();
+        }
+        for ((target, _), _, _) in &files {
+            if let Some(pid) = partition_ids[*target]
+                && !touched.contains(&pid)
+            {
+                touched.push(pid);
+            }
+        }
+        let mut versions = HashMap::new();
+        for pid in &touched {
+            versions.insert(*pid, catalog::bump_version(tx, *pid)?);
+        }
+        for ((target, bucket), file, rel) in &files {
+            let pid = partition_ids[*target].ok_or(rusqlite::Error::QueryReturnedNoRows)?;
+            let tablet = catalog::tablets(tx, pid)?
+                .into_iter()
+                .find(|t| t.bucket == i64::from(*bucket))
+                .ok_or(rusqlite::Error::QueryReturnedNoRows)?;
+            if let Some(expected) = replaced.get(&(*target, *bucket))
+                && mode == LoadMode::Append
+            {
+                let live: Vec<i64> = catalog::live_rowsets(tx, tablet.id)?
+                    .iter()
+                    .map(|r| r.id)
+                    .collect();
+                if &live != expected {
+                    return Err(rusqlite::Error::ToSqlConversionFailure(Box::new(
+                        ConcurrentLoad,
+                    )));
+                }
+                for id in expected {
+                    catalog::retire_rowset(tx, *id)?;
+                }
+            }
+            catalog::insert_rowset(
+                tx,
+                &RowsetRow {
+                    id: 0,
+                    tablet_id: tablet.id,
+                    version: versions.get(&pid).copied().unwrap_or(1),
+                    path: rel.clone(),
+                    rows: file.rows as i64,
+                    bytes: file.bytes as i64,
+                    sha256: file.sha256.clone(),
+                    live: true,
+                },
+            )?;
+        }
+        catalog::end_load(tx, load_id)?;
+        Ok(())
+    });
+    match commit {
+        Ok(()) => Ok(summary),
+        Err(crate::catalog::CatalogError::Sqlite {
+            source: rusqlite::Error::ToSqlConversionFailure(e),
+            ..
+        }) if e.is::<ConcurrentLoad>() => Err(EngineError::invalid(
+            format!(
+                "another load changed {} while this one ran; nothing was loaded",
+                object.name
+            ),
+            Some("run the load again"),
+        )),
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[derive(Debug)]
+struct ConcurrentLoad;
+
+impl std::fmt::Display for ConcurrentLoad {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a concurrent load changed the tablet")
+    }
+}
+
+impl std::error::Error for ConcurrentLoad {}
+
+fn tablet_for(engine: &mut Engine, partition_id: i64, bucket: u32) -> Result<i64> {
+    catalog::tablets(engine.catalog().conn(), partition_id)?
+        .into_iter()
+        .find(|t| t.bucket == i64::from(bucket))
+        .map(|t| t.id)
+        .ok_or_else(|| {
+            EngineError::Arrow(format!("partition {partition_id} has no tablet {bucket}"))
+        })
+}
+
+/// A stream over batches already in memory (VALUES rows).
+pub fn batches_stream(
+    batches: Vec<RecordBatch>,
+) -> impl Stream<Item = Result<RecordBatch>> + Unpin {
+    futures::stream::iter(batches.into_iter().map(Ok))
+}
+
+/// Builds one batch from literal rows (INSERT ... VALUES), each value already typed.
+pub fn batch_from_scalars(target: &SchemaRef, rows: Vec<Vec<ScalarValue>>) -> Result<RecordBatch> {
+    let columns = (0..target.fields().len())
+        .map(|c| {
+            let values = rows.iter().map(|r| r[c].clone());
+            if rows.is_empty() {
+                ScalarValue::try_from(target.field(c).data_type())
+                    .and_then(|v| v.to_array_of_size(0))
+            } else {
+                ScalarValue::iter_to_array(values)
+            }
+        })
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    // Literals may come out in a wider type than the column (e.g. Int64): cast to the column.
+    let columns = columns
+        .into_iter()
+        .enumerate()
+        .map(|(i, a)| cast_with_options(&a, target.field(i).data_type(), &Default::default()))
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    Ok(RecordBatch::try_new(target.clone(), columns)?)
+}
+
+pub fn arrow_schema_of(object: &ObjectRow) -> Option<SchemaRef> {
+    object.def.schema().map(arrow_schema)
+}

@@ -1,0 +1,447 @@
+//! What backup and restore call, plus the housekeeping that must respect them.
+//!
+//! - **Pins**: a consistent snapshot of some objects' live rowsets, taken in one catalog
+//!   transaction. A pinned rowset's file survives compaction and garbage collection until the
+//!   pin is released, so a backup can upload a version while loads go on.
+//! - **Staging and publish**: a restore builds a table in a hidden, staged object (not visible
+//!   under its name), ingests verified files into it, and publishes everything in one catalog
+//!   transaction, replacing what it overwrites. Nothing is visible before that commit.
+//! - **Compaction** merges a tablet's rowsets into one; **garbage collection** deletes rowset
+//!   files no live rowset, pin or running load references.
+
+use std::collections::HashSet;
+use std::path::Path;
+
+use super::storage::{RowsetWriter, read_rowset, sync_dir};
+use super::types::arrow_schema;
+use super::{Engine, EngineError, Result, merge};
+use crate::catalog::{self, ObjectDef, ObjectState, PartitionBound, RowsetRow};
+
+/// One pinned rowset, with where it sits in its table.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PinnedRowset {
+    pub object_id: i64,
+    pub partition: String,
+    pub partition_version: i64,
+    pub bucket: i64,
+    pub rowset: RowsetRow,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Pin {
+    pub id: i64,
+    pub rowsets: Vec<PinnedRowset>,
+}
+
+impl Pin {
+    pub fn bytes(&self) -> u64 {
+        self.rowsets.iter().map(|r| r.rowset.bytes as u64).sum()
+    }
+}
+
+/// Pins the live rowsets of `objects` (restricted to `partitions` when given) at their visible
+/// versions, in one transaction.
+pub fn pin(
+    engine: &mut Engine,
+    label: &str,
+    objects: &[i64],
+    partitions: Option<&[String]>,
+) -> Result<Pin> {
+    let (id, rowsets) = engine.catalog().write(|tx| {
+        let mut rowsets = Vec::new();
+        for object_id in objects {
+            for p in catalog::partitions(tx, *object_id)? {
+                if partitions.is_some_and(|wanted| !wanted.contains(&p.name)) {
+                    continue;
+                }
+                for t in catalog::tablets(tx, p.id)? {
+                    for r in catalog::live_rowsets(tx, t.id)? {
+                        rowsets.push(PinnedRowset {
+                            object_id: *object_id,
+                            partition: p.name.clone(),
+                            partition_version: p.visible_version,
+                            bucket: t.bucket,
+                            rowset: r,
+                        });
+                    }
+                }
+            }
+        }
+        let ids: Vec<i64> = rowsets.iter().map(|r| r.rowset.id).collect();
+        let id = catalog::insert_pin(tx, label, &ids)?;
+        Ok((id, rowsets))
+    })?;
+    Ok(Pin { id, rowsets })
+}
+
+pub fn release(engine: &mut Engine, pin_id: i64) -> Result<()> {
+    engine
+        .catalog()
+        .write(|tx| catalog::delete_pin(tx, pin_id))?;
+    Ok(())
+}
+
+/// The rowsets a pin holds, with sizes and checksums.
+pub fn pinned(engine: &mut Engine, pin_id: i64) -> Result<Vec<RowsetRow>> {
+    Ok(catalog::pinned_rowsets(engine.catalog().conn(), pin_id)?)
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CompactionReport {
+    pub tablets: usize,
+    pub rowsets_merged: usize,
+}
+
+/// Merges every tablet of an object that has more than one live rowset into a single rowset.
+/// The old rowsets stop being live; pinned ones keep their files until released.
+pub async fn compact(engine: &mut Engine, object_id: i64) -> Result<CompactionReport> {
+    let obj = catalog::object_by_id(engine.catalog().conn(), object_id)?
+        .ok_or_else(|| EngineError::invalid(format!("no object {object_id}"), None))?;
+    let Some(schema) = obj.def.schema().cloned() else {
+        return Ok(CompactionReport::default());
+    };
+    let arrow = arrow_schema(&schema);
+    let mut report = CompactionReport::default();
+    for p in catalog::partitions(engine.catalog().conn(), object_id)? {
+        for t in catalog::tablets(engine.catalog().conn(), p.id)? {
+            let rowsets = catalog::live_rowsets(engine.catalog().conn(), t.id)?;
+            if rowsets.len() < 2 {
+                continue;
+            }
+            let mut batches = Vec::new();
+            for r in &rowsets {
+                batches.extend(read_rowset(&engine.file_path(&r.path))?);
+            }
+            let merged = merge::merge_key_model(&schema, &arrow, batches).await?;
+            let rel = format!(
+                "data/{object_id}/C{}-{}.parquet",
+                t.id,
+                rowsets.iter().map(|r| r.id).max().unwrap_or(0)
+            );
+            let mut w = RowsetWriter::create(&engine.file_path(&rel), arrow.clone())?;
+            for b in &merged {
+                w.write(b)?;
+            }
+            let file = w.finish()?;
+            let ids: Vec<i64> = rowsets.iter().map(|r| r.id).collect();
+            let version = rowsets.iter().map(|r| r.version).max().unwrap_or(1);
+            let tablet = t.id;
+            let committed = engine.catalog().write(|tx| {
+                let live: Vec<i64> = catalog::live_rowsets(tx, tablet)?
+                    .iter()
+                    .map(|r| r.id)
+                    .collect();
+                if live != ids {
+                    return Ok(false); // a load changed the tablet meanwhile; try next time
+                }
+                for id in &ids {
+                    catalog::retire_rowset(tx, *id)?;
+                }
+                catalog::insert_rowset(
+                    tx,
+                    &RowsetRow {
+                        id: 0,
+                        tablet_id: tablet,
+                        version,
+                        path: rel.clone(),
+                        rows: file.rows as i64,
+                        bytes: file.bytes as i64,
+                        sha256: file.sha256.clone(),
+                        live: true,
+                    },
+                )?;
+                Ok(true)
+            })?;
+            if committed {
+                report.tablets += 1;
+                report.rowsets_merged += ids.len();
+            } else {
+                let _ = std::fs::remove_file(&file.path);
+            }
+        }
+    }
+    Ok(report)
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct GcReport {
+    pub rowsets_removed: usize,
+    pub files_removed: usize,
+    pub bytes_removed: u64,
+}
+
+fn process_alive(pid: u32) -> bool {
+    Path::new(&format!("/proc/{pid}")).exists()
+}
+
+/// Deletes retired, unpinned rowsets and files that nothing references (leftovers of loads
+/// that died). Files of a load whose process still runs are left alone.
+pub fn collect_garbage(engine: &mut Engine) -> Result<GcReport> {
+    let mut report = GcReport::default();
+    let collectable = catalog::collectable_rowsets(engine.catalog().conn())?;
+    for r in &collectable {
+        let path = engine.file_path(&r.path);
+        if let Ok(meta) = std::fs::metadata(&path) {
+            report.bytes_removed += meta.len();
+            report.files_removed += 1;
+        }
+        // Remove the row first: a row without a file would be a broken reference, a file
+        // without a row is garbage the next run removes.
+        let id = r.id;
+        engine
+            .catalog()
+            .write(|tx| catalog::delete_rowset_row(tx, id))?;
+        let _ = std::fs::remove_file(&path);
+        report.rowsets_removed += 1;
+    }
+    // Orphans: files no rowset row names, from loads that are no longer running.
+    let (referenced, loads) = engine.catalog().read(|conn| {
+        let referenced: HashSet<String> = catalog::referenced_paths(conn)
+            .map_err(|e| crate::catalog::CatalogError::Damaged {
+                path: "catalog.db".into(),
+                reason: e.to_string(),
+            })?
+            .into_iter()
+            .collect();
+        let loads = catalog::loads(conn).map_err(|e| crate::catalog::CatalogError::Damaged {
+            path: "catalog.db".into(),
+            reason: e.to_string(),
+        })?;
+        Ok((referenced, loads))
+    })?;
+    let running: HashSet<i64> = loads
+        .iter()
+        .filter(|(_, pid)| process_alive(*pid))
+        .map(|(id, _)| *id)
+        .collect();
+    let dead: Vec<i64> = loads
+        .iter()
+        .filter(|(id, _)| !running.contains(id))
+        .map(|(id, _)| *id)
+        .collect();
+    let data = engine.root().join("data");
+    for dir in std::fs::read_dir(&data).map_err(|e| EngineError::Io {
+        path: data.clone(),
+        source: e,
+    })? {
+        let dir = dir
+            .map_err(|e| EngineError::Io {
+                path: data.clone(),
+                source: e,
+            })?
+            .path();
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let rel = path
+                .strip_prefix(engine.root())
+                .unwrap_or(&path)
+                .to_string_lossy()
+                .into_owned();
+            if referenced.contains(&rel) {
+                continue;
+            }
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let load_id = name
+                .strip_prefix('L')
+                .and_then(|rest| rest.split('-').next())
+                .and_then(|id| id.parse::<i64>().ok());
+            if load_id.is_some_and(|id| running.contains(&id)) {
+                continue;
+            }
+            if let Ok(meta) = entry.metadata() {
+                report.bytes_removed += meta.len();
+            }
+            if std::fs::remove_file(&path).is_ok() {
+                report.files_removed += 1;
+            }
+        }
+        let _ = std::fs::remove_dir(&dir); // only succeeds when empty
+    }
+    if !dead.is_empty() {
+        engine.catalog().write(|tx| {
+            for id in &dead {
+                catalog::end_load(tx, *id)?;
+            }
+            Ok(())
+        })?;
+    }
+    Ok(report)
+}
+
+// ---- restore: stage, ingest, publish -------------------------------------------------------
+
+/// Creates a hidden copy of an object to restore into: its partitions and tablets exist, it
+/// holds no name yet and no query sees it.
+pub fn stage(
+    engine: &mut Engine,
+    db_id: i64,
+    name: &str,
+    def: &ObjectDef,
+    partitions: &[(String, PartitionBound)],
+) -> Result<i64> {
+    let buckets = def.schema().map(|s| s.distribution.buckets()).unwrap_or(1);
+    Ok(engine.catalog().write(|tx| {
+        let id = catalog::insert_object(tx, db_id, name, def, ObjectState::Staged)?;
+        for (pname, bound) in partitions {
+            catalog::insert_partition(tx, id, pname, bound, buckets)?;
+        }
+        Ok(id)
+    })?)
+}
+
+/// Adds a verified rowset file (already in `data/<staged id>/`) to a staged object's tablet.
+pub fn ingest(
+    engine: &mut Engine,
+    staged_id: i64,
+    partition: &str,
+    bucket: i64,
+    rowset: &RowsetRow,
+) -> Result<()> {
+    let partition = partition.to_string();
+    let rowset = rowset.clone();
+    engine.catalog().write(|tx| {
+        let p = catalog::partitions(tx, staged_id)?
+            .into_iter()
+            .find(|p| p.name == partition)
+            .ok_or(rusqlite::Error::QueryReturnedNoRows)?;
+        let t = catalog::tablets(tx, p.id)?
+            .into_iter()
+            .find(|t| t.bucket == bucket)
+            .ok_or(rusqlite::Error::QueryReturnedNoRows)?;
+        catalog::insert_rowset(
+            tx,
+            &RowsetRow {
+                tablet_id: t.id,
+                ..rowset
+            },
+        )?;
+        Ok(())
+    })?;
+    Ok(())
+}
+
+/// How a staged object lands.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Publish {
+    /// Take the name; an existing object of that name is dropped in the same transaction.
+    Replace { staged_id: i64 },
+    /// Replace only these partitions of an existing table with the staged ones.
+    Partitions {
+        staged_id: i64,
+        target_id: i64,
+        partitions: Vec<String>,
+    },
+}
+
+/// Publishes staged objects in one catalog transaction: before it nothing of the restore is
+/// visible, after it all of it is.
+pub fn publish(engine: &mut Engine, items: &[Publish]) -> Result<()> {
+    engine.catalog().write(|tx| {
+        for item in items {
+            match item {
+                Publish::Replace { staged_id } => {
+                    let staged = catalog::object_by_id(tx, *staged_id)?.ok_or(rusqlite::Error::QueryReturnedNoRows)?;
+                    if let Some(existing) = catalog::object(tx, staged.db_id, &staged.name)? {
+                        catalog::drop_object(tx, existing.id)?;
+                    }
+                    catalog::set_state(tx, *staged_id, ObjectState::Normal)?;
+                }
+                Publish::Partitions { staged_id, target_id, partitions } => {
+                    let staged_parts = catalog::partitions(tx, *staged_id)?;
+                    let target_parts = catalog::partitions(tx, *target_id)?;
+                    for name in partitions {
+                        let from = staged_parts.iter().find(|p| &p.name == name).ok_or(rusqlite::Error::QueryReturnedNoRows)?;
+                        let to = target_parts.iter().find(|p| &p.name == name);
+                        let to_id = match to {
+                            Some(to) => {
+                                for t in catalog::tablets(tx, to.id)? {
+                                    for r in catalog::live_rowsets(tx, t.id)? {
+                                        catalog::retire_rowset(tx, r.id)?;
+                                    }
+                                }
+                                to.id
+                            }
+                            None => {
+                                let buckets = catalog::tablets(tx, from.id)?.len() as u32;
+                                catalog::insert_partition(tx, *target_id, name, &from.bound, buckets)?
+                            }
+                        };
+                        let version = catalog::bump_version(tx, to_id)?;
+                        let to_tablets = catalog::tablets(tx, to_id)?;
+                        for t in catalog::tablets(tx, from.id)? {
+                            let dest = to_tablets.iter().find(|d| d.bucket == t.bucket).ok_or(rusqlite::Error::QueryReturnedNoRows)?;
+                            tx.execute(
+                                "UPDATE rowsets SET tablet_id = ?1, version = ?2 WHERE tablet_id = ?3 AND live = 1",
+                                rusqlite::params![dest.id, version, t.id],
+                            )?;
+                        }
+                    }
+                    catalog::drop_object(tx, *staged_id)?;
+                }
+            }
+        }
+        Ok(())
+    })?;
+    if let Ok(d) = std::fs::canonicalize(engine.root().join("data")) {
+        let _ = sync_dir(&d);
+    }
+    Ok(())
+}
+
+/// Drops a staged object (a failed or cancelled restore); its files become garbage.
+pub fn discard_staged(engine: &mut Engine, staged_id: i64) -> Result<()> {
+    engine
+        .catalog()
+        .write(|tx| catalog::drop_object(tx, staged_id))?;
+    Ok(())
+}
+
+/// Marks an object as being restored (loads refused) or back to normal.
+pub fn set_restoring(engine: &mut Engine, object_id: i64, restoring: bool) -> Result<()> {
+    let state = if restoring {
+        ObjectState::Restoring
+    } else {
+        ObjectState::Normal
+    };
+    engine
+        .catalog()
+        .write(|tx| catalog::set_state(tx, object_id, state))?;
+    Ok(())
+}
+
+/// Takes the one-running-job-per-database lock; the error names the holder.
+pub fn lock_database(engine: &mut Engine, db: &str, job: &str) -> Result<()> {
+    let holder = engine
+        .catalog()
+        .write(|tx| catalog::try_lock_database(tx, db, job, std::process::id()))?;
+    match holder {
+        None => Ok(()),
+        Some((other, pid)) if process_alive(pid) => Err(EngineError::invalid(
+            format!("database {db} already runs a backup or restore job ({other})"),
+            Some(
+                "only one BACKUP or RESTORE runs per database; wait for it (SHOW BACKUP / SHOW RESTORE) or cancel it",
+            ),
+        )),
+        Some((other, _)) => {
+            // The holder died: its job can be resumed; take the lock over explicitly.
+            engine.catalog().write(|tx| {
+                catalog::unlock_database(tx, db, &other)?;
+                catalog::try_lock_database(tx, db, job, std::process::id())
+            })?;
+            Ok(())
+        }
+    }
+}
+
+pub fn unlock_database(engine: &mut Engine, db: &str, job: &str) -> Result<()> {
+    engine
+        .catalog()
+        .write(|tx| catalog::unlock_database(tx, db, job))?;
+    Ok(())
+}

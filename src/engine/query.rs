@@ -1,0 +1,304 @@
+//! SELECT through DataFusion over exactly the visible rowsets.
+//!
+//! A query gets a fresh `SessionContext` in which every table it names (and every table the
+//! views it names read) is registered from one catalog read transaction: the exact list of live
+//! rowset files at that moment. Uncommitted or garbage files are never seen, and a load that
+//! commits mid-query is not seen either: the query reads one version.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::arrow::row::{RowConverter, SortField};
+use datafusion::catalog::{MemorySchemaProvider, Session, TableProvider};
+use datafusion::common::TableReference;
+use datafusion::datasource::listing::PartitionedFile;
+use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder, ParquetSource};
+use datafusion::datasource::source::DataSourceExec;
+use datafusion::datasource::{TableType, ViewTable};
+use datafusion::execution::SendableRecordBatchStream;
+use datafusion::execution::object_store::ObjectStoreUrl;
+use datafusion::logical_expr::Expr;
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion::physical_plan::empty::EmptyExec;
+use datafusion::prelude::{SessionConfig, SessionContext};
+use futures::StreamExt;
+use sha2::{Digest, Sha256};
+
+use super::types::arrow_schema;
+use super::{Engine, EngineError, Result};
+use crate::catalog::{self, ObjectDef};
+
+/// DataFusion's name for the catalog that holds one schema per srbackup database.
+pub const DF_CATALOG: &str = "srbackup";
+
+/// A table or MV as of one catalog read: its schema and live rowset files.
+#[derive(Debug)]
+pub struct RowsetTable {
+    schema: SchemaRef,
+    /// Absolute paths and sizes.
+    files: Vec<(String, u64)>,
+}
+
+#[async_trait]
+impl TableProvider for RowsetTable {
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        _filters: &[Expr],
+        limit: Option<usize>,
+    ) -> datafusion::error::Result<Arc<dyn ExecutionPlan>> {
+        if self.files.is_empty() {
+            let projected = match projection {
+                Some(p) => Arc::new(self.schema.project(p)?),
+                None => self.schema.clone(),
+            };
+            return Ok(Arc::new(EmptyExec::new(projected)));
+        }
+        // Spread files over the session's target partitions for parallel scans.
+        let parts = state.config().target_partitions().max(1);
+        let mut groups: Vec<Vec<PartitionedFile>> = (0..parts.min(self.files.len()))
+            .map(|_| Vec::new())
+            .collect();
+        for (i, (path, size)) in self.files.iter().enumerate() {
+            let n = groups.len();
+            groups[i % n].push(PartitionedFile::new(path.trim_start_matches('/'), *size));
+        }
+        let source = Arc::new(ParquetSource::new(self.schema.clone()));
+        let config = FileScanConfigBuilder::new(ObjectStoreUrl::local_filesystem(), source)
+            .with_file_groups(groups.into_iter().map(FileGroup::new).collect())
+            .with_projection_indices(projection.cloned())?
+            .with_limit(limit)
+            .build();
+        Ok(DataSourceExec::from_data_source(config))
+    }
+}
+
+/// A query context over the cluster, with `current_db` as the default schema.
+pub fn new_context(current_db: Option<&str>) -> SessionContext {
+    let config = SessionConfig::new()
+        .with_default_catalog_and_schema(DF_CATALOG, current_db.unwrap_or("default"))
+        .with_information_schema(false)
+        .set_str("datafusion.sql_parser.dialect", "MySQL");
+    let ctx = SessionContext::new_with_config(config);
+    let catalog = Arc::new(datafusion::catalog::MemoryCatalogProvider::new());
+    ctx.register_catalog(DF_CATALOG, catalog);
+    ctx
+}
+
+/// What to register for one name: a table's files, or a view to plan.
+enum Spec {
+    Rowsets(RowsetTable),
+    View { sql: String },
+}
+
+/// Registers, from one catalog read, every table, MV and view that `sql` names (recursively
+/// through views). Unknown names are left for DataFusion to report.
+pub async fn register_referenced(
+    engine: &mut Engine,
+    ctx: &SessionContext,
+    sql: &str,
+    current_db: Option<&str>,
+) -> Result<()> {
+    let root = engine.root().to_path_buf();
+    let mut specs = Vec::new();
+    engine.catalog().read(|conn| {
+        let mut seen = HashSet::new();
+        collect_specs(conn, &root, sql, current_db, &mut seen, 0, &mut specs).map_err(|e| {
+            crate::catalog::CatalogError::Damaged {
+                path: root.join("catalog.db"),
+                reason: e.to_string(),
+            }
+        })
+    })?;
+    // Dependencies come first in `specs`, so a view's tables exist when it is planned.
+    for (db, name, spec) in specs {
+        ensure_schema(ctx, &db)?;
+        let provider: Arc<dyn TableProvider> = match spec {
+            Spec::Rowsets(table) => Arc::new(table),
+            Spec::View { sql } => {
+                let mut state = ctx.state();
+                state.config_mut().options_mut().catalog.default_schema = db.clone();
+                let plan = state.create_logical_plan(&sql).await?;
+                Arc::new(ViewTable::new(plan, Some(sql)))
+            }
+        };
+        ctx.register_table(
+            TableReference::partial(db.as_str(), name.as_str()),
+            provider,
+        )?;
+    }
+    Ok(())
+}
+
+/// The `db.table` names a query reads, with CTE names left out (sqlparser underneath).
+pub fn referenced_tables(sql: &str, current_db: Option<&str>) -> Result<Vec<(String, String)>> {
+    let ctx = new_context(current_db);
+    let state = ctx.state();
+    let stmt = state.sql_to_statement(sql, &datafusion::config::Dialect::MySQL)?;
+    let refs = state.resolve_table_references(&stmt)?;
+    let default = current_db.unwrap_or("default").to_string();
+    let mut out: Vec<(String, String)> = refs
+        .into_iter()
+        .map(|r| {
+            let db = r
+                .schema()
+                .map(str::to_string)
+                .unwrap_or_else(|| default.clone());
+            (db, r.table().to_string())
+        })
+        .collect();
+    out.sort();
+    out.dedup();
+    Ok(out)
+}
+
+fn collect_specs(
+    conn: &rusqlite::Connection,
+    root: &std::path::Path,
+    sql: &str,
+    current_db: Option<&str>,
+    seen: &mut HashSet<(String, String)>,
+    depth: usize,
+    specs: &mut Vec<(String, String, Spec)>,
+) -> std::result::Result<(), EngineError> {
+    if depth > 32 {
+        return Err(EngineError::invalid(
+            "views nest more than 32 deep (a cycle?)",
+            None,
+        ));
+    }
+    for (db, table) in referenced_tables(sql, current_db)? {
+        if !seen.insert((db.clone(), table.clone())) {
+            continue;
+        }
+        let Some(db_row) = catalog::database(conn, &db)? else {
+            continue;
+        };
+        let Some(obj) = catalog::object(conn, db_row.id, &table)? else {
+            continue;
+        };
+        let spec = match &obj.def {
+            ObjectDef::Table { schema, .. } | ObjectDef::MaterializedView { schema, .. } => {
+                let files = catalog::object_rowsets(conn, obj.id)?
+                    .into_iter()
+                    .map(|r| {
+                        (
+                            root.join(&r.path).to_string_lossy().into_owned(),
+                            r.bytes as u64,
+                        )
+                    })
+                    .collect();
+                Spec::Rowsets(RowsetTable {
+                    schema: arrow_schema(schema),
+                    files,
+                })
+            }
+            ObjectDef::View { sql: view_sql, .. } => {
+                // A view's names resolve in its own database.
+                collect_specs(conn, root, view_sql, Some(&db), seen, depth + 1, specs)?;
+                Spec::View {
+                    sql: view_sql.clone(),
+                }
+            }
+        };
+        specs.push((db, table, spec));
+    }
+    Ok(())
+}
+
+fn ensure_schema(ctx: &SessionContext, db: &str) -> Result<()> {
+    let catalog = ctx
+        .catalog(DF_CATALOG)
+        .ok_or_else(|| EngineError::Query("query catalog missing".into()))?;
+    if catalog.schema(db).is_none() {
+        catalog.register_schema(db, Arc::new(MemorySchemaProvider::new()))?;
+    }
+    Ok(())
+}
+
+/// Runs a query and streams its result.
+pub async fn run(
+    engine: &mut Engine,
+    sql: &str,
+    current_db: Option<&str>,
+) -> Result<(SchemaRef, SendableRecordBatchStream)> {
+    let ctx = new_context(current_db);
+    if let Some(db) = current_db {
+        ensure_schema(&ctx, db)?;
+    }
+    register_referenced(engine, &ctx, sql, current_db).await?;
+    let df = ctx.sql(sql).await?;
+    let schema = Arc::new(df.schema().as_arrow().clone());
+    let stream = df.execute_stream().await?;
+    Ok((schema, stream))
+}
+
+/// Runs a query and collects its result.
+pub async fn collect(
+    engine: &mut Engine,
+    sql: &str,
+    current_db: Option<&str>,
+) -> Result<(SchemaRef, Vec<RecordBatch>)> {
+    let (schema, mut stream) = run(engine, sql, current_db).await?;
+    let mut out = Vec::new();
+    while let Some(b) = stream.next().await {
+        out.push(b?);
+    }
+    Ok((schema, out))
+}
+
+/// An order-independent content checksum of a table (CHECKSUM TABLE): the wrapping sum of a
+/// SHA-256 prefix of every row's encoding, so equal content gives an equal sum whatever the
+/// order, file layout or compaction, and any changed row changes it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Checksum {
+    pub rows: u64,
+    pub sum: u64,
+}
+
+impl fmt::Display for Checksum {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.sum)
+    }
+}
+
+pub async fn checksum(engine: &mut Engine, db: &str, table: &str) -> Result<Checksum> {
+    let sql = format!(
+        "SELECT * FROM {}.{}",
+        crate::sql::QuotedIdent(db),
+        crate::sql::QuotedIdent(table)
+    );
+    let (schema, mut stream) = run(engine, &sql, Some(db)).await?;
+    let converter = RowConverter::new(
+        schema
+            .fields()
+            .iter()
+            .map(|f| SortField::new(f.data_type().clone()))
+            .collect(),
+    )?;
+    let mut rows = 0u64;
+    let mut sum = 0u64;
+    while let Some(batch) = stream.next().await {
+        let batch = batch?;
+        let encoded = converter.convert_columns(batch.columns())?;
+        for row in encoded.iter() {
+            let digest = Sha256::digest(row.as_ref());
+            let mut prefix = [0u8; 8];
+            prefix.copy_from_slice(&digest[..8]);
+            sum = sum.wrapping_add(u64::from_le_bytes(prefix));
+            rows += 1;
+        }
+    }
+    Ok(Checksum { rows, sum })
+}

@@ -1,0 +1,721 @@
+//! Runs parsed statements against a cluster: the `srbackup sql` loop.
+//!
+//! A session holds the open engine and the current database (`USE`). Each statement runs on
+//! its own; a failing statement stops a script and its error points into the script's text.
+
+use std::path::Path;
+
+use datafusion::arrow::array::Array;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
+use futures::StreamExt;
+
+use crate::catalog::{self, ObjectDef, ObjectKind, PartitionBound, Partitioning};
+use crate::engine::load::{self, LoadMode};
+use crate::engine::{Engine, EngineError, Result, ddl, query};
+use crate::sql::{self, InsertSource, Show, SqlError, Statement};
+
+/// Rows to show, as text (NULL as `None`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ResultSet {
+    pub columns: Vec<String>,
+    pub rows: Vec<Vec<Option<String>>>,
+}
+
+impl ResultSet {
+    pub fn new(columns: &[&str]) -> Self {
+        ResultSet {
+            columns: columns.iter().map(|c| c.to_string()).collect(),
+            rows: Vec::new(),
+        }
+    }
+    pub fn push(&mut self, row: Vec<Option<String>>) {
+        self.rows.push(row);
+    }
+    /// The value of `column` in row `row`, for tests and callers.
+    pub fn get(&self, row: usize, column: &str) -> Option<&str> {
+        let c = self.columns.iter().position(|n| n == column)?;
+        self.rows.get(row)?.get(c)?.as_deref()
+    }
+}
+
+/// What a statement produced.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Output {
+    Rows(ResultSet),
+    Done { message: String },
+}
+
+fn done(message: impl Into<String>) -> Output {
+    Output::Done {
+        message: message.into(),
+    }
+}
+
+pub struct Session {
+    engine: Engine,
+    current_db: Option<String>,
+}
+
+impl Session {
+    pub fn open(cluster: &Path) -> Result<Session> {
+        Ok(Session {
+            engine: Engine::open(cluster)?,
+            current_db: None,
+        })
+    }
+
+    pub fn engine(&mut self) -> &mut Engine {
+        &mut self.engine
+    }
+
+    pub fn current_database(&self) -> Option<&str> {
+        self.current_db.as_deref()
+    }
+
+    /// Parses and runs every statement of `src`, handing each result to `on_output`. Errors
+    /// come back as diagnostics that point into `src`.
+    pub async fn run_script(
+        &mut self,
+        name: &str,
+        src: &str,
+        mut on_output: impl FnMut(&Statement, &Output),
+    ) -> std::result::Result<(), miette::Report> {
+        let statements = sql::parse_named(name, src)?;
+        for stmt in &statements {
+            match self.execute(stmt).await {
+                Ok(out) => on_output(stmt, &out),
+                Err(e) => return Err(render(e, name, src)),
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs one statement.
+    pub async fn execute(&mut self, stmt: &Statement) -> Result<Output> {
+        let current = self.current_db.clone();
+        let current = current.as_deref();
+        let engine = &mut self.engine;
+        Ok(match stmt {
+            Statement::CreateDatabase(s) => created(ddl::create_database(engine, s)?, "database"),
+            Statement::DropDatabase(s) => dropped(ddl::drop_database(engine, s)?, "database"),
+            Statement::Use(s) => {
+                let db = engine.database(&s.name)?;
+                self.current_db = Some(db.name.clone());
+                done(format!("Database changed to {}", db.name))
+            }
+            Statement::CreateTable(s) => created(ddl::create_table(engine, s, current)?, "table"),
+            Statement::DropTable(s) => dropped(
+                ddl::drop_object(engine, s, ObjectKind::Table, current)?,
+                "table",
+            ),
+            Statement::DropView(s) => dropped(
+                ddl::drop_object(engine, s, ObjectKind::View, current)?,
+                "view",
+            ),
+            Statement::DropMaterializedView(s) => dropped(
+                ddl::drop_object(engine, s, ObjectKind::MaterializedView, current)?,
+                "materialized view",
+            ),
+            Statement::TruncateTable(s) => {
+                ddl::truncate_table(engine, s, current)?;
+                done("Query OK")
+            }
+            Statement::AlterTable(s) => {
+                ddl::alter_table(engine, s, current)?;
+                done("Query OK")
+            }
+            Statement::CreateView(s) => {
+                created(ddl::create_view(engine, s, current).await?, "view")
+            }
+            Statement::CreateMaterializedView(s) => created(
+                ddl::create_materialized_view(engine, s, current).await?,
+                "materialized view",
+            ),
+            Statement::AlterMaterializedView(s) => {
+                ddl::alter_materialized_view(engine, s, current)?;
+                done("Query OK")
+            }
+            Statement::RefreshMaterializedView(s) => {
+                let db = engine.database_of(&s.name, current)?;
+                engine.object(&s.name, current)?;
+                let rows =
+                    ddl::refresh_materialized_view(engine, &db.name, &s.name.name.value).await?;
+                done(format!("Query OK, {rows} rows refreshed"))
+            }
+            Statement::CreateFunction(s) => {
+                created(ddl::create_function(engine, s, current)?, "function")
+            }
+            Statement::DropFunction(s) => {
+                dropped(ddl::drop_function(engine, s, current)?, "function")
+            }
+            Statement::CreateCatalog(s) => created(ddl::create_catalog(engine, s)?, "catalog"),
+            Statement::DropCatalog(s) => dropped(ddl::drop_catalog(engine, s)?, "catalog"),
+            Statement::Insert(s) => {
+                let rows = insert(engine, s, current).await?;
+                done(format!("Query OK, {rows} rows affected"))
+            }
+            Statement::Query(q) => {
+                let (schema, batches) = query::collect(engine, &q.text, current).await?;
+                Output::Rows(result_set(&schema, &batches)?)
+            }
+            Statement::ChecksumTable(s) => {
+                let mut rs = ResultSet::new(&["Table", "Checksum"]);
+                for name in &s.tables {
+                    let (db, obj) = engine.object(name, current)?;
+                    let sum = query::checksum(engine, &db.name, &obj.name).await?;
+                    rs.push(vec![
+                        Some(format!("{}.{}", db.name, obj.name)),
+                        Some(sum.to_string()),
+                    ]);
+                }
+                Output::Rows(rs)
+            }
+            Statement::Show(s) => Output::Rows(show(engine, &s.what, current)?),
+            Statement::CreateRepository(_)
+            | Statement::DropRepository(_)
+            | Statement::ShowRepositories(_)
+            | Statement::Backup(_)
+            | Statement::Restore(_)
+            | Statement::ShowBackup(_)
+            | Statement::ShowRestore(_)
+            | Statement::CancelBackup(_)
+            | Statement::CancelRestore(_)
+            | Statement::ShowSnapshot(_)
+            | Statement::DropSnapshot(_) => {
+                return Err(EngineError::invalid(
+                    "repositories, BACKUP and RESTORE do not run in this build yet",
+                    Some(
+                        "`srbackup parse` checks these statements; running them arrives with the planner and executor",
+                    ),
+                ));
+            }
+        })
+    }
+}
+
+fn created(new: bool, what: &str) -> Output {
+    if new {
+        done("Query OK, 0 rows affected")
+    } else {
+        done(format!(
+            "Query OK, 0 rows affected (the {what} already exists)"
+        ))
+    }
+}
+
+fn dropped(gone: bool, what: &str) -> Output {
+    if gone {
+        done("Query OK, 0 rows affected")
+    } else {
+        done(format!("Query OK, 0 rows affected (no such {what})"))
+    }
+}
+
+/// Renders an engine error; positioned ones point into the statement text.
+pub fn render(e: EngineError, name: &str, src: &str) -> miette::Report {
+    match e {
+        EngineError::At(problem) => miette::Report::new(SqlError::new(vec![*problem], name, src)),
+        other => miette::Report::new(other),
+    }
+}
+
+/// Rows of record batches as text.
+pub fn result_set(schema: &SchemaRef, batches: &[RecordBatch]) -> Result<ResultSet> {
+    let mut rs = ResultSet {
+        columns: schema.fields().iter().map(|f| f.name().clone()).collect(),
+        rows: Vec::new(),
+    };
+    let options = FormatOptions::default();
+    for batch in batches {
+        let formatters = batch
+            .columns()
+            .iter()
+            .map(|c| ArrayFormatter::try_new(c.as_ref(), &options))
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        for row in 0..batch.num_rows() {
+            rs.rows.push(
+                batch
+                    .columns()
+                    .iter()
+                    .zip(&formatters)
+                    .map(|(c, f)| (!c.is_null(row)).then(|| f.value(row).to_string()))
+                    .collect(),
+            );
+        }
+    }
+    Ok(rs)
+}
+
+async fn insert(engine: &mut Engine, stmt: &sql::Insert, current: Option<&str>) -> Result<u64> {
+    let (_, obj) = engine.object(&stmt.table, current)?;
+    let Some(schema) = obj.def.schema().cloned() else {
+        return Err(crate::engine::problem_at(
+            "srbackup::load::view",
+            stmt.table.span(),
+            format!("{} is a view; it holds no data", stmt.table),
+        ));
+    };
+    if obj.def.kind() == ObjectKind::MaterializedView {
+        return Err(crate::engine::problem_at(
+            "srbackup::load::mv",
+            stmt.table.span(),
+            format!(
+                "{} is a materialized view; REFRESH MATERIALIZED VIEW fills it",
+                stmt.table
+            ),
+        ));
+    }
+    let target = crate::engine::types::arrow_schema(&schema);
+    // Which table column each input column feeds.
+    let positions: Vec<usize> = if stmt.columns.is_empty() {
+        (0..schema.columns.len()).collect()
+    } else {
+        stmt.columns
+            .iter()
+            .map(|c| {
+                schema.column_index(&c.value).ok_or_else(|| {
+                    crate::engine::problem_at(
+                        "srbackup::load::unknown_column",
+                        c.span,
+                        format!("{} has no column {c}", stmt.table),
+                    )
+                })
+            })
+            .collect::<Result<_>>()?
+    };
+    match &stmt.source {
+        InsertSource::Values { rows } => {
+            let mut typed = Vec::with_capacity(rows.len());
+            for row in rows {
+                if row.values.len() != positions.len() {
+                    return Err(crate::engine::problem_at(
+                        "srbackup::load::column_count",
+                        row.span,
+                        format!(
+                            "this row has {} values but {} columns are loaded",
+                            row.values.len(),
+                            positions.len()
+                        ),
+                    ));
+                }
+                let mut values = Vec::with_capacity(schema.columns.len());
+                for (i, column) in schema.columns.iter().enumerate() {
+                    let dt = target.field(i).data_type();
+                    let value = match positions.iter().position(|p| *p == i) {
+                        Some(input) => match &row.values[input] {
+                            sql::Datum::Default(_) => default_value(column, dt)?,
+                            v => ddl::datum_scalar(v, dt, &column.name)?,
+                        },
+                        None => default_value(column, dt)?,
+                    };
+                    values.push(value);
+                }
+                typed.push(values);
+            }
+            let batch = load::batch_from_scalars(&target, typed)?;
+            let summary = load::load(
+                engine,
+                &obj,
+                LoadMode::Append,
+                load::batches_stream(vec![batch]),
+            )
+            .await?;
+            Ok(summary.rows)
+        }
+        InsertSource::Query(q) => {
+            let (_, stream) = query::run(engine, &q.text, current).await?;
+            let schema2 = schema.clone();
+            let conformed = stream.map(move |b| {
+                b.map_err(EngineError::from)
+                    .and_then(|b| load::conform(&schema2, &target, &b, &positions))
+            });
+            Ok(
+                load::load(engine, &obj, LoadMode::Append, Box::pin(conformed))
+                    .await?
+                    .rows,
+            )
+        }
+        InsertSource::Files { properties } => {
+            let stream = crate::engine::files::open(properties, stmt.span)?;
+            let schema2 = schema.clone();
+            let conformed = stream
+                .map(move |b| b.and_then(|b| load::conform(&schema2, &target, &b, &positions)));
+            Ok(
+                load::load(engine, &obj, LoadMode::Append, Box::pin(conformed))
+                    .await?
+                    .rows,
+            )
+        }
+    }
+}
+
+fn default_value(
+    column: &catalog::Column,
+    dt: &datafusion::arrow::datatypes::DataType,
+) -> Result<datafusion::common::ScalarValue> {
+    match &column.default {
+        Some(text) => crate::engine::types::parse_scalar(text, dt).map_err(EngineError::Arrow),
+        None => Ok(datafusion::common::ScalarValue::try_from(dt)?),
+    }
+}
+
+fn mask(key: &str, value: &str) -> String {
+    if sql::is_secret_key(key) {
+        sql::MASK.to_string()
+    } else {
+        value.to_string()
+    }
+}
+
+fn show(engine: &mut Engine, what: &Show, current: Option<&str>) -> Result<ResultSet> {
+    let conn_dbs = |engine: &mut Engine, db: &Option<sql::Ident>| -> Result<catalog::DatabaseRow> {
+        match db {
+            Some(d) => engine.database(d),
+            None => match current {
+                Some(c) => engine.database(&sql::Ident::new(c)),
+                None => Err(EngineError::invalid(
+                    "no database selected",
+                    Some("name one (FROM db) or run USE db"),
+                )),
+            },
+        }
+    };
+    Ok(match what {
+        Show::Databases => {
+            let mut rs = ResultSet::new(&["Database"]);
+            for d in catalog::databases(engine.catalog().conn())? {
+                rs.push(vec![Some(d.name)]);
+            }
+            rs
+        }
+        Show::Tables { database } => {
+            let db = conn_dbs(engine, database)?;
+            let mut rs = ResultSet::new(&[&format!("Tables_in_{}", db.name)]);
+            for o in catalog::objects(engine.catalog().conn(), db.id)? {
+                rs.push(vec![Some(o.name)]);
+            }
+            rs
+        }
+        Show::Partitions { table } => {
+            let (_, obj) = engine.object(table, current)?;
+            let mut rs = ResultSet::new(&[
+                "PartitionId",
+                "PartitionName",
+                "VisibleVersion",
+                "State",
+                "PartitionKey",
+                "Range",
+                "DistributionKey",
+                "Buckets",
+                "ReplicationNum",
+                "DataSize",
+                "RowCount",
+            ]);
+            let Some(schema) = obj.def.schema() else {
+                return Ok(rs);
+            };
+            let key = schema.partitioning.columns().join(", ");
+            let dist = match &schema.distribution {
+                catalog::Distribution::Hash { columns, .. } => columns.join(", "),
+                catalog::Distribution::Random { .. } => "RANDOM".into(),
+            };
+            let replication = schema
+                .properties
+                .get("replication_num")
+                .cloned()
+                .unwrap_or_else(|| "1".into());
+            let parts = catalog::partitions(engine.catalog().conn(), obj.id)?;
+            for p in parts {
+                let (mut rows, mut bytes) = (0i64, 0i64);
+                for t in catalog::tablets(engine.catalog().conn(), p.id)? {
+                    for r in catalog::live_rowsets(engine.catalog().conn(), t.id)? {
+                        rows += r.rows;
+                        bytes += r.bytes;
+                    }
+                }
+                rs.push(vec![
+                    Some(p.id.to_string()),
+                    Some(p.name.clone()),
+                    Some(p.visible_version.to_string()),
+                    Some("NORMAL".into()),
+                    Some(key.clone()),
+                    Some(bound_text(&p.bound)),
+                    Some(dist.clone()),
+                    Some(schema.distribution.buckets().to_string()),
+                    Some(replication.clone()),
+                    Some(human_bytes(bytes as u64)),
+                    Some(rows.to_string()),
+                ]);
+            }
+            rs
+        }
+        Show::CreateTable { table } => {
+            let (db, obj) = engine.object(table, current)?;
+            let text = create_statement(&db.name, &obj)?;
+            let mut rs = ResultSet::new(&["Table", "Create Table"]);
+            rs.push(vec![Some(obj.name), Some(text)]);
+            rs
+        }
+        Show::MaterializedViews { database } => {
+            let db = conn_dbs(engine, database)?;
+            let mut rs = ResultSet::new(&[
+                "id",
+                "database_name",
+                "name",
+                "refresh_type",
+                "is_active",
+                "inactive_reason",
+                "partition_type",
+                "text",
+                "rows",
+            ]);
+            for o in catalog::objects(engine.catalog().conn(), db.id)? {
+                match &o.def {
+                    ObjectDef::MaterializedView {
+                        sql,
+                        refresh,
+                        schema,
+                        ..
+                    } => {
+                        let rows: i64 = catalog::object_rowsets(engine.catalog().conn(), o.id)?
+                            .iter()
+                            .map(|r| r.rows)
+                            .sum();
+                        rs.push(vec![
+                            Some(o.id.to_string()),
+                            Some(db.name.clone()),
+                            Some(o.name.clone()),
+                            Some(refresh.clone()),
+                            Some(o.active.to_string()),
+                            o.inactive_reason.clone(),
+                            Some(partition_type(&schema.partitioning).into()),
+                            Some(sql.clone()),
+                            Some(rows.to_string()),
+                        ]);
+                    }
+                    ObjectDef::Table { rollups, .. } => {
+                        for r in rollups {
+                            rs.push(vec![
+                                Some(o.id.to_string()),
+                                Some(db.name.clone()),
+                                Some(r.name.clone()),
+                                Some("ROLLUP".into()),
+                                Some("true".into()),
+                                None,
+                                Some("UNPARTITIONED".into()),
+                                Some(r.sql.clone()),
+                                None,
+                            ]);
+                        }
+                    }
+                    ObjectDef::View { .. } => {}
+                }
+            }
+            rs
+        }
+        Show::Functions { global, database } => {
+            let db_id = if *global {
+                None
+            } else {
+                Some(conn_dbs(engine, database)?.id)
+            };
+            let mut rs =
+                ResultSet::new(&["Signature", "Return Type", "Function Type", "Properties"]);
+            for f in catalog::functions(engine.catalog().conn(), db_id)? {
+                let props = f
+                    .properties
+                    .iter()
+                    .map(|(k, v)| format!("\"{k}\"=\"{}\"", mask(k, v)))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                rs.push(vec![
+                    Some(f.signature()),
+                    Some(f.returns.clone()),
+                    Some(f.kind.clone().unwrap_or_else(|| "Scalar".into())),
+                    Some(props),
+                ]);
+            }
+            rs
+        }
+        Show::Catalogs => {
+            let mut rs = ResultSet::new(&["Catalog", "Type", "Comment", "Properties"]);
+            rs.push(vec![
+                Some("default_catalog".into()),
+                Some("Internal".into()),
+                Some("An internal catalog contains this cluster's self-managed tables.".into()),
+                None,
+            ]);
+            for c in catalog::external_catalogs(engine.catalog().conn())? {
+                let props = c
+                    .properties
+                    .iter()
+                    .map(|(k, v)| format!("\"{k}\"=\"{}\"", mask(k, v)))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                rs.push(vec![
+                    Some(c.name.clone()),
+                    c.properties.get("type").cloned(),
+                    c.comment.clone(),
+                    Some(props),
+                ]);
+            }
+            rs
+        }
+    })
+}
+
+fn partition_type(p: &Partitioning) -> &'static str {
+    match p {
+        Partitioning::Unpartitioned => "UNPARTITIONED",
+        Partitioning::Range { .. } => "RANGE",
+        Partitioning::List { .. } => "LIST",
+        Partitioning::DateTrunc { .. } | Partitioning::Columns { .. } => "EXPR",
+    }
+}
+
+fn bound_text(b: &PartitionBound) -> String {
+    let tuple = |v: &[String]| format!("({})", v.join(", "));
+    match b {
+        PartitionBound::Whole => String::new(),
+        PartitionBound::Range { lower, upper } => format!(
+            "[{}, {})",
+            if lower.is_empty() {
+                "MIN".to_string()
+            } else {
+                tuple(lower)
+            },
+            if upper.is_empty() {
+                "MAXVALUE".to_string()
+            } else {
+                tuple(upper)
+            }
+        ),
+        PartitionBound::List { values } => values
+            .iter()
+            .map(|v| {
+                format!(
+                    "({})",
+                    v.iter()
+                        .map(|x| x.clone().unwrap_or_else(|| "NULL".into()))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(", "),
+        PartitionBound::Value { values } => format!(
+            "({})",
+            values
+                .iter()
+                .map(|x| x.clone().unwrap_or_else(|| "NULL".into()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u < UNITS.len() - 1 {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+/// SHOW CREATE TABLE / VIEW / MATERIALIZED VIEW text, rebuilt from the catalog.
+fn create_statement(db: &str, obj: &catalog::ObjectRow) -> Result<String> {
+    let name = format!("{}.{}", sql::QuotedIdent(db), sql::QuotedIdent(&obj.name));
+    Ok(match &obj.def {
+        ObjectDef::View { sql, .. } => format!("CREATE VIEW {name} AS {sql}"),
+        ObjectDef::MaterializedView { sql, refresh, .. } => {
+            format!("CREATE MATERIALIZED VIEW {name} REFRESH {refresh} AS {sql}")
+        }
+        ObjectDef::Table { schema, .. } => {
+            let mut out = format!("CREATE TABLE {name} (\n");
+            for (i, c) in schema.columns.iter().enumerate() {
+                out.push_str(&format!(
+                    "  {} {}",
+                    sql::QuotedIdent(&c.name),
+                    c.sql_type.sql_name()
+                ));
+                if let Some(a) = c.aggregate {
+                    out.push_str(&format!(" {}", a.sql_name()));
+                }
+                out.push_str(if c.nullable { " NULL" } else { " NOT NULL" });
+                if let Some(d) = &c.default {
+                    out.push_str(&format!(" DEFAULT {}", sql::QuotedString(d)));
+                }
+                if let Some(cm) = &c.comment {
+                    out.push_str(&format!(" COMMENT {}", sql::QuotedString(cm)));
+                }
+                out.push_str(if i + 1 < schema.columns.len() {
+                    ",\n"
+                } else {
+                    "\n"
+                });
+            }
+            let keys: Vec<String> = schema
+                .key_columns()
+                .map(|c| sql::QuotedIdent(&c.name).to_string())
+                .collect();
+            out.push_str(&format!(
+                ") {} KEY({})",
+                schema.keys.keyword(),
+                keys.join(", ")
+            ));
+            if let Some(c) = &schema.comment {
+                out.push_str(&format!("\nCOMMENT {}", sql::QuotedString(c)));
+            }
+            match &schema.partitioning {
+                Partitioning::Unpartitioned => {}
+                Partitioning::Range { columns } => {
+                    out.push_str(&format!("\nPARTITION BY RANGE({})", columns.join(", ")))
+                }
+                Partitioning::List { columns } => {
+                    out.push_str(&format!("\nPARTITION BY LIST({})", columns.join(", ")))
+                }
+                Partitioning::DateTrunc { unit, column } => {
+                    out.push_str(&format!("\nPARTITION BY date_trunc('{unit}', {column})"))
+                }
+                Partitioning::Columns { columns } => {
+                    out.push_str(&format!("\nPARTITION BY {}", columns.join(", ")))
+                }
+            }
+            match &schema.distribution {
+                catalog::Distribution::Hash { columns, buckets } => out.push_str(&format!(
+                    "\nDISTRIBUTED BY HASH({}) BUCKETS {buckets}",
+                    columns.join(", ")
+                )),
+                catalog::Distribution::Random { buckets } => {
+                    out.push_str(&format!("\nDISTRIBUTED BY RANDOM BUCKETS {buckets}"))
+                }
+            }
+            if !schema.properties.is_empty() {
+                let props = schema
+                    .properties
+                    .iter()
+                    .map(|(k, v)| {
+                        format!(
+                            "{} = {}",
+                            sql::QuotedString(k),
+                            sql::QuotedString(&mask(k, v))
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join(",\n  ");
+                out.push_str(&format!("\nPROPERTIES (\n  {props}\n)"));
+            }
+            out
+        }
+    })
+}
