@@ -7,8 +7,12 @@
 //!   staging and publish, compaction and garbage collection.
 //! - [`session`]: runs statements against a cluster; [`output`] prints their results.
 
+#[cfg(feature = "engine")]
 pub mod catalog;
+#[cfg(feature = "engine")]
 pub mod engine;
+#[cfg(feature = "engine")]
 pub mod output;
+#[cfg(feature = "engine")]
 pub mod session;
 pub mod sql;

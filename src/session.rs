@@ -158,6 +158,7 @@ impl Session {
                 done(format!("Query OK, {rows} rows affected"))
             }
             Statement::Query(q) => {
+                check_query_names(engine, q, current)?;
                 let (schema, batches) = query::collect(engine, &q.text, current).await?;
                 Output::Rows(result_set(&schema, &batches)?)
             }
@@ -194,6 +195,41 @@ impl Session {
             }
         })
     }
+}
+
+/// Every table a query names must exist: say which does not, where, and what is close.
+fn check_query_names(engine: &mut Engine, q: &sql::QueryText, current: Option<&str>) -> Result<()> {
+    for (db, table) in query::referenced_tables(&q.text, current)? {
+        // Point at the name in the query text where it can be found.
+        let at = q
+            .text
+            .find(&table)
+            .map(|i| sql::Span::new(q.span.start + i, q.span.start + i + table.len()))
+            .unwrap_or(q.span);
+        let name = sql::QualifiedName {
+            database: Some(sql::Ident {
+                value: db.clone(),
+                span: at,
+            }),
+            name: sql::Ident {
+                value: table.clone(),
+                span: at,
+            },
+        };
+        if catalog::database(engine.catalog().conn(), &db)?.is_none() {
+            let db_at = q
+                .text
+                .find(&format!("{db}."))
+                .map(|i| sql::Span::new(q.span.start + i, q.span.start + i + db.len()))
+                .unwrap_or(at);
+            engine.database(&sql::Ident {
+                value: db,
+                span: db_at,
+            })?;
+        }
+        engine.object(&name, current)?;
+    }
+    Ok(())
 }
 
 fn created(new: bool, what: &str) -> Output {
@@ -304,13 +340,38 @@ async fn insert(engine: &mut Engine, stmt: &sql::Insert, current: Option<&str>) 
                 let mut values = Vec::with_capacity(schema.columns.len());
                 for (i, column) in schema.columns.iter().enumerate() {
                     let dt = target.field(i).data_type();
-                    let value = match positions.iter().position(|p| *p == i) {
-                        Some(input) => match &row.values[input] {
-                            sql::Datum::Default(_) => default_value(column, dt)?,
-                            v => ddl::datum_scalar(v, dt, &column.name)?,
-                        },
-                        None => default_value(column, dt)?,
+                    let given = positions
+                        .iter()
+                        .position(|p| *p == i)
+                        .map(|input| &row.values[input]);
+                    let value = match given {
+                        Some(sql::Datum::Default(_)) | None => default_value(column, dt)?,
+                        Some(v) => ddl::datum_scalar(v, dt, &column.name)?,
                     };
+                    // Check here, where the error can point at the value (or the row).
+                    let span = given.map(|v| v.span()).unwrap_or(row.span);
+                    if value.is_null() && !column.nullable {
+                        return Err(crate::engine::problem_at(
+                            "srbackup::load::not_null",
+                            span,
+                            format!("column {} is NOT NULL but gets no value here", column.name),
+                        ));
+                    }
+                    if let (Some(max), datafusion::common::ScalarValue::Utf8(Some(text))) =
+                        (column.sql_type.max_length(), &value)
+                        && text.chars().count() > max as usize
+                    {
+                        return Err(crate::engine::problem_at(
+                            "srbackup::load::too_long",
+                            span,
+                            format!(
+                                "{} characters do not fit column {} ({})",
+                                text.chars().count(),
+                                column.name,
+                                column.sql_type.sql_name()
+                            ),
+                        ));
+                    }
                     values.push(value);
                 }
                 typed.push(values);
@@ -454,7 +515,8 @@ fn show(engine: &mut Engine, what: &Show, current: Option<&str>) -> Result<Resul
         }
         Show::CreateTable { table } => {
             let (db, obj) = engine.object(table, current)?;
-            let text = create_statement(&db.name, &obj)?;
+            let partitions = catalog::partitions(engine.catalog().conn(), obj.id)?;
+            let text = create_statement(&db.name, &obj, &partitions)?;
             let mut rs = ResultSet::new(&["Table", "Create Table"]);
             rs.push(vec![Some(obj.name), Some(text)]);
             rs
@@ -633,10 +695,99 @@ pub fn human_bytes(n: u64) -> String {
 }
 
 /// SHOW CREATE TABLE / VIEW / MATERIALIZED VIEW text, rebuilt from the catalog.
-fn create_statement(db: &str, obj: &catalog::ObjectRow) -> Result<String> {
+fn create_statement(
+    db: &str,
+    obj: &catalog::ObjectRow,
+    partitions: &[catalog::PartitionRow],
+) -> Result<String> {
     let name = format!("{}.{}", sql::QuotedIdent(db), sql::QuotedIdent(&obj.name));
+    let tuple = |values: &[String]| {
+        format!(
+            "({})",
+            values
+                .iter()
+                .map(|v| sql::QuotedString(v).to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    };
+    let partition_list = || -> String {
+        let defs: Vec<String> = partitions
+            .iter()
+            .filter_map(|p| match &p.bound {
+                PartitionBound::Range { lower, upper } => Some(format!(
+                    "  PARTITION {} VALUES [{}, {})",
+                    sql::QuotedIdent(&p.name),
+                    if lower.is_empty() {
+                        "MINVALUE".to_string()
+                    } else {
+                        tuple(lower)
+                    },
+                    if upper.is_empty() {
+                        "MAXVALUE".to_string()
+                    } else {
+                        tuple(upper)
+                    }
+                )),
+                PartitionBound::List { values } => Some(format!(
+                    "  PARTITION {} VALUES IN ({})",
+                    sql::QuotedIdent(&p.name),
+                    values
+                        .iter()
+                        .map(|v| {
+                            let parts: Vec<String> = v
+                                .iter()
+                                .map(|x| {
+                                    x.as_deref()
+                                        .map(|t| sql::QuotedString(t).to_string())
+                                        .unwrap_or_else(|| "NULL".into())
+                                })
+                                .collect();
+                            if parts.len() == 1 {
+                                parts[0].clone()
+                            } else {
+                                format!("({})", parts.join(", "))
+                            }
+                        })
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )),
+                _ => None,
+            })
+            .collect();
+        format!(
+            " (
+{}
+)",
+            defs.join(
+                ",
+"
+            )
+        )
+    };
     Ok(match &obj.def {
-        ObjectDef::View { sql, .. } => format!("CREATE VIEW {name} AS {sql}"),
+        ObjectDef::View {
+            sql,
+            columns,
+            comment,
+            ..
+        } => {
+            let mut head = format!("CREATE VIEW {name}");
+            if !columns.is_empty() {
+                head.push_str(&format!(
+                    " ({})",
+                    columns
+                        .iter()
+                        .map(|c| sql::QuotedIdent(c).to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+            }
+            if let Some(c) = comment {
+                head.push_str(&format!(" COMMENT {}", sql::QuotedString(c)));
+            }
+            format!("{head} AS {sql}")
+        }
         ObjectDef::MaterializedView { sql, refresh, .. } => {
             format!("CREATE MATERIALIZED VIEW {name} REFRESH {refresh} AS {sql}")
         }
@@ -678,12 +829,16 @@ fn create_statement(db: &str, obj: &catalog::ObjectRow) -> Result<String> {
             }
             match &schema.partitioning {
                 Partitioning::Unpartitioned => {}
-                Partitioning::Range { columns } => {
-                    out.push_str(&format!("\nPARTITION BY RANGE({})", columns.join(", ")))
-                }
-                Partitioning::List { columns } => {
-                    out.push_str(&format!("\nPARTITION BY LIST({})", columns.join(", ")))
-                }
+                Partitioning::Range { columns } => out.push_str(&format!(
+                    "\nPARTITION BY RANGE({}){}",
+                    columns.join(", "),
+                    partition_list()
+                )),
+                Partitioning::List { columns } => out.push_str(&format!(
+                    "\nPARTITION BY LIST({}){}",
+                    columns.join(", "),
+                    partition_list()
+                )),
                 Partitioning::DateTrunc { unit, column } => {
                     out.push_str(&format!("\nPARTITION BY date_trunc('{unit}', {column})"))
                 }

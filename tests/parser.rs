@@ -318,3 +318,13 @@ fn inputs_that_once_crashed_the_fuzzer_are_refused_cleanly() {
     }
     assert!(seen > 0);
 }
+
+#[test]
+fn every_engine_fixture_statement_round_trips() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/sr_hub.sql");
+    let statements = parse_file(&path);
+    assert!(statements.len() > 20);
+    for stmt in &statements {
+        assert_round_trip(stmt);
+    }
+}

@@ -196,13 +196,18 @@ fn now() -> String {
 impl Catalog {
     /// Opens (creating if needed) the catalog file of a cluster.
     pub fn open(path: &Path) -> Result<Catalog> {
+        Self::open_with_timeout(path, BUSY_TIMEOUT)
+    }
+
+    /// [`Catalog::open`] with how long a writer waits for another process's write lock.
+    pub fn open_with_timeout(path: &Path, busy_timeout: Duration) -> Result<Catalog> {
         let path = path.to_path_buf();
         let sql = |source| CatalogError::Sqlite {
             path: path.clone(),
             source,
         };
         let conn = Connection::open(&path).map_err(sql)?;
-        conn.busy_timeout(BUSY_TIMEOUT).map_err(sql)?;
+        conn.busy_timeout(busy_timeout).map_err(sql)?;
         // WAL lets readers in other processes work while one process writes.
         conn.pragma_update(None, "journal_mode", "WAL")
             .map_err(sql)?;

@@ -93,16 +93,40 @@ fn datum_text(value: &Datum, dt: &DataType, column: &str) -> Result<Option<Strin
     Ok(canonical_text(&scalar))
 }
 
+/// An example value of a type, for error messages.
+fn example_of(dt: &DataType) -> &'static str {
+    match dt {
+        DataType::Date32 => "'2024-01-31'",
+        DataType::Timestamp(_, _) => "'2024-01-31 12:30:00'",
+        DataType::Boolean => "TRUE or FALSE",
+        DataType::Decimal128(_, _) => "12.34",
+        DataType::Float32 | DataType::Float64 => "1.5",
+        DataType::Utf8 => "'text'",
+        _ => "42",
+    }
+}
+
+/// The StarRocks name of the type a column is stored as.
+fn type_name(dt: &DataType) -> String {
+    super::types::sql_type_of(dt)
+        .map(|t| t.sql_name())
+        .unwrap_or_else(|| dt.to_string())
+}
+
 /// A literal as a typed value for `column` of type `dt`.
 pub fn datum_scalar(value: &Datum, dt: &DataType, column: &str) -> Result<ScalarValue> {
-    let bad = |text: &str, why: String| {
+    let bad = |text: &str| {
         EngineError::at(
             Problem::new(
                 "srbackup::load::value",
                 value.span(),
-                format!("{text} is not a valid {dt} for column {column}"),
+                format!(
+                    "{text} is not a valid {} for column {column}",
+                    type_name(dt)
+                ),
             )
-            .label(why),
+            .label(format!("not a {}", type_name(dt)))
+            .help(format!("a {} looks like {}", type_name(dt), example_of(dt))),
         )
     };
     match value {
@@ -111,7 +135,7 @@ pub fn datum_scalar(value: &Datum, dt: &DataType, column: &str) -> Result<Scalar
             if matches!(dt, DataType::Boolean) {
                 Ok(ScalarValue::Boolean(Some(*b)))
             } else {
-                parse_scalar(if *b { "1" } else { "0" }, dt).map_err(|e| bad(&value.to_string(), e))
+                parse_scalar(if *b { "1" } else { "0" }, dt).map_err(|_| bad(&value.to_string()))
             }
         }
         Datum::Number(n) | Datum::String(n) => {
@@ -119,10 +143,10 @@ pub fn datum_scalar(value: &Datum, dt: &DataType, column: &str) -> Result<Scalar
                 return match n.value.to_ascii_lowercase().as_str() {
                     "1" | "true" => Ok(ScalarValue::Boolean(Some(true))),
                     "0" | "false" => Ok(ScalarValue::Boolean(Some(false))),
-                    _ => Err(bad(&value.to_string(), "not a boolean".into())),
+                    _ => Err(bad(&value.to_string())),
                 };
             }
-            parse_scalar(&n.value, dt).map_err(|e| bad(&value.to_string(), e))
+            parse_scalar(&n.value, dt).map_err(|_| bad(&value.to_string()))
         }
         Datum::Default(s) | Datum::MaxValue(s) => Err(EngineError::at(
             Problem::new(

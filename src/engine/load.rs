@@ -440,6 +440,17 @@ pub fn conform(
                 value.to_array_of_size(rows)?
             }
         };
+        if !column.nullable && array.null_count() > 0 {
+            let row = (0..array.len()).find(|r| array.is_null(*r)).unwrap_or(0);
+            return Err(load_error(
+                format!(
+                    "row {}: column {} is NOT NULL but the value is NULL",
+                    row + 1,
+                    column.name
+                ),
+                "give the column a value (or declare it NULL); nothing was loaded",
+            ));
+        }
         out.push(array);
     }
     Ok(RecordBatch::try_new(target.clone(), out)?)

@@ -21,7 +21,7 @@ use datafusion::datasource::source::DataSourceExec;
 use datafusion::datasource::{TableType, ViewTable};
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::execution::object_store::ObjectStoreUrl;
-use datafusion::logical_expr::Expr;
+use datafusion::logical_expr::{Expr, LogicalPlanBuilder};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::empty::EmptyExec;
 use datafusion::prelude::{SessionConfig, SessionContext};
@@ -99,7 +99,7 @@ pub fn new_context(current_db: Option<&str>) -> SessionContext {
 /// What to register for one name: a table's files, or a view to plan.
 enum Spec {
     Rowsets(RowsetTable),
-    View { sql: String },
+    View { sql: String, columns: Vec<String> },
 }
 
 /// Registers, from one catalog read, every table, MV and view that `sql` names (recursively
@@ -126,10 +126,21 @@ pub async fn register_referenced(
         ensure_schema(ctx, &db)?;
         let provider: Arc<dyn TableProvider> = match spec {
             Spec::Rowsets(table) => Arc::new(table),
-            Spec::View { sql } => {
+            Spec::View { sql, columns } => {
                 let mut state = ctx.state();
                 state.config_mut().options_mut().catalog.default_schema = db.clone();
-                let plan = state.create_logical_plan(&sql).await?;
+                let mut plan = state.create_logical_plan(&sql).await?;
+                if !columns.is_empty() {
+                    // `CREATE VIEW v (a, b) AS ...` renames the query's columns.
+                    let renamed = plan
+                        .schema()
+                        .columns()
+                        .into_iter()
+                        .zip(&columns)
+                        .map(|(c, name)| Expr::Column(c).alias(name))
+                        .collect::<Vec<_>>();
+                    plan = LogicalPlanBuilder::from(plan).project(renamed)?.build()?;
+                }
                 Arc::new(ViewTable::new(plan, Some(sql)))
             }
         };
@@ -204,11 +215,16 @@ fn collect_specs(
                     files,
                 })
             }
-            ObjectDef::View { sql: view_sql, .. } => {
+            ObjectDef::View {
+                sql: view_sql,
+                columns,
+                ..
+            } => {
                 // A view's names resolve in its own database.
                 collect_specs(conn, root, view_sql, Some(&db), seen, depth + 1, specs)?;
                 Spec::View {
                     sql: view_sql.clone(),
+                    columns: columns.clone(),
                 }
             }
         };

@@ -64,8 +64,7 @@ pub fn arrow_schema(schema: &TableSchema) -> SchemaRef {
 pub fn parse_scalar(text: &str, dt: &DataType) -> Result<ScalarValue, String> {
     let value = ScalarValue::try_from_string(text.to_string(), dt).map_err(|e| {
         let e = e.to_string();
-        let first = e.lines().next().unwrap_or(&e).to_string();
-        first
+        e.lines().next().unwrap_or(&e).to_string()
     })?;
     if value.is_null() {
         // Arrow casts some unparsable text to NULL; a literal that was written is not NULL.

@@ -41,7 +41,12 @@ pub(super) fn statement(pair: Node) -> Built<Statement> {
         Rule::alter_table => {
             let name = qualified_of(c.require(Rule::table_name, "table name")?)?;
             let action = if let Some(add) = c.find(Rule::add_partition) {
-                AlterTableAction::AddPartition(partition_def(first_child(&add, "partition")?)?)
+                let def = add
+                    .clone()
+                    .into_inner()
+                    .find(|p| matches!(p.as_rule(), Rule::range_partition | Rule::list_partition))
+                    .ok_or_else(|| internal(&add, "partition"))?;
+                AlterTableAction::AddPartition(partition_def(def)?)
             } else {
                 let drop = c.require(Rule::drop_partition, "partition change")?;
                 let mut d = Children::of(drop);
@@ -90,13 +95,10 @@ pub(super) fn statement(pair: Node) -> Built<Statement> {
         Rule::drop_view => Statement::DropView(drop_object(pair, Rule::view_name)?),
         Rule::create_function => {
             let global = c.has(Rule::kw_global);
-            let kind = match c.find(Rule::function_kind) {
-                Some(k) => Some(Ident {
-                    value: k.as_str().to_ascii_uppercase(),
-                    span: span_of(&k),
-                }),
-                None => None,
-            };
+            let kind = c.find(Rule::function_kind).map(|k| Ident {
+                value: k.as_str().to_ascii_uppercase(),
+                span: span_of(&k),
+            });
             let if_not_exists = c.has(Rule::if_not_exists);
             let name = qualified_of(c.require(Rule::function_name, "function name")?)?;
             let mut types = pair

@@ -197,6 +197,18 @@ pub struct QueryText {
     pub span: Span,
 }
 
+impl Display for QueryText {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)?;
+        // A trailing line comment would swallow whatever follows on the same line.
+        let last = self.text.lines().last().unwrap_or("");
+        if last.contains("--") || last.contains('#') {
+            f.write_str("\n")?;
+        }
+        Ok(())
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RefreshMode {
@@ -560,7 +572,7 @@ impl Display for CreateMaterializedView {
             None => {}
         }
         opt_properties(f, &self.properties)?;
-        write!(f, " AS {}", self.query.text)
+        write!(f, " AS {}", self.query)
     }
 }
 
@@ -582,7 +594,7 @@ impl Display for InsertSource {
                 let list = inner.trim_start_matches("PROPERTIES ");
                 write!(f, "SELECT * FROM FILES{list}")
             }
-            InsertSource::Query(q) => f.write_str(&q.text),
+            InsertSource::Query(q) => q.fmt(f),
         }
     }
 }
@@ -672,7 +684,7 @@ pub(super) fn fmt_engine_statement(
                 paren_list(f, &s.columns)?;
             }
             opt_comment(f, &s.comment)?;
-            write!(f, " AS {}", s.query.text)
+            write!(f, " AS {}", s.query)
         })(),
         S::DropView(s) => (|| {
             f.write_str("DROP VIEW ")?;
@@ -756,7 +768,7 @@ pub(super) fn fmt_engine_statement(
             }
             Show::Catalogs => f.write_str("SHOW CATALOGS"),
         },
-        S::Query(q) => f.write_str(&q.text),
+        S::Query(q) => q.fmt(f),
         _ => return None,
     })
 }
