@@ -216,7 +216,7 @@ fn check_query_names(engine: &mut Engine, q: &sql::QueryText, current: Option<&s
                 span: at,
             },
         };
-        if catalog::database(engine.catalog().conn(), &db)?.is_none() {
+        let Some(db_row) = catalog::database(engine.catalog().conn(), &db)? else {
             let db_at = q
                 .text
                 .find(&format!("{db}."))
@@ -226,8 +226,15 @@ fn check_query_names(engine: &mut Engine, q: &sql::QueryText, current: Option<&s
                 value: db,
                 span: db_at,
             })?;
+            continue;
+        };
+        // Synchronous MVs are queryable by name too; they live inside their base table.
+        let is_rollup = catalog::objects(engine.catalog().conn(), db_row.id)?
+            .iter()
+            .any(|o| matches!(&o.def, ObjectDef::Table { rollups, .. } if rollups.iter().any(|r| r.name == table)));
+        if !is_rollup {
+            engine.object(&name, current)?;
         }
-        engine.object(&name, current)?;
     }
     Ok(())
 }

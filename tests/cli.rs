@@ -81,3 +81,86 @@ fn a_missing_file_is_a_clear_error() {
     assert_ne!(code, 0);
     assert!(stderr.contains("cannot read no/such/file.sql"), "{stderr}");
 }
+
+#[test]
+fn sql_builds_the_fixture_and_answers_queries_in_table_and_json_form() {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = dir.path().join("c");
+    let cluster = cluster.to_str().unwrap();
+    let (code, stdout, stderr) = srbackup(
+        &["--cluster", cluster, "sql", "-f", "fixtures/sr_hub.sql"],
+        None,
+    );
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("Query OK, 3000 rows affected"), "{stdout}");
+    let (code, stdout, _) = srbackup(
+        &[
+            "--cluster",
+            cluster,
+            "sql",
+            "SELECT count(*) AS n FROM sr_hub.sr_member",
+        ],
+        None,
+    );
+    assert_eq!(code, 0);
+    assert!(
+        stdout.contains("| n    |") && stdout.contains("| 3000 |"),
+        "{stdout}"
+    );
+    let (code, stdout, _) = srbackup(
+        &["--cluster", cluster, "sql", "-", "--format", "json"],
+        Some("SHOW CATALOGS;"),
+    );
+    assert_eq!(code, 0);
+    let json: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let rows = json[0]["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 3);
+    assert!(
+        !stdout.contains("fixture-secret-not-real"),
+        "SHOW CATALOGS leaked a secret: {stdout}"
+    );
+    // The cluster can also come from SRBACKUP_CLUSTER.
+    let out = Command::new(env!("CARGO_BIN_EXE_srbackup"))
+        .args(["sql", "SHOW DATABASES"])
+        .env("SRBACKUP_CLUSTER", cluster)
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("sr_hub"));
+}
+
+#[test]
+fn a_failing_statement_stops_the_script_with_a_pointed_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = dir.path().join("c");
+    let (code, stdout, stderr) = srbackup(
+        &[
+            "--cluster",
+            cluster.to_str().unwrap(),
+            "sql",
+            "CREATE DATABASE d;\nCREATE TABLE d.t (a INTT);\nCREATE DATABASE e",
+        ],
+        None,
+    );
+    assert_ne!(code, 0);
+    assert!(
+        stdout.contains("Query OK"),
+        "the first statement ran: {stdout}"
+    );
+    assert!(
+        stderr.contains("unknown type INTT") && stderr.contains("2:"),
+        "{stderr}"
+    );
+    let (_, stdout, _) = srbackup(
+        &[
+            "--cluster",
+            cluster.to_str().unwrap(),
+            "sql",
+            "SHOW DATABASES",
+        ],
+        None,
+    );
+    assert!(
+        !stdout.contains("| e "),
+        "nothing after the failure ran: {stdout}"
+    );
+}

@@ -122,6 +122,8 @@ pub struct RowsetRow {
     pub bytes: i64,
     pub sha256: String,
     pub live: bool,
+    /// `None` for base rows; the synchronous MV (rollup) name for rollup rows.
+    pub rollup: Option<String>,
 }
 
 pub struct Catalog {
@@ -165,7 +167,9 @@ CREATE TABLE IF NOT EXISTS rowsets (
     rows INTEGER NOT NULL,
     bytes INTEGER NOT NULL,
     sha256 TEXT NOT NULL,
-    live INTEGER NOT NULL DEFAULT 1);
+    live INTEGER NOT NULL DEFAULT 1,
+    -- NULL for the table's own rows; the sync MV's name for its rollup rows in this tablet.
+    rollup TEXT);
 CREATE INDEX IF NOT EXISTS rowsets_by_tablet ON rowsets(tablet_id) WHERE live = 1;
 CREATE TABLE IF NOT EXISTS functions (
     id INTEGER PRIMARY KEY,
@@ -401,6 +405,12 @@ pub fn database(conn: &Connection, name: &str) -> rusqlite::Result<Option<Databa
     .optional()
 }
 
+pub fn database_name(conn: &Connection, id: i64) -> rusqlite::Result<String> {
+    conn.query_row("SELECT name FROM databases WHERE id = ?1", [id], |r| {
+        r.get(0)
+    })
+}
+
 pub fn create_database(conn: &Connection, name: &str) -> rusqlite::Result<i64> {
     conn.execute(
         "INSERT INTO databases (name, created_at) VALUES (?1, ?2)",
@@ -592,7 +602,7 @@ pub fn tablets(conn: &Connection, partition_id: i64) -> rusqlite::Result<Vec<Tab
     rows.collect()
 }
 
-const ROWSET_COLUMNS: &str = "id, tablet_id, version, path, rows, bytes, sha256, live";
+const ROWSET_COLUMNS: &str = "id, tablet_id, version, path, rows, bytes, sha256, live, rollup";
 
 fn rowset_from_row(r: &rusqlite::Row) -> rusqlite::Result<RowsetRow> {
     Ok(RowsetRow {
@@ -604,11 +614,22 @@ fn rowset_from_row(r: &rusqlite::Row) -> rusqlite::Result<RowsetRow> {
         bytes: r.get(5)?,
         sha256: r.get(6)?,
         live: r.get::<_, i64>(7)? != 0,
+        rollup: r.get(8)?,
     })
 }
 
-/// The live rowsets of one tablet, oldest first.
+/// The live base rowsets of one tablet (no rollups), oldest first.
 pub fn live_rowsets(conn: &Connection, tablet_id: i64) -> rusqlite::Result<Vec<RowsetRow>> {
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {ROWSET_COLUMNS} FROM rowsets WHERE tablet_id = ?1 AND live = 1 AND rollup IS NULL
+         ORDER BY version, id"
+    ))?;
+    let rows = stmt.query_map([tablet_id], rowset_from_row)?;
+    rows.collect()
+}
+
+/// Every live rowset of one tablet: base rows and the rollups kept with them.
+pub fn all_live_rowsets(conn: &Connection, tablet_id: i64) -> rusqlite::Result<Vec<RowsetRow>> {
     let mut stmt = conn.prepare(&format!(
         "SELECT {ROWSET_COLUMNS} FROM rowsets WHERE tablet_id = ?1 AND live = 1 ORDER BY version, id"
     ))?;
@@ -616,33 +637,62 @@ pub fn live_rowsets(conn: &Connection, tablet_id: i64) -> rusqlite::Result<Vec<R
     rows.collect()
 }
 
-/// The live rowsets of every tablet of an object, by partition, tablet and age.
-pub fn object_rowsets(conn: &Connection, object_id: i64) -> rusqlite::Result<Vec<RowsetRow>> {
+fn object_rowsets_where(
+    conn: &Connection,
+    object_id: i64,
+    filter: &str,
+    rollup: Option<&str>,
+) -> rusqlite::Result<Vec<RowsetRow>> {
     let mut stmt = conn.prepare(&format!(
         "SELECT {} FROM rowsets r JOIN tablets t ON r.tablet_id = t.id
            JOIN partitions p ON t.partition_id = p.id
-         WHERE p.object_id = ?1 AND r.live = 1 ORDER BY p.id, t.bucket, r.version, r.id",
+         WHERE p.object_id = ?1 AND r.live = 1 AND {filter}
+         ORDER BY p.id, t.bucket, r.version, r.id",
         ROWSET_COLUMNS
             .split(", ")
             .map(|c| format!("r.{c}"))
             .collect::<Vec<_>>()
             .join(", ")
     ))?;
-    let rows = stmt.query_map([object_id], rowset_from_row)?;
-    rows.collect()
+    match rollup {
+        Some(name) => stmt
+            .query_map(params![object_id, name], rowset_from_row)?
+            .collect(),
+        None => stmt.query_map([object_id], rowset_from_row)?.collect(),
+    }
+}
+
+/// The live base rowsets of every tablet of an object, by partition, tablet and age.
+pub fn object_rowsets(conn: &Connection, object_id: i64) -> rusqlite::Result<Vec<RowsetRow>> {
+    object_rowsets_where(conn, object_id, "r.rollup IS NULL", None)
+}
+
+/// The live rowsets of one synchronous MV (rollup) of a table.
+pub fn rollup_rowsets(
+    conn: &Connection,
+    object_id: i64,
+    rollup: &str,
+) -> rusqlite::Result<Vec<RowsetRow>> {
+    object_rowsets_where(conn, object_id, "r.rollup = ?2", Some(rollup))
+}
+
+/// Every live rowset of an object, base and rollups.
+pub fn object_all_rowsets(conn: &Connection, object_id: i64) -> rusqlite::Result<Vec<RowsetRow>> {
+    object_rowsets_where(conn, object_id, "1 = 1", None)
 }
 
 pub fn insert_rowset(conn: &Connection, rowset: &RowsetRow) -> rusqlite::Result<i64> {
     conn.execute(
-        "INSERT INTO rowsets (tablet_id, version, path, rows, bytes, sha256, live)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 1)",
+        "INSERT INTO rowsets (tablet_id, version, path, rows, bytes, sha256, live, rollup)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 1, ?7)",
         params![
             rowset.tablet_id,
             rowset.version,
             rowset.path,
             rowset.rows,
             rowset.bytes,
-            rowset.sha256
+            rowset.sha256,
+            rowset.rollup
         ],
     )?;
     Ok(conn.last_insert_rowid())

@@ -284,11 +284,15 @@ impl TableSchema {
     }
 }
 
-/// A synchronous materialized view: a rollup kept with its base table.
+/// A synchronous materialized view: a rollup kept with its base table. Each base rowset has
+/// a rollup rowset beside it in the same tablet (partial aggregates of that rowset's rows);
+/// reading the MV combines them with `schema`'s aggregate kinds.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RollupDef {
     pub name: String,
     pub sql: String,
+    /// Group-by columns as keys, aggregates as SUM/MIN/MAX value columns.
+    pub schema: TableSchema,
 }
 
 /// What a catalog object is, with its definition.

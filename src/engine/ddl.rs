@@ -11,7 +11,7 @@ use super::types::{arrow_type, canonical_text, parse_scalar, sql_type_of};
 use super::{Engine, EngineError, Result, problem_at};
 use crate::catalog::{
     self, AggregateKind, Column, Distribution, ExternalCatalogDef, FunctionDef, KeyKind, ObjectDef,
-    ObjectState, PartitionBound, Partitioning, RollupDef, SqlType, TableSchema,
+    ObjectState, PartitionBound, Partitioning, SqlType, TableSchema,
 };
 use crate::sql::{self, Datum, Ident, Problem, Properties};
 use futures::StreamExt;
@@ -717,9 +717,12 @@ fn drop_rollup(engine: &mut Engine, db_id: i64, name: &str) -> Result<bool> {
                 schema: schema.clone(),
                 rollups: rollups.iter().filter(|r| r.name != name).cloned().collect(),
             };
-            engine
-                .catalog()
-                .write(|tx| catalog::update_definition(tx, obj.id, &def))?;
+            engine.catalog().write(|tx| {
+                for r in catalog::rollup_rowsets(tx, obj.id, name)? {
+                    catalog::retire_rowset(tx, r.id)?;
+                }
+                catalog::update_definition(tx, obj.id, &def)
+            })?;
             return Ok(true);
         }
     }
@@ -777,7 +780,7 @@ pub fn truncate_table(
     engine.catalog().write(|tx| {
         for pid in &ids {
             for t in catalog::tablets(tx, *pid)? {
-                for r in catalog::live_rowsets(tx, t.id)? {
+                for r in catalog::all_live_rowsets(tx, t.id)? {
                     catalog::retire_rowset(tx, r.id)?;
                 }
             }
@@ -1004,7 +1007,7 @@ pub async fn create_materialized_view(
     }
     let bases = base_tables(engine, &stmt.query, &db.name)?;
     if !stmt.is_async {
-        return create_sync_mv(engine, stmt, &db, &bases);
+        return create_sync_mv(engine, stmt, &db, &bases).await;
     }
     let schema = plan_schema(engine, &stmt.query, &db.name).await?;
     let mut columns = Vec::new();
@@ -1099,7 +1102,7 @@ pub async fn create_materialized_view(
     Ok(true)
 }
 
-fn create_sync_mv(
+async fn create_sync_mv(
     engine: &mut Engine,
     stmt: &sql::CreateMaterializedView,
     db: &catalog::DatabaseRow,
@@ -1127,18 +1130,83 @@ fn create_sync_mv(
             format!("{base} is not a table"),
         ));
     };
+    let rollup = super::rollup::plan(
+        &db.name,
+        &obj.name,
+        schema,
+        &stmt.name.name.value,
+        &stmt.query.text,
+    )
+    .await
+    .map_err(|e| problem_at("srbackup::ddl::sync_mv", stmt.query.span, e.to_string()))?;
+    // Build the rollup of the rows already there: one rollup rowset per base rowset.
+    let rollup_arrow = super::types::arrow_schema(&rollup.schema);
+    let suffix: String = stmt
+        .name
+        .name
+        .value
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .collect();
+    let mut built: Vec<(i64, catalog::RowsetRow)> = Vec::new();
+    for base_rowset in catalog::object_rowsets(engine.catalog().conn(), obj.id)? {
+        let rows = super::storage::read_rowset(&engine.file_path(&base_rowset.path))?;
+        let out = super::rollup::compute(&db.name, &obj.name, schema, &rollup, rows).await?;
+        let rel = format!(
+            "{}.{suffix}.parquet",
+            base_rowset.path.trim_end_matches(".parquet")
+        );
+        let mut w =
+            super::storage::RowsetWriter::create(&engine.file_path(&rel), rollup_arrow.clone())?;
+        for b in &out {
+            w.write(b)?;
+        }
+        let file = w.finish()?;
+        built.push((
+            base_rowset.id,
+            catalog::RowsetRow {
+                id: 0,
+                tablet_id: base_rowset.tablet_id,
+                version: base_rowset.version,
+                path: rel,
+                rows: file.rows as i64,
+                bytes: file.bytes as i64,
+                sha256: file.sha256,
+                live: true,
+                rollup: Some(rollup.name.clone()),
+            },
+        ));
+    }
     let mut rollups = rollups.clone();
-    rollups.push(RollupDef {
-        name: stmt.name.name.value.clone(),
-        sql: stmt.query.text.clone(),
-    });
+    rollups.push(rollup);
     let def = ObjectDef::Table {
         schema: schema.clone(),
         rollups,
     };
-    engine
-        .catalog()
-        .write(|tx| catalog::update_definition(tx, obj.id, &def))?;
+    let base_ids: Vec<i64> = built.iter().map(|(id, _)| *id).collect();
+    let committed = engine.catalog().write(|tx| {
+        // The rollup must describe exactly the rows live now.
+        let live: Vec<i64> = catalog::object_rowsets(tx, obj.id)?
+            .iter()
+            .map(|r| r.id)
+            .collect();
+        if live != base_ids {
+            return Ok(false);
+        }
+        for (_, r) in &built {
+            catalog::insert_rowset(tx, r)?;
+        }
+        catalog::update_definition(tx, obj.id, &def)?;
+        Ok(true)
+    })?;
+    if !committed {
+        return Err(EngineError::invalid(
+            format!(
+                "{base} changed while its materialized view was being built; nothing was created"
+            ),
+            Some("run CREATE MATERIALIZED VIEW again"),
+        ));
+    }
     Ok(true)
 }
 

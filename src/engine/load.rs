@@ -585,6 +585,29 @@ where
         }
     }
 
+    // Synchronous MVs: a rollup rowset beside each new base rowset, committed with it.
+    let rollups = match &object.def {
+        catalog::ObjectDef::Table { rollups, .. } => rollups.clone(),
+        _ => Vec::new(),
+    };
+    let mut rollup_files: Vec<((usize, u32), WrittenFile, String)> = Vec::new();
+    if !rollups.is_empty() {
+        let db = catalog::database_name(engine.catalog().conn(), object.db_id)?;
+        for (key, file) in &written {
+            let rows = read_rowset(&file.path)?;
+            for (i, rollup) in rollups.iter().enumerate() {
+                let out =
+                    super::rollup::compute(&db, &object.name, schema, rollup, rows.clone()).await?;
+                let path = file.path.with_extension(format!("r{i}.parquet"));
+                let mut w = RowsetWriter::create(&path, arrow_schema(&rollup.schema))?;
+                for b in &out {
+                    w.write(b)?;
+                }
+                rollup_files.push((*key, w.finish()?, rollup.name.clone()));
+            }
+        }
+    }
+
     // The commit: one catalog transaction.
     let root = engine.root().to_path_buf();
     let relative = |p: &std::path::Path| -> String {
@@ -605,22 +628,28 @@ where
             )
         })
         .collect();
-    let files: Vec<((usize, u32), WrittenFile, String)> = written
+    let files: Vec<NewRowset> = written
         .into_iter()
-        .map(|(k, f)| {
+        .map(|(k, f)| (k, f, None))
+        .chain(
+            rollup_files
+                .into_iter()
+                .map(|(k, f, name)| (k, f, Some(name))),
+        )
+        .map(|(k, f, rollup)| {
             let rel = relative(&f.path);
-            (k, f, rel)
+            (k, f, rel, rollup)
         })
         .collect();
     let object_id = object.id;
     let summary = LoadSummary {
         rows: rows_seen,
         files: files.len(),
-        bytes: files.iter().map(|(_, f, _)| f.bytes).sum(),
+        bytes: files.iter().map(|(_, f, _, _)| f.bytes).sum(),
         partitions_created: targets
             .iter()
             .enumerate()
-            .filter(|(i, t)| t.0.is_none() && files.iter().any(|(k, _, _)| k.0 == *i))
+            .filter(|(i, t)| t.0.is_none() && files.iter().any(|(k, _, _, _)| k.0 == *i))
             .map(|(_, t)| t.1.clone())
             .collect(),
     };
@@ -628,7 +657,7 @@ where
         // Partitions this load creates (automatic partitioning), only where rows landed.
         let mut partition_ids: Vec<Option<i64>> = targets.iter().map(|t| t.0).collect();
         for (i, (existing, name, bound)) in targets.iter().enumerate() {
-            if existing.is_none() && files.iter().any(|(k, _, _)| k.0 == i) {
+            if existing.is_none() && files.iter().any(|(k, _, _, _)| k.0 == i) {
                 partition_ids[i] = Some(catalog::insert_partition(
                     tx, object_id, name, bound, buckets,
                 )?);
@@ -636,7 +665,7 @@ where
         }
         let mut touched: Vec<i64> = Vec::new();
         if mode == LoadMode::Overwrite {
-            for r in catalog::object_rowsets(tx, object_id)? {
+            for r in catalog::object_all_rowsets(tx, object_id)? {
                 catalog::retire_rowset(tx, r.id)?;
             }
             touched = catalog::partitions(tx, object_id)?
@@ -644,7 +673,7 @@ where
                 .map(|p| p.id)
                 .collect();
         }
-        for ((target, _), _, _) in &files {
+        for ((target, _), _, _, _) in &files {
             if let Some(pid) = partition_ids[*target]
                 && !touched.contains(&pid)
             {
@@ -655,7 +684,7 @@ where
         for pid in &touched {
             versions.insert(*pid, catalog::bump_version(tx, *pid)?);
         }
-        for ((target, bucket), file, rel) in &files {
+        for ((target, bucket), file, rel, rollup) in &files {
             let pid = partition_ids[*target].ok_or(rusqlite::Error::QueryReturnedNoRows)?;
             let tablet = catalog::tablets(tx, pid)?
                 .into_iter()
@@ -663,6 +692,7 @@ where
                 .ok_or(rusqlite::Error::QueryReturnedNoRows)?;
             if let Some(expected) = replaced.get(&(*target, *bucket))
                 && mode == LoadMode::Append
+                && rollup.is_none()
             {
                 let live: Vec<i64> = catalog::live_rowsets(tx, tablet.id)?
                     .iter()
@@ -673,8 +703,9 @@ where
                         ConcurrentLoad,
                     )));
                 }
-                for id in expected {
-                    catalog::retire_rowset(tx, *id)?;
+                // The merged rowset replaces the tablet's rows, and its rollups replace theirs.
+                for r in catalog::all_live_rowsets(tx, tablet.id)? {
+                    catalog::retire_rowset(tx, r.id)?;
                 }
             }
             catalog::insert_rowset(
@@ -688,6 +719,7 @@ where
                     bytes: file.bytes as i64,
                     sha256: file.sha256.clone(),
                     live: true,
+                    rollup: rollup.clone(),
                 },
             )?;
         }
@@ -709,6 +741,10 @@ where
         Err(e) => Err(e.into()),
     }
 }
+
+/// A file the commit adds: (target, bucket), the file, its cluster-relative path, and the
+/// sync MV it belongs to (`None` for base rows).
+type NewRowset = ((usize, u32), WrittenFile, String, Option<String>);
 
 #[derive(Debug)]
 struct ConcurrentLoad;

@@ -55,7 +55,8 @@ pub fn pin(
                     continue;
                 }
                 for t in catalog::tablets(tx, p.id)? {
-                    for r in catalog::live_rowsets(tx, t.id)? {
+                    // Base rows and the rollups (sync MVs) kept with them.
+                    for r in catalog::all_live_rowsets(tx, t.id)? {
                         rowsets.push(PinnedRowset {
                             object_id: *object_id,
                             partition: p.name.clone(),
@@ -148,6 +149,7 @@ pub async fn compact(engine: &mut Engine, object_id: i64) -> Result<CompactionRe
                         bytes: file.bytes as i64,
                         sha256: file.sha256.clone(),
                         live: true,
+                        rollup: None,
                     },
                 )?;
                 Ok(true)
@@ -361,7 +363,7 @@ pub fn publish(engine: &mut Engine, items: &[Publish]) -> Result<()> {
                         let to_id = match to {
                             Some(to) => {
                                 for t in catalog::tablets(tx, to.id)? {
-                                    for r in catalog::live_rowsets(tx, t.id)? {
+                                    for r in catalog::all_live_rowsets(tx, t.id)? {
                                         catalog::retire_rowset(tx, r.id)?;
                                     }
                                 }

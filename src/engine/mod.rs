@@ -15,6 +15,7 @@ pub mod load;
 pub mod maintenance;
 pub mod merge;
 pub mod query;
+pub mod rollup;
 pub mod storage;
 pub mod types;
 

@@ -197,6 +197,35 @@ fn collect_specs(
             continue;
         };
         let Some(obj) = catalog::object(conn, db_row.id, &table)? else {
+            // A synchronous MV: its rollup rowsets, combined.
+            if let Some((base, rollup)) = find_rollup(conn, db_row.id, &table)? {
+                let files = catalog::rollup_rowsets(conn, base, &rollup.name)?
+                    .into_iter()
+                    .map(|r| {
+                        (
+                            root.join(&r.path).to_string_lossy().into_owned(),
+                            r.bytes as u64,
+                        )
+                    })
+                    .collect();
+                let raw = format!("__srbackup_rollup_{table}");
+                specs.push((
+                    db.clone(),
+                    raw.clone(),
+                    Spec::Rowsets(RowsetTable {
+                        schema: arrow_schema(&rollup.schema),
+                        files,
+                    }),
+                ));
+                specs.push((
+                    db,
+                    table,
+                    Spec::View {
+                        sql: super::rollup::combine_sql(&rollup, &raw),
+                        columns: Vec::new(),
+                    },
+                ));
+            }
             continue;
         };
         let spec = match &obj.def {
@@ -233,7 +262,23 @@ fn collect_specs(
     Ok(())
 }
 
-fn ensure_schema(ctx: &SessionContext, db: &str) -> Result<()> {
+/// The table holding a synchronous MV of this name, and the MV's definition.
+fn find_rollup(
+    conn: &rusqlite::Connection,
+    db_id: i64,
+    name: &str,
+) -> rusqlite::Result<Option<(i64, crate::catalog::RollupDef)>> {
+    for obj in catalog::objects(conn, db_id)? {
+        if let ObjectDef::Table { rollups, .. } = &obj.def
+            && let Some(r) = rollups.iter().find(|r| r.name == name)
+        {
+            return Ok(Some((obj.id, r.clone())));
+        }
+    }
+    Ok(None)
+}
+
+pub(crate) fn ensure_schema(ctx: &SessionContext, db: &str) -> Result<()> {
     let catalog = ctx
         .catalog(DF_CATALOG)
         .ok_or_else(|| EngineError::Query("query catalog missing".into()))?;
