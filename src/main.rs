@@ -108,17 +108,19 @@ async fn run(cli: Cli) -> Result<()> {
         } => {
             let (name, text) = read_input(statements, file)?;
             let mut session = srbackup::session::Session::open(&cli.cluster)?;
-            let mut json = Vec::new();
-            session
-                .run_script(&name, &text, |stmt, out| match format {
-                    ResultFormat::Table => print!("{}", srbackup::output::text(out)),
-                    ResultFormat::Json => json.push(srbackup::output::json(&redacted(stmt), out)),
-                })
-                .await?;
-            if format == ResultFormat::Json {
-                println!("{}", serde_json::to_string_pretty(&json).into_diagnostic()?);
+            match format {
+                ResultFormat::Table => {
+                    let mut sink = srbackup::output::TableSink::default();
+                    session.run_script_streaming(&name, &text, &mut sink).await
+                }
+                ResultFormat::Json => {
+                    let mut sink = srbackup::output::JsonSink::new(redacted);
+                    let result = session.run_script_streaming(&name, &text, &mut sink).await;
+                    // Close the array even after an error, so what was printed stays valid JSON.
+                    sink.finish();
+                    result
+                }
             }
-            Ok(())
         }
     }
 }

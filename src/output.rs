@@ -1,8 +1,10 @@
 //! How results look on a terminal (mysql-client tables) and to machines (JSON).
 
 use std::fmt::Write;
+use std::io::Write as _;
 
-use crate::session::{Output, ResultSet};
+use crate::session::{Output, ResultSet, Sink};
+use crate::sql::Statement;
 
 /// A result set as the mysql client prints it.
 pub fn table(rs: &ResultSet) -> String {
@@ -91,5 +93,189 @@ pub fn json(statement: &str, output: &Output) -> serde_json::Value {
         Output::Done { message } => {
             serde_json::json!({ "statement": statement, "message": message })
         }
+    }
+}
+
+/// Rows buffered to size the columns before a streamed table starts printing.
+const TABLE_BUFFER_ROWS: usize = 5000;
+
+/// Prints mysql-style tables to standard output, streaming long results: the first
+/// [`TABLE_BUFFER_ROWS`] rows set the column widths, later rows keep them.
+#[derive(Default)]
+pub struct TableSink {
+    columns: Vec<String>,
+    buffered: Vec<Vec<Option<String>>>,
+    widths: Option<Vec<usize>>,
+}
+
+fn cell(v: &Option<String>) -> String {
+    v.clone().unwrap_or_else(|| "NULL".into())
+}
+
+impl TableSink {
+    fn rule(widths: &[usize]) -> String {
+        widths
+            .iter()
+            .map(|w| format!("+{}", "-".repeat(w + 2)))
+            .collect::<String>()
+            + "+"
+    }
+    fn line(widths: &[usize], values: &[String]) -> String {
+        let mut out = String::new();
+        for (v, w) in values.iter().zip(widths) {
+            let pad = w.saturating_sub(v.chars().count());
+            let _ = write!(out, "| {v}{} ", " ".repeat(pad));
+        }
+        out + "|"
+    }
+    fn start(&mut self) {
+        let mut widths: Vec<usize> = self.columns.iter().map(|c| c.chars().count()).collect();
+        for row in &self.buffered {
+            for (w, v) in widths.iter_mut().zip(row) {
+                *w = (*w).max(cell(v).chars().count());
+            }
+        }
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{}", Self::rule(&widths));
+        let _ = writeln!(out, "{}", Self::line(&widths, &self.columns));
+        let _ = writeln!(out, "{}", Self::rule(&widths));
+        for row in std::mem::take(&mut self.buffered) {
+            let _ = writeln!(
+                out,
+                "{}",
+                Self::line(&widths, &row.iter().map(cell).collect::<Vec<_>>())
+            );
+        }
+        self.widths = Some(widths);
+    }
+}
+
+impl Sink for TableSink {
+    fn output(&mut self, _: &Statement, output: &Output) {
+        print!("{}", text(output));
+    }
+    fn begin_rows(&mut self, _: &str, columns: &[String]) {
+        self.columns = columns.to_vec();
+        self.buffered.clear();
+        self.widths = None;
+    }
+    fn rows(&mut self, rows: Vec<Vec<Option<String>>>) {
+        match &self.widths {
+            None => {
+                self.buffered.extend(rows);
+                if self.buffered.len() >= TABLE_BUFFER_ROWS {
+                    self.start();
+                }
+            }
+            Some(widths) => {
+                let mut out = std::io::stdout().lock();
+                for row in rows {
+                    let _ = writeln!(
+                        out,
+                        "{}",
+                        Self::line(widths, &row.iter().map(cell).collect::<Vec<_>>())
+                    );
+                }
+            }
+        }
+    }
+    fn end_rows(&mut self, total: u64) {
+        if total == 0 {
+            // As the mysql client does: no table for no rows.
+            let rs = ResultSet {
+                columns: self.columns.clone(),
+                rows: Vec::new(),
+            };
+            print!("{}", table(&rs));
+            return;
+        }
+        if self.widths.is_none() {
+            self.start();
+        }
+        if let Some(widths) = &self.widths {
+            println!("{}", Self::rule(widths));
+        }
+        println!(
+            "{} in set",
+            if total == 1 {
+                "1 row".to_string()
+            } else {
+                format!("{total} rows")
+            }
+        );
+    }
+}
+
+/// Writes one JSON array of statement results to standard output, streaming query rows.
+pub struct JsonSink {
+    first_statement: bool,
+    first_row: bool,
+    columns: Vec<String>,
+    redact: fn(&Statement) -> String,
+}
+
+impl JsonSink {
+    /// `redact` gives the text shown for a statement (credentials removed).
+    pub fn new(redact: fn(&Statement) -> String) -> Self {
+        print!("[");
+        JsonSink {
+            first_statement: true,
+            first_row: true,
+            columns: Vec::new(),
+            redact,
+        }
+    }
+    fn separator(&mut self) {
+        if !self.first_statement {
+            print!(",");
+        }
+        self.first_statement = false;
+    }
+    pub fn finish(self) {
+        println!("]");
+    }
+}
+
+impl Sink for JsonSink {
+    fn output(&mut self, statement: &Statement, output: &Output) {
+        self.separator();
+        print!("{}", json(&(self.redact)(statement), output));
+    }
+    fn begin_rows(&mut self, query: &str, columns: &[String]) {
+        self.separator();
+        self.columns = columns.to_vec();
+        self.first_row = true;
+        print!(
+            "{{\"statement\":{},\"columns\":{},\"rows\":[",
+            serde_json::Value::String(query.to_string()),
+            serde_json::to_string(columns).unwrap_or_default()
+        );
+    }
+    fn rows(&mut self, rows: Vec<Vec<Option<String>>>) {
+        let mut out = std::io::stdout().lock();
+        for r in rows {
+            let object: serde_json::Map<String, serde_json::Value> = self
+                .columns
+                .iter()
+                .zip(r)
+                .map(|(c, v)| {
+                    (
+                        c.clone(),
+                        v.map(serde_json::Value::String)
+                            .unwrap_or(serde_json::Value::Null),
+                    )
+                })
+                .collect();
+            let _ = write!(
+                out,
+                "{}{}",
+                if self.first_row { "" } else { "," },
+                serde_json::Value::Object(object)
+            );
+            self.first_row = false;
+        }
+    }
+    fn end_rows(&mut self, _total: u64) {
+        print!("]}}");
     }
 }

@@ -54,6 +54,18 @@ fn done(message: impl Into<String>) -> Output {
     }
 }
 
+/// Where streamed results go (see [`Session::run_script_streaming`]).
+pub trait Sink {
+    /// A statement that produced a complete output.
+    fn output(&mut self, statement: &Statement, output: &Output);
+    /// A query's rows begin.
+    fn begin_rows(&mut self, query: &str, columns: &[String]);
+    /// Some of its rows.
+    fn rows(&mut self, rows: Vec<Vec<Option<String>>>);
+    /// Its last rows have been given.
+    fn end_rows(&mut self, total: u64);
+}
+
 pub struct Session {
     engine: Engine,
     current_db: Option<String>,
@@ -90,6 +102,45 @@ impl Session {
                 Err(e) => return Err(render(e, name, src)),
             }
         }
+        Ok(())
+    }
+
+    /// [`Session::run_script`] for large results: query rows reach `sink` batch by batch, so
+    /// memory stays bounded whatever the result size.
+    pub async fn run_script_streaming(
+        &mut self,
+        name: &str,
+        src: &str,
+        sink: &mut dyn Sink,
+    ) -> std::result::Result<(), miette::Report> {
+        let statements = sql::parse_named(name, src)?;
+        for stmt in &statements {
+            let result = match stmt {
+                Statement::Query(q) => self.stream_query(q, sink).await,
+                other => self
+                    .execute(other)
+                    .await
+                    .map(|out| sink.output(other, &out)),
+            };
+            result.map_err(|e| render(e, name, src))?;
+        }
+        Ok(())
+    }
+
+    async fn stream_query(&mut self, q: &sql::QueryText, sink: &mut dyn Sink) -> Result<()> {
+        let current = self.current_db.clone();
+        check_query_names(&mut self.engine, q, current.as_deref())?;
+        let (schema, mut stream) =
+            query::run(&mut self.engine, &q.text, current.as_deref()).await?;
+        let columns: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
+        sink.begin_rows(&q.text, &columns);
+        let mut total = 0u64;
+        while let Some(batch) = stream.next().await {
+            let rs = result_set(&schema, &[batch?])?;
+            total += rs.rows.len() as u64;
+            sink.rows(rs.rows);
+        }
+        sink.end_rows(total);
         Ok(())
     }
 
@@ -199,7 +250,14 @@ impl Session {
 
 /// Every table a query names must exist: say which does not, where, and what is close.
 fn check_query_names(engine: &mut Engine, q: &sql::QueryText, current: Option<&str>) -> Result<()> {
+    let functions = query::new_context(current)
+        .state()
+        .table_functions()
+        .clone();
     for (db, table) in query::referenced_tables(&q.text, current)? {
+        if functions.contains_key(&table) {
+            continue; // generate_series(...) and friends
+        }
         // Point at the name in the query text where it can be found.
         let at = q
             .text

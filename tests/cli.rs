@@ -164,3 +164,39 @@ fn a_failing_statement_stops_the_script_with_a_pointed_error() {
         "nothing after the failure ran: {stdout}"
     );
 }
+
+#[test]
+fn large_query_results_stream_to_the_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = dir.path().join("c");
+    let (code, stdout, stderr) = srbackup(
+        &[
+            "--cluster",
+            cluster.to_str().unwrap(),
+            "sql",
+            "SELECT value FROM generate_series(1, 50000)",
+        ],
+        None,
+    );
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.ends_with("50000 rows in set\n"),
+        "{}",
+        &stdout[stdout.len().saturating_sub(200)..]
+    );
+    // Header, three rules and the count around one line per row.
+    assert_eq!(stdout.lines().count(), 50000 + 5);
+    let (_, json, _) = srbackup(
+        &[
+            "--cluster",
+            cluster.to_str().unwrap(),
+            "sql",
+            "SELECT value FROM generate_series(1, 20000)",
+            "--format",
+            "json",
+        ],
+        None,
+    );
+    let parsed: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(parsed[0]["rows"].as_array().unwrap().len(), 20000);
+}

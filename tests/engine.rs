@@ -811,3 +811,48 @@ async fn a_sync_mv_is_maintained_on_every_load_and_equals_aggregating_its_table(
     let err = fails(&mut s, "CREATE MATERIALIZED VIEW sr_hub.bad AS SELECT city_code, avg(score) FROM sr_hub.sr_member GROUP BY city_code").await;
     assert!(err.contains("avg() cannot be kept incrementally"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_refresh_killed_midway_leaves_the_previous_mv_contents() {
+    let (_dir, path) = cluster();
+    let mut s = Session::open(&path).unwrap();
+    run(
+        &mut s,
+        "CREATE DATABASE d; USE d; CREATE TABLE t (k BIGINT, v INT) DISTRIBUTED BY HASH (k) BUCKETS 4;
+         INSERT INTO t VALUES (1, 1), (2, 2);
+         CREATE MATERIALIZED VIEW mv REFRESH MANUAL AS SELECT k, v FROM t;
+         REFRESH MATERIALIZED VIEW mv;
+         INSERT INTO t SELECT value + 10, 1 FROM generate_series(1, 3000000);",
+    )
+    .await;
+    assert_eq!(count(&mut s, "d.mv").await, 2);
+    let before = checksum(&mut s, "d.mv").await;
+    drop(s);
+    let data = path.join("data");
+    let files_before = walk(&data).len();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_srbackup"))
+        .args([
+            "--cluster",
+            path.to_str().unwrap(),
+            "sql",
+            "REFRESH MATERIALIZED VIEW d.mv",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    for _ in 0..1500 {
+        if walk(&data).len() > files_before {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    assert!(
+        !child.wait().unwrap().success(),
+        "the refresh must have been killed, not finished"
+    );
+    let mut s = Session::open(&path).unwrap();
+    assert_eq!(count(&mut s, "d.mv").await, 2);
+    assert_eq!(checksum(&mut s, "d.mv").await, before);
+}
