@@ -703,23 +703,23 @@ fn partition_type(p: &Partitioning) -> &'static str {
     }
 }
 
+/// `[lower, upper)` of a range partition; an empty bound is MINVALUE or MAXVALUE.
+fn range_text(lower: &[String], upper: &[String], tuple: impl Fn(&[String]) -> String) -> String {
+    let side = |v: &[String], open: &str| {
+        if v.is_empty() {
+            open.to_string()
+        } else {
+            tuple(v)
+        }
+    };
+    format!("[{}, {})", side(lower, "MINVALUE"), side(upper, "MAXVALUE"))
+}
+
 fn bound_text(b: &PartitionBound) -> String {
     let tuple = |v: &[String]| format!("({})", v.join(", "));
     match b {
         PartitionBound::Whole => String::new(),
-        PartitionBound::Range { lower, upper } => format!(
-            "[{}, {})",
-            if lower.is_empty() {
-                "MIN".to_string()
-            } else {
-                tuple(lower)
-            },
-            if upper.is_empty() {
-                "MAXVALUE".to_string()
-            } else {
-                tuple(upper)
-            }
-        ),
+        PartitionBound::Range { lower, upper } => range_text(lower, upper, tuple),
         PartitionBound::List { values } => values
             .iter()
             .map(|v| {
@@ -781,18 +781,9 @@ fn create_statement(
             .iter()
             .filter_map(|p| match &p.bound {
                 PartitionBound::Range { lower, upper } => Some(format!(
-                    "  PARTITION {} VALUES [{}, {})",
+                    "  PARTITION {} VALUES {}",
                     sql::QuotedIdent(&p.name),
-                    if lower.is_empty() {
-                        "MINVALUE".to_string()
-                    } else {
-                        tuple(lower)
-                    },
-                    if upper.is_empty() {
-                        "MAXVALUE".to_string()
-                    } else {
-                        tuple(upper)
-                    }
+                    range_text(lower, upper, tuple)
                 )),
                 PartitionBound::List { values } => Some(format!(
                     "  PARTITION {} VALUES IN ({})",

@@ -378,15 +378,17 @@ fn from_json<T: serde::de::DeserializeOwned>(text: &str) -> rusqlite::Result<T> 
     serde_json::from_str(text).map_err(json_err)
 }
 
+fn database_from_row(r: &rusqlite::Row) -> rusqlite::Result<DatabaseRow> {
+    Ok(DatabaseRow {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        created_at: r.get(2)?,
+    })
+}
+
 pub fn databases(conn: &Connection) -> rusqlite::Result<Vec<DatabaseRow>> {
     let mut stmt = conn.prepare("SELECT id, name, created_at FROM databases ORDER BY name")?;
-    let rows = stmt.query_map([], |r| {
-        Ok(DatabaseRow {
-            id: r.get(0)?,
-            name: r.get(1)?,
-            created_at: r.get(2)?,
-        })
-    })?;
+    let rows = stmt.query_map([], database_from_row)?;
     rows.collect()
 }
 
@@ -394,13 +396,7 @@ pub fn database(conn: &Connection, name: &str) -> rusqlite::Result<Option<Databa
     conn.query_row(
         "SELECT id, name, created_at FROM databases WHERE name = ?1",
         [name],
-        |r| {
-            Ok(DatabaseRow {
-                id: r.get(0)?,
-                name: r.get(1)?,
-                created_at: r.get(2)?,
-            })
-        },
+        database_from_row,
     )
     .optional()
 }

@@ -296,6 +296,20 @@ pub fn resolve_table(
         }
         Ok(())
     };
+    // Partition columns: existing, key columns where the model needs it, with their types.
+    let partition_columns = |cols: &[Ident]| -> Result<(Vec<usize>, Vec<DataType>)> {
+        let mut idx = Vec::new();
+        for c in cols {
+            let i = resolve_column(&columns, c, "partition")?;
+            must_be_key(c, i, "partition")?;
+            idx.push(i);
+        }
+        let types = idx
+            .iter()
+            .map(|i| arrow_type(&columns[*i].sql_type))
+            .collect();
+        Ok((idx, types))
+    };
     let partitioning = match &stmt.partitioning {
         None => {
             partitions.push((stmt.name.name.value.clone(), PartitionBound::Whole));
@@ -305,17 +319,7 @@ pub fn resolve_table(
             columns: cols,
             partitions: defs,
         }) => {
-            let idx: Vec<usize> = cols
-                .iter()
-                .map(|c| resolve_column(&columns, c, "partition"))
-                .collect::<Result<_>>()?;
-            for (c, i) in cols.iter().zip(&idx) {
-                must_be_key(c, *i, "partition")?;
-            }
-            let types: Vec<DataType> = idx
-                .iter()
-                .map(|i| arrow_type(&columns[*i].sql_type))
-                .collect();
+            let (idx, types) = partition_columns(cols)?;
             let mut previous_upper: Vec<String> = Vec::new();
             for def in defs {
                 let (lower, upper) = range_bound(def, &types, &columns, &idx, &previous_upper)?;
@@ -334,17 +338,7 @@ pub fn resolve_table(
             columns: cols,
             partitions: defs,
         }) => {
-            let idx: Vec<usize> = cols
-                .iter()
-                .map(|c| resolve_column(&columns, c, "partition"))
-                .collect::<Result<_>>()?;
-            for (c, i) in cols.iter().zip(&idx) {
-                must_be_key(c, *i, "partition")?;
-            }
-            let types: Vec<DataType> = idx
-                .iter()
-                .map(|i| arrow_type(&columns[*i].sql_type))
-                .collect();
+            let (idx, types) = partition_columns(cols)?;
             for def in defs {
                 partitions.push((
                     def.name.value.clone(),
@@ -386,13 +380,7 @@ pub fn resolve_table(
             }
         }
         Some(sql::PartitionDesc::Columns { columns: cols }) => {
-            let idx: Vec<usize> = cols
-                .iter()
-                .map(|c| resolve_column(&columns, c, "partition"))
-                .collect::<Result<_>>()?;
-            for (c, i) in cols.iter().zip(&idx) {
-                must_be_key(c, *i, "partition")?;
-            }
+            let (idx, _) = partition_columns(cols)?;
             Partitioning::Columns {
                 columns: idx.iter().map(|i| columns[*i].name.clone()).collect(),
             }
