@@ -155,4 +155,10 @@ async fn main() {
     let t = Instant::now();
     run(&mut session, "CHECKSUM TABLE dup").await;
     report("CHECKSUM TABLE", total, 0, t.elapsed().as_secs_f64());
+    // Peak resident memory of the whole run (loads of every size included).
+    if let Ok(status) = std::fs::read_to_string("/proc/self/status")
+        && let Some(line) = status.lines().find(|l| l.starts_with("VmHWM"))
+    {
+        println!("peak RSS: {}", line.trim_start_matches("VmHWM:").trim());
+    }
 }

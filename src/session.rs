@@ -130,8 +130,9 @@ impl Session {
     async fn stream_query(&mut self, q: &sql::QueryText, sink: &mut dyn Sink) -> Result<()> {
         let current = self.current_db.clone();
         check_query_names(&mut self.engine, q, current.as_deref())?;
-        let (schema, mut stream) =
-            query::run(&mut self.engine, &q.text, current.as_deref()).await?;
+        let (schema, mut stream) = query::run(&mut self.engine, &q.text, current.as_deref())
+            .await
+            .map_err(|e| at_query(e, q))?;
         let columns: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
         sink.begin_rows(&q.text, &columns);
         let mut total = 0u64;
@@ -210,7 +211,9 @@ impl Session {
             }
             Statement::Query(q) => {
                 check_query_names(engine, q, current)?;
-                let (schema, batches) = query::collect(engine, &q.text, current).await?;
+                let (schema, batches) = query::collect(engine, &q.text, current)
+                    .await
+                    .map_err(|e| at_query(e, q))?;
                 Output::Rows(result_set(&schema, &batches)?)
             }
             Statement::ChecksumTable(s) => {
@@ -245,6 +248,17 @@ impl Session {
                 ));
             }
         })
+    }
+}
+
+/// A query the query layer refused (a type error, an unsupported construct) is reported
+/// against the query's text.
+fn at_query(e: EngineError, q: &sql::QueryText) -> EngineError {
+    match e {
+        EngineError::Query(message) => EngineError::at(
+            sql::Problem::new("srbackup::query", q.span, message).label("in this query"),
+        ),
+        other => other,
     }
 }
 

@@ -856,3 +856,15 @@ async fn a_refresh_killed_midway_leaves_the_previous_mv_contents() {
     assert_eq!(count(&mut s, "d.mv").await, 2);
     assert_eq!(checksum(&mut s, "d.mv").await, before);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_query_the_query_layer_refuses_is_reported_against_its_text() {
+    let (_dir, mut s) = fixture().await;
+    let err = fails(&mut s, "SELECT sr_id + name FROM sr_hub.sr_member").await;
+    assert!(
+        err.contains("srbackup::query") && err.contains("in this query"),
+        "{err}"
+    );
+    let err = fails(&mut s, "SELECT nope FROM sr_hub.sr_member").await;
+    assert!(err.contains("nope"), "the unknown column is named: {err}");
+}
