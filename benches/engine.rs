@@ -54,8 +54,44 @@ fn report(what: &str, rows: u64, bytes: u64, secs: f64) {
     );
 }
 
+/// `engine -- csv FILE`: load one CSV file into a DUPLICATE KEY table and report throughput
+/// and peak memory (a bulk load must stay bounded whatever the file size).
+async fn load_csv(path: &str) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut session = Session::open(&dir.path().join("cluster")).expect("cluster opens");
+    run(&mut session, "CREATE DATABASE bench").await;
+    run(
+        &mut session,
+        "CREATE TABLE bench.dup (id BIGINT NOT NULL, k INT, name VARCHAR(32), amount DECIMAL(12, 2), day DATE) \
+         DUPLICATE KEY (id) DISTRIBUTED BY HASH (id) BUCKETS 8",
+    )
+    .await;
+    let bytes = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    let t = Instant::now();
+    let out = run(
+        &mut session,
+        &format!(
+            "INSERT INTO bench.dup SELECT * FROM FILES(\"path\" = \"{path}\", \"format\" = \"csv\")"
+        ),
+    )
+    .await;
+    let secs = t.elapsed().as_secs_f64();
+    println!("{out:?}");
+    println!(
+        "loaded {:.2} GB of CSV in {secs:.1} s = {:.1} MB/s",
+        bytes as f64 / 1e9,
+        bytes as f64 / secs / 1e6
+    );
+}
+
 #[tokio::main]
 async fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(i) = args.iter().position(|a| a == "csv") {
+        load_csv(&args[i + 1]).await;
+        print_peak_rss();
+        return;
+    }
     let rows = rows_arg();
     let dir = tempfile::tempdir().expect("temp dir");
     let mut session = Session::open(&dir.path().join("cluster")).expect("cluster opens");
@@ -155,7 +191,11 @@ async fn main() {
     let t = Instant::now();
     run(&mut session, "CHECKSUM TABLE dup").await;
     report("CHECKSUM TABLE", total, 0, t.elapsed().as_secs_f64());
-    // Peak resident memory of the whole run (loads of every size included).
+    print_peak_rss();
+}
+
+/// Peak resident memory of the whole run.
+fn print_peak_rss() {
     if let Ok(status) = std::fs::read_to_string("/proc/self/status")
         && let Some(line) = status.lines().find(|l| l.starts_with("VmHWM"))
     {
