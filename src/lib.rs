@@ -5,6 +5,7 @@
 //! - [`catalog`]: the cluster's object model in SQLite.
 //! - [`engine`]: tablets as immutable Parquet rowsets, loads, DataFusion queries, pins,
 //!   staging and publish, compaction and garbage collection.
+//! - [`repo`]: repositories (so far: CREATE REPOSITORY → backend configuration).
 //! - [`session`]: runs statements against a cluster; [`output`] prints their results.
 
 #[cfg(feature = "engine")]
@@ -13,6 +14,7 @@ pub mod catalog;
 pub mod engine;
 #[cfg(feature = "engine")]
 pub mod output;
+pub mod repo;
 #[cfg(feature = "engine")]
 pub mod session;
 pub mod sql;

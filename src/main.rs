@@ -39,6 +39,15 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Format::Json)]
         format: Format,
     },
+    /// Show the storage configuration a CREATE REPOSITORY statement means (secrets masked),
+    /// without connecting to anything.
+    Repo {
+        /// The CREATE REPOSITORY statement, or `-` to read it from standard input.
+        statement: Option<String>,
+        /// Read the statement from a file instead.
+        #[arg(short = 'f', long = "file", conflicts_with = "statement")]
+        file: Option<PathBuf>,
+    },
     /// Run statements against the cluster (DDL, loads, SELECT, SHOW, CHECKSUM TABLE).
     Sql {
         /// Statements to run, or `-` to read them from standard input.
@@ -99,6 +108,25 @@ async fn run(cli: Cli) -> Result<()> {
                 Format::Yaml => serde_yaml::to_string(&parsed).into_diagnostic()?,
             };
             println!("{out}");
+            Ok(())
+        }
+        Command::Repo { statement, file } => {
+            let (name, text) = read_input(statement, file)?;
+            let mut resolved = Vec::new();
+            for stmt in srbackup::sql::parse_named(&name, &text)? {
+                let srbackup::sql::Statement::CreateRepository(create) = &stmt else {
+                    return Err(miette::miette!(
+                        "`srbackup repo` takes CREATE REPOSITORY statements only"
+                    ));
+                };
+                let config = srbackup::repo::resolve(create)
+                    .map_err(|p| srbackup::sql::SqlError::new(vec![*p], &name, &text))?;
+                resolved.push(config);
+            }
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&resolved).into_diagnostic()?
+            );
             Ok(())
         }
         Command::Sql {

@@ -163,6 +163,9 @@ pub fn is_secret_key(key: &str) -> bool {
     ]
     .iter()
     .any(|word| key.contains(word))
+        // A misspelled credential key ("aws.s3.acess_key") is still a credential.
+        || key.ends_with("_key")
+        || key.ends_with(".key")
 }
 
 /// Serialized with secrets masked: the serialized tree is for people and logs. The canonical
