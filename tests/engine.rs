@@ -868,3 +868,28 @@ async fn a_query_the_query_layer_refuses_is_reported_against_its_text() {
     let err = fails(&mut s, "SELECT nope FROM sr_hub.sr_member").await;
     assert!(err.contains("nope"), "the unknown column is named: {err}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn gc_spares_files_a_writer_may_still_commit() {
+    let (_dir, path) = cluster();
+    let mut s = Session::open(&path).unwrap();
+    run(
+        &mut s,
+        "CREATE DATABASE d; CREATE TABLE d.t (k INT); INSERT INTO d.t VALUES (1);",
+    )
+    .await;
+    let dir = path
+        .join("data")
+        .join(object_id(&mut s, "d", "t").to_string());
+    // A file that names no load lease and is new: someone may be about to commit it.
+    std::fs::write(dir.join("incoming.parquet"), b"x").unwrap();
+    // A file of a load lease that no longer exists: garbage.
+    std::fs::write(dir.join("L999999-0-0.parquet"), b"x").unwrap();
+    let gc = maintenance::collect_garbage(s.engine()).unwrap();
+    assert!(
+        dir.join("incoming.parquet").exists(),
+        "a young unnamed file was deleted"
+    );
+    assert!(!dir.join("L999999-0-0.parquet").exists(), "{gc:?}");
+    assert_eq!(count(&mut s, "d.t").await, 1);
+}

@@ -1127,23 +1127,17 @@ async fn create_sync_mv(
     )
     .await
     .map_err(|e| problem_at("srbackup::ddl::sync_mv", stmt.query.span, e.to_string()))?;
-    // Build the rollup of the rows already there: one rollup rowset per base rowset.
+    // Build the rollup of the rows already there: one rollup rowset per base rowset, in files
+    // named after a lease so that garbage collection leaves them alone until the commit.
     let rollup_arrow = super::types::arrow_schema(&rollup.schema);
-    let suffix: String = stmt
-        .name
-        .name
-        .value
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric())
-        .collect();
+    let lease = engine
+        .catalog()
+        .write(|tx| catalog::begin_load(tx, obj.id, std::process::id()))?;
     let mut built: Vec<(i64, catalog::RowsetRow)> = Vec::new();
     for base_rowset in catalog::object_rowsets(engine.catalog().conn(), obj.id)? {
         let rows = super::storage::read_rowset(&engine.file_path(&base_rowset.path))?;
         let out = super::rollup::compute(&db.name, &obj.name, schema, &rollup, rows).await?;
-        let rel = format!(
-            "{}.{suffix}.parquet",
-            base_rowset.path.trim_end_matches(".parquet")
-        );
+        let rel = format!("data/{}/L{lease}-R{}.parquet", obj.id, base_rowset.id);
         let mut w =
             super::storage::RowsetWriter::create(&engine.file_path(&rel), rollup_arrow.clone())?;
         for b in &out {
@@ -1185,9 +1179,11 @@ async fn create_sync_mv(
             catalog::insert_rowset(tx, r)?;
         }
         catalog::update_definition(tx, obj.id, &def)?;
+        catalog::end_load(tx, lease)?;
         Ok(true)
     })?;
     if !committed {
+        engine.catalog().write(|tx| catalog::end_load(tx, lease))?;
         return Err(EngineError::invalid(
             format!(
                 "{base} changed while its materialized view was being built; nothing was created"

@@ -102,6 +102,22 @@ pub async fn compact(engine: &mut Engine, object_id: i64) -> Result<CompactionRe
         return Ok(CompactionReport::default());
     };
     let arrow = arrow_schema(&schema);
+    // A lease names the files this compaction writes, so GC leaves them alone until committed.
+    let lease = engine
+        .catalog()
+        .write(|tx| catalog::begin_load(tx, object_id, std::process::id()))?;
+    let result = compact_tablets(engine, object_id, &schema, &arrow, lease).await;
+    engine.catalog().write(|tx| catalog::end_load(tx, lease))?;
+    result
+}
+
+async fn compact_tablets(
+    engine: &mut Engine,
+    object_id: i64,
+    schema: &crate::catalog::TableSchema,
+    arrow: &datafusion::arrow::datatypes::SchemaRef,
+    lease: i64,
+) -> Result<CompactionReport> {
     let mut report = CompactionReport::default();
     for p in catalog::partitions(engine.catalog().conn(), object_id)? {
         for t in catalog::tablets(engine.catalog().conn(), p.id)? {
@@ -113,12 +129,8 @@ pub async fn compact(engine: &mut Engine, object_id: i64) -> Result<CompactionRe
             for r in &rowsets {
                 batches.extend(read_rowset(&engine.file_path(&r.path))?);
             }
-            let merged = merge::merge_key_model(&schema, &arrow, batches).await?;
-            let rel = format!(
-                "data/{object_id}/C{}-{}.parquet",
-                t.id,
-                rowsets.iter().map(|r| r.id).max().unwrap_or(0)
-            );
+            let merged = merge::merge_key_model(schema, arrow, batches).await?;
+            let rel = format!("data/{object_id}/L{lease}-C{}.parquet", t.id);
             let mut w = RowsetWriter::create(&engine.file_path(&rel), arrow.clone())?;
             for b in &merged {
                 w.write(b)?;
@@ -175,6 +187,10 @@ pub struct GcReport {
 fn process_alive(pid: u32) -> bool {
     Path::new(&format!("/proc/{pid}")).exists()
 }
+
+/// How old a file that names no load must be before garbage collection may delete it. Every
+/// writer names its files after a load lease (`L<id>-...`); anything else is left for this long.
+pub const ORPHAN_GRACE: std::time::Duration = std::time::Duration::from_secs(3600);
 
 /// Deletes retired, unpinned rowsets and files that nothing references (leftovers of loads
 /// that died). Files of a load whose process still runs are left alone.
@@ -255,6 +271,15 @@ pub fn collect_garbage(engine: &mut Engine) -> Result<GcReport> {
                 .and_then(|id| id.parse::<i64>().ok());
             if load_id.is_some_and(|id| running.contains(&id)) {
                 continue;
+            }
+            let young = entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_none_or(|age| age < ORPHAN_GRACE);
+            if load_id.is_none() && young {
+                continue; // not ours to judge yet
             }
             if let Ok(meta) = entry.metadata() {
                 report.bytes_removed += meta.len();
