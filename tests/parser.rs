@@ -310,9 +310,12 @@ fn inputs_that_once_crashed_the_fuzzer_are_refused_cleanly() {
         let path = entry.unwrap().path();
         let bytes = std::fs::read(&path).unwrap();
         let text = String::from_utf8_lossy(&bytes);
-        if let Err(e) = sql::parse(&text) {
-            assert!(e.problem().span.end <= text.len(), "{}", path.display());
-            let _ = e.render_plain();
+        match sql::parse(&text) {
+            Ok(statements) => statements.iter().for_each(assert_round_trip),
+            Err(e) => {
+                assert!(e.problem().span.end <= text.len(), "{}", path.display());
+                let _ = e.render_plain();
+            }
         }
         seen += 1;
     }

@@ -269,8 +269,9 @@ fn column_type(pair: Node) -> Built<ColumnType> {
         })
         .collect::<Built<Vec<_>>>()?;
     Ok(ColumnType {
+        // Type names are case-insensitive; the tree keeps the canonical upper case.
         name: Ident {
-            value: name.as_str().to_string(),
+            value: name.as_str().to_ascii_uppercase(),
             span: span_of(&name),
         },
         params,
