@@ -510,6 +510,15 @@ fn mask(key: &str, value: &str) -> String {
     }
 }
 
+/// `"k"="v", ...` with credentials masked.
+fn masked_properties(properties: &std::collections::BTreeMap<String, String>) -> String {
+    properties
+        .iter()
+        .map(|(k, v)| format!("\"{k}\"=\"{}\"", mask(k, v)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 fn show(engine: &mut Engine, what: &Show, current: Option<&str>) -> Result<ResultSet> {
     let conn_dbs = |engine: &mut Engine, db: &Option<sql::Ident>| -> Result<catalog::DatabaseRow> {
         match db {
@@ -666,12 +675,7 @@ fn show(engine: &mut Engine, what: &Show, current: Option<&str>) -> Result<Resul
             let mut rs =
                 ResultSet::new(&["Signature", "Return Type", "Function Type", "Properties"]);
             for f in catalog::functions(engine.catalog().conn(), db_id)? {
-                let props = f
-                    .properties
-                    .iter()
-                    .map(|(k, v)| format!("\"{k}\"=\"{}\"", mask(k, v)))
-                    .collect::<Vec<_>>()
-                    .join(", ");
+                let props = masked_properties(&f.properties);
                 rs.push(vec![
                     Some(f.signature()),
                     Some(f.returns.clone()),
@@ -690,12 +694,7 @@ fn show(engine: &mut Engine, what: &Show, current: Option<&str>) -> Result<Resul
                 None,
             ]);
             for c in catalog::external_catalogs(engine.catalog().conn())? {
-                let props = c
-                    .properties
-                    .iter()
-                    .map(|(k, v)| format!("\"{k}\"=\"{}\"", mask(k, v)))
-                    .collect::<Vec<_>>()
-                    .join(", ");
+                let props = masked_properties(&c.properties);
                 rs.push(vec![
                     Some(c.name.clone()),
                     c.properties.get("type").cloned(),

@@ -619,18 +619,33 @@ fn check_ranges(
     Ok(())
 }
 
+/// The database a new object goes into, or `None` when the name is taken and the statement
+/// said IF NOT EXISTS; a taken name is an error otherwise.
+fn free_name(
+    engine: &mut Engine,
+    name: &sql::QualifiedName,
+    if_not_exists: bool,
+    what: &str,
+    current: Option<&str>,
+) -> Result<Option<catalog::DatabaseRow>> {
+    let db = engine.database_of(name, current)?;
+    if catalog::object(engine.catalog().conn(), db.id, &name.name.value)?.is_none() {
+        return Ok(Some(db));
+    }
+    if if_not_exists {
+        return Ok(None);
+    }
+    Err(already_exists(what, name, name.name.span))
+}
+
 pub fn create_table(
     engine: &mut Engine,
     stmt: &sql::CreateTable,
     current: Option<&str>,
 ) -> Result<bool> {
-    let db = engine.database_of(&stmt.name, current)?;
-    if catalog::object(engine.catalog().conn(), db.id, &stmt.name.name.value)?.is_some() {
-        if stmt.if_not_exists {
-            return Ok(false);
-        }
-        return Err(already_exists("table", &stmt.name, stmt.name.name.span));
-    }
+    let Some(db) = free_name(engine, &stmt.name, stmt.if_not_exists, "table", current)? else {
+        return Ok(false);
+    };
     let (schema, partitions) = resolve_table(stmt)?;
     let buckets = schema.distribution.buckets();
     let def = ObjectDef::Table {
@@ -920,13 +935,9 @@ pub async fn create_view(
     stmt: &sql::CreateView,
     current: Option<&str>,
 ) -> Result<bool> {
-    let db = engine.database_of(&stmt.name, current)?;
-    if catalog::object(engine.catalog().conn(), db.id, &stmt.name.name.value)?.is_some() {
-        if stmt.if_not_exists {
-            return Ok(false);
-        }
-        return Err(already_exists("view", &stmt.name, stmt.name.name.span));
-    }
+    let Some(db) = free_name(engine, &stmt.name, stmt.if_not_exists, "view", current)? else {
+        return Ok(false);
+    };
     let bases = base_tables(engine, &stmt.query, &db.name)?;
     // Plan it once now, so a broken view is refused here rather than at its first query.
     let schema = plan_schema(engine, &stmt.query, &db.name).await?;
@@ -982,17 +993,16 @@ pub async fn create_materialized_view(
     stmt: &sql::CreateMaterializedView,
     current: Option<&str>,
 ) -> Result<bool> {
-    let db = engine.database_of(&stmt.name, current)?;
-    if catalog::object(engine.catalog().conn(), db.id, &stmt.name.name.value)?.is_some() {
-        if stmt.if_not_exists {
-            return Ok(false);
-        }
-        return Err(already_exists(
-            "materialized view",
-            &stmt.name,
-            stmt.name.name.span,
-        ));
-    }
+    let Some(db) = free_name(
+        engine,
+        &stmt.name,
+        stmt.if_not_exists,
+        "materialized view",
+        current,
+    )?
+    else {
+        return Ok(false);
+    };
     let bases = base_tables(engine, &stmt.query, &db.name)?;
     if !stmt.is_async {
         return create_sync_mv(engine, stmt, &db, &bases).await;
