@@ -466,7 +466,9 @@ async fn insert(engine: &mut Engine, stmt: &sql::Insert, current: Option<&str>) 
             Ok(summary.rows)
         }
         InsertSource::Query(q) => {
-            let (_, stream) = query::run(engine, &q.text, current).await?;
+            let (_, stream) = query::run(engine, &q.text, current)
+                .await
+                .map_err(|e| at_query(e, q))?;
             let schema2 = schema.clone();
             let conformed = stream.map(move |b| {
                 b.map_err(EngineError::from)

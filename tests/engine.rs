@@ -867,6 +867,12 @@ async fn a_query_the_query_layer_refuses_is_reported_against_its_text() {
     );
     let err = fails(&mut s, "SELECT nope FROM sr_hub.sr_member").await;
     assert!(err.contains("nope"), "the unknown column is named: {err}");
+    // A broken query inside INSERT ... SELECT is the query's fault, not the catalog's.
+    let err = fails(&mut s, "INSERT INTO sr_hub.sr_pmc SELECT FROM WHERE").await;
+    assert!(
+        err.contains("srbackup::query") && !err.contains("damaged"),
+        "{err}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -229,20 +229,7 @@ impl Catalog {
     }
 
     fn error(&self, source: rusqlite::Error) -> CatalogError {
-        if let rusqlite::Error::SqliteFailure(e, _) = &source
-            && matches!(
-                e.code,
-                rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
-            )
-        {
-            return CatalogError::Busy {
-                path: self.path.clone(),
-            };
-        }
-        CatalogError::Sqlite {
-            path: self.path.clone(),
-            source,
-        }
+        sqlite_error(&self.path, source)
     }
 
     fn migrate(&mut self) -> Result<()> {
@@ -297,20 +284,7 @@ impl Catalog {
         change: impl FnOnce(&Connection) -> rusqlite::Result<T>,
     ) -> Result<T> {
         let path = self.path.clone();
-        let wrap = |source: rusqlite::Error| -> CatalogError {
-            if let rusqlite::Error::SqliteFailure(e, _) = &source
-                && matches!(
-                    e.code,
-                    rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
-                )
-            {
-                return CatalogError::Busy { path: path.clone() };
-            }
-            CatalogError::Sqlite {
-                path: path.clone(),
-                source,
-            }
-        };
+        let wrap = |source| sqlite_error(&path, source);
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -325,20 +299,18 @@ impl Catalog {
         Ok(out)
     }
 
-    /// Runs `read` in one read transaction, so that it sees a single consistent state.
-    pub fn read<T>(&mut self, read: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+    /// Runs `read` in one read transaction, so that it sees a single consistent state. The
+    /// closure's own error type passes through unchanged.
+    pub fn read<T, E: From<CatalogError>>(
+        &mut self,
+        read: impl FnOnce(&Connection) -> std::result::Result<T, E>,
+    ) -> std::result::Result<T, E> {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Deferred)
-            .map_err(|e| CatalogError::Sqlite {
-                path: self.path.clone(),
-                source: e,
-            })?;
+            .map_err(|e| sqlite_error(&self.path, e))?;
         let out = read(&tx)?;
-        tx.finish().map_err(|e| CatalogError::Sqlite {
-            path: self.path.clone(),
-            source: e,
-        })?;
+        tx.finish().map_err(|e| sqlite_error(&self.path, e))?;
         Ok(out)
     }
 
@@ -357,10 +329,23 @@ impl Catalog {
             )
             .map_err(|e| self.error(e))
     }
+}
 
-    /// Wraps a rusqlite error from a read helper with this catalog's path.
-    pub fn wrap(&self, e: rusqlite::Error) -> CatalogError {
-        self.error(e)
+/// A SQLite error as a catalog error: lock contention is "busy", the rest says what failed.
+fn sqlite_error(path: &Path, source: rusqlite::Error) -> CatalogError {
+    if let rusqlite::Error::SqliteFailure(e, _) = &source
+        && matches!(
+            e.code,
+            rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+        )
+    {
+        return CatalogError::Busy {
+            path: path.to_path_buf(),
+        };
+    }
+    CatalogError::Sqlite {
+        path: path.to_path_buf(),
+        source,
     }
 }
 

@@ -1320,16 +1320,26 @@ pub fn alter_materialized_view(
 
 // ---- functions and external catalogs --------------------------------------------------------
 
+/// Where a function lives: its database, or nowhere for a GLOBAL one.
+fn function_database(
+    engine: &mut Engine,
+    global: bool,
+    name: &sql::QualifiedName,
+    current: Option<&str>,
+) -> Result<Option<i64>> {
+    if global {
+        Ok(None)
+    } else {
+        Ok(Some(engine.database_of(name, current)?.id))
+    }
+}
+
 pub fn create_function(
     engine: &mut Engine,
     stmt: &sql::CreateFunction,
     current: Option<&str>,
 ) -> Result<bool> {
-    let db_id = if stmt.global {
-        None
-    } else {
-        Some(engine.database_of(&stmt.name, current)?.id)
-    };
+    let db_id = function_database(engine, stmt.global, &stmt.name, current)?;
     let def = FunctionDef {
         name: stmt.name.name.value.clone(),
         arguments: stmt.arguments.iter().map(|t| t.to_string()).collect(),
@@ -1361,11 +1371,7 @@ pub fn drop_function(
     stmt: &sql::DropFunction,
     current: Option<&str>,
 ) -> Result<bool> {
-    let db_id = if stmt.global {
-        None
-    } else {
-        Some(engine.database_of(&stmt.name, current)?.id)
-    };
+    let db_id = function_database(engine, stmt.global, &stmt.name, current)?;
     let all = catalog::functions(engine.catalog().conn(), db_id)?;
     let matching: Vec<&FunctionDef> = all
         .iter()

@@ -213,19 +213,9 @@ pub fn collect_garbage(engine: &mut Engine) -> Result<GcReport> {
         report.rowsets_removed += 1;
     }
     // Orphans: files no rowset row names, from loads that are no longer running.
-    let (referenced, loads) = engine.catalog().read(|conn| {
-        let referenced: HashSet<String> = catalog::referenced_paths(conn)
-            .map_err(|e| crate::catalog::CatalogError::Damaged {
-                path: "catalog.db".into(),
-                reason: e.to_string(),
-            })?
-            .into_iter()
-            .collect();
-        let loads = catalog::loads(conn).map_err(|e| crate::catalog::CatalogError::Damaged {
-            path: "catalog.db".into(),
-            reason: e.to_string(),
-        })?;
-        Ok((referenced, loads))
+    let (referenced, loads) = engine.catalog().read(|conn| -> Result<_> {
+        let referenced: HashSet<String> = catalog::referenced_paths(conn)?.into_iter().collect();
+        Ok((referenced, catalog::loads(conn)?))
     })?;
     let running: HashSet<i64> = loads
         .iter()

@@ -114,12 +114,7 @@ pub async fn register_referenced(
     let mut specs = Vec::new();
     engine.catalog().read(|conn| {
         let mut seen = HashSet::new();
-        collect_specs(conn, &root, sql, current_db, &mut seen, 0, &mut specs).map_err(|e| {
-            crate::catalog::CatalogError::Damaged {
-                path: root.join("catalog.db"),
-                reason: e.to_string(),
-            }
-        })
+        collect_specs(conn, &root, sql, current_db, &mut seen, 0, &mut specs)
     })?;
     // Dependencies come first in `specs`, so a view's tables exist when it is planned.
     for (db, name, spec) in specs {
