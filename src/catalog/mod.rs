@@ -20,7 +20,7 @@ pub use schema::*;
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The catalog schema this build writes; older catalogs are migrated, newer ones refused.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum CatalogError {
@@ -188,6 +188,12 @@ CREATE TABLE IF NOT EXISTS pins (id INTEGER PRIMARY KEY AUTOINCREMENT, label TEX
 CREATE TABLE IF NOT EXISTS pinned_rowsets (
     pin_id INTEGER NOT NULL REFERENCES pins(id), rowset_id INTEGER NOT NULL,
     PRIMARY KEY (pin_id, rowset_id));
+-- Repositories (v2). `properties` holds the CREATE REPOSITORY properties as written,
+-- credentials included, as StarRocks' own metadata does; nothing prints them unmasked.
+CREATE TABLE IF NOT EXISTS repositories (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL UNIQUE, created_at TEXT NOT NULL,
+    read_only INTEGER NOT NULL, location TEXT NOT NULL, broker TEXT,
+    properties TEXT NOT NULL, err_msg TEXT);
 -- One running backup or restore per database.
 CREATE TABLE IF NOT EXISTS job_locks (
     db_name TEXT PRIMARY KEY, job TEXT NOT NULL, pid INTEGER NOT NULL, since TEXT NOT NULL);
@@ -261,9 +267,14 @@ impl Catalog {
                 path: self.path.clone(),
                 found: v,
             }),
-            Some(_) => Ok(()),
-            None => self.write(|tx| {
+            Some(v) if v == SCHEMA_VERSION => Ok(()),
+            // Every table is CREATE ... IF NOT EXISTS: an older catalog gains the new ones.
+            Some(_) | None => self.write(|tx| {
                 tx.execute_batch(SCHEMA)?;
+                tx.execute(
+                    "INSERT OR IGNORE INTO meta (key, value) VALUES ('cluster_id', ?1)",
+                    [format!("{:032x}", rand::random::<u128>())],
+                )?;
                 tx.execute(
                     "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?1)",
                     [SCHEMA_VERSION.to_string()],
@@ -698,6 +709,101 @@ pub fn bump_version(conn: &Connection, partition_id: i64) -> rusqlite::Result<i6
 }
 
 // ---- functions and external catalogs ---------------------------------------------------------
+
+/// A repository as the catalog records it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RepositoryRow {
+    pub id: i64,
+    pub name: String,
+    pub created_at: String,
+    pub read_only: bool,
+    pub location: String,
+    pub broker: Option<String>,
+    /// The properties as written (credentials included).
+    pub properties: Vec<(String, String)>,
+    /// The last failure reaching it, with its time.
+    pub err_msg: Option<String>,
+}
+
+fn repository_from_row(r: &rusqlite::Row) -> rusqlite::Result<RepositoryRow> {
+    Ok(RepositoryRow {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        created_at: r.get(2)?,
+        read_only: r.get(3)?,
+        location: r.get(4)?,
+        broker: r.get(5)?,
+        properties: from_json(&r.get::<_, String>(6)?)?,
+        err_msg: r.get(7)?,
+    })
+}
+
+const REPOSITORY_COLUMNS: &str =
+    "id, name, created_at, read_only, location, broker, properties, err_msg";
+
+pub fn repositories(conn: &Connection) -> rusqlite::Result<Vec<RepositoryRow>> {
+    let mut st = conn.prepare(&format!(
+        "SELECT {REPOSITORY_COLUMNS} FROM repositories ORDER BY id"
+    ))?;
+    st.query_map([], repository_from_row)?.collect()
+}
+
+pub fn repository(conn: &Connection, name: &str) -> rusqlite::Result<Option<RepositoryRow>> {
+    conn.query_row(
+        &format!("SELECT {REPOSITORY_COLUMNS} FROM repositories WHERE name = ?1"),
+        [name],
+        repository_from_row,
+    )
+    .optional()
+}
+
+pub fn insert_repository(
+    conn: &Connection,
+    name: &str,
+    read_only: bool,
+    location: &str,
+    broker: Option<&str>,
+    properties: &[(String, String)],
+) -> rusqlite::Result<i64> {
+    conn.execute(
+        "INSERT INTO repositories (name, created_at, read_only, location, broker, properties) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        rusqlite::params![
+            name,
+            now(),
+            read_only,
+            location,
+            broker,
+            to_json(&properties)?
+        ],
+    )?;
+    Ok(conn.last_insert_rowid())
+}
+
+pub fn delete_repository(conn: &Connection, name: &str) -> rusqlite::Result<usize> {
+    conn.execute("DELETE FROM repositories WHERE name = ?1", [name])
+}
+
+/// Records (or clears) the last failure reaching a repository.
+pub fn set_repository_error(
+    conn: &Connection,
+    name: &str,
+    error: Option<&str>,
+) -> rusqlite::Result<()> {
+    let stamped = error.map(|e| format!("{} {e}", now()));
+    conn.execute(
+        "UPDATE repositories SET err_msg = ?2 WHERE name = ?1",
+        rusqlite::params![name, stamped],
+    )?;
+    Ok(())
+}
+
+/// The cluster's id, made when its catalog was created; snapshots record it as their source.
+pub fn cluster_id(conn: &Connection) -> rusqlite::Result<String> {
+    conn.query_row("SELECT value FROM meta WHERE key = 'cluster_id'", [], |r| {
+        r.get(0)
+    })
+}
 
 pub fn functions(conn: &Connection, db_id: Option<i64>) -> rusqlite::Result<Vec<FunctionDef>> {
     let mut stmt =

@@ -50,6 +50,9 @@ pub enum EngineError {
         #[help]
         help: Option<String>,
     },
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Repo(#[from] crate::repo::RepoError),
     #[error("query failed: {0}")]
     #[diagnostic(code(srbackup::engine::query))]
     Query(String),

@@ -1,10 +1,34 @@
-//! Repositories: where snapshots live (issue 5 is building this stage).
+//! Repositories: where snapshots live.
 //!
-//! Today: [`config::resolve`] turns a CREATE REPOSITORY statement into the backend it means
-//! (S3, MinIO, GCS through S3, HDFS, local), checking every property and masking credentials,
-//! without contacting anything. The storage client, the repository format (see
-//! docs/repository-format.md) and SHOW/DROP SNAPSHOT come next.
+//! - [`config`] turns a CREATE REPOSITORY statement into the backend it means (S3, MinIO, GCS
+//!   through S3, HDFS, local), checking every property, without contacting anything.
+//! - [`store`] opens that backend as an `object_store` client.
+//! - [`format`] is repository format v1 (docs/repository-format.md): keys, format file,
+//!   manifests, and the checks on everything read back.
+//! - This module's [`Repository`] moves data: content-addressed objects (create-if-absent,
+//!   streamed, multipart when large, verified on the way back), manifests written last, the
+//!   snapshot listing.
+//! - [`gc`] deletes snapshots and the objects no snapshot needs, under leases that keep it
+//!   from racing a backup or restore that uses the same repository.
 
 pub mod config;
+#[cfg(feature = "engine")]
+pub mod format;
+#[cfg(feature = "engine")]
+pub mod gc;
+#[cfg(feature = "engine")]
+mod repository;
+#[cfg(feature = "engine")]
+pub mod store;
+#[cfg(feature = "engine")]
+mod sts;
+#[cfg(feature = "engine")]
+mod transfer;
 
 pub use config::{Backend, RepositoryConfig, S3Credentials, S3Flavor, Secret, resolve};
+#[cfg(feature = "engine")]
+pub use format::{Encoding, FormatError, Manifest, Sha256, SnapshotId};
+#[cfg(feature = "engine")]
+pub use repository::*;
+#[cfg(feature = "engine")]
+pub use transfer::Uploaded;

@@ -3,6 +3,8 @@
 //! A session holds the open engine and the current database (`USE`). Each statement runs on
 //! its own; a failing statement stops a script and its error points into the script's text.
 
+pub mod repositories;
+
 use std::path::Path;
 
 use datafusion::arrow::array::Array;
@@ -229,19 +231,21 @@ impl Session {
                 Output::Rows(rs)
             }
             Statement::Show(s) => Output::Rows(show(engine, &s.what, current)?),
-            Statement::CreateRepository(_)
-            | Statement::DropRepository(_)
-            | Statement::ShowRepositories(_)
-            | Statement::Backup(_)
+            Statement::CreateRepository(s) => repositories::create(engine, s).await?,
+            Statement::DropRepository(s) => repositories::drop(engine, s)?,
+            Statement::ShowRepositories(_) => Output::Rows(repositories::show(engine)?),
+            Statement::ShowSnapshot(s) => {
+                Output::Rows(repositories::show_snapshots(engine, s).await?)
+            }
+            Statement::DropSnapshot(s) => repositories::drop_snapshot(engine, s).await?,
+            Statement::Backup(_)
             | Statement::Restore(_)
             | Statement::ShowBackup(_)
             | Statement::ShowRestore(_)
             | Statement::CancelBackup(_)
-            | Statement::CancelRestore(_)
-            | Statement::ShowSnapshot(_)
-            | Statement::DropSnapshot(_) => {
+            | Statement::CancelRestore(_) => {
                 return Err(EngineError::invalid(
-                    "repositories, BACKUP and RESTORE do not run in this build yet",
+                    "BACKUP and RESTORE do not run in this build yet",
                     Some(
                         "`srbackup parse` checks these statements; running them arrives with the planner and executor",
                     ),

@@ -1,0 +1,464 @@
+//! Repository format v1: the keys, the format file and the snapshot manifest
+//! (docs/repository-format.md is the reference; this module is its code).
+//!
+//! Everything read from storage is untrusted: labels, timestamps and hashes are checked before
+//! they are used to build a key or a local path, and a manifest or format file of a newer
+//! major version is refused by name rather than half-understood.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::catalog::{ExternalCatalogDef, FunctionDef, ObjectDef};
+
+/// The format version this build writes and the newest it reads.
+pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_FILE: &str = "srbackup-repository.json";
+pub const FORMAT_NAME: &str = "srbackup-repository";
+pub const OBJECTS_DIR: &str = "objects";
+pub const SNAPSHOTS_DIR: &str = "snapshots";
+pub const LOCKS_DIR: &str = "locks";
+
+/// `srbackup-repository.json`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FormatFile {
+    pub format: String,
+    pub version: u32,
+    pub created: String,
+}
+
+impl FormatFile {
+    pub fn new() -> Self {
+        FormatFile {
+            format: FORMAT_NAME.to_string(),
+            version: FORMAT_VERSION,
+            created: chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        }
+    }
+
+    /// Parses and checks a format file read from a repository.
+    pub fn parse(bytes: &[u8]) -> Result<FormatFile, FormatError> {
+        let f: FormatFile = serde_json::from_slice(bytes)
+            .map_err(|e| FormatError::Damaged(format!("{FORMAT_FILE} is not valid: {e}")))?;
+        if f.format != FORMAT_NAME {
+            return Err(FormatError::Damaged(format!(
+                "{FORMAT_FILE} names format \"{}\", not \"{FORMAT_NAME}\"",
+                f.format
+            )));
+        }
+        check_version(f.version, FORMAT_FILE)?;
+        Ok(f)
+    }
+}
+
+impl Default for FormatFile {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn check_version(found: u32, what: &str) -> Result<(), FormatError> {
+    if found > FORMAT_VERSION {
+        return Err(FormatError::Newer {
+            what: what.to_string(),
+            found,
+        });
+    }
+    if found == 0 {
+        return Err(FormatError::Damaged(format!("{what} has format version 0")));
+    }
+    Ok(())
+}
+
+/// Why something read from a repository cannot be used.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum FormatError {
+    #[error(
+        "{what} has format version {found}, newer than the {FORMAT_VERSION} this srbackup reads; upgrade srbackup"
+    )]
+    Newer { what: String, found: u32 },
+    #[error("{0}")]
+    Damaged(String),
+}
+
+/// A SHA-256, as 64 lower-case hex digits. Constructed only from checked text, so a key
+/// built from it can never contain `/` or `..`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Sha256(String);
+
+impl Sha256 {
+    pub fn parse(s: &str) -> Result<Sha256, FormatError> {
+        if s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+            Ok(Sha256(s.to_string()))
+        } else {
+            Err(FormatError::Damaged(format!(
+                "\"{}\" is not a SHA-256 (64 lower-case hex digits)",
+                s.escape_debug()
+            )))
+        }
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for Sha256 {
+    type Error = FormatError;
+    fn try_from(s: String) -> Result<Self, FormatError> {
+        Sha256::parse(&s)
+    }
+}
+
+impl From<Sha256> for String {
+    fn from(h: Sha256) -> String {
+        h.0
+    }
+}
+
+impl fmt::Display for Sha256 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// How a data object's bytes are stored.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Encoding {
+    /// As is.
+    #[default]
+    None,
+    /// One zstd frame of the whole content.
+    Zstd,
+}
+
+impl Encoding {
+    pub fn suffix(self) -> &'static str {
+        match self {
+            Encoding::None => "",
+            Encoding::Zstd => ".zst",
+        }
+    }
+}
+
+/// `objects/<h0h1>/<sha256>[.zst]`
+pub fn object_key(hash: &Sha256, encoding: Encoding) -> String {
+    format!(
+        "{OBJECTS_DIR}/{}/{}{}",
+        &hash.0[..2],
+        hash.0,
+        encoding.suffix()
+    )
+}
+
+/// The hash and encoding of an object key, or `None` for anything else under `objects/`
+/// (a foreign file, a staging leftover), which GC leaves alone.
+pub fn parse_object_key(key: &str) -> Option<(Sha256, Encoding)> {
+    let rest = key.strip_prefix(OBJECTS_DIR)?.strip_prefix('/')?;
+    let (dir, name) = rest.split_once('/')?;
+    let (hex, encoding) = match name.strip_suffix(".zst") {
+        Some(h) => (h, Encoding::Zstd),
+        None => (name, Encoding::None),
+    };
+    let hash = Sha256::parse(hex).ok()?;
+    (dir == &hash.0[..2]).then_some((hash, encoding))
+}
+
+/// A snapshot label: what StarRocks accepts for one (letters, digits, `_`, `-`), so it is a
+/// safe key component.
+pub fn check_label(label: &str) -> Result<(), FormatError> {
+    let ok = !label.is_empty()
+        && label.len() <= 128
+        && label
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        && !label.starts_with('-');
+    if ok {
+        Ok(())
+    } else {
+        Err(FormatError::Damaged(format!(
+            "\"{}\" is not a snapshot label (letters, digits, _ and -)",
+            label.escape_debug()
+        )))
+    }
+}
+
+/// `yyyy-MM-dd-HH-mm-ss-SSS`, a real instant.
+pub fn check_timestamp(ts: &str) -> Result<(), FormatError> {
+    let ok = ts.len() == 23
+        && chrono::NaiveDateTime::parse_from_str(&ts[..19], "%Y-%m-%d-%H-%M-%S").is_ok()
+        && ts.as_bytes()[19] == b'-'
+        && ts[20..].bytes().all(|b| b.is_ascii_digit());
+    if ok {
+        Ok(())
+    } else {
+        Err(FormatError::Damaged(format!(
+            "\"{}\" is not a snapshot timestamp (yyyy-MM-dd-HH-mm-ss-SSS)",
+            ts.escape_debug()
+        )))
+    }
+}
+
+/// A snapshot's identity: its label and the instant it was taken. Several snapshots may share
+/// a label (one per backup run), as in StarRocks.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct SnapshotId {
+    pub label: String,
+    pub timestamp: String,
+}
+
+impl SnapshotId {
+    pub fn new(label: &str, timestamp: &str) -> Result<SnapshotId, FormatError> {
+        check_label(label)?;
+        check_timestamp(timestamp)?;
+        Ok(SnapshotId {
+            label: label.to_string(),
+            timestamp: timestamp.to_string(),
+        })
+    }
+
+    /// A timestamp for a snapshot taken now, in UTC.
+    pub fn now(label: &str) -> Result<SnapshotId, FormatError> {
+        let ts = chrono::Utc::now()
+            .format("%Y-%m-%d-%H-%M-%S-%3f")
+            .to_string();
+        SnapshotId::new(label, &ts)
+    }
+
+    /// `snapshots/<label>/<timestamp>.json`
+    pub fn manifest_key(&self) -> String {
+        format!("{SNAPSHOTS_DIR}/{}/{}.json", self.label, self.timestamp)
+    }
+
+    /// The snapshot a manifest key names; `Err` for a key under `snapshots/` that is not one
+    /// (shown as a damaged entry, never used to build another key).
+    pub fn from_manifest_key(key: &str) -> Result<SnapshotId, FormatError> {
+        let bad = || FormatError::Damaged(format!("\"{key}\" is not a snapshot manifest key"));
+        let rest = key
+            .strip_prefix(SNAPSHOTS_DIR)
+            .and_then(|r| r.strip_prefix('/'))
+            .ok_or_else(bad)?;
+        let (label, file) = rest.split_once('/').ok_or_else(bad)?;
+        let ts = file.strip_suffix(".json").ok_or_else(bad)?;
+        SnapshotId::new(label, ts)
+    }
+}
+
+impl fmt::Display for SnapshotId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({})", self.label, self.timestamp)
+    }
+}
+
+/// Where a snapshot came from.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Source {
+    /// The source cluster's id (its catalog's, stable across renames of the directory).
+    pub cluster: String,
+    /// The srbackup version that wrote the snapshot.
+    pub srbackup: String,
+}
+
+/// One stored file of a snapshot: a data object.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileEntry {
+    pub sha256: Sha256,
+    /// Size of the content (decoded).
+    pub bytes: u64,
+    /// Size as stored.
+    pub stored_bytes: u64,
+    pub encoding: Encoding,
+}
+
+/// A rowset of a tablet: its content is the file with this hash.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RowsetEntry {
+    pub sha256: Sha256,
+    pub rows: u64,
+    pub bytes: u64,
+    /// The synchronous MV (rollup) this rowset belongs to; `None` for the base table's data.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollup: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TabletEntry {
+    pub bucket: u32,
+    pub rowsets: Vec<RowsetEntry>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartitionEntry {
+    pub name: String,
+    /// The partition's bound as the catalog records it (JSON), for the restore schema check.
+    pub bound: serde_json::Value,
+    /// The visible version the data was captured at.
+    pub version: i64,
+    pub tablets: Vec<TabletEntry>,
+}
+
+/// A table, materialized view or view of the snapshot.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectEntry {
+    pub name: String,
+    /// The catalog's own definition (a table's synchronous MVs are inside it).
+    pub definition: ObjectDef,
+    /// Empty for views; the partitions taken for tables and async MVs.
+    #[serde(default)]
+    pub partitions: Vec<PartitionEntry>,
+}
+
+/// `snapshots/<label>/<timestamp>.json`: the commit record of a snapshot, written last.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub format: u32,
+    pub label: String,
+    pub timestamp: String,
+    pub source: Source,
+    /// The database backed up; `None` for a backup of external catalogs only.
+    pub database: Option<String>,
+    #[serde(default)]
+    pub objects: Vec<ObjectEntry>,
+    #[serde(default)]
+    pub functions: Vec<FunctionDef>,
+    #[serde(default)]
+    pub external_catalogs: Vec<ExternalCatalogDef>,
+    /// Every data object the snapshot needs, each once.
+    #[serde(default)]
+    pub files: Vec<FileEntry>,
+}
+
+impl Manifest {
+    pub fn id(&self) -> SnapshotId {
+        SnapshotId {
+            label: self.label.clone(),
+            timestamp: self.timestamp.clone(),
+        }
+    }
+
+    /// Parses a manifest read from `key` and checks everything a reader will rely on.
+    pub fn parse(key: &str, bytes: &[u8]) -> Result<Manifest, FormatError> {
+        // The version first, so a newer manifest is refused as newer rather than as damaged.
+        #[derive(Deserialize)]
+        struct Version {
+            format: u32,
+        }
+        let v: Version = serde_json::from_slice(bytes)
+            .map_err(|e| FormatError::Damaged(format!("manifest {key} is not valid JSON: {e}")))?;
+        check_version(v.format, &format!("manifest {key}"))?;
+        let m: Manifest = serde_json::from_slice(bytes)
+            .map_err(|e| FormatError::Damaged(format!("manifest {key} is damaged: {e}")))?;
+        m.check(key)?;
+        Ok(m)
+    }
+
+    /// Checks names and references: every name is a plain identifier, every rowset's file is
+    /// listed, the manifest's label and timestamp are those of its key.
+    pub fn check(&self, key: &str) -> Result<(), FormatError> {
+        let id = SnapshotId::new(&self.label, &self.timestamp)?;
+        if id.manifest_key() != key {
+            return Err(FormatError::Damaged(format!(
+                "manifest {key} says it is snapshot {id}"
+            )));
+        }
+        if let Some(db) = &self.database {
+            check_name(db, "database")?;
+        }
+        let files: std::collections::HashSet<&Sha256> =
+            self.files.iter().map(|f| &f.sha256).collect();
+        for o in &self.objects {
+            check_name(&o.name, "object")?;
+            for p in &o.partitions {
+                check_name(&p.name, "partition")?;
+                for t in &p.tablets {
+                    for r in &t.rowsets {
+                        if let Some(rollup) = &r.rollup {
+                            check_name(rollup, "materialized view")?;
+                        }
+                        if !files.contains(&r.sha256) {
+                            return Err(FormatError::Damaged(format!(
+                                "manifest {key}: a rowset of {}.{} names file {} that the manifest does not list",
+                                o.name, p.name, r.sha256
+                            )));
+                        }
+                    }
+                }
+            }
+        }
+        for f in &self.functions {
+            check_name(&f.name, "function")?;
+        }
+        for c in &self.external_catalogs {
+            check_name(&c.name, "catalog")?;
+        }
+        Ok(())
+    }
+
+    /// Total content bytes of the snapshot's files.
+    pub fn total_bytes(&self) -> u64 {
+        self.files.iter().map(|f| f.bytes).sum()
+    }
+}
+
+/// An object, partition or database name read from a manifest: it may become a catalog name
+/// and (through the catalog) part of a local path, so it must be a plain name.
+pub fn check_name(name: &str, what: &str) -> Result<(), FormatError> {
+    let bad = name.is_empty()
+        || name.len() > 256
+        || name == "."
+        || name == ".."
+        || name.contains(['/', '\\', '\0'])
+        || name.chars().any(char::is_control);
+    if bad {
+        Err(FormatError::Damaged(format!(
+            "\"{}\" is not a valid {what} name",
+            name.escape_debug()
+        )))
+    } else {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn object_keys_round_trip_and_reject_foreign_names() {
+        let h = Sha256::parse(&"ab".repeat(32)).unwrap();
+        let key = object_key(&h, Encoding::Zstd);
+        assert_eq!(key, format!("objects/ab/{}.zst", "ab".repeat(32)));
+        assert_eq!(parse_object_key(&key), Some((h.clone(), Encoding::Zstd)));
+        assert_eq!(parse_object_key(&format!("objects/cd/{h}")), None);
+        assert_eq!(parse_object_key("objects/ab/../x"), None);
+        assert!(Sha256::parse(&"AB".repeat(32)).is_err());
+        assert!(Sha256::parse("../../etc/passwd").is_err());
+    }
+
+    #[test]
+    fn manifest_keys_are_checked() {
+        let id = SnapshotId::new("sr_hub_backup", "2026-11-24-10-25-58-842").unwrap();
+        assert_eq!(
+            id.manifest_key(),
+            "snapshots/sr_hub_backup/2026-11-24-10-25-58-842.json"
+        );
+        assert_eq!(SnapshotId::from_manifest_key(&id.manifest_key()), Ok(id));
+        for bad in [
+            "snapshots/../x/2026-11-24-10-25-58-842.json",
+            "snapshots/a/2026-13-24-10-25-58-842.json",
+            "snapshots/a/b/2026-11-24-10-25-58-842.json",
+            "snapshots/a/2026-11-24-10-25-58.json",
+        ] {
+            assert!(SnapshotId::from_manifest_key(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn names_with_path_components_are_refused() {
+        for bad in ["..", "a/b", "/etc", "a\\b", "", "a\0b"] {
+            assert!(check_name(bad, "object").is_err(), "{bad:?}");
+        }
+        assert!(check_name("sr_member", "object").is_ok());
+    }
+}

@@ -1,0 +1,323 @@
+//! Deleting snapshots, collecting unreferenced objects, and the leases that make that safe.
+//!
+//! A backup decides to skip an object because it already exists; if GC deleted that object
+//! between the check and the backup's manifest, the new snapshot would name a missing object.
+//! So every job that relies on objects staying put (backup, restore) holds a *lease*
+//! (`locks/<kind>-<id>.json`), and GC holds one too. The rule: **write your lease, then list
+//! the others**. GC proceeds only if no unexpired backup/restore/gc lease but its own exists;
+//! a job proceeds only if no unexpired GC lease exists. Because each side writes before it
+//! looks, two that start together see each other, and at worst both back off; neither can miss
+//! the other. Leases expire ([`LEASE_TTL`]) so a crashed process does not block the repository
+//! forever; live holders refresh them. Expiry compares the holder's clock with the reader's:
+//! clocks must agree to well within the TTL.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use futures::{StreamExt, TryStreamExt};
+use object_store::path::Path as ObjectPath;
+use object_store::{ObjectStoreExt, PutMode, PutOptions};
+use serde::{Deserialize, Serialize};
+
+use super::format::{self, SnapshotId};
+use super::{RepoError, Repository, Result};
+
+/// How long a lease lasts unless refreshed.
+pub const LEASE_TTL: Duration = Duration::from_secs(15 * 60);
+/// Holders refresh this often.
+pub const LEASE_REFRESH: Duration = Duration::from_secs(60);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LeaseKind {
+    Backup,
+    Restore,
+    Gc,
+}
+
+impl LeaseKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            LeaseKind::Backup => "backup",
+            LeaseKind::Restore => "restore",
+            LeaseKind::Gc => "gc",
+        }
+    }
+    /// Whether a holder of `self` must not run while `other` is held.
+    fn conflicts_with(self, other: LeaseKind) -> bool {
+        self == LeaseKind::Gc || other == LeaseKind::Gc
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct LeaseBody {
+    kind: LeaseKind,
+    holder: String,
+    expires: DateTime<Utc>,
+}
+
+/// A held lease. Release it when done; if the process dies it expires.
+#[derive(Debug)]
+pub struct Lease {
+    key: ObjectPath,
+    kind: LeaseKind,
+    holder: String,
+}
+
+impl Lease {
+    pub fn key(&self) -> &str {
+        self.key.as_ref()
+    }
+}
+
+/// What a sweep did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct GcReport {
+    pub deleted_objects: u64,
+    pub deleted_bytes: u64,
+    pub kept_objects: u64,
+    /// Set when the sweep did not run because a job holds the repository.
+    pub skipped: Option<String>,
+}
+
+impl Repository {
+    /// Takes a lease of `kind`, or fails with `Busy` naming the conflicting holder.
+    pub async fn acquire(&self, kind: LeaseKind, holder: &str) -> Result<Lease> {
+        self.writable()?;
+        let key = ObjectPath::from(format!(
+            "{}/{}-{:016x}.json",
+            format::LOCKS_DIR,
+            kind.as_str(),
+            rand::random::<u64>()
+        ));
+        let lease = Lease {
+            key,
+            kind,
+            holder: holder.to_string(),
+        };
+        self.write_lease(&lease, PutMode::Create).await?;
+        // Write first, then look: see the module comment.
+        match self.conflicting_lease(&lease).await {
+            Ok(None) => Ok(lease),
+            Ok(Some(other)) => {
+                self.release(lease).await?;
+                Err(RepoError::Busy {
+                    repository: self.name.clone(),
+                    reason: other,
+                })
+            }
+            Err(e) => {
+                let _ = self.release(lease).await;
+                Err(e)
+            }
+        }
+    }
+
+    async fn write_lease(&self, lease: &Lease, mode: PutMode) -> Result<()> {
+        let body = LeaseBody {
+            kind: lease.kind,
+            holder: lease.holder.clone(),
+            expires: Utc::now() + LEASE_TTL,
+        };
+        self.store
+            .put_opts(
+                &lease.key,
+                serde_json::to_vec(&body).expect("serializable").into(),
+                PutOptions::from(mode),
+            )
+            .await
+            .map_err(|e| self.err(format!("writing lease {}", lease.key), e))?;
+        Ok(())
+    }
+
+    /// Extends the lease by another [`LEASE_TTL`].
+    pub async fn refresh(&self, lease: &Lease) -> Result<()> {
+        self.write_lease(lease, PutMode::Overwrite).await
+    }
+
+    pub async fn release(&self, lease: Lease) -> Result<()> {
+        match self.store.delete(&lease.key).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(self.err(format!("releasing lease {}", lease.key), e)),
+        }
+    }
+
+    /// The first unexpired lease other than `mine` that conflicts with it, described.
+    async fn conflicting_lease(&self, mine: &Lease) -> Result<Option<String>> {
+        let now = Utc::now();
+        let metas: Vec<_> = self
+            .store
+            .list(Some(&ObjectPath::from(format::LOCKS_DIR)))
+            .try_collect()
+            .await
+            .map_err(|e| self.err("listing leases", e))?;
+        for meta in metas {
+            if meta.location == mine.key || !meta.location.as_ref().ends_with(".json") {
+                continue;
+            }
+            let body = match self.store.get(&meta.location).await {
+                Ok(r) => r.bytes().await.ok(),
+                // Released between the listing and the read.
+                Err(object_store::Error::NotFound { .. }) => continue,
+                Err(e) => return Err(self.err("reading a lease", e)),
+            };
+            let Some(body) = body.and_then(|b| serde_json::from_slice::<LeaseBody>(&b).ok()) else {
+                // A lease being written or a foreign file: treat an unreadable lease that is
+                // fresh as held (safe), an old one as stale.
+                if now - meta.last_modified < chrono::Duration::from_std(LEASE_TTL).unwrap() {
+                    return Ok(Some(format!(
+                        "an unreadable lease {} is recent",
+                        meta.location
+                    )));
+                }
+                continue;
+            };
+            if body.expires > now && mine.kind.conflicts_with(body.kind) {
+                return Ok(Some(format!(
+                    "a {} by {} holds it (lease {}, until {})",
+                    body.kind.as_str(),
+                    body.holder,
+                    meta.location,
+                    body.expires.format("%Y-%m-%d %H:%M:%S UTC")
+                )));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Deletes every snapshot (all timestamps) of `label`, then collects the objects no
+    /// remaining snapshot needs, if no job holds the repository. With `force`, a label that
+    /// does not exist is not an error. Returns the deleted snapshots and the sweep's report.
+    pub async fn drop_snapshot(
+        &self,
+        label: &str,
+        force: bool,
+        holder: &str,
+    ) -> Result<(Vec<SnapshotId>, GcReport)> {
+        self.writable()?;
+        self.require_format().await?;
+        let timestamps = self.timestamps(label).await?;
+        if timestamps.is_empty() && !force {
+            return Err(self.no_such_snapshot(label).await);
+        }
+        let mut dropped = Vec::new();
+        for ts in timestamps {
+            let id = SnapshotId {
+                label: label.to_string(),
+                timestamp: ts,
+            };
+            match self
+                .store
+                .delete(&ObjectPath::from(id.manifest_key()))
+                .await
+            {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => dropped.push(id),
+                Err(e) => return Err(self.err(format!("deleting {}", id.manifest_key()), e)),
+            }
+        }
+        let report = match self.acquire(LeaseKind::Gc, holder).await {
+            Ok(lease) => {
+                let swept = self.sweep(&lease).await;
+                self.release(lease).await?;
+                swept?
+            }
+            Err(RepoError::Busy { reason, .. }) => GcReport {
+                skipped: Some(reason),
+                ..GcReport::default()
+            },
+            Err(e) => return Err(e),
+        };
+        Ok((dropped, report))
+    }
+
+    /// Garbage collection on its own (after a crashed backup left objects no manifest names).
+    pub async fn collect_garbage(&self, holder: &str) -> Result<GcReport> {
+        self.writable()?;
+        self.require_format().await?;
+        let lease = self.acquire(LeaseKind::Gc, holder).await?;
+        let swept = self.sweep(&lease).await;
+        self.release(lease).await?;
+        swept
+    }
+
+    /// Deletes objects that no manifest names, and expired leases. Runs under a GC lease.
+    async fn sweep(&self, lease: &Lease) -> Result<GcReport> {
+        // A manifest that cannot be read might still name objects: refuse to guess.
+        let mut referenced = BTreeSet::new();
+        for listing in self.list_snapshots().await? {
+            for (ts, m) in listing.snapshots {
+                match m {
+                    Ok(m) => referenced.extend(m.files.iter().map(|f| f.sha256.clone())),
+                    Err(reason) => {
+                        return Err(RepoError::Busy {
+                            repository: self.name.clone(),
+                            reason: format!(
+                                "snapshot {} ({ts}) is unreadable ({reason}); garbage collection would not know which objects it needs. Drop it first",
+                                listing.label
+                            ),
+                        });
+                    }
+                }
+            }
+        }
+        let objects = self.list_objects().await?;
+        let mut report = GcReport::default();
+        let mut doomed = Vec::new();
+        for (key, size) in objects {
+            match format::parse_object_key(&key) {
+                Some((hash, _)) if !referenced.contains(&hash) => {
+                    doomed.push(ObjectPath::from(key));
+                    report.deleted_objects += 1;
+                    report.deleted_bytes += size;
+                }
+                _ => report.kept_objects += 1,
+            }
+        }
+        // Long sweeps keep their lease alive between batches.
+        for batch in doomed.chunks(1000) {
+            self.refresh(lease).await?;
+            let paths = futures::stream::iter(batch.to_vec().into_iter().map(Ok)).boxed();
+            let results: Vec<_> = self.store.delete_stream(paths).collect().await;
+            for r in results {
+                match r {
+                    Ok(_) | Err(object_store::Error::NotFound { .. }) => {}
+                    Err(e) => return Err(self.err("deleting unreferenced objects", e)),
+                }
+            }
+        }
+        self.remove_expired_leases(lease).await?;
+        Ok(report)
+    }
+
+    async fn remove_expired_leases(&self, mine: &Lease) -> Result<()> {
+        let now = Utc::now();
+        let metas: Vec<_> = self
+            .store
+            .list(Some(&ObjectPath::from(format::LOCKS_DIR)))
+            .try_collect()
+            .await
+            .map_err(|e| self.err("listing leases", e))?;
+        for meta in metas {
+            if meta.location == mine.key {
+                continue;
+            }
+            let stale_by_age =
+                now - meta.last_modified > chrono::Duration::from_std(LEASE_TTL * 4).unwrap();
+            let expired = match self.store.get(&meta.location).await {
+                Ok(r) => r
+                    .bytes()
+                    .await
+                    .ok()
+                    .and_then(|b| serde_json::from_slice::<LeaseBody>(&b).ok())
+                    .map(|b| b.expires < now)
+                    .unwrap_or(stale_by_age),
+                Err(_) => false,
+            };
+            if expired {
+                let _ = self.store.delete(&meta.location).await;
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,530 @@
+//! The open repository: its errors, the format file, manifests and the snapshot listing.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use futures::{StreamExt, TryStreamExt};
+use object_store::path::Path as ObjectPath;
+use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
+
+use super::config::{Backend, RepositoryConfig, S3Credentials};
+use super::format::{self, FormatError, Manifest, Sha256, SnapshotId};
+use super::{Encoding, store};
+
+/// A repository failure. Messages never contain credentials (see [`RepoError::from_store`]).
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum RepoError {
+    #[error("repository {repository} is not usable: {reason}")]
+    #[diagnostic(code(srbackup::repo::unavailable))]
+    Unavailable { repository: String, reason: String },
+    #[error("repository {repository}: {operation} failed: {reason}")]
+    #[diagnostic(code(srbackup::repo::storage))]
+    Storage {
+        repository: String,
+        operation: String,
+        reason: String,
+        /// A transient failure (timeout, connection reset, 5xx) that a retry may cure.
+        transient: bool,
+    },
+    #[error("repository {repository}: {source}")]
+    #[diagnostic(code(srbackup::repo::format))]
+    Format {
+        repository: String,
+        #[source]
+        source: FormatError,
+    },
+    #[error("repository {repository} has no snapshot {what}")]
+    #[diagnostic(code(srbackup::repo::no_snapshot))]
+    NoSuchSnapshot {
+        repository: String,
+        what: String,
+        #[help]
+        available: Option<String>,
+    },
+    #[error("repository {repository} is busy: {reason}")]
+    #[diagnostic(code(srbackup::repo::busy))]
+    Busy { repository: String, reason: String },
+    #[error("repository {repository} is read-only")]
+    #[diagnostic(
+        code(srbackup::repo::read_only),
+        help(
+            "it was created with CREATE READ ONLY REPOSITORY; snapshots can be listed and restored, not written or dropped"
+        )
+    )]
+    ReadOnly { repository: String },
+    #[error("{what} is corrupt: expected SHA-256 {expected}, found {actual}")]
+    #[diagnostic(code(srbackup::repo::corrupt))]
+    Corrupt {
+        what: String,
+        expected: String,
+        actual: String,
+    },
+    #[error("cannot access {path}: {source}")]
+    #[diagnostic(code(srbackup::repo::io))]
+    Io {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+pub type Result<T, E = RepoError> = std::result::Result<T, E>;
+
+impl RepoError {
+    /// Classifies a storage error into a reason a user can act on. Credential values the
+    /// repository holds are blanked from the text (signed URLs, echoed headers).
+    pub fn from_store(config: &RepositoryConfig, e: object_store::Error) -> RepoError {
+        Self::storage(config.name.as_str(), &secrets_of(config), "opening", e)
+    }
+
+    fn storage(
+        repository: &str,
+        secrets: &[String],
+        operation: &str,
+        e: object_store::Error,
+    ) -> RepoError {
+        use object_store::Error as E;
+        let detail = scrub(&error_chain(&e), secrets);
+        let lower = detail.to_ascii_lowercase();
+        let (reason, transient) = match &e {
+            E::Unauthenticated { .. } => {
+                (format!("the credentials were refused ({detail})"), false)
+            }
+            E::PermissionDenied { .. } => (format!("access denied ({detail})"), false),
+            E::NotFound { .. } if lower.contains("nosuchbucket") => {
+                ("the bucket does not exist".to_string(), false)
+            }
+            E::NotFound { path, .. } => (format!("{path} not found"), false),
+            _ if lower.contains("invalidaccesskeyid")
+                || lower.contains("signaturedoesnotmatch")
+                || lower.contains("notsignedup")
+                || lower.contains("accessdenied")
+                || lower.contains("403 forbidden")
+                || lower.contains("401 unauthorized") =>
+            {
+                (format!("the credentials were refused ({detail})"), false)
+            }
+            _ if lower.contains("nosuchbucket") => ("the bucket does not exist".to_string(), false),
+            _ if lower.contains("connection refused")
+                || lower.contains("dns error")
+                || lower.contains("error trying to connect")
+                || lower.contains("client error (connect)") =>
+            {
+                (format!("the endpoint is unreachable ({detail})"), true)
+            }
+            E::Generic { .. } => {
+                let transient = lower.contains("timed out")
+                    || lower.contains("timeout")
+                    || lower.contains("connection reset")
+                    || lower.contains("broken pipe")
+                    || lower.contains("error decoding response body")
+                    || lower.contains("server error");
+                (detail, transient)
+            }
+            _ => (detail, false),
+        };
+        RepoError::Storage {
+            repository: repository.to_string(),
+            operation: operation.to_string(),
+            reason,
+            transient,
+        }
+    }
+
+    /// Whether retrying the operation may succeed.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            RepoError::Storage {
+                transient: true,
+                ..
+            }
+        )
+    }
+}
+
+/// An error with its sources, which is where reqwest and hyper put the actual cause.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let s_text = s.to_string();
+        if !text.contains(&s_text) {
+            text.push_str(": ");
+            text.push_str(&s_text);
+        }
+        source = s.source();
+    }
+    text
+}
+
+fn secrets_of(config: &RepositoryConfig) -> Vec<String> {
+    let mut out = Vec::new();
+    fn creds(c: &S3Credentials, out: &mut Vec<String>) {
+        match c {
+            S3Credentials::Static {
+                access_key,
+                secret_key,
+                session_token,
+            } => {
+                out.push(access_key.expose().to_string());
+                out.push(secret_key.expose().to_string());
+                if let Some(t) = session_token {
+                    out.push(t.expose().to_string());
+                }
+            }
+            S3Credentials::InstanceProfile => {}
+            S3Credentials::AssumeRole { base, .. } => creds(base, out),
+        }
+    }
+    match &config.backend {
+        Backend::S3 { credentials, .. } => creds(credentials, &mut out),
+        Backend::Hdfs {
+            password: Some(p), ..
+        } => out.push(p.expose().to_string()),
+        _ => {}
+    }
+    out.retain(|s| !s.is_empty());
+    out
+}
+
+/// `text` with every occurrence of a secret replaced by the mask.
+pub fn scrub(text: &str, secrets: &[String]) -> String {
+    let mut out = text.to_string();
+    for s in secrets {
+        out = out.replace(s.as_str(), crate::sql::MASK);
+    }
+    out
+}
+
+/// One snapshot label as SHOW SNAPSHOT lists it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SnapshotListing {
+    /// The label, or the raw key of an entry under `snapshots/` that is not a snapshot.
+    pub label: String,
+    /// Each timestamp with its manifest, or why it cannot be read.
+    pub snapshots: Vec<(String, std::result::Result<Arc<Manifest>, String>)>,
+}
+
+/// An open repository: its backend and where it is.
+#[derive(Clone)]
+pub struct Repository {
+    pub name: String,
+    pub location: String,
+    pub read_only: bool,
+    pub(super) store: Arc<dyn ObjectStore>,
+    secrets: Arc<Vec<String>>,
+}
+
+impl std::fmt::Debug for Repository {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Repository")
+            .field("name", &self.name)
+            .field("location", &self.location)
+            .field("read_only", &self.read_only)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How many manifests are read at once while listing.
+const LIST_CONCURRENCY: usize = 8;
+
+impl Repository {
+    /// Opens the repository of `config` (nothing is contacted but a local directory).
+    pub fn open(config: &RepositoryConfig) -> Result<Repository> {
+        Ok(Repository::with_store(config, store::connect(config)?))
+    }
+
+    /// A repository over an already-open store (tests wrap stores to inject faults).
+    pub fn with_store(config: &RepositoryConfig, store: Arc<dyn ObjectStore>) -> Repository {
+        Repository {
+            name: config.name.clone(),
+            location: config.location.clone(),
+            read_only: config.read_only,
+            store,
+            secrets: Arc::new(secrets_of(config)),
+        }
+    }
+
+    pub fn store(&self) -> &Arc<dyn ObjectStore> {
+        &self.store
+    }
+
+    pub(super) fn err(&self, operation: impl Into<String>, e: object_store::Error) -> RepoError {
+        RepoError::storage(&self.name, &self.secrets, &operation.into(), e)
+    }
+
+    pub(super) fn format_err(&self, source: FormatError) -> RepoError {
+        RepoError::Format {
+            repository: self.name.clone(),
+            source,
+        }
+    }
+
+    pub(super) fn writable(&self) -> Result<()> {
+        if self.read_only {
+            Err(RepoError::ReadOnly {
+                repository: self.name.clone(),
+            })
+        } else {
+            Ok(())
+        }
+    }
+
+    /// What CREATE REPOSITORY runs: proves the location is reachable with these credentials
+    /// (list; write and delete a probe object unless read-only), then attaches to the
+    /// repository there or initializes a new one. Returns whether it already existed.
+    pub async fn check(&self) -> Result<bool> {
+        let probe_list = ObjectPath::from(format::LOCKS_DIR);
+        self.store
+            .list_with_delimiter(Some(&probe_list))
+            .await
+            .map_err(|e| self.err("listing", e))?;
+        let existing = self.read_format().await?;
+        if self.read_only {
+            return match existing {
+                Some(_) => Ok(true),
+                None => Err(RepoError::Unavailable {
+                    repository: self.name.clone(),
+                    reason: format!(
+                        "a READ ONLY repository must already exist, and {} has no {}",
+                        self.location,
+                        format::FORMAT_FILE
+                    ),
+                }),
+            };
+        }
+        let probe = ObjectPath::from(format!(
+            "{}/probe-{:016x}.tmp",
+            format::LOCKS_DIR,
+            rand::random::<u64>()
+        ));
+        self.store
+            .put_opts(
+                &probe,
+                PutPayload::from_static(b"srbackup probe"),
+                PutOptions::from(PutMode::Create),
+            )
+            .await
+            .map_err(|e| self.err("writing a probe object", e))?;
+        self.store
+            .delete(&probe)
+            .await
+            .map_err(|e| self.err("deleting the probe object", e))?;
+        if existing.is_some() {
+            return Ok(true);
+        }
+        let body = serde_json::to_vec_pretty(&format::FormatFile::new()).expect("serializable");
+        match self
+            .store
+            .put_opts(
+                &ObjectPath::from(format::FORMAT_FILE),
+                body.into(),
+                PutOptions::from(PutMode::Create),
+            )
+            .await
+        {
+            Ok(_) => Ok(false),
+            // Another cluster initialized it at the same moment: attach to theirs.
+            Err(object_store::Error::AlreadyExists { .. }) => {
+                self.read_format().await?;
+                Ok(true)
+            }
+            Err(e) => Err(self.err("writing the format file", e)),
+        }
+    }
+
+    async fn read_format(&self) -> Result<Option<format::FormatFile>> {
+        match self.store.get(&ObjectPath::from(format::FORMAT_FILE)).await {
+            Ok(r) => {
+                let bytes = r
+                    .bytes()
+                    .await
+                    .map_err(|e| self.err("reading the format file", e))?;
+                Ok(Some(
+                    format::FormatFile::parse(&bytes).map_err(|e| self.format_err(e))?,
+                ))
+            }
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(self.err("reading the format file", e)),
+        }
+    }
+
+    /// Checks the format file before a job uses the repository.
+    pub async fn require_format(&self) -> Result<()> {
+        match self.read_format().await? {
+            Some(_) => Ok(()),
+            None => Err(RepoError::Unavailable {
+                repository: self.name.clone(),
+                reason: format!(
+                    "{} has no {}: not an srbackup repository (or it was deleted)",
+                    self.location,
+                    format::FORMAT_FILE
+                ),
+            }),
+        }
+    }
+
+    /// The encoding under which the repository holds `hash`, if it does.
+    pub async fn find_object(&self, hash: &Sha256) -> Result<Option<(Encoding, u64)>> {
+        for encoding in [Encoding::None, Encoding::Zstd] {
+            let key = ObjectPath::from(format::object_key(hash, encoding));
+            match self.store.head(&key).await {
+                Ok(meta) => return Ok(Some((encoding, meta.size))),
+                Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => return Err(self.err(format!("checking {key}"), e)),
+            }
+        }
+        Ok(None)
+    }
+
+    /// Every object key under `objects/`, with its size.
+    pub async fn list_objects(&self) -> Result<BTreeMap<String, u64>> {
+        self.store
+            .list(Some(&ObjectPath::from(format::OBJECTS_DIR)))
+            .map_ok(|m| (m.location.to_string(), m.size))
+            .try_collect()
+            .await
+            .map_err(|e| self.err("listing objects", e))
+    }
+
+    /// Commits a snapshot: writes its manifest, create-if-absent. Every object it names must
+    /// already be stored (the executor uploads first); an existing manifest is never replaced.
+    pub async fn write_manifest(&self, manifest: &Manifest) -> Result<()> {
+        self.writable()?;
+        let key = manifest.id().manifest_key();
+        manifest.check(&key).map_err(|e| self.format_err(e))?;
+        let body = serde_json::to_vec_pretty(manifest).expect("a manifest serializes");
+        self.store
+            .put_opts(
+                &ObjectPath::from(key.as_str()),
+                body.into(),
+                PutOptions::from(PutMode::Create),
+            )
+            .await
+            .map_err(|e| match e {
+                object_store::Error::AlreadyExists { .. } => RepoError::Busy {
+                    repository: self.name.clone(),
+                    reason: format!("snapshot {} already exists", manifest.id()),
+                },
+                e => self.err(format!("writing manifest {key}"), e),
+            })?;
+        Ok(())
+    }
+
+    /// Reads and checks one snapshot's manifest.
+    pub async fn read_manifest(&self, id: &SnapshotId) -> Result<Manifest> {
+        let key = id.manifest_key();
+        let bytes = match self.store.get(&ObjectPath::from(key.as_str())).await {
+            Ok(r) => r
+                .bytes()
+                .await
+                .map_err(|e| self.err(format!("reading {key}"), e))?,
+            Err(object_store::Error::NotFound { .. }) => {
+                return Err(self.no_such_snapshot(&id.to_string()).await);
+            }
+            Err(e) => return Err(self.err(format!("reading {key}"), e)),
+        };
+        Manifest::parse(&key, &bytes).map_err(|e| self.format_err(e))
+    }
+
+    /// The timestamps of `label`, oldest first.
+    pub async fn timestamps(&self, label: &str) -> Result<Vec<String>> {
+        format::check_label(label).map_err(|e| self.format_err(e))?;
+        let prefix = ObjectPath::from(format!("{}/{label}", format::SNAPSHOTS_DIR));
+        let mut out: Vec<String> = self
+            .store
+            .list(Some(&prefix))
+            .map_err(|e| self.err("listing snapshots", e))
+            .try_filter_map(|m| async move {
+                Ok(SnapshotId::from_manifest_key(m.location.as_ref())
+                    .ok()
+                    .map(|id| id.timestamp))
+            })
+            .try_collect()
+            .await?;
+        out.sort();
+        Ok(out)
+    }
+
+    /// The newest snapshot of `label` (RESTORE without `backup_timestamp`).
+    pub async fn latest(&self, label: &str) -> Result<SnapshotId> {
+        match self.timestamps(label).await?.pop() {
+            Some(ts) => Ok(SnapshotId {
+                label: label.to_string(),
+                timestamp: ts,
+            }),
+            None => Err(self.no_such_snapshot(label).await),
+        }
+    }
+
+    pub(super) async fn no_such_snapshot(&self, what: &str) -> RepoError {
+        let available = match self.manifest_keys().await {
+            Ok(keys) if keys.is_empty() => Some("the repository holds no snapshot".to_string()),
+            Ok(keys) => {
+                let ids: Vec<String> = keys
+                    .iter()
+                    .filter_map(|k| SnapshotId::from_manifest_key(k).ok())
+                    .map(|id| id.to_string())
+                    .collect();
+                Some(format!("the repository holds: {}", ids.join(", ")))
+            }
+            Err(_) => None,
+        };
+        RepoError::NoSuchSnapshot {
+            repository: self.name.clone(),
+            what: what.to_string(),
+            available,
+        }
+    }
+
+    async fn manifest_keys(&self) -> Result<Vec<String>> {
+        let mut keys: Vec<String> = self
+            .store
+            .list(Some(&ObjectPath::from(format::SNAPSHOTS_DIR)))
+            .map_ok(|m| m.location.to_string())
+            .try_collect()
+            .await
+            .map_err(|e| self.err("listing snapshots", e))?;
+        keys.sort();
+        Ok(keys)
+    }
+
+    /// Every snapshot, grouped by label. An unreadable or damaged manifest is listed with its
+    /// reason instead of failing the listing.
+    pub async fn list_snapshots(&self) -> Result<Vec<SnapshotListing>> {
+        let keys = self.manifest_keys().await?;
+        let read = futures::stream::iter(keys)
+            .map(|key| async move {
+                let parsed = match SnapshotId::from_manifest_key(&key) {
+                    Err(e) => (key.clone(), key, Err(e.to_string())),
+                    Ok(id) => {
+                        let m = self
+                            .read_manifest(&id)
+                            .await
+                            .map(Arc::new)
+                            .map_err(|e| match e {
+                                RepoError::Format { source, .. } => source.to_string(),
+                                other => other.to_string(),
+                            });
+                        (id.label, id.timestamp, m)
+                    }
+                };
+                parsed
+            })
+            .buffered(LIST_CONCURRENCY)
+            .collect::<Vec<_>>()
+            .await;
+        let mut by_label: BTreeMap<
+            String,
+            Vec<(String, std::result::Result<Arc<Manifest>, String>)>,
+        > = BTreeMap::new();
+        for (label, ts, m) in read {
+            by_label.entry(label).or_default().push((ts, m));
+        }
+        Ok(by_label
+            .into_iter()
+            .map(|(label, snapshots)| SnapshotListing { label, snapshots })
+            .collect())
+    }
+}

@@ -1,0 +1,363 @@
+//! Moving one file to or from a repository, streamed with bounded memory.
+//!
+//! Uploads read (and optionally zstd-compress) the file on a blocking thread that hands
+//! fixed-size chunks to the async side through a small channel; a file that fits in one chunk
+//! is one create-if-absent PUT, a larger one a multipart upload with a bounded number of parts
+//! in flight. The content's SHA-256 is recomputed while reading and must equal the name the
+//! object is stored under, so a file damaged on the local disk is never uploaded as good.
+//!
+//! Downloads stream into a new local file, decoding and hashing on the way, and delete that
+//! file again unless size and hash match the manifest.
+
+use std::io::{Read, Write};
+use std::path::Path;
+
+use bytes::Bytes;
+use futures::StreamExt;
+use object_store::path::Path as ObjectPath;
+use object_store::{ObjectStoreExt, PutMode, PutOptions, PutPayload, WriteMultipart};
+use sha2::{Digest, Sha256 as Hasher};
+use tokio::sync::mpsc;
+
+use super::format::{self, Encoding, FileEntry, Sha256};
+use super::{RepoError, Repository, Result};
+
+/// Upload chunk and multipart part size (S3 needs at least 5 MiB per part).
+pub const CHUNK: usize = 8 * 1024 * 1024;
+/// Parts of one upload in flight at once; with the chunk being filled and the two channel
+/// slots, one upload holds at most about 5 chunks (40 MiB).
+const PARTS_IN_FLIGHT: usize = 2;
+/// Whole-file attempts on transient failures (object_store already retries each request).
+const ATTEMPTS: u32 = 3;
+
+/// What an upload did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Uploaded {
+    /// How the object is stored (an existing object keeps the encoding it was stored with).
+    pub encoding: Encoding,
+    pub bytes: u64,
+    pub stored_bytes: u64,
+    /// False when the repository already held the object and nothing was sent.
+    pub sent: bool,
+}
+
+fn io_err(path: &Path, source: std::io::Error) -> RepoError {
+    RepoError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Reads `path` in chunks, compressing with zstd at `level` if asked, and sends the stored
+/// bytes to `tx`. Returns the content's hash and size.
+fn produce(
+    path: &Path,
+    compression: Option<i32>,
+    tx: mpsc::Sender<Bytes>,
+) -> std::io::Result<(String, u64)> {
+    let mut file = std::fs::File::open(path)?;
+    let mut hasher = Hasher::new();
+    let mut total = 0u64;
+    let mut buf = vec![0u8; 1024 * 1024];
+    let mut encoder = match compression {
+        Some(level) => Some(zstd::stream::write::Encoder::new(
+            Vec::with_capacity(CHUNK),
+            level,
+        )?),
+        None => None,
+    };
+    let mut pending: Vec<u8> = Vec::new();
+    let send = |chunk: Vec<u8>| tx.blocking_send(Bytes::from(chunk)).is_ok();
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+        total += n as u64;
+        match encoder.as_mut() {
+            Some(enc) => {
+                enc.write_all(&buf[..n])?;
+                if enc.get_ref().len() >= CHUNK {
+                    let out = std::mem::replace(enc.get_mut(), Vec::with_capacity(CHUNK));
+                    if !send(out) {
+                        return Err(std::io::Error::other("upload stopped"));
+                    }
+                }
+            }
+            None => {
+                pending.extend_from_slice(&buf[..n]);
+                if pending.len() >= CHUNK {
+                    let rest = pending.split_off(CHUNK);
+                    if !send(std::mem::replace(&mut pending, rest)) {
+                        return Err(std::io::Error::other("upload stopped"));
+                    }
+                }
+            }
+        }
+    }
+    if let Some(enc) = encoder {
+        pending = enc.finish()?;
+    }
+    if (!pending.is_empty() || total == 0) && !send(pending) {
+        return Err(std::io::Error::other("upload stopped"));
+    }
+    Ok((hex::encode(hasher.finalize()), total))
+}
+
+/// Hashes and counts what passes through to `inner`.
+struct Hashing<W> {
+    inner: W,
+    hasher: Hasher,
+    bytes: u64,
+}
+
+impl<W: Write> Write for Hashing<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.bytes += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+impl Repository {
+    /// Stores the file at `path`, whose content must hash to `hash`, unless the repository
+    /// already holds that content (in any encoding). `compression`: a zstd level, or `None`
+    /// to store as is.
+    pub async fn upload_file(
+        &self,
+        path: &Path,
+        hash: &Sha256,
+        compression: Option<i32>,
+    ) -> Result<Uploaded> {
+        self.writable()?;
+        if let Some((encoding, stored_bytes)) = self.find_object(hash).await? {
+            let bytes = tokio::fs::metadata(path)
+                .await
+                .map_err(|e| io_err(path, e))?
+                .len();
+            return Ok(Uploaded {
+                encoding,
+                bytes,
+                stored_bytes,
+                sent: false,
+            });
+        }
+        let mut attempt = 1;
+        loop {
+            match self.upload_once(path, hash, compression).await {
+                Err(e) if e.is_transient() && attempt < ATTEMPTS => {
+                    tracing_backoff(attempt).await;
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn upload_once(
+        &self,
+        path: &Path,
+        hash: &Sha256,
+        compression: Option<i32>,
+    ) -> Result<Uploaded> {
+        let encoding = if compression.is_some() {
+            Encoding::Zstd
+        } else {
+            Encoding::None
+        };
+        let key = ObjectPath::from(format::object_key(hash, encoding));
+        let (tx, mut rx) = mpsc::channel::<Bytes>(2);
+        let source = path.to_path_buf();
+        let producer = tokio::task::spawn_blocking(move || produce(&source, compression, tx));
+        let verify =
+            |joined: std::result::Result<std::io::Result<(String, u64)>, _>| -> Result<u64> {
+                let (actual, bytes) = joined
+                    .map_err(|e| io_err(path, std::io::Error::other(e)))?
+                    .map_err(|e| io_err(path, e))?;
+                if actual != hash.as_str() {
+                    return Err(RepoError::Corrupt {
+                        what: format!("local file {}", path.display()),
+                        expected: hash.to_string(),
+                        actual,
+                    });
+                }
+                Ok(bytes)
+            };
+        let first = rx.recv().await.unwrap_or_default();
+        let Some(second) = rx.recv().await else {
+            // One chunk: a single create-if-absent PUT, sent only once the hash is proven.
+            let bytes = verify(producer.await)?;
+            let stored_bytes = first.len() as u64;
+            match self
+                .store
+                .put_opts(
+                    &key,
+                    PutPayload::from(first),
+                    PutOptions::from(PutMode::Create),
+                )
+                .await
+            {
+                Ok(_) | Err(object_store::Error::AlreadyExists { .. }) => {}
+                Err(e) => return Err(self.err(format!("uploading {key}"), e)),
+            }
+            return Ok(Uploaded {
+                encoding,
+                bytes,
+                stored_bytes,
+                sent: true,
+            });
+        };
+        // Several chunks: multipart. Completing the upload makes the whole object appear at
+        // once; writing identical content over a concurrent writer's copy is harmless.
+        let upload = self
+            .store
+            .put_multipart(&key)
+            .await
+            .map_err(|e| self.err(format!("starting the upload of {key}"), e))?;
+        let mut writer = WriteMultipart::new_with_chunk_size(upload, CHUNK);
+        let mut stored_bytes = 0u64;
+        let mut next = Some(second);
+        writer.put(first.clone());
+        stored_bytes += first.len() as u64;
+        while let Some(chunk) = next {
+            if let Err(e) = writer.wait_for_capacity(PARTS_IN_FLIGHT).await {
+                let _ = writer.abort().await;
+                return Err(self.err(format!("uploading {key}"), e));
+            }
+            stored_bytes += chunk.len() as u64;
+            writer.put(chunk);
+            next = rx.recv().await;
+        }
+        let bytes = match verify(producer.await) {
+            Ok(b) => b,
+            Err(e) => {
+                let _ = writer.abort().await;
+                return Err(e);
+            }
+        };
+        writer
+            .finish()
+            .await
+            .map_err(|e| self.err(format!("completing the upload of {key}"), e))?;
+        Ok(Uploaded {
+            encoding,
+            bytes,
+            stored_bytes,
+            sent: true,
+        })
+    }
+
+    /// Fetches `file` into a new file at `dest` (which must not exist), verifying its size and
+    /// hash; on any failure `dest` is removed.
+    pub async fn download_file(&self, file: &FileEntry, dest: &Path) -> Result<()> {
+        let mut attempt = 1;
+        loop {
+            let result = self.download_once(file, dest).await;
+            if result.is_err() {
+                let _ = tokio::fs::remove_file(dest).await;
+            }
+            match result {
+                Err(e) if e.is_transient() && attempt < ATTEMPTS => {
+                    tracing_backoff(attempt).await;
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn download_once(&self, file: &FileEntry, dest: &Path) -> Result<()> {
+        let key = ObjectPath::from(format::object_key(&file.sha256, file.encoding));
+        let got = self
+            .store
+            .get(&key)
+            .await
+            .map_err(|e| self.err(format!("downloading {key}"), e))?;
+        let (tx, mut rx) = mpsc::channel::<Bytes>(4);
+        let target = dest.to_path_buf();
+        let encoding = file.encoding;
+        let writer = tokio::task::spawn_blocking(move || -> std::io::Result<(String, u64)> {
+            let out = std::fs::File::create_new(&target)?;
+            let mut hashing = Hashing {
+                inner: std::io::BufWriter::with_capacity(1024 * 1024, out),
+                hasher: Hasher::new(),
+                bytes: 0,
+            };
+            match encoding {
+                Encoding::None => {
+                    while let Some(chunk) = rx.blocking_recv() {
+                        hashing.write_all(&chunk)?;
+                    }
+                }
+                Encoding::Zstd => {
+                    let mut dec = zstd::stream::write::Decoder::new(&mut hashing)?;
+                    while let Some(chunk) = rx.blocking_recv() {
+                        dec.write_all(&chunk)?;
+                    }
+                    dec.flush()?;
+                }
+            }
+            hashing.flush()?;
+            let Hashing {
+                inner,
+                hasher,
+                bytes,
+            } = hashing;
+            let out = inner.into_inner().map_err(|e| e.into_error())?;
+            out.sync_all()?;
+            Ok((hex::encode(hasher.finalize()), bytes))
+        });
+        let mut stream = got.into_stream();
+        let mut failed = None;
+        while let Some(chunk) = stream.next().await {
+            match chunk {
+                Ok(c) => {
+                    if tx.send(c).await.is_err() {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    failed = Some(self.err(format!("downloading {key}"), e));
+                    break;
+                }
+            }
+        }
+        drop(tx);
+        let written = writer
+            .await
+            .map_err(|e| io_err(dest, std::io::Error::other(e)))?;
+        if let Some(e) = failed {
+            return Err(e);
+        }
+        let (actual, bytes) = written.map_err(|e| match e.kind() {
+            // A zstd frame that does not decode is damage in the repository, not a local fault.
+            std::io::ErrorKind::Other | std::io::ErrorKind::InvalidData
+                if encoding == Encoding::Zstd =>
+            {
+                RepoError::Corrupt {
+                    what: format!("object {key}"),
+                    expected: file.sha256.to_string(),
+                    actual: format!("undecodable zstd data ({e})"),
+                }
+            }
+            _ => io_err(dest, e),
+        })?;
+        if actual != file.sha256.as_str() || bytes != file.bytes {
+            return Err(RepoError::Corrupt {
+                what: format!("object {key}"),
+                expected: format!("{} ({} bytes)", file.sha256, file.bytes),
+                actual: format!("{actual} ({bytes} bytes)"),
+            });
+        }
+        Ok(())
+    }
+}
+
+async fn tracing_backoff(attempt: u32) {
+    tokio::time::sleep(std::time::Duration::from_millis(200 * 2u64.pow(attempt))).await;
+}

@@ -1,0 +1,301 @@
+//! CREATE/DROP/SHOW REPOSITORY, SHOW SNAPSHOT and DROP SNAPSHOT.
+//!
+//! The catalog keeps each repository's statement (name, location, properties); every use
+//! resolves it again into a backend and opens it, so a repository created by one srbackup
+//! version is read by the next. Failures reaching a repository are recorded in its `ErrMsg`.
+
+use crate::catalog::{self, ObjectDef, RepositoryRow};
+use crate::engine::{Engine, EngineError, Result};
+use crate::repo::{self, Manifest, RepoError, Repository, RepositoryConfig};
+use crate::sql::{
+    CreateRepository, DropRepository, DropSnapshot, Ident, Literal, Problem, Properties, Property,
+    ShowSnapshot, Span, closest,
+};
+
+use super::{Output, ResultSet, done};
+
+pub const SHOW_REPOSITORIES_COLUMNS: &[&str] = &[
+    "RepoId",
+    "RepoName",
+    "CreateTime",
+    "IsReadOnly",
+    "Location",
+    "Broker",
+    "ErrMsg",
+];
+pub const SHOW_SNAPSHOT_COLUMNS: &[&str] = &["Snapshot", "Timestamp", "Status"];
+pub const SHOW_SNAPSHOT_DETAIL_COLUMNS: &[&str] =
+    &["Snapshot", "Timestamp", "Database", "Details", "Status"];
+
+/// Who holds a repository lease: enough to find the process.
+pub fn lease_holder() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "localhost".to_string());
+    format!("srbackup pid {} on {host}", std::process::id())
+}
+
+/// The configuration a catalog row stands for.
+pub fn config_of(row: &RepositoryRow) -> Result<RepositoryConfig> {
+    let stmt = CreateRepository {
+        read_only: row.read_only,
+        name: Ident::new(&row.name),
+        broker: row.broker.as_deref().map(Literal::new),
+        location: Literal::new(&row.location),
+        properties: Properties(
+            row.properties
+                .iter()
+                .map(|(k, v)| Property {
+                    key: Literal::new(k),
+                    value: Literal::new(v),
+                })
+                .collect(),
+        ),
+        span: Span::default(),
+    };
+    repo::resolve(&stmt).map_err(|p| {
+        EngineError::invalid(
+            format!("repository {} no longer resolves: {}", row.name, p.message),
+            Some("drop it and create it again"),
+        )
+    })
+}
+
+/// The repository named `name` (at `span` in the statement), opened.
+pub fn open(engine: &mut Engine, name: &Ident) -> Result<Repository> {
+    let row = catalog::repository(engine.catalog().conn(), &name.value)?;
+    let Some(row) = row else {
+        return Err(unknown_repository(engine, name));
+    };
+    Ok(Repository::open(&config_of(&row)?)?)
+}
+
+fn unknown_repository(engine: &mut Engine, name: &Ident) -> EngineError {
+    let names: Vec<String> = catalog::repositories(engine.catalog().conn())
+        .map(|rows| rows.into_iter().map(|r| r.name).collect())
+        .unwrap_or_default();
+    let mut p = Problem::new(
+        "srbackup::repo::unknown",
+        name.span,
+        format!("repository {} does not exist", name.value),
+    )
+    .label("unknown repository");
+    p = match closest(&name.value, names.iter().map(String::as_str)) {
+        Some(s) => p.help(format!("did you mean {s}?")),
+        None if names.is_empty() => {
+            p.help("there are no repositories; create one with CREATE REPOSITORY")
+        }
+        None => p.help(format!("repositories: {}", names.join(", "))),
+    };
+    EngineError::at(p)
+}
+
+/// Records the outcome of using a repository in its ErrMsg (best effort: the real error is
+/// what the user sees).
+fn record<T>(engine: &mut Engine, name: &str, result: &std::result::Result<T, RepoError>) {
+    let message = result.as_ref().err().map(|e| e.to_string());
+    let _ = engine
+        .catalog()
+        .write(|tx| catalog::set_repository_error(tx, name, message.as_deref()));
+}
+
+pub async fn create(engine: &mut Engine, stmt: &CreateRepository) -> Result<Output> {
+    let config = repo::resolve(stmt).map_err(|p| EngineError::At(p))?;
+    let taken = catalog::repository(engine.catalog().conn(), &stmt.name.value)?;
+    if taken.is_some() {
+        return Err(EngineError::at(
+            Problem::new(
+                "srbackup::repo::exists",
+                stmt.name.span,
+                format!("repository {} already exists", stmt.name.value),
+            )
+            .label("name taken")
+            .help("DROP REPOSITORY it first (its data stays), or choose another name"),
+        ));
+    }
+    let repository = Repository::open(&config)?;
+    let existed = repository.check().await?;
+    let snapshots = if existed {
+        repository.list_snapshots().await?.len()
+    } else {
+        0
+    };
+    let properties: Vec<(String, String)> = stmt
+        .properties
+        .0
+        .iter()
+        .map(|p| (p.key.value.clone(), p.value.value.clone()))
+        .collect();
+    engine.catalog().write(|tx| {
+        catalog::insert_repository(
+            tx,
+            &config.name,
+            config.read_only,
+            &config.location,
+            config.broker.as_deref(),
+            &properties,
+        )
+    })?;
+    Ok(done(if existed {
+        format!(
+            "Query OK, attached to the existing repository at {} ({snapshots} snapshot labels)",
+            config.location
+        )
+    } else {
+        format!("Query OK, created a new repository at {}", config.location)
+    }))
+}
+
+pub fn drop(engine: &mut Engine, stmt: &DropRepository) -> Result<Output> {
+    let gone = engine
+        .catalog()
+        .write(|tx| catalog::delete_repository(tx, &stmt.name.value))?;
+    if gone == 0 {
+        return Err(unknown_repository(engine, &stmt.name));
+    }
+    Ok(done(
+        "Query OK, the repository's mapping is removed; its data stays where it is",
+    ))
+}
+
+pub fn show(engine: &mut Engine) -> Result<ResultSet> {
+    let rows = catalog::repositories(engine.catalog().conn())?;
+    let mut rs = ResultSet::new(SHOW_REPOSITORIES_COLUMNS);
+    for r in rows {
+        rs.push(vec![
+            Some(r.id.to_string()),
+            Some(r.name),
+            Some(r.created_at),
+            Some(r.read_only.to_string()),
+            Some(r.location),
+            Some(r.broker.unwrap_or_default()),
+            Some(r.err_msg.unwrap_or_default()),
+        ]);
+    }
+    Ok(rs)
+}
+
+pub async fn show_snapshots(engine: &mut Engine, stmt: &ShowSnapshot) -> Result<ResultSet> {
+    let repository = open(engine, &stmt.repository)?;
+    let listed = repository.list_snapshots().await;
+    record(engine, &repository.name, &listed);
+    let wanted =
+        |label: &str| stmt.snapshots.is_empty() || stmt.snapshots.iter().any(|s| s.value == label);
+    let timestamp_ok = |ts: &str| stmt.timestamp.as_ref().is_none_or(|t| t.value == ts);
+    let listed: Vec<_> = listed?.into_iter().filter(|l| wanted(&l.label)).collect();
+    if !stmt.snapshots.is_empty() && stmt.timestamp.is_some() {
+        let mut rs = ResultSet::new(SHOW_SNAPSHOT_DETAIL_COLUMNS);
+        for l in &listed {
+            for (ts, m) in l.snapshots.iter().filter(|(ts, _)| timestamp_ok(ts)) {
+                let (database, details, status) = match m {
+                    Ok(m) => (
+                        m.database.clone().unwrap_or_default(),
+                        details(m),
+                        "OK".to_string(),
+                    ),
+                    Err(reason) => (String::new(), String::new(), format!("ERROR: {reason}")),
+                };
+                rs.push(vec![
+                    Some(l.label.clone()),
+                    Some(ts.clone()),
+                    Some(database),
+                    Some(details),
+                    Some(status),
+                ]);
+            }
+        }
+        return Ok(rs);
+    }
+    let mut rs = ResultSet::new(SHOW_SNAPSHOT_COLUMNS);
+    for l in &listed {
+        let snapshots: Vec<_> = l
+            .snapshots
+            .iter()
+            .filter(|(ts, _)| timestamp_ok(ts))
+            .collect();
+        if snapshots.is_empty() {
+            continue;
+        }
+        let timestamps: Vec<&str> = snapshots.iter().map(|(ts, _)| ts.as_str()).collect();
+        let errors: Vec<String> = snapshots
+            .iter()
+            .filter_map(|(ts, m)| m.as_ref().err().map(|e| format!("{ts}: {e}")))
+            .collect();
+        let status = if errors.is_empty() {
+            "OK".to_string()
+        } else {
+            format!("ERROR: {}", errors.join("; "))
+        };
+        rs.push(vec![
+            Some(l.label.clone()),
+            Some(timestamps.join("\n")),
+            Some(status),
+        ]);
+    }
+    Ok(rs)
+}
+
+/// What a snapshot holds, as JSON (StarRocks' `Details` column): objects by kind, the
+/// partitions of each table, functions, catalogs, and the size.
+fn details(m: &Manifest) -> String {
+    let mut tables = serde_json::Map::new();
+    let mut mvs = Vec::new();
+    let mut views = Vec::new();
+    for o in &m.objects {
+        match &o.definition {
+            ObjectDef::Table { .. } => {
+                let parts: Vec<&str> = o.partitions.iter().map(|p| p.name.as_str()).collect();
+                tables.insert(o.name.clone(), serde_json::json!(parts));
+            }
+            ObjectDef::MaterializedView { .. } => mvs.push(o.name.clone()),
+            ObjectDef::View { .. } => views.push(o.name.clone()),
+        }
+    }
+    let functions: Vec<String> = m.functions.iter().map(|f| f.signature()).collect();
+    let catalogs: Vec<&str> = m
+        .external_catalogs
+        .iter()
+        .map(|c| c.name.as_str())
+        .collect();
+    serde_json::json!({
+        "database": m.database,
+        "tables": tables,
+        "materialized_views": mvs,
+        "views": views,
+        "functions": functions,
+        "external_catalogs": catalogs,
+        "files": m.files.len(),
+        "bytes": m.total_bytes(),
+        "source_cluster": m.source.cluster,
+    })
+    .to_string()
+}
+
+pub async fn drop_snapshot(engine: &mut Engine, stmt: &DropSnapshot) -> Result<Output> {
+    let repository = open(engine, &stmt.repository)?;
+    let result = repository
+        .drop_snapshot(&stmt.snapshot.value, stmt.force, &lease_holder())
+        .await;
+    if !matches!(result, Err(RepoError::NoSuchSnapshot { .. })) {
+        record(engine, &repository.name, &result);
+    }
+    let (dropped, gc) = result?;
+    let mut message = format!(
+        "Query OK, dropped {} snapshot{} of {}",
+        dropped.len(),
+        if dropped.len() == 1 { "" } else { "s" },
+        stmt.snapshot.value
+    );
+    match gc.skipped {
+        None => message.push_str(&format!(
+            "; deleted {} unreferenced objects ({}), {} kept",
+            gc.deleted_objects,
+            super::human_bytes(gc.deleted_bytes),
+            gc.kept_objects
+        )),
+        Some(reason) => message.push_str(&format!(
+            "; unreferenced objects stay until the next DROP SNAPSHOT, because {reason}"
+        )),
+    }
+    Ok(done(message))
+}

@@ -1,0 +1,80 @@
+//! Test helpers shared by integration tests: an S3-protocol server on 127.0.0.1.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto::Builder as ConnBuilder;
+use s3s::auth::SimpleAuth;
+use s3s::service::S3ServiceBuilder;
+use tokio::net::TcpListener;
+
+pub const ACCESS_KEY: &str = "AKIDSRBACKUPTEST0001";
+pub const SECRET_KEY: &str = "srbackup-test-secret-key-do-not-print";
+
+/// s3s-fs serving a temporary directory on 127.0.0.1 (an ephemeral port), with SigV4
+/// authentication on: requests signed with other keys are refused. Stops when dropped.
+pub struct S3Server {
+    pub addr: SocketAddr,
+    pub root: tempfile::TempDir,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl S3Server {
+    /// Starts the server with these buckets. Call from inside a tokio runtime.
+    pub async fn start(buckets: &[&str]) -> S3Server {
+        let root = tempfile::tempdir().unwrap();
+        for b in buckets {
+            std::fs::create_dir(root.path().join(b)).unwrap();
+        }
+        let fs = s3s_fs::FileSystem::new(root.path()).unwrap();
+        let mut builder = S3ServiceBuilder::new(fs);
+        builder.set_auth(SimpleAuth::from_single(ACCESS_KEY, SECRET_KEY));
+        let service = builder.build();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let task = tokio::spawn(async move {
+            let http = ConnBuilder::new(TokioExecutor::new());
+            loop {
+                let Ok((socket, _)) = listener.accept().await else {
+                    continue;
+                };
+                let conn = http
+                    .serve_connection(TokioIo::new(socket), service.clone())
+                    .into_owned();
+                tokio::spawn(async move {
+                    let _ = conn.await;
+                });
+            }
+        });
+        S3Server { addr, root, task }
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The seed's MinIO statement, pointed at this server.
+    pub fn create_statement(&self, name: &str, location: &str) -> String {
+        format!(
+            "CREATE REPOSITORY {name}\nWITH BROKER\nON LOCATION \"{location}\"\nPROPERTIES(\n\"aws.s3.access_key\" = \"{ACCESS_KEY}\",\n\"aws.s3.secret_key\" = \"{SECRET_KEY}\",\n\"aws.s3.endpoint\" = \"{}\"\n)",
+            self.endpoint()
+        )
+    }
+}
+
+impl Drop for S3Server {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Fails if a credential used by the tests appears in `text`.
+pub fn assert_no_secret(text: &str) {
+    for s in [SECRET_KEY, ACCESS_KEY] {
+        assert!(
+            !text.contains(s),
+            "a secret reached the output ({s}):\n{text}"
+        );
+    }
+}

@@ -1,0 +1,500 @@
+//! The repository conformance suite: the same checks against the local filesystem and against
+//! a real S3-protocol server (s3s-fs on 127.0.0.1, SigV4 on), configured as the seed's MinIO
+//! example: content-addressed objects stored once, streamed multipart uploads, verified
+//! downloads, manifests written create-if-absent, the snapshot listing with damaged entries,
+//! DROP SNAPSHOT + GC leaving exactly the referenced objects, leases, read-only repositories,
+//! and precise reasons for bad credentials, a missing bucket and an unreachable endpoint.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use common::{ACCESS_KEY, S3Server, SECRET_KEY, assert_no_secret};
+use object_store::path::Path as ObjectPath;
+use object_store::{ObjectStoreExt, PutPayload};
+use sha2::Digest;
+use srbackup::repo::format::{FileEntry, Source};
+use srbackup::repo::gc::LeaseKind;
+use srbackup::repo::{
+    Encoding, Manifest, RepoError, Repository, RepositoryConfig, Sha256, SnapshotId,
+};
+use srbackup::sql::{self, Statement};
+
+fn config(statement: &str) -> RepositoryConfig {
+    match sql::parse_one(statement).unwrap() {
+        Statement::CreateRepository(c) => srbackup::repo::resolve(&c).unwrap(),
+        _ => panic!("not CREATE REPOSITORY"),
+    }
+}
+
+enum Backend {
+    Local(tempfile::TempDir),
+    S3(S3Server),
+}
+
+impl Backend {
+    async fn local() -> Backend {
+        Backend::Local(tempfile::tempdir().unwrap())
+    }
+    async fn s3() -> Backend {
+        Backend::S3(S3Server::start(&["bucket-minio"]).await)
+    }
+    fn statement(&self, name: &str, read_only: bool) -> String {
+        let stmt = match self {
+            Backend::Local(dir) => format!(
+                "CREATE REPOSITORY {name} WITH BROKER ON LOCATION \"file://{}/repo\"",
+                dir.path().display()
+            ),
+            Backend::S3(server) => server.create_statement(name, "s3://bucket-minio/backup"),
+        };
+        if read_only {
+            stmt.replacen("CREATE REPOSITORY", "CREATE READ ONLY REPOSITORY", 1)
+        } else {
+            stmt
+        }
+    }
+    fn open(&self, name: &str) -> Repository {
+        Repository::open(&config(&self.statement(name, false))).unwrap()
+    }
+    fn open_read_only(&self, name: &str) -> Repository {
+        Repository::open(&config(&self.statement(name, true))).unwrap()
+    }
+}
+
+fn sha(bytes: &[u8]) -> Sha256 {
+    Sha256::parse(&hex::encode(sha2::Sha256::digest(bytes))).unwrap()
+}
+
+/// Deterministic, poorly compressible bytes.
+fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+fn write(dir: &Path, name: &str, bytes: &[u8]) -> std::path::PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, bytes).unwrap();
+    p
+}
+
+fn manifest(label: &str, ts: &str, files: &[FileEntry]) -> Manifest {
+    Manifest {
+        format: 1,
+        label: label.to_string(),
+        timestamp: ts.to_string(),
+        source: Source {
+            cluster: "test-cluster".to_string(),
+            srbackup: "test".to_string(),
+        },
+        database: Some("sr_hub".to_string()),
+        objects: vec![],
+        functions: vec![],
+        external_catalogs: vec![],
+        files: files.to_vec(),
+    }
+}
+
+async fn store_file(repo: &Repository, dir: &Path, name: &str, bytes: &[u8]) -> FileEntry {
+    let path = write(dir, name, bytes);
+    let hash = sha(bytes);
+    let up = repo.upload_file(&path, &hash, None).await.unwrap();
+    FileEntry {
+        sha256: hash,
+        bytes: up.bytes,
+        stored_bytes: up.stored_bytes,
+        encoding: up.encoding,
+    }
+}
+
+async fn object_hashes(repo: &Repository) -> BTreeSet<String> {
+    repo.list_objects()
+        .await
+        .unwrap()
+        .keys()
+        .map(|k| {
+            srbackup::repo::format::parse_object_key(k)
+                .unwrap()
+                .0
+                .to_string()
+        })
+        .collect()
+}
+
+async fn conformance(backend: Backend) {
+    let work = tempfile::tempdir().unwrap();
+    let repo = backend.open("test_repo");
+
+    // A new location is initialized; the same location again is attached to.
+    assert!(!repo.check().await.unwrap(), "a new repository");
+    assert!(repo.check().await.unwrap(), "an existing repository");
+
+    // Small object: one PUT; the same content again is not sent.
+    let small = b"rowset bytes".repeat(100);
+    let path = write(work.path(), "small", &small);
+    let up = repo.upload_file(&path, &sha(&small), None).await.unwrap();
+    assert!(up.sent);
+    assert_eq!((up.bytes, up.stored_bytes), (1200, 1200));
+    let again = repo.upload_file(&path, &sha(&small), None).await.unwrap();
+    assert!(!again.sent, "content already stored must not be sent twice");
+    assert_eq!(
+        repo.find_object(&sha(&small)).await.unwrap(),
+        Some((Encoding::None, 1200))
+    );
+
+    // Large object: multipart (three 8 MiB parts), streamed back byte for byte.
+    let large = noise(20 * 1024 * 1024 + 17, 7);
+    let large_path = write(work.path(), "large", &large);
+    let up = repo
+        .upload_file(&large_path, &sha(&large), None)
+        .await
+        .unwrap();
+    assert!(up.sent);
+    assert_eq!(up.stored_bytes, large.len() as u64);
+    let entry = FileEntry {
+        sha256: sha(&large),
+        bytes: large.len() as u64,
+        stored_bytes: up.stored_bytes,
+        encoding: Encoding::None,
+    };
+    let back = work.path().join("large.back");
+    repo.download_file(&entry, &back).await.unwrap();
+    assert!(std::fs::read(&back).unwrap() == large, "download differs");
+
+    // zstd: stored smaller, decoded on the way back.
+    let text = b"2024-01-01,Beijing,42\n".repeat(50_000);
+    let text_path = write(work.path(), "text", &text);
+    let up = repo
+        .upload_file(&text_path, &sha(&text), Some(3))
+        .await
+        .unwrap();
+    assert_eq!(up.encoding, Encoding::Zstd);
+    assert!(up.stored_bytes * 20 < up.bytes, "{up:?}");
+    let zentry = FileEntry {
+        sha256: sha(&text),
+        bytes: up.bytes,
+        stored_bytes: up.stored_bytes,
+        encoding: Encoding::Zstd,
+    };
+    let zback = work.path().join("text.back");
+    repo.download_file(&zentry, &zback).await.unwrap();
+    assert!(std::fs::read(&zback).unwrap() == text);
+
+    // A local file that does not match its hash is refused and nothing is stored.
+    let liar = write(work.path(), "liar", b"not what the catalog says");
+    let claimed = sha(b"what the catalog says");
+    match repo.upload_file(&liar, &claimed, None).await {
+        Err(RepoError::Corrupt { .. }) => {}
+        other => panic!("expected Corrupt, got {other:?}"),
+    }
+    assert_eq!(repo.find_object(&claimed).await.unwrap(), None);
+
+    // A damaged object is caught on download, and the partial file is removed.
+    let victim = b"victim rowset".repeat(10);
+    let ventry = store_file(&repo, work.path(), "victim", &victim).await;
+    let key = ObjectPath::from(srbackup::repo::format::object_key(
+        &ventry.sha256,
+        Encoding::None,
+    ));
+    let mut flipped = victim.clone();
+    flipped[5] ^= 0x01;
+    repo.store()
+        .put(&key, PutPayload::from(flipped))
+        .await
+        .unwrap();
+    let vback = work.path().join("victim.back");
+    match repo.download_file(&ventry, &vback).await {
+        Err(RepoError::Corrupt { .. }) => {}
+        other => panic!("a flipped byte must be caught, got {other:?}"),
+    }
+    assert!(!vback.exists(), "a corrupt download must not leave a file");
+
+    // Manifests: written once, listed by label, damaged ones shown as errors.
+    let a = store_file(&repo, work.path(), "a", b"only in snapshot one").await;
+    let shared = store_file(&repo, work.path(), "shared", b"in both snapshots").await;
+    let b = store_file(&repo, work.path(), "b", b"only in snapshot two").await;
+    let one = manifest(
+        "sr_hub_backup",
+        "2026-11-24-10-25-58-842",
+        &[a.clone(), shared.clone()],
+    );
+    let two = manifest(
+        "sr_hub_backup",
+        "2026-11-25-10-25-58-001",
+        &[shared.clone(), b.clone()],
+    );
+    let keep = manifest(
+        "other_label",
+        "2026-11-25-11-00-00-000",
+        &[entry.clone(), zentry.clone()],
+    );
+    for m in [&one, &two, &keep] {
+        repo.write_manifest(m).await.unwrap();
+    }
+    match repo.write_manifest(&one).await {
+        Err(RepoError::Busy { reason, .. }) => assert!(reason.contains("already exists")),
+        other => panic!("a manifest must never be replaced, got {other:?}"),
+    }
+    assert_eq!(repo.read_manifest(&one.id()).await.unwrap(), one);
+    assert_eq!(
+        repo.latest("sr_hub_backup").await.unwrap().timestamp,
+        "2026-11-25-10-25-58-001"
+    );
+    repo.store()
+        .put(
+            &ObjectPath::from("snapshots/broken/2026-11-26-00-00-00-000.json"),
+            PutPayload::from_static(b"{\"format\": 1, \"label\": "),
+        )
+        .await
+        .unwrap();
+    let listing = repo.list_snapshots().await.unwrap();
+    let labels: Vec<&str> = listing.iter().map(|l| l.label.as_str()).collect();
+    assert_eq!(labels, ["broken", "other_label", "sr_hub_backup"]);
+    assert!(
+        listing[0].snapshots[0].1.is_err(),
+        "damaged manifest shows as an error"
+    );
+    assert_eq!(listing[2].snapshots.len(), 2);
+    match repo
+        .read_manifest(&SnapshotId::new("nope", "2026-11-24-10-25-58-842").unwrap())
+        .await
+    {
+        Err(e @ RepoError::NoSuchSnapshot { .. }) => {
+            let text = format!(
+                "{e} {:?}",
+                miette::Diagnostic::help(&e).map(|h| h.to_string())
+            );
+            assert!(
+                text.contains("sr_hub_backup (2026-11-24-10-25-58-842)"),
+                "{text}"
+            );
+        }
+        other => panic!("expected NoSuchSnapshot, got {other:?}"),
+    }
+
+    // GC refuses to guess while a manifest is unreadable.
+    match repo.collect_garbage("test").await {
+        Err(RepoError::Busy { reason, .. }) => assert!(reason.contains("broken"), "{reason}"),
+        other => panic!("expected GC to refuse, got {other:?}"),
+    }
+    // Dropping the broken one sweeps what no snapshot names: the small object and the victim.
+    let (_, report) = repo.drop_snapshot("broken", false, "test").await.unwrap();
+    assert_eq!((report.deleted_objects, report.skipped), (2, None));
+    assert!(!object_hashes(&repo).await.contains(sha(&small).as_str()));
+
+    // A running backup's lease holds GC off; the manifests still go.
+    let lease = repo.acquire(LeaseKind::Backup, "a backup").await.unwrap();
+    let (dropped, report) = repo
+        .drop_snapshot("sr_hub_backup", false, "test")
+        .await
+        .unwrap();
+    assert_eq!(dropped.len(), 2);
+    assert!(
+        report.skipped.as_deref().unwrap_or("").contains("a backup"),
+        "{report:?}"
+    );
+    assert!(object_hashes(&repo).await.contains(a.sha256.as_str()));
+    // ... and GC refuses to start while it is held; a backup cannot start during GC either.
+    assert!(matches!(
+        repo.collect_garbage("test").await,
+        Err(RepoError::Busy { .. })
+    ));
+    repo.release(lease).await.unwrap();
+
+    // GC leaves exactly the objects the remaining manifests name.
+    let report = repo.collect_garbage("test").await.unwrap();
+    assert!(report.skipped.is_none());
+    let left = object_hashes(&repo).await;
+    let expected: BTreeSet<String> = keep.files.iter().map(|f| f.sha256.to_string()).collect();
+    assert_eq!(left, expected);
+    assert_eq!(report.deleted_objects, 3, "{report:?}");
+
+    // DROP SNAPSHOT of a label that is not there: an error, or nothing with FORCE.
+    assert!(matches!(
+        repo.drop_snapshot("sr_hub_backup", false, "test").await,
+        Err(RepoError::NoSuchSnapshot { .. })
+    ));
+    let (none, _) = repo
+        .drop_snapshot("sr_hub_backup", true, "test")
+        .await
+        .unwrap();
+    assert!(none.is_empty());
+
+    // Read-only: listing and reading work, writing does not.
+    let ro = backend.open_read_only("ro_repo");
+    assert!(ro.check().await.unwrap());
+    assert_eq!(ro.list_snapshots().await.unwrap().len(), 1);
+    assert!(matches!(
+        ro.write_manifest(&two).await,
+        Err(RepoError::ReadOnly { .. })
+    ));
+    assert!(matches!(
+        ro.drop_snapshot("other_label", false, "x").await,
+        Err(RepoError::ReadOnly { .. })
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conformance_on_the_local_filesystem() {
+    conformance(Backend::local().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conformance_on_an_s3_server() {
+    conformance(Backend::s3().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gc_lease_holds_backups_off_and_expired_leases_are_ignored() {
+    let backend = Backend::local().await;
+    let repo = backend.open("r");
+    repo.check().await.unwrap();
+    let gc = repo.acquire(LeaseKind::Gc, "a sweeper").await.unwrap();
+    match repo.acquire(LeaseKind::Backup, "a backup").await {
+        Err(RepoError::Busy { reason, .. }) => assert!(reason.contains("a sweeper"), "{reason}"),
+        other => panic!("expected Busy, got {other:?}"),
+    }
+    // Backups and restores do not exclude each other.
+    repo.release(gc).await.unwrap();
+    let b = repo.acquire(LeaseKind::Backup, "b").await.unwrap();
+    let r = repo.acquire(LeaseKind::Restore, "r").await.unwrap();
+    repo.release(b).await.unwrap();
+    repo.release(r).await.unwrap();
+    // A crashed holder's lease, long expired, does not block GC, which removes it.
+    repo.store()
+        .put(
+            &ObjectPath::from("locks/backup-dead.json"),
+            PutPayload::from_static(
+                br#"{"kind":"backup","holder":"dead","expires":"2020-01-01T00:00:00Z"}"#,
+            ),
+        )
+        .await
+        .unwrap();
+    repo.collect_garbage("gc").await.unwrap();
+    assert!(
+        repo.store()
+            .head(&ObjectPath::from("locks/backup-dead.json"))
+            .await
+            .is_err()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn newer_formats_and_path_tricks_are_refused() {
+    let backend = Backend::local().await;
+    let repo = backend.open("r");
+    repo.check().await.unwrap();
+    let put = |key: &'static str, body: &'static [u8]| {
+        let store = repo.store().clone();
+        async move {
+            store
+                .put(&ObjectPath::from(key), PutPayload::from_static(body))
+                .await
+                .unwrap();
+        }
+    };
+    put(
+        "snapshots/newer/2026-11-24-10-25-58-842.json",
+        br#"{"format": 2, "label": "newer"}"#,
+    )
+    .await;
+    put(
+        "snapshots/evil/2026-11-24-10-25-58-842.json",
+        br#"{"format":1,"label":"evil","timestamp":"2026-11-24-10-25-58-842","source":{"cluster":"c","srbackup":"x"},"database":"../../etc","objects":[],"files":[]}"#,
+    )
+    .await;
+    put(
+        "snapshots/evilhash/2026-11-24-10-25-58-842.json",
+        br#"{"format":1,"label":"evilhash","timestamp":"2026-11-24-10-25-58-842","source":{"cluster":"c","srbackup":"x"},"database":"d","files":[{"sha256":"../../../../etc/passwd","bytes":1,"stored_bytes":1,"encoding":"none"}]}"#,
+    )
+    .await;
+    let listing = repo.list_snapshots().await.unwrap();
+    let status = |label: &str| {
+        listing.iter().find(|l| l.label == label).unwrap().snapshots[0]
+            .1
+            .clone()
+            .unwrap_err()
+    };
+    assert!(
+        status("newer").contains("newer than the 1"),
+        "{}",
+        status("newer")
+    );
+    assert!(
+        status("evil").contains("not a valid database name"),
+        "{}",
+        status("evil")
+    );
+    assert!(
+        status("evilhash").contains("not a SHA-256"),
+        "{}",
+        status("evilhash")
+    );
+
+    // A repository whose format file is newer is refused by name.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("srbackup-repository.json"),
+        br#"{"format":"srbackup-repository","version":7,"created":"2030-01-01T00:00:00Z"}"#,
+    )
+    .unwrap();
+    let newer = Repository::open(&config(&format!(
+        "CREATE REPOSITORY n WITH BROKER ON LOCATION \"{}\"",
+        dir.path().display()
+    )))
+    .unwrap();
+    let e = newer.check().await.unwrap_err().to_string();
+    assert!(
+        e.contains("format version 7") && e.contains("upgrade"),
+        "{e}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn creating_a_repository_names_what_is_wrong() {
+    let server = S3Server::start(&["bucket-minio"]).await;
+    let check = |statement: String| async move {
+        let repo = Repository::open(&config(&statement)).unwrap();
+        let e = repo.check().await.unwrap_err();
+        let text = format!("{e}");
+        assert_no_secret(&text);
+        text
+    };
+    let wrong_secret = server
+        .create_statement("r", "s3://bucket-minio/x")
+        .replace(SECRET_KEY, "not-the-secret-key-at-all");
+    let e = check(wrong_secret).await;
+    assert!(e.contains("credentials were refused"), "{e}");
+    let wrong_key = server
+        .create_statement("r", "s3://bucket-minio/x")
+        .replace(ACCESS_KEY, "AKIDUNKNOWN");
+    let e = check(wrong_key).await;
+    assert!(e.contains("credentials were refused"), "{e}");
+    let e = check(server.create_statement("r", "s3://no-such-bucket/x")).await;
+    assert!(e.contains("bucket does not exist"), "{e}");
+    // Nothing listens on port 1 of the loopback.
+    let e = check(
+        server
+            .create_statement("r", "s3://bucket-minio/x")
+            .replace(&server.endpoint(), "http://127.0.0.1:1"),
+    )
+    .await;
+    assert!(e.contains("unreachable"), "{e}");
+    // READ ONLY on an empty location: nothing to attach to.
+    let e = check(
+        server
+            .create_statement("r", "s3://bucket-minio/empty")
+            .replacen("CREATE REPOSITORY", "CREATE READ ONLY REPOSITORY", 1),
+    )
+    .await;
+    assert!(e.contains("must already exist"), "{e}");
+}
