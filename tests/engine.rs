@@ -6,7 +6,10 @@ use std::path::{Path, PathBuf};
 use srbackup::catalog::{self, ObjectDef, PartitionBound};
 use srbackup::engine::maintenance::{self, Publish};
 use srbackup::engine::storage::read_rowset;
-use srbackup::session::{Output, ResultSet, Session, render};
+mod common;
+
+use common::{fails, rows, run};
+use srbackup::session::{ResultSet, Session};
 
 const FIXTURE: &str = include_str!("../fixtures/sr_hub.sql");
 
@@ -14,45 +17,6 @@ fn cluster() -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("cluster");
     (dir, path)
-}
-
-/// Runs a script; panics with the rendered diagnostic on failure.
-async fn run(session: &mut Session, sql: &str) -> Vec<Output> {
-    let mut outputs = Vec::new();
-    if let Err(e) = session
-        .run_script("test", sql, |_, out| outputs.push(out.clone()))
-        .await
-    {
-        panic!("{sql}\n{e:?}");
-    }
-    outputs
-}
-
-/// Runs one statement expected to fail; returns the rendered diagnostic without colours.
-async fn fails(session: &mut Session, sql: &str) -> String {
-    let stmt = match srbackup::sql::parse(sql) {
-        Ok(mut s) => s.remove(0),
-        Err(e) => return e.render_plain(),
-    };
-    match session.execute(&stmt).await {
-        Ok(out) => panic!("{sql} should fail, gave {out:?}"),
-        Err(e) => {
-            let report = render(e, "statement", sql);
-            let mut out = String::new();
-            miette::GraphicalReportHandler::new_themed(miette::GraphicalTheme::unicode_nocolor())
-                .with_width(100)
-                .render_report(&mut out, report.as_ref())
-                .unwrap();
-            out
-        }
-    }
-}
-
-async fn rows(session: &mut Session, sql: &str) -> ResultSet {
-    match run(session, sql).await.pop() {
-        Some(Output::Rows(rs)) => rs,
-        other => panic!("{sql} returned {other:?}"),
-    }
 }
 
 async fn scalar(session: &mut Session, sql: &str) -> String {

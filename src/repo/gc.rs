@@ -277,7 +277,8 @@ impl Repository {
         // Long sweeps keep their lease alive between batches.
         for batch in doomed.chunks(1000) {
             self.refresh(lease).await?;
-            let paths = futures::stream::iter(batch.to_vec().into_iter().map(Ok)).boxed();
+            let paths =
+                futures::stream::iter(batch.iter().cloned().map(Ok).collect::<Vec<_>>()).boxed();
             let results: Vec<_> = self.store.delete_stream(paths).collect().await;
             for r in results {
                 match r {

@@ -197,13 +197,16 @@ pub fn scrub(text: &str, secrets: &[String]) -> String {
     out
 }
 
+/// One timestamp of a label: its manifest, or why it cannot be read.
+pub type ListedSnapshot = (String, std::result::Result<Arc<Manifest>, String>);
+
 /// One snapshot label as SHOW SNAPSHOT lists it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SnapshotListing {
     /// The label, or the raw key of an entry under `snapshots/` that is not a snapshot.
     pub label: String,
     /// Each timestamp with its manifest, or why it cannot be read.
-    pub snapshots: Vec<(String, std::result::Result<Arc<Manifest>, String>)>,
+    pub snapshots: Vec<ListedSnapshot>,
 }
 
 /// An open repository: its backend and where it is.
@@ -214,6 +217,9 @@ pub struct Repository {
     pub read_only: bool,
     pub(super) store: Arc<dyn ObjectStore>,
     secrets: Arc<Vec<String>>,
+    /// The directory of a local repository: object_store 0.13's local store does not fsync,
+    /// so [`Repository::make_durable`] does, before a manifest may name what was written.
+    local_root: Option<std::path::PathBuf>,
 }
 
 impl std::fmt::Debug for Repository {
@@ -243,7 +249,34 @@ impl Repository {
             read_only: config.read_only,
             store,
             secrets: Arc::new(secrets_of(config)),
+            local_root: match &config.backend {
+                Backend::Local { path } => Some(std::path::PathBuf::from(path)),
+                _ => None,
+            },
         }
+    }
+
+    /// Flushes a just-written key of a local repository (file and directory) to disk. Remote
+    /// stores acknowledge a write only once it is durable.
+    pub(super) async fn make_durable(&self, key: &str) -> Result<()> {
+        let Some(root) = &self.local_root else {
+            return Ok(());
+        };
+        let path = root.join(key);
+        tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+            std::fs::File::open(&path)?.sync_all()?;
+            if let Some(dir) = path.parent() {
+                std::fs::File::open(dir)?.sync_all()?;
+            }
+            Ok(())
+        })
+        .await
+        .map_err(std::io::Error::other)
+        .and_then(|r| r)
+        .map_err(|source| RepoError::Io {
+            path: root.join(key),
+            source,
+        })
     }
 
     pub fn store(&self) -> &Arc<dyn ObjectStore> {
@@ -409,7 +442,7 @@ impl Repository {
                 },
                 e => self.err(format!("writing manifest {key}"), e),
             })?;
-        Ok(())
+        self.make_durable(&key).await
     }
 
     /// Reads and checks one snapshot's manifest.
@@ -496,7 +529,7 @@ impl Repository {
         let keys = self.manifest_keys().await?;
         let read = futures::stream::iter(keys)
             .map(|key| async move {
-                let parsed = match SnapshotId::from_manifest_key(&key) {
+                match SnapshotId::from_manifest_key(&key) {
                     Err(e) => (key.clone(), key, Err(e.to_string())),
                     Ok(id) => {
                         let m = self
@@ -509,16 +542,12 @@ impl Repository {
                             });
                         (id.label, id.timestamp, m)
                     }
-                };
-                parsed
+                }
             })
             .buffered(LIST_CONCURRENCY)
             .collect::<Vec<_>>()
             .await;
-        let mut by_label: BTreeMap<
-            String,
-            Vec<(String, std::result::Result<Arc<Manifest>, String>)>,
-        > = BTreeMap::new();
+        let mut by_label: BTreeMap<String, Vec<ListedSnapshot>> = BTreeMap::new();
         for (label, ts, m) in read {
             by_label.entry(label).or_default().push((ts, m));
         }

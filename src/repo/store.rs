@@ -60,7 +60,10 @@ pub fn connect(config: &RepositoryConfig) -> Result<Arc<dyn ObjectStore>, RepoEr
             } else if !dir.is_dir() {
                 return Err(RepoError::Unavailable {
                     repository: config.name.clone(),
-                    reason: format!("{} is not a directory", dir.display()),
+                    reason: format!(
+                        "{} is not a directory; a READ ONLY repository must already exist",
+                        dir.display()
+                    ),
                 });
             }
             let store = LocalFileSystem::new_with_prefix(dir)

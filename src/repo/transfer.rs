@@ -205,6 +205,7 @@ impl Repository {
                 Ok(_) | Err(object_store::Error::AlreadyExists { .. }) => {}
                 Err(e) => return Err(self.err(format!("uploading {key}"), e)),
             }
+            self.make_durable(key.as_ref()).await?;
             return Ok(Uploaded {
                 encoding,
                 bytes,
@@ -244,6 +245,7 @@ impl Repository {
             .finish()
             .await
             .map_err(|e| self.err(format!("completing the upload of {key}"), e))?;
+        self.make_durable(key.as_ref()).await?;
         Ok(Uploaded {
             encoding,
             bytes,

@@ -100,7 +100,7 @@ fn record<T>(engine: &mut Engine, name: &str, result: &std::result::Result<T, Re
 }
 
 pub async fn create(engine: &mut Engine, stmt: &CreateRepository) -> Result<Output> {
-    let config = repo::resolve(stmt).map_err(|p| EngineError::At(p))?;
+    let config = repo::resolve(stmt).map_err(EngineError::At)?;
     let taken = catalog::repository(engine.catalog().conn(), &stmt.name.value)?;
     if taken.is_some() {
         return Err(EngineError::at(

@@ -7,6 +7,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto::Builder as ConnBuilder;
 use s3s::auth::SimpleAuth;
 use s3s::service::S3ServiceBuilder;
+use srbackup::session::{Output, ResultSet, Session, render};
 use tokio::net::TcpListener;
 
 pub const ACCESS_KEY: &str = "AKIDSRBACKUPTEST0001";
@@ -76,5 +77,44 @@ pub fn assert_no_secret(text: &str) {
             !text.contains(s),
             "a secret reached the output ({s}):\n{text}"
         );
+    }
+}
+
+/// Runs a script; panics with the rendered diagnostic on failure.
+pub async fn run(session: &mut Session, sql: &str) -> Vec<Output> {
+    let mut outputs = Vec::new();
+    if let Err(e) = session
+        .run_script("test", sql, |_, out| outputs.push(out.clone()))
+        .await
+    {
+        panic!("{sql}\n{e:?}");
+    }
+    outputs
+}
+
+/// Runs one statement expected to fail; returns the rendered diagnostic without colours.
+pub async fn fails(session: &mut Session, sql: &str) -> String {
+    let stmt = match srbackup::sql::parse(sql) {
+        Ok(mut s) => s.remove(0),
+        Err(e) => return e.render_plain(),
+    };
+    match session.execute(&stmt).await {
+        Ok(out) => panic!("{sql} should fail, gave {out:?}"),
+        Err(e) => {
+            let report = render(e, "statement", sql);
+            let mut out = String::new();
+            miette::GraphicalReportHandler::new_themed(miette::GraphicalTheme::unicode_nocolor())
+                .with_width(100)
+                .render_report(&mut out, report.as_ref())
+                .unwrap();
+            out
+        }
+    }
+}
+
+pub async fn rows(session: &mut Session, sql: &str) -> ResultSet {
+    match run(session, sql).await.pop() {
+        Some(Output::Rows(rs)) => rs,
+        other => panic!("{sql} returned {other:?}"),
     }
 }
