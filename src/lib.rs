@@ -5,7 +5,8 @@
 //! - [`catalog`]: the cluster's object model in SQLite.
 //! - [`engine`]: tablets as immutable Parquet rowsets, loads, DataFusion queries, pins,
 //!   staging and publish, compaction and garbage collection.
-//! - [`repo`]: repositories (so far: CREATE REPOSITORY → backend configuration).
+//! - [`repo`]: repositories: backends, format v1, snapshots, GC.
+//! - [`plan`]: BACKUP/RESTORE → reviewable plan (resolution, task DAG, JSON, explain).
 //! - [`session`]: runs statements against a cluster; [`output`] prints their results.
 
 #[cfg(feature = "engine")]
@@ -14,6 +15,8 @@ pub mod catalog;
 pub mod engine;
 #[cfg(feature = "engine")]
 pub mod output;
+#[cfg(feature = "engine")]
+pub mod plan;
 pub mod repo;
 #[cfg(feature = "engine")]
 pub mod session;

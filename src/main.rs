@@ -48,6 +48,26 @@ enum Command {
         #[arg(short = 'f', long = "file", conflicts_with = "statement")]
         file: Option<PathBuf>,
     },
+    /// Plan a BACKUP or RESTORE without running it: resolve what it names, list every file and
+    /// task. Writes the plan (JSON) to FILE or standard output, and a summary.
+    Plan {
+        /// The statement, or `-` to read it from standard input.
+        statement: Option<String>,
+        /// Read the statement from a file instead.
+        #[arg(short = 'f', long = "file", conflicts_with = "statement")]
+        file: Option<PathBuf>,
+        /// Write the plan here (the summary then goes to standard output).
+        #[arg(short = 'o', long = "output")]
+        output: Option<PathBuf>,
+    },
+    /// Print a saved plan the way a reviewer reads it.
+    Explain {
+        /// The plan file.
+        plan: PathBuf,
+        /// Print the task graph in Graphviz DOT instead.
+        #[arg(long)]
+        dot: bool,
+    },
     /// Run statements against the cluster (DDL, loads, SELECT, SHOW, CHECKSUM TABLE).
     Sql {
         /// Statements to run, or `-` to read them from standard input.
@@ -127,6 +147,54 @@ async fn run(cli: Cli) -> Result<()> {
                 "{}",
                 serde_json::to_string_pretty(&resolved).into_diagnostic()?
             );
+            Ok(())
+        }
+        Command::Plan {
+            statement,
+            file,
+            output,
+        } => {
+            let (name, text) = read_input(statement, file)?;
+            let statements = srbackup::sql::parse_named(&name, &text)?;
+            let [stmt] = statements.as_slice() else {
+                return Err(miette::miette!(
+                    "`srbackup plan` takes one BACKUP or RESTORE statement, not {}",
+                    statements.len()
+                ));
+            };
+            let mut session = srbackup::session::Session::open(&cli.cluster)?;
+            let span = stmt.span();
+            let plan = srbackup::plan::plan(session.engine(), stmt, &text[span.start..span.end])
+                .await
+                .map_err(|e| srbackup::session::render(e, &name, &text))?;
+            let summary = srbackup::plan::explain::summary(&plan);
+            match output {
+                Some(path) => {
+                    std::fs::write(&path, plan.to_json())
+                        .into_diagnostic()
+                        .wrap_err_with(|| format!("cannot write {}", path.display()))?;
+                    println!("{summary}\nplan written to {}", path.display());
+                }
+                None => {
+                    print!("{}", plan.to_json());
+                    eprintln!("{summary}");
+                }
+            }
+            Ok(())
+        }
+        Command::Explain { plan, dot } => {
+            let text = std::fs::read_to_string(&plan)
+                .into_diagnostic()
+                .wrap_err_with(|| format!("cannot read {}", plan.display()))?;
+            let parsed = srbackup::plan::Plan::from_json(&text)
+                .map_err(|e| miette::miette!("{}: {e}", plan.display()))?;
+            if dot {
+                let graph = srbackup::plan::graph::TaskGraph::new(&parsed.tasks)
+                    .map_err(|e| miette::miette!("{}: {e}", plan.display()))?;
+                print!("{}", graph.dot());
+            } else {
+                print!("{}", srbackup::plan::explain::explain(&parsed));
+            }
             Ok(())
         }
         Command::Sql {

@@ -668,6 +668,42 @@ pub fn rollup_rowsets(
     object_rowsets_where(conn, object_id, "r.rollup = ?2", Some(rollup))
 }
 
+/// Every live rowset of an object with the partition name and bucket it sits in, in one query:
+/// by partition (catalog order), bucket, base rows before rollups, then version.
+pub fn object_layout(
+    conn: &Connection,
+    object_id: i64,
+) -> rusqlite::Result<Vec<(String, i64, RowsetRow)>> {
+    let mut stmt = conn.prepare(&format!(
+        "SELECT p.name, t.bucket, {} FROM rowsets r JOIN tablets t ON r.tablet_id = t.id
+           JOIN partitions p ON t.partition_id = p.id
+         WHERE p.object_id = ?1 AND r.live = 1
+         ORDER BY p.id, t.bucket, r.rollup IS NOT NULL, r.rollup, r.version, r.id",
+        ROWSET_COLUMNS
+            .split(", ")
+            .map(|c| format!("r.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    ))?;
+    let rows = stmt.query_map([object_id], |r| {
+        let name: String = r.get(0)?;
+        let bucket: i64 = r.get(1)?;
+        let rowset = RowsetRow {
+            id: r.get(2)?,
+            tablet_id: r.get(3)?,
+            version: r.get(4)?,
+            path: r.get(5)?,
+            rows: r.get(6)?,
+            bytes: r.get(7)?,
+            sha256: r.get(8)?,
+            live: r.get::<_, i64>(9)? != 0,
+            rollup: r.get(10)?,
+        };
+        Ok((name, bucket, rowset))
+    })?;
+    rows.collect()
+}
+
 /// Every live rowset of an object, base and rollups.
 pub fn object_all_rowsets(conn: &Connection, object_id: i64) -> rusqlite::Result<Vec<RowsetRow>> {
     object_rowsets_where(conn, object_id, "1 = 1", None)

@@ -9,7 +9,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::catalog::{ExternalCatalogDef, FunctionDef, ObjectDef};
+use crate::catalog::{ExternalCatalogDef, FunctionDef, ObjectDef, PartitionBound};
 
 /// The format version this build writes and the newest it reads.
 pub const FORMAT_VERSION: u32 = 1;
@@ -291,8 +291,8 @@ pub struct TabletEntry {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PartitionEntry {
     pub name: String,
-    /// The partition's bound as the catalog records it (JSON), for the restore schema check.
-    pub bound: serde_json::Value,
+    /// The partition's bound as the catalog records it, for the restore schema check.
+    pub bound: PartitionBound,
     /// The visible version the data was captured at.
     pub version: i64,
     pub tablets: Vec<TabletEntry>,

@@ -17,6 +17,8 @@ pub mod format;
 #[cfg(feature = "engine")]
 pub mod gc;
 #[cfg(feature = "engine")]
+pub mod registry;
+#[cfg(feature = "engine")]
 mod repository;
 #[cfg(feature = "engine")]
 pub mod store;

@@ -447,6 +447,12 @@ impl Repository {
 
     /// Reads and checks one snapshot's manifest.
     pub async fn read_manifest(&self, id: &SnapshotId) -> Result<Manifest> {
+        Ok(self.read_manifest_hashed(id).await?.0)
+    }
+
+    /// [`Repository::read_manifest`], with the SHA-256 of the manifest's bytes (a restore plan
+    /// records it, so the executor restores exactly the manifest that was reviewed).
+    pub async fn read_manifest_hashed(&self, id: &SnapshotId) -> Result<(Manifest, String)> {
         let key = id.manifest_key();
         let bytes = match self.store.get(&ObjectPath::from(key.as_str())).await {
             Ok(r) => r
@@ -458,7 +464,12 @@ impl Repository {
             }
             Err(e) => return Err(self.err(format!("reading {key}"), e)),
         };
-        Manifest::parse(&key, &bytes).map_err(|e| self.format_err(e))
+        let hash = {
+            use sha2::Digest;
+            hex::encode(sha2::Sha256::digest(&bytes))
+        };
+        let manifest = Manifest::parse(&key, &bytes).map_err(|e| self.format_err(e))?;
+        Ok((manifest, hash))
     }
 
     /// The timestamps of `label`, oldest first.

@@ -4,13 +4,11 @@
 //! resolves it again into a backend and opens it, so a repository created by one srbackup
 //! version is read by the next. Failures reaching a repository are recorded in its `ErrMsg`.
 
-use crate::catalog::{self, ObjectDef, RepositoryRow};
+use crate::catalog::{self, ObjectDef};
 use crate::engine::{Engine, EngineError, Result};
-use crate::repo::{self, Manifest, RepoError, Repository, RepositoryConfig};
-use crate::sql::{
-    CreateRepository, DropRepository, DropSnapshot, Ident, Literal, Problem, Properties, Property,
-    ShowSnapshot, Span, closest,
-};
+use crate::repo::registry::{lease_holder, open, unknown_repository};
+use crate::repo::{self, Manifest, RepoError, Repository};
+use crate::sql::{CreateRepository, DropRepository, DropSnapshot, Problem, ShowSnapshot};
 
 use super::{Output, ResultSet, done};
 
@@ -26,69 +24,6 @@ pub const SHOW_REPOSITORIES_COLUMNS: &[&str] = &[
 pub const SHOW_SNAPSHOT_COLUMNS: &[&str] = &["Snapshot", "Timestamp", "Status"];
 pub const SHOW_SNAPSHOT_DETAIL_COLUMNS: &[&str] =
     &["Snapshot", "Timestamp", "Database", "Details", "Status"];
-
-/// Who holds a repository lease: enough to find the process.
-pub fn lease_holder() -> String {
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_string())
-        .unwrap_or_else(|_| "localhost".to_string());
-    format!("srbackup pid {} on {host}", std::process::id())
-}
-
-/// The configuration a catalog row stands for.
-pub fn config_of(row: &RepositoryRow) -> Result<RepositoryConfig> {
-    let stmt = CreateRepository {
-        read_only: row.read_only,
-        name: Ident::new(&row.name),
-        broker: row.broker.as_deref().map(Literal::new),
-        location: Literal::new(&row.location),
-        properties: Properties(
-            row.properties
-                .iter()
-                .map(|(k, v)| Property {
-                    key: Literal::new(k),
-                    value: Literal::new(v),
-                })
-                .collect(),
-        ),
-        span: Span::default(),
-    };
-    repo::resolve(&stmt).map_err(|p| {
-        EngineError::invalid(
-            format!("repository {} no longer resolves: {}", row.name, p.message),
-            Some("drop it and create it again"),
-        )
-    })
-}
-
-/// The repository named `name` (at `span` in the statement), opened.
-pub fn open(engine: &mut Engine, name: &Ident) -> Result<Repository> {
-    let row = catalog::repository(engine.catalog().conn(), &name.value)?;
-    let Some(row) = row else {
-        return Err(unknown_repository(engine, name));
-    };
-    Ok(Repository::open(&config_of(&row)?)?)
-}
-
-fn unknown_repository(engine: &mut Engine, name: &Ident) -> EngineError {
-    let names: Vec<String> = catalog::repositories(engine.catalog().conn())
-        .map(|rows| rows.into_iter().map(|r| r.name).collect())
-        .unwrap_or_default();
-    let mut p = Problem::new(
-        "srbackup::repo::unknown",
-        name.span,
-        format!("repository {} does not exist", name.value),
-    )
-    .label("unknown repository");
-    p = match closest(&name.value, names.iter().map(String::as_str)) {
-        Some(s) => p.help(format!("did you mean {s}?")),
-        None if names.is_empty() => {
-            p.help("there are no repositories; create one with CREATE REPOSITORY")
-        }
-        None => p.help(format!("repositories: {}", names.join(", "))),
-    };
-    EngineError::at(p)
-}
 
 /// Records the outcome of using a repository in its ErrMsg (best effort: the real error is
 /// what the user sees).

@@ -1,0 +1,227 @@
+//! A plan as a reviewer reads it: what, from where, to where, how much, and in which order.
+//! File transfers are summed per object (a plan for 100,000 tablets stays readable); every
+//! other task is listed with what it waits for.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+use super::{Action, ObjectAction, Plan, PlanKind, Size};
+use crate::session::human_bytes;
+
+fn action_word(a: ObjectAction) -> &'static str {
+    match a {
+        ObjectAction::Backup => "back up",
+        ObjectAction::Create => "create",
+        ObjectAction::Overwrite => "OVERWRITE",
+        ObjectAction::ReplacePartitions => "REPLACE PARTITIONS",
+    }
+}
+
+/// The short summary `srbackup plan` prints.
+pub fn summary(plan: &Plan) -> String {
+    let s = &plan.summary;
+    let mut out = format!(
+        "{} plan: {} objects, {} files, {}",
+        match plan.kind {
+            PlanKind::Backup => "BACKUP",
+            PlanKind::Restore => "RESTORE",
+        },
+        s.objects,
+        s.files,
+        human_bytes(s.size.0)
+    );
+    if !plan.functions.is_empty() {
+        let _ = write!(out, ", {} functions", plan.functions.len());
+    }
+    if !plan.external_catalogs.is_empty() {
+        let _ = write!(out, ", {} external catalogs", plan.external_catalogs.len());
+    }
+    if plan.kind == PlanKind::Backup {
+        let _ = write!(
+            out,
+            "; {} files ({}) already in repository {}, not sent; {} to send",
+            s.already_in_repository,
+            human_bytes(s.already_in_repository_size.0),
+            plan.repository.name,
+            human_bytes(s.size.0 - s.already_in_repository_size.0)
+        );
+    }
+    let _ = write!(out, "; {} tasks", plan.tasks.len());
+    out
+}
+
+/// The full review text.
+pub fn explain(plan: &Plan) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "{}", plan.statement);
+    let _ = writeln!(out);
+    let _ = writeln!(
+        out,
+        "  repository   {} ({})",
+        plan.repository.name, plan.repository.location
+    );
+    let ts = match (&plan.snapshot.timestamp, plan.snapshot.newest) {
+        (Some(t), true) => format!(" at {t} (the newest; no backup_timestamp given)"),
+        (Some(t), false) => format!(" at {t}"),
+        (None, _) => " (its timestamp is assigned when the job runs)".to_string(),
+    };
+    let _ = writeln!(out, "  snapshot     {}{ts}", plan.snapshot.label);
+    match (&plan.database, &plan.target_database) {
+        (Some(d), Some(t)) if d != t => {
+            let _ = writeln!(out, "  database     {d} → restored as {t}");
+        }
+        (Some(d), _) => {
+            let _ = writeln!(out, "  database     {d}");
+        }
+        _ => {}
+    }
+    let props: Vec<String> = plan
+        .properties
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    let _ = writeln!(out, "  properties   {}", props.join(", "));
+    let _ = writeln!(out, "  fingerprint  {}", plan.fingerprint);
+    let _ = writeln!(out);
+    let _ = writeln!(out, "Objects ({}):", plan.objects.len());
+    for o in &plan.objects {
+        let target = match &o.target {
+            Some(t) if t != &o.name => format!(" → {t}"),
+            _ => String::new(),
+        };
+        let _ = write!(
+            out,
+            "  {:<18} {}{target}: {}",
+            o.kind.noun(),
+            o.name,
+            action_word(o.action)
+        );
+        if !o.partitions.is_empty() {
+            let _ = write!(out, ", partitions {}", o.partitions.join(", "));
+        }
+        if !o.sync_mvs.is_empty() {
+            let _ = write!(out, ", with sync MVs {}", o.sync_mvs.join(", "));
+        }
+        if o.files > 0 {
+            let _ = write!(out, ", {} files, {}", o.files, human_bytes(o.size.0));
+        }
+        if let Some(r) = &o.inactive_reason {
+            let _ = write!(out, "\n      left INACTIVE: {r}");
+        }
+        let _ = writeln!(out);
+    }
+    for f in &plan.functions {
+        let target = match &f.target {
+            Some(t) if t != &f.signature => format!(" → {t}"),
+            _ => String::new(),
+        };
+        let _ = writeln!(out, "  {:<18} {}{target}", "function", f.signature);
+    }
+    for c in &plan.external_catalogs {
+        let target = match &c.target {
+            Some(t) if t != &c.name => format!(" → {t}"),
+            _ => String::new(),
+        };
+        let _ = writeln!(out, "  {:<18} {}{target}", "external catalog", c.name);
+    }
+    let _ = writeln!(out);
+    let _ = writeln!(out, "{}", summary(plan));
+    let _ = writeln!(out);
+    let _ = writeln!(out, "Tasks, in order:");
+    // Transfers grouped per object; everything else one line each.
+    let mut transfers: BTreeMap<(&str, &str), (u64, Size, u64)> = BTreeMap::new();
+    let mut transfer_after: BTreeMap<(&str, &str), &[String]> = BTreeMap::new();
+    for t in &plan.tasks {
+        match &t.action {
+            Action::Upload {
+                file,
+                in_repository,
+                ..
+            } => {
+                let e = transfers.entry(("upload", &file.object)).or_default();
+                e.0 += 1;
+                e.1.0 += file.size.0;
+                e.2 += u64::from(*in_repository);
+                transfer_after
+                    .entry(("upload", &file.object))
+                    .or_insert(&t.after);
+            }
+            Action::Download { file, .. } => {
+                let e = transfers.entry(("download", &file.object)).or_default();
+                e.0 += 1;
+                e.1.0 += file.size.0;
+                transfer_after
+                    .entry(("download", &file.object))
+                    .or_insert(&t.after);
+            }
+            _ => {}
+        }
+    }
+    let mut printed_transfers = false;
+    for t in &plan.tasks {
+        if matches!(t.action, Action::Upload { .. } | Action::Download { .. }) {
+            if !printed_transfers {
+                printed_transfers = true;
+                for ((kind, object), (n, size, skipped)) in &transfers {
+                    let after = transfer_after[&(*kind, *object)].join(", ");
+                    let skip = if *skipped > 0 {
+                        format!(" ({skipped} already in the repository)")
+                    } else {
+                        String::new()
+                    };
+                    let db = plan
+                        .target_database
+                        .as_deref()
+                        .or(plan.database.as_deref())
+                        .map(super::id_part)
+                        .unwrap_or_default();
+                    let _ = writeln!(
+                        out,
+                        "  {kind}:{db}.{}.* — {n} files, {}{skip}; after {after}",
+                        super::id_part(object),
+                        human_bytes(size.0)
+                    );
+                }
+            }
+            continue;
+        }
+        let after = if t.after.is_empty() {
+            String::new()
+        } else if t.after.len() > 3 {
+            format!("; after {} tasks", t.after.len())
+        } else {
+            format!("; after {}", t.after.join(", "))
+        };
+        let detail = match &t.action {
+            Action::Pin { rowsets, .. } => format!(" — {} rowsets", rowsets.len()),
+            Action::Commit { publish, .. } => {
+                let items: Vec<String> = publish
+                    .iter()
+                    .map(|p| {
+                        if p.partitions.is_empty() {
+                            format!("{} ({})", p.target, action_word(p.action))
+                        } else {
+                            format!(
+                                "{} ({} {})",
+                                p.target,
+                                action_word(p.action),
+                                p.partitions.join(", ")
+                            )
+                        }
+                    })
+                    .collect();
+                format!(" — one transaction: {}", items.join(", "))
+            }
+            Action::ActivateMaterializedView { active, reason, .. } => {
+                if *active {
+                    " — ACTIVE".to_string()
+                } else {
+                    format!(" — INACTIVE: {}", reason.as_deref().unwrap_or(""))
+                }
+            }
+            _ => String::new(),
+        };
+        let _ = writeln!(out, "  {}{detail}{after}", t.id);
+    }
+    out
+}

@@ -1,0 +1,381 @@
+//! The planner: a BACKUP or RESTORE statement → a reviewable plan.
+//!
+//! A plan names everything the job will touch (objects, partitions, every file with its size
+//! and checksum) and the tasks that do it, with their dependencies. It is deterministic (the
+//! same catalog, repository and statement give byte-identical JSON), holds no credentials, and
+//! carries a fingerprint of the catalog state it was made from: the executor refuses a plan
+//! whose fingerprint no longer matches (re-plan), so what was reviewed is what runs.
+//!
+//! - [`backup`] resolves a BACKUP against the catalog;
+//! - [`restore`] resolves a RESTORE against the snapshot's manifest and the target database;
+//! - [`graph`] turns the task list into a petgraph DAG (cycle check, order, Graphviz);
+//! - [`explain`] prints a plan the way a reviewer reads it.
+
+pub mod backup;
+pub mod explain;
+pub mod graph;
+pub mod restore;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::engine::{Engine, EngineError, Result};
+use crate::sql::Statement;
+
+pub const PLAN_FORMAT: &str = "srbackup-plan";
+pub const PLAN_VERSION: u32 = 1;
+
+/// A byte count with its human form, for reviewers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "SizeRepr", into = "SizeRepr")]
+pub struct Size(pub u64);
+
+#[derive(Serialize, Deserialize)]
+struct SizeRepr {
+    bytes: u64,
+    human: String,
+}
+
+impl From<Size> for SizeRepr {
+    fn from(s: Size) -> SizeRepr {
+        SizeRepr {
+            bytes: s.0,
+            human: crate::session::human_bytes(s.0),
+        }
+    }
+}
+
+impl From<SizeRepr> for Size {
+    fn from(r: SizeRepr) -> Size {
+        Size(r.bytes)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PlanKind {
+    Backup,
+    Restore,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RepositoryRef {
+    pub name: String,
+    /// The location, for the reviewer; credentials stay in the catalog.
+    pub location: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotRef {
+    pub label: String,
+    /// Restore: the snapshot's timestamp. Backup: `None`, assigned when the job runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timestamp: Option<String>,
+    /// Restore without `backup_timestamp`: the newest timestamp was taken (recorded here).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub newest: bool,
+    /// Restore: the SHA-256 of the manifest read, so the executor restores exactly it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manifest_sha256: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ObjectKind {
+    Table,
+    MaterializedView,
+    View,
+}
+
+impl From<crate::catalog::ObjectKind> for ObjectKind {
+    fn from(k: crate::catalog::ObjectKind) -> Self {
+        match k {
+            crate::catalog::ObjectKind::Table => ObjectKind::Table,
+            crate::catalog::ObjectKind::MaterializedView => ObjectKind::MaterializedView,
+            crate::catalog::ObjectKind::View => ObjectKind::View,
+        }
+    }
+}
+
+impl ObjectKind {
+    pub fn noun(self) -> &'static str {
+        match self {
+            ObjectKind::Table => "table",
+            ObjectKind::MaterializedView => "materialized view",
+            ObjectKind::View => "view",
+        }
+    }
+}
+
+/// What the job does with an object.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ObjectAction {
+    /// Backup: copy it into the snapshot.
+    Backup,
+    /// Restore: the target does not exist; create it.
+    Create,
+    /// Restore: the target exists with the same schema; replace it whole.
+    Overwrite,
+    /// Restore: replace only the listed partitions of the existing target.
+    ReplacePartitions,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlannedObject {
+    pub kind: ObjectKind,
+    /// The name in the source database (backup) or in the snapshot (restore).
+    pub name: String,
+    /// Restore: the name it gets (differs with `AS`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    pub action: ObjectAction,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub partitions: Vec<String>,
+    /// Synchronous MVs that travel with this table.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sync_mvs: Vec<String>,
+    pub files: u64,
+    pub size: Size,
+    /// Restore of an async MV whose base tables will be missing: left INACTIVE, with why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inactive_reason: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlannedFunction {
+    pub signature: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlannedCatalog {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Summary {
+    pub objects: u64,
+    pub files: u64,
+    pub size: Size,
+    /// Backup: files the repository already holds, which will not be sent.
+    pub already_in_repository: u64,
+    pub already_in_repository_size: Size,
+}
+
+impl Default for Size {
+    fn default() -> Self {
+        Size(0)
+    }
+}
+
+/// Where one rowset file sits in its table.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileRef {
+    /// The object's name (source name for a backup, target name for a restore).
+    pub object: String,
+    pub partition: String,
+    pub bucket: u32,
+    /// The synchronous MV this rowset belongs to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollup: Option<String>,
+    pub sha256: String,
+    pub rows: u64,
+    pub size: Size,
+}
+
+/// How a staged object lands at commit.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PublishRef {
+    pub target: String,
+    pub action: ObjectAction,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub partitions: Vec<String>,
+}
+
+/// One step of a job.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum Action {
+    /// Backup: pin the listed rowsets (by catalog id) at their versions, in one transaction.
+    Pin { database: String, rowsets: Vec<i64> },
+    /// Backup: store one rowset file in the repository (skipped if the content is there).
+    Upload {
+        #[serde(flatten)]
+        file: FileRef,
+        rowset_id: i64,
+        /// Path in the cluster directory.
+        path: String,
+        in_repository: bool,
+    },
+    /// Backup: commit the snapshot (the manifest is written last).
+    WriteManifest { label: String },
+    /// Backup: release the pin.
+    Release { database: String },
+    /// Restore: create the target database.
+    CreateDatabase { database: String },
+    /// Restore: create a hidden staged copy of a table or MV to download into.
+    Stage {
+        kind: ObjectKind,
+        name: String,
+        target: String,
+        partitions: Vec<String>,
+    },
+    /// Restore: fetch and verify one file into the staged object.
+    Download {
+        #[serde(flatten)]
+        file: FileRef,
+        /// The rowset's version in the snapshot.
+        version: i64,
+    },
+    /// Restore: publish every staged object of the job in one catalog transaction.
+    Commit {
+        database: String,
+        publish: Vec<PublishRef>,
+    },
+    /// Restore: create or replace a view.
+    CreateView { name: String, target: String },
+    /// Restore: mark an async MV active, or inactive with a reason.
+    ActivateMaterializedView {
+        name: String,
+        target: String,
+        active: bool,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
+    /// Restore: create or replace a function.
+    CreateFunction { signature: String, target: String },
+    /// Restore: create or replace an external catalog's metadata.
+    CreateCatalog { name: String, target: String },
+}
+
+impl Action {
+    /// The task kind, for worker pools and progress.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Action::Pin { .. } => "pin",
+            Action::Upload { .. } => "upload",
+            Action::WriteManifest { .. } => "write_manifest",
+            Action::Release { .. } => "release",
+            Action::CreateDatabase { .. } => "create_database",
+            Action::Stage { .. } => "stage",
+            Action::Download { .. } => "download",
+            Action::Commit { .. } => "commit",
+            Action::CreateView { .. } => "create_view",
+            Action::ActivateMaterializedView { .. } => "activate_materialized_view",
+            Action::CreateFunction { .. } => "create_function",
+            Action::CreateCatalog { .. } => "create_catalog",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Task {
+    /// Stable, readable and unique in the plan: `upload:sr_hub.sr_member.p1.t3.rs2`.
+    pub id: String,
+    #[serde(flatten)]
+    pub action: Action,
+    /// Ids of the tasks that must finish first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub after: Vec<String>,
+}
+
+/// A plan file.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Plan {
+    pub format: String,
+    pub version: u32,
+    pub kind: PlanKind,
+    /// The statement as written (BACKUP/RESTORE carry no credentials).
+    pub statement: String,
+    pub repository: RepositoryRef,
+    pub snapshot: SnapshotRef,
+    /// The database backed up, or the snapshot's database for a restore.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub database: Option<String>,
+    /// Restore: where it lands (differs with `DATABASE x AS y`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_database: Option<String>,
+    /// SHA-256 over the catalog state the plan depends on (and, for a restore, the manifest).
+    pub fingerprint: String,
+    /// The job's properties (timeout, compression, ...), as given or defaulted.
+    pub properties: std::collections::BTreeMap<String, String>,
+    pub objects: Vec<PlannedObject>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub functions: Vec<PlannedFunction>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub external_catalogs: Vec<PlannedCatalog>,
+    pub summary: Summary,
+    pub tasks: Vec<Task>,
+}
+
+impl Plan {
+    /// The plan as its file holds it: pretty JSON with a final newline.
+    pub fn to_json(&self) -> String {
+        let mut s = serde_json::to_string_pretty(self).expect("a plan serializes");
+        s.push('\n');
+        s
+    }
+
+    /// Reads a plan file: format, version, unique ids, known dependencies, no cycle.
+    pub fn from_json(text: &str) -> std::result::Result<Plan, String> {
+        #[derive(Deserialize)]
+        struct Header {
+            format: String,
+            version: u32,
+        }
+        let h: Header = serde_json::from_str(text).map_err(|e| format!("not a plan file: {e}"))?;
+        if h.format != PLAN_FORMAT {
+            return Err(format!("not a plan file (format \"{}\")", h.format));
+        }
+        if h.version > PLAN_VERSION {
+            return Err(format!(
+                "plan format version {} is newer than the {PLAN_VERSION} this srbackup reads; upgrade srbackup",
+                h.version
+            ));
+        }
+        let plan: Plan =
+            serde_json::from_str(text).map_err(|e| format!("the plan file is damaged: {e}"))?;
+        graph::TaskGraph::new(&plan.tasks)?;
+        Ok(plan)
+    }
+}
+
+/// Builds the plan of a BACKUP or RESTORE statement. `text` is the statement as written.
+pub async fn plan(engine: &mut Engine, statement: &Statement, text: &str) -> Result<Plan> {
+    match statement {
+        Statement::Backup(b) => backup::plan(engine, b, text).await,
+        Statement::Restore(r) => restore::plan(engine, r, text).await,
+        _ => Err(EngineError::invalid(
+            "only BACKUP and RESTORE statements have plans",
+            None,
+        )),
+    }
+}
+
+/// Accumulates the state a plan depends on, in a fixed order, into one SHA-256.
+#[derive(Default)]
+pub(crate) struct Fingerprint(Sha256);
+
+impl Fingerprint {
+    pub fn add(&mut self, part: impl Serialize) {
+        let bytes = serde_json::to_vec(&part).expect("fingerprint parts serialize");
+        self.0.update((bytes.len() as u64).to_le_bytes());
+        self.0.update(&bytes);
+    }
+    pub fn finish(self) -> String {
+        format!("sha256:{}", hex::encode(self.0.finalize()))
+    }
+}
+
+/// `"x"` for a name, with backquotes if it needs them, for task ids and messages.
+pub(crate) fn id_part(name: &str) -> String {
+    if name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        name.to_string()
+    } else {
+        format!("`{}`", name.replace('`', "``"))
+    }
+}

@@ -1,0 +1,960 @@
+//! RESTORE → plan: read the snapshot's manifest, select what the statement names, apply `AS`
+//! renames, check existing targets (same schema ⇒ overwrite; different ⇒ an error naming the
+//! first difference), and order the tasks: stage → downloads → one commit → views and MV
+//! activation; functions and catalogs beside.
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+
+use rusqlite::Connection;
+
+use super::backup::unknown;
+use super::{
+    Action, FileRef, Fingerprint, ObjectAction, ObjectKind, Plan, PlanKind, PlannedCatalog,
+    PlannedFunction, PlannedObject, PublishRef, RepositoryRef, Size, SnapshotRef, Summary, Task,
+    id_part,
+};
+use crate::catalog::{self, FunctionDef, ObjectDef, PartitionRow};
+use crate::engine::{Engine, EngineError, Result};
+use crate::repo::format::{Manifest, ObjectEntry};
+use crate::repo::{Repository, SnapshotId, registry};
+use crate::sql::{CatalogSelection, Ident, ObjectRef, Problem, Restore, Span};
+
+/// One object of the snapshot chosen for restore.
+#[derive(Clone, Debug)]
+struct Chosen<'m> {
+    entry: &'m ObjectEntry,
+    target: String,
+    /// Partitions to restore (all of the snapshot's when the statement names none).
+    partitions: Vec<String>,
+    /// The statement named only some partitions.
+    partial: bool,
+    span: Span,
+}
+
+/// The plan of a RESTORE.
+pub async fn plan(engine: &mut Engine, stmt: &Restore, text: &str) -> Result<Plan> {
+    let repository = registry::open(engine, &stmt.repository)?;
+    repository.require_format().await?;
+    let label = &stmt.snapshot.value;
+    let (timestamp, newest) = match stmt.properties.find("backup_timestamp") {
+        Some(p) => (
+            resolve_timestamp(&repository, label, &p.value.value, p.value.span).await?,
+            false,
+        ),
+        None => (repository.latest(label).await?.timestamp, true),
+    };
+    let id = SnapshotId {
+        label: label.clone(),
+        timestamp,
+    };
+    let (manifest, manifest_sha256) = repository.read_manifest_hashed(&id).await?;
+    build(
+        engine,
+        stmt,
+        text,
+        &repository,
+        &manifest,
+        &manifest_sha256,
+        newest,
+    )
+}
+
+/// `backup_timestamp` → the snapshot's exact timestamp. StarRocks' older form without
+/// milliseconds matches the one snapshot of that second.
+async fn resolve_timestamp(
+    repository: &Repository,
+    label: &str,
+    given: &str,
+    span: Span,
+) -> Result<String> {
+    let all = repository.timestamps(label).await?;
+    if all.iter().any(|t| t == given) {
+        return Ok(given.to_string());
+    }
+    let matching: Vec<&String> = all
+        .iter()
+        .filter(|t| given.len() == 19 && t.starts_with(given))
+        .collect();
+    if let [one] = matching.as_slice() {
+        return Ok((*one).clone());
+    }
+    let help = if all.is_empty() {
+        format!("repository {} has no snapshot {label}", repository.name)
+    } else {
+        format!("snapshot {label} has: {}", all.join(", "))
+    };
+    Err(EngineError::at(
+        Problem::new(
+            "srbackup::plan::no_snapshot",
+            span,
+            format!("snapshot {label} has no backup at {given}"),
+        )
+        .label("no such timestamp")
+        .help(help),
+    ))
+}
+
+fn kind_of(def: &ObjectDef) -> ObjectKind {
+    def.kind().into()
+}
+
+/// The first way `incoming` differs from the existing object, or `None` if a restore may
+/// overwrite it.
+fn first_difference(
+    existing: &ObjectDef,
+    existing_parts: &[PartitionRow],
+    incoming: &ObjectEntry,
+    partitions: &[String],
+) -> Option<String> {
+    let (Some(a), Some(b)) = (existing.schema(), incoming.definition.schema()) else {
+        return None;
+    };
+    if a.keys != b.keys {
+        return Some(format!(
+            "the key type differs: {} in the cluster, {} in the snapshot",
+            a.keys.keyword(),
+            b.keys.keyword()
+        ));
+    }
+    if a.columns.len() != b.columns.len() {
+        return Some(format!(
+            "the number of columns differs: {} in the cluster, {} in the snapshot",
+            a.columns.len(),
+            b.columns.len()
+        ));
+    }
+    for (x, y) in a.columns.iter().zip(&b.columns) {
+        if !x.name.eq_ignore_ascii_case(&y.name) {
+            return Some(format!(
+                "column {} in the cluster is {} in the snapshot",
+                x.name, y.name
+            ));
+        }
+        if x.sql_type != y.sql_type {
+            return Some(format!(
+                "column {} is {} in the cluster, {} in the snapshot",
+                x.name,
+                x.sql_type.sql_name(),
+                y.sql_type.sql_name()
+            ));
+        }
+        if x.nullable != y.nullable {
+            let n = |b: bool| if b { "NULL" } else { "NOT NULL" };
+            return Some(format!(
+                "column {} is {} in the cluster, {} in the snapshot",
+                x.name,
+                n(x.nullable),
+                n(y.nullable)
+            ));
+        }
+        if x.is_key != y.is_key || x.aggregate != y.aggregate {
+            return Some(format!(
+                "column {} has a different key or aggregate role",
+                x.name
+            ));
+        }
+    }
+    if a.partitioning != b.partitioning {
+        return Some("the partitioning differs".to_string());
+    }
+    if a.distribution.buckets() != b.distribution.buckets() {
+        return Some(format!(
+            "the bucket count differs: {} in the cluster, {} in the snapshot",
+            a.distribution.buckets(),
+            b.distribution.buckets()
+        ));
+    }
+    for p in incoming
+        .partitions
+        .iter()
+        .filter(|p| partitions.contains(&p.name))
+    {
+        if let Some(e) = existing_parts.iter().find(|e| e.name == p.name)
+            && e.bound != p.bound
+        {
+            return Some(format!(
+                "partition {} covers different values in the cluster and in the snapshot",
+                p.name
+            ));
+        }
+    }
+    None
+}
+
+/// What the snapshot holds, for "not in the snapshot" errors.
+fn names_of(manifest: &Manifest, kind: ObjectKind) -> Vec<String> {
+    manifest
+        .objects
+        .iter()
+        .filter(|o| kind_of(&o.definition) == kind)
+        .map(|o| o.name.clone())
+        .collect()
+}
+
+fn not_in_snapshot(
+    what: &str,
+    name: &Ident,
+    manifest: &Manifest,
+    candidates: &[String],
+) -> EngineError {
+    unknown(
+        what,
+        name,
+        &format!("snapshot {} ({})", manifest.label, manifest.timestamp),
+        candidates,
+    )
+}
+
+#[allow(clippy::too_many_arguments)]
+fn build<'m>(
+    engine: &mut Engine,
+    stmt: &Restore,
+    text: &str,
+    repository: &Repository,
+    manifest: &'m Manifest,
+    manifest_sha256: &str,
+    newest: bool,
+) -> Result<Plan> {
+    // The database: the snapshot's, checked against the statement's, maybe renamed.
+    if let (Some(named), Some(held)) = (&stmt.database, &manifest.database)
+        && &named.name.value != held
+    {
+        return Err(EngineError::at(
+            Problem::new(
+                "srbackup::plan::other_database",
+                named.name.span,
+                format!(
+                    "snapshot {} holds database {held}, not {}",
+                    manifest.label, named.name.value
+                ),
+            )
+            .label("not in the snapshot")
+            .help(format!(
+                "write DATABASE {held} (add AS {} to restore it under that name)",
+                named.name.value
+            )),
+        ));
+    }
+    if stmt.database.is_some() && manifest.database.is_none() {
+        return Err(EngineError::at(
+            Problem::new(
+                "srbackup::plan::no_database",
+                stmt.database.as_ref().unwrap().name.span,
+                format!("snapshot {} holds external catalogs only", manifest.label),
+            )
+            .label("no database in the snapshot"),
+        ));
+    }
+    let catalogs_only = stmt.database.is_none() && stmt.external_catalogs.is_some();
+    let source_db = if catalogs_only {
+        None
+    } else {
+        manifest.database.clone()
+    };
+    let target_db = source_db.as_ref().map(|db| {
+        stmt.database
+            .as_ref()
+            .and_then(|d| d.alias.as_ref())
+            .map(|a| a.value.clone())
+            .unwrap_or_else(|| db.clone())
+    });
+
+    // What the statement selects from the snapshot.
+    let mut chosen: BTreeMap<String, Chosen<'m>> = BTreeMap::new();
+    let mut functions: BTreeMap<String, (FunctionDef, String)> = BTreeMap::new();
+    let choose_all = |kind: Option<ObjectKind>, chosen: &mut BTreeMap<String, Chosen<'m>>| {
+        for o in manifest
+            .objects
+            .iter()
+            .filter(|o| kind.is_none_or(|k| kind_of(&o.definition) == k))
+        {
+            chosen.insert(
+                o.name.clone(),
+                Chosen {
+                    entry: o,
+                    target: o.name.clone(),
+                    partitions: o.partitions.iter().map(|p| p.name.clone()).collect(),
+                    partial: false,
+                    span: stmt.span,
+                },
+            );
+        }
+    };
+    if source_db.is_some() {
+        if stmt.on.is_empty() {
+            choose_all(None, &mut chosen);
+            for f in &manifest.functions {
+                functions.insert(f.signature(), (f.clone(), f.name.clone()));
+            }
+        }
+        for item in &stmt.on {
+            match item {
+                ObjectRef::All { of, .. } => match of {
+                    crate::sql::ObjectKind::Tables => {
+                        choose_all(Some(ObjectKind::Table), &mut chosen)
+                    }
+                    crate::sql::ObjectKind::MaterializedViews => {
+                        choose_all(Some(ObjectKind::MaterializedView), &mut chosen)
+                    }
+                    crate::sql::ObjectKind::Views => {
+                        choose_all(Some(ObjectKind::View), &mut chosen)
+                    }
+                    crate::sql::ObjectKind::Functions => {
+                        for f in &manifest.functions {
+                            functions.insert(f.signature(), (f.clone(), f.name.clone()));
+                        }
+                    }
+                },
+                ObjectRef::Function { name, alias } => {
+                    let matching: Vec<&FunctionDef> = manifest
+                        .functions
+                        .iter()
+                        .filter(|f| f.name.eq_ignore_ascii_case(&name.name.value))
+                        .collect();
+                    if matching.is_empty() {
+                        let names: Vec<String> =
+                            manifest.functions.iter().map(|f| f.name.clone()).collect();
+                        return Err(not_in_snapshot("function", &name.name, manifest, &names));
+                    }
+                    for f in matching {
+                        let target = alias
+                            .as_ref()
+                            .map(|a| a.value.clone())
+                            .unwrap_or_else(|| f.name.clone());
+                        functions.insert(f.signature(), (f.clone(), target));
+                    }
+                }
+                ObjectRef::Table { name, alias, .. }
+                | ObjectRef::MaterializedView { name, alias }
+                | ObjectRef::View { name, alias } => {
+                    let kind = match item {
+                        ObjectRef::Table { .. } => ObjectKind::Table,
+                        ObjectRef::MaterializedView { .. } => ObjectKind::MaterializedView,
+                        _ => ObjectKind::View,
+                    };
+                    let partitions: &[crate::sql::Literal] = match item {
+                        ObjectRef::Table { partitions, .. } => partitions,
+                        _ => &[],
+                    };
+                    let Some(entry) = manifest
+                        .objects
+                        .iter()
+                        .find(|o| o.name == name.name.value && kind_of(&o.definition) == kind)
+                    else {
+                        return Err(not_in_snapshot(
+                            kind.noun(),
+                            &name.name,
+                            manifest,
+                            &names_of(manifest, kind),
+                        ));
+                    };
+                    let held: Vec<String> =
+                        entry.partitions.iter().map(|p| p.name.clone()).collect();
+                    for p in partitions {
+                        if !held.contains(&p.value) {
+                            return Err(not_in_snapshot(
+                                "partition",
+                                &Ident {
+                                    value: p.value.clone(),
+                                    span: p.span,
+                                },
+                                manifest,
+                                &held,
+                            ));
+                        }
+                    }
+                    let target = alias
+                        .as_ref()
+                        .map(|a| a.value.clone())
+                        .unwrap_or_else(|| entry.name.clone());
+                    let (parts, partial) = if partitions.is_empty() {
+                        (held, false)
+                    } else {
+                        let mut p: Vec<String> =
+                            partitions.iter().map(|p| p.value.clone()).collect();
+                        p.sort();
+                        p.dedup();
+                        (p, true)
+                    };
+                    chosen.insert(
+                        entry.name.clone(),
+                        Chosen {
+                            entry,
+                            target,
+                            partitions: parts,
+                            partial,
+                            span: alias.as_ref().map(|a| a.span).unwrap_or(name.name.span),
+                        },
+                    );
+                }
+            }
+        }
+    }
+    // External catalogs.
+    let mut catalogs: Vec<(crate::catalog::ExternalCatalogDef, String)> = Vec::new();
+    match &stmt.external_catalogs {
+        Some(CatalogSelection::All) => catalogs.extend(
+            manifest
+                .external_catalogs
+                .iter()
+                .map(|c| (c.clone(), c.name.clone())),
+        ),
+        Some(CatalogSelection::Named(refs)) => {
+            for r in refs {
+                let Some(c) = manifest
+                    .external_catalogs
+                    .iter()
+                    .find(|c| c.name == r.name.value)
+                else {
+                    let names: Vec<String> = manifest
+                        .external_catalogs
+                        .iter()
+                        .map(|c| c.name.clone())
+                        .collect();
+                    return Err(not_in_snapshot(
+                        "external catalog",
+                        &r.name,
+                        manifest,
+                        &names,
+                    ));
+                };
+                let target = r
+                    .alias
+                    .as_ref()
+                    .map(|a| a.value.clone())
+                    .unwrap_or_else(|| c.name.clone());
+                catalogs.push((c.clone(), target));
+            }
+        }
+        None if source_db.is_none() || (stmt.database.is_none() && stmt.on.is_empty()) => catalogs
+            .extend(
+                manifest
+                    .external_catalogs
+                    .iter()
+                    .map(|c| (c.clone(), c.name.clone())),
+            ),
+        None => {}
+    }
+    // Two objects may not land on one name.
+    let mut targets: BTreeMap<&str, &str> = BTreeMap::new();
+    for c in chosen.values() {
+        if let Some(other) = targets.insert(&c.target, &c.entry.name) {
+            return Err(EngineError::at(
+                Problem::new(
+                    "srbackup::plan::target_taken",
+                    c.span,
+                    format!(
+                        "{} and {other} would both be restored as {}",
+                        c.entry.name, c.target
+                    ),
+                )
+                .label("same target name")
+                .help("give one of them another name with AS"),
+            ));
+        }
+    }
+
+    // Check the targets against the cluster, in one read transaction.
+    let check = engine.catalog().read(|conn| -> Result<TargetState> {
+        target_state(conn, target_db.as_deref(), &chosen, &functions, &catalogs)
+    })?;
+    let mut fingerprint = Fingerprint::default();
+    fingerprint.add(("restore", manifest_sha256, &target_db));
+    fingerprint.add(&check.fingerprint_parts);
+
+    let tdb = target_db.clone().unwrap_or_default();
+    let tdb_part = id_part(&tdb);
+    let mut tasks: Vec<Task> = Vec::new();
+    let mut objects = Vec::new();
+    let mut summary = Summary::default();
+    let create_db = if target_db.is_some() && !check.database_exists {
+        let id = format!("create-database:{tdb_part}");
+        tasks.push(Task {
+            id: id.clone(),
+            action: Action::CreateDatabase {
+                database: tdb.clone(),
+            },
+            after: vec![],
+        });
+        vec![id]
+    } else {
+        vec![]
+    };
+    // Which tables the database will hold after the restore, for the MV rule.
+    let mut present: HashSet<String> = check.existing_names.clone();
+    present.extend(chosen.values().map(|c| c.target.clone()));
+
+    let mut publish = Vec::new();
+    let mut before_commit = Vec::new();
+    let data: Vec<&Chosen> = chosen
+        .values()
+        .filter(|c| kind_of(&c.entry.definition) != ObjectKind::View)
+        .collect();
+    for c in &data {
+        let existing = check.existing.get(&c.target);
+        let action = match existing {
+            None => ObjectAction::Create,
+            Some(e) => {
+                if kind_of(&e.def) != kind_of(&c.entry.definition) {
+                    return Err(EngineError::at(
+                        Problem::new(
+                            "srbackup::plan::target_kind",
+                            c.span,
+                            format!(
+                                "{tdb}.{} exists and is a {}, not a {}",
+                                c.target,
+                                kind_of(&e.def).noun(),
+                                kind_of(&c.entry.definition).noun()
+                            ),
+                        )
+                        .label("target exists")
+                        .help(format!(
+                            "restore it under another name: {} AS new_name",
+                            c.entry.name
+                        )),
+                    ));
+                }
+                if let Some(diff) = first_difference(&e.def, &e.partitions, c.entry, &c.partitions)
+                {
+                    return Err(EngineError::at(
+                        Problem::new(
+                            "srbackup::plan::schema_differs",
+                            c.span,
+                            format!(
+                                "cannot overwrite {tdb}.{}: its schema differs from the snapshot's ({diff})",
+                                c.target
+                            ),
+                        )
+                        .label("schema differs")
+                        .help(format!(
+                            "restore it under another name: {} AS {}_restored",
+                            c.entry.name, c.entry.name
+                        )),
+                    ));
+                }
+                if c.partial {
+                    ObjectAction::ReplacePartitions
+                } else {
+                    ObjectAction::Overwrite
+                }
+            }
+        };
+        let obj_part = format!("{tdb_part}.{}", id_part(&c.target));
+        let stage_id = format!("stage:{obj_part}");
+        tasks.push(Task {
+            id: stage_id.clone(),
+            action: Action::Stage {
+                kind: kind_of(&c.entry.definition),
+                name: c.entry.name.clone(),
+                target: c.target.clone(),
+                partitions: c.partitions.clone(),
+            },
+            after: create_db.clone(),
+        });
+        before_commit.push(stage_id.clone());
+        let mut files = 0u64;
+        let mut bytes = 0u64;
+        for p in c
+            .entry
+            .partitions
+            .iter()
+            .filter(|p| c.partitions.contains(&p.name))
+        {
+            for t in &p.tablets {
+                let mut counters: BTreeMap<Option<&str>, usize> = BTreeMap::new();
+                for r in &t.rowsets {
+                    let n = counters.entry(r.rollup.as_deref()).or_default();
+                    let rollup_part = r
+                        .rollup
+                        .as_deref()
+                        .map(|m| format!(".{}", id_part(m)))
+                        .unwrap_or_default();
+                    let id = format!(
+                        "download:{obj_part}.{}.t{}{rollup_part}.rs{n}",
+                        id_part(&p.name),
+                        t.bucket
+                    );
+                    *n += 1;
+                    files += 1;
+                    bytes += r.bytes;
+                    before_commit.push(id.clone());
+                    tasks.push(Task {
+                        id,
+                        action: Action::Download {
+                            file: FileRef {
+                                object: c.target.clone(),
+                                partition: p.name.clone(),
+                                bucket: t.bucket,
+                                rollup: r.rollup.clone(),
+                                sha256: r.sha256.to_string(),
+                                rows: r.rows,
+                                size: Size(r.bytes),
+                            },
+                            version: p.version,
+                        },
+                        after: vec![stage_id.clone()],
+                    });
+                }
+            }
+        }
+        summary.files += files;
+        summary.size.0 += bytes;
+        publish.push(PublishRef {
+            target: c.target.clone(),
+            action,
+            partitions: if action == ObjectAction::ReplacePartitions {
+                c.partitions.clone()
+            } else {
+                vec![]
+            },
+        });
+        let inactive_reason = match &c.entry.definition {
+            ObjectDef::MaterializedView { base_tables, .. } => missing_base(
+                base_tables,
+                source_db.as_deref(),
+                &tdb,
+                &present,
+                &check.other_databases,
+            ),
+            _ => None,
+        };
+        objects.push(PlannedObject {
+            kind: kind_of(&c.entry.definition),
+            name: c.entry.name.clone(),
+            target: Some(c.target.clone()),
+            action,
+            partitions: c.partitions.clone(),
+            sync_mvs: match &c.entry.definition {
+                ObjectDef::Table { rollups, .. } => {
+                    rollups.iter().map(|r| r.name.clone()).collect()
+                }
+                _ => vec![],
+            },
+            files,
+            size: Size(bytes),
+            inactive_reason,
+        });
+    }
+    let commit_id = format!("commit:{tdb_part}");
+    if !data.is_empty() {
+        tasks.push(Task {
+            id: commit_id.clone(),
+            action: Action::Commit {
+                database: tdb.clone(),
+                publish,
+            },
+            after: before_commit,
+        });
+    }
+    let after_commit = if data.is_empty() {
+        create_db.clone()
+    } else {
+        vec![commit_id.clone()]
+    };
+    // Views, after the tables (and views) they read.
+    let views: Vec<&Chosen> = chosen
+        .values()
+        .filter(|c| kind_of(&c.entry.definition) == ObjectKind::View)
+        .collect();
+    let view_task = |c: &Chosen| format!("view:{tdb_part}.{}", id_part(&c.target));
+    for c in &views {
+        let mut after = after_commit.clone();
+        if let ObjectDef::View { base_tables, .. } = &c.entry.definition {
+            for b in base_tables {
+                let name = b.rsplit('.').next().unwrap_or(b);
+                if let Some(v) = views
+                    .iter()
+                    .find(|v| v.entry.name == name && v.entry.name != c.entry.name)
+                {
+                    after.push(view_task(v));
+                }
+            }
+        }
+        after.sort();
+        after.dedup();
+        let action = if check.existing.contains_key(&c.target) {
+            let e = &check.existing[&c.target];
+            if kind_of(&e.def) != ObjectKind::View {
+                return Err(EngineError::at(
+                    Problem::new(
+                        "srbackup::plan::target_kind",
+                        c.span,
+                        format!(
+                            "{tdb}.{} exists and is a {}, not a view",
+                            c.target,
+                            kind_of(&e.def).noun()
+                        ),
+                    )
+                    .label("target exists")
+                    .help(format!(
+                        "restore it under another name: VIEW {} AS new_name",
+                        c.entry.name
+                    )),
+                ));
+            }
+            ObjectAction::Overwrite
+        } else {
+            ObjectAction::Create
+        };
+        tasks.push(Task {
+            id: view_task(c),
+            action: Action::CreateView {
+                name: c.entry.name.clone(),
+                target: c.target.clone(),
+            },
+            after,
+        });
+        objects.push(PlannedObject {
+            kind: ObjectKind::View,
+            name: c.entry.name.clone(),
+            target: Some(c.target.clone()),
+            action,
+            partitions: vec![],
+            sync_mvs: vec![],
+            files: 0,
+            size: Size(0),
+            inactive_reason: None,
+        });
+    }
+    // Async MVs become active (or stay inactive) once their data and base tables are in.
+    for o in objects
+        .clone()
+        .iter()
+        .filter(|o| o.kind == ObjectKind::MaterializedView)
+    {
+        let target = o.target.clone().unwrap_or_default();
+        tasks.push(Task {
+            id: format!("mv:{tdb_part}.{}", id_part(&target)),
+            action: Action::ActivateMaterializedView {
+                name: o.name.clone(),
+                target,
+                active: o.inactive_reason.is_none(),
+                reason: o.inactive_reason.clone(),
+            },
+            after: vec![commit_id.clone()],
+        });
+    }
+    let mut planned_functions = Vec::new();
+    for (sig, (f, target)) in &functions {
+        let target_sig = FunctionDef {
+            name: target.clone(),
+            ..f.clone()
+        }
+        .signature();
+        tasks.push(Task {
+            id: format!("function:{tdb_part}.{}", id_part(&target_sig)),
+            action: Action::CreateFunction {
+                signature: sig.clone(),
+                target: target.clone(),
+            },
+            after: create_db.clone(),
+        });
+        planned_functions.push(PlannedFunction {
+            signature: sig.clone(),
+            target: Some(target_sig),
+        });
+    }
+    let mut planned_catalogs = Vec::new();
+    for (c, target) in &catalogs {
+        tasks.push(Task {
+            id: format!("catalog:{}", id_part(target)),
+            action: Action::CreateCatalog {
+                name: c.name.clone(),
+                target: target.clone(),
+            },
+            after: vec![],
+        });
+        planned_catalogs.push(PlannedCatalog {
+            name: c.name.clone(),
+            target: Some(target.clone()),
+        });
+    }
+    if objects.is_empty() && planned_functions.is_empty() && planned_catalogs.is_empty() {
+        return Err(EngineError::at(Problem::new(
+            "srbackup::plan::empty",
+            stmt.span,
+            "the RESTORE selects nothing from the snapshot",
+        )));
+    }
+    objects.sort_by(|a, b| (a.kind, &a.name).cmp(&(b.kind, &b.name)));
+    summary.objects = objects.len() as u64;
+    let mut properties = BTreeMap::new();
+    properties.insert(
+        "timeout".to_string(),
+        stmt.properties
+            .get("timeout")
+            .unwrap_or("86400")
+            .to_string(),
+    );
+    for key in ["allow_load", "replication_num"] {
+        if let Some(v) = stmt.properties.get(key) {
+            properties.insert(key.to_string(), v.to_string());
+        }
+    }
+    Ok(Plan {
+        format: super::PLAN_FORMAT.to_string(),
+        version: super::PLAN_VERSION,
+        kind: PlanKind::Restore,
+        statement: text.trim().trim_end_matches(';').trim().to_string(),
+        repository: RepositoryRef {
+            name: repository.name.clone(),
+            location: repository.location.clone(),
+        },
+        snapshot: SnapshotRef {
+            label: manifest.label.clone(),
+            timestamp: Some(manifest.timestamp.clone()),
+            newest,
+            manifest_sha256: Some(manifest_sha256.to_string()),
+        },
+        database: source_db,
+        target_database: target_db,
+        fingerprint: fingerprint.finish(),
+        properties,
+        objects,
+        functions: planned_functions,
+        external_catalogs: planned_catalogs,
+        summary,
+        tasks,
+    })
+}
+
+/// Why an async MV must stay inactive: a base table that will be neither restored nor present.
+fn missing_base(
+    base_tables: &[String],
+    source_db: Option<&str>,
+    target_db: &str,
+    present: &HashSet<String>,
+    other_databases: &BTreeMap<String, BTreeSet<String>>,
+) -> Option<String> {
+    for b in base_tables {
+        let (db, table) = b.rsplit_once('.').unwrap_or(("", b.as_str()));
+        let found = if db.is_empty() || Some(db) == source_db {
+            present.contains(table)
+        } else {
+            other_databases.get(db).is_some_and(|t| t.contains(table))
+        };
+        if !found {
+            let shown = if db.is_empty() || Some(db) == source_db {
+                format!("{target_db}.{table}")
+            } else {
+                b.clone()
+            };
+            return Some(format!(
+                "base table {shown} is neither restored nor present in the cluster"
+            ));
+        }
+    }
+    None
+}
+
+struct ExistingObject {
+    def: ObjectDef,
+    partitions: Vec<PartitionRow>,
+}
+
+struct TargetState {
+    database_exists: bool,
+    existing: BTreeMap<String, ExistingObject>,
+    existing_names: HashSet<String>,
+    /// Tables of other databases that restored MVs read.
+    other_databases: BTreeMap<String, BTreeSet<String>>,
+    fingerprint_parts: Vec<serde_json::Value>,
+}
+
+fn target_state(
+    conn: &Connection,
+    target_db: Option<&str>,
+    chosen: &BTreeMap<String, Chosen>,
+    functions: &BTreeMap<String, (FunctionDef, String)>,
+    catalogs: &[(crate::catalog::ExternalCatalogDef, String)],
+) -> Result<TargetState> {
+    let mut state = TargetState {
+        database_exists: false,
+        existing: BTreeMap::new(),
+        existing_names: HashSet::new(),
+        other_databases: BTreeMap::new(),
+        fingerprint_parts: Vec::new(),
+    };
+    let db = match target_db {
+        Some(name) => catalog::database(conn, name)?,
+        None => None,
+    };
+    state.database_exists = db.is_some();
+    state
+        .fingerprint_parts
+        .push(serde_json::json!(state.database_exists));
+    if let Some(db) = &db {
+        for o in catalog::objects(conn, db.id)? {
+            if o.state == catalog::ObjectState::Staged {
+                continue;
+            }
+            state.existing_names.insert(o.name.clone());
+            if chosen.values().any(|c| c.target == o.name) {
+                let partitions = catalog::partitions(conn, o.id)?;
+                state.fingerprint_parts.push(serde_json::json!([
+                    o.name,
+                    o.def,
+                    partitions
+                        .iter()
+                        .map(|p| (&p.name, p.visible_version))
+                        .collect::<Vec<_>>()
+                ]));
+                state.existing.insert(
+                    o.name.clone(),
+                    ExistingObject {
+                        def: o.def,
+                        partitions,
+                    },
+                );
+            }
+        }
+        // Which names exist decides overwrite vs create and the MV rule.
+        let mut names: Vec<&String> = state.existing_names.iter().collect();
+        names.sort();
+        state.fingerprint_parts.push(serde_json::json!(names));
+        let existing_functions: Vec<String> = catalog::functions(conn, Some(db.id))?
+            .iter()
+            .map(|f| f.signature())
+            .collect();
+        let touched: Vec<&String> = existing_functions
+            .iter()
+            .filter(|s| {
+                functions.values().any(|(f, t)| {
+                    &FunctionDef {
+                        name: t.clone(),
+                        ..f.clone()
+                    }
+                    .signature()
+                        == *s
+                })
+            })
+            .collect();
+        state.fingerprint_parts.push(serde_json::json!(touched));
+    }
+    for c in chosen.values() {
+        if let ObjectDef::MaterializedView { base_tables, .. } = &c.entry.definition {
+            for b in base_tables {
+                if let Some((other, _)) = b.rsplit_once('.')
+                    && Some(other) != target_db
+                    && !state.other_databases.contains_key(other)
+                {
+                    let names = match catalog::database(conn, other)? {
+                        Some(d) => catalog::objects(conn, d.id)?
+                            .into_iter()
+                            .map(|o| o.name)
+                            .collect(),
+                        None => BTreeSet::new(),
+                    };
+                    state.other_databases.insert(other.to_string(), names);
+                }
+            }
+        }
+    }
+    let existing_catalogs = catalog::external_catalogs(conn)?;
+    let touched: Vec<&crate::catalog::ExternalCatalogDef> = existing_catalogs
+        .iter()
+        .filter(|e| catalogs.iter().any(|(_, t)| t == &e.name))
+        .collect();
+    state.fingerprint_parts.push(serde_json::json!(touched));
+    Ok(state)
+}
