@@ -6,13 +6,18 @@
 //! - [`engine`]: tablets as immutable Parquet rowsets, loads, DataFusion queries, pins,
 //!   staging and publish, compaction and garbage collection.
 //! - [`repo`]: repositories: backends, format v1, snapshots, GC.
+//! - [`exec`]: runs plans as jobs (journal, resume, cancel, SHOW BACKUP/RESTORE).
 //! - [`plan`]: BACKUP/RESTORE → reviewable plan (resolution, task DAG, JSON, explain).
 //! - [`session`]: runs statements against a cluster; [`output`] prints their results.
 
 #[cfg(feature = "engine")]
 pub mod catalog;
 #[cfg(feature = "engine")]
+pub mod demo;
+#[cfg(feature = "engine")]
 pub mod engine;
+#[cfg(feature = "engine")]
+pub mod exec;
 #[cfg(feature = "engine")]
 pub mod output;
 #[cfg(feature = "engine")]

@@ -60,6 +60,31 @@ enum Command {
         #[arg(short = 'o', long = "output")]
         output: Option<PathBuf>,
     },
+    /// Run a saved plan as a job, in the foreground (refused if the catalog changed since).
+    Apply {
+        /// The plan file.
+        plan: PathBuf,
+    },
+    /// Resume jobs interrupted by a crash (all of them, or one), from their journals.
+    Resume {
+        /// The job id (SHOW BACKUP / SHOW RESTORE show it).
+        job: Option<i64>,
+    },
+    /// Read every object of a snapshot and check its checksum.
+    Verify {
+        /// The repository's name.
+        repository: String,
+        /// The snapshot label.
+        snapshot: String,
+        /// The snapshot timestamp (default: the newest).
+        timestamp: Option<String>,
+    },
+    /// Build a sample cluster, back it up to a local repository, restore it under a new
+    /// name and verify every object (in ./srbackup-demo unless --dir is given).
+    Demo {
+        #[arg(long, default_value = "srbackup-demo")]
+        dir: PathBuf,
+    },
     /// Print a saved plan the way a reviewer reads it.
     Explain {
         /// The plan file.
@@ -182,6 +207,66 @@ async fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
+        Command::Apply { plan } => {
+            let text = std::fs::read_to_string(&plan)
+                .into_diagnostic()
+                .wrap_err_with(|| format!("cannot read {}", plan.display()))?;
+            let parsed = srbackup::plan::Plan::from_json(&text)
+                .map_err(|e| miette::miette!("{}: {e}", plan.display()))?;
+            let mut session = open_session(&cli.cluster)?;
+            let progress = srbackup::exec::progress::Console::new();
+            let outcome = srbackup::exec::apply(session.engine(), &parsed, &progress).await?;
+            finish(&outcome)
+        }
+        Command::Resume { job } => {
+            let mut session = srbackup::session::Session::open(&cli.cluster)?;
+            let progress = srbackup::exec::progress::Console::new();
+            let outcomes = srbackup::exec::resume(session.engine(), job, &progress).await?;
+            if outcomes.is_empty() {
+                println!("no interrupted job to resume");
+            }
+            for o in &outcomes {
+                finish(o)?;
+            }
+            Ok(())
+        }
+        Command::Verify {
+            repository,
+            snapshot,
+            timestamp,
+        } => {
+            let mut session = open_session(&cli.cluster)?;
+            let repo = srbackup::repo::registry::open(
+                session.engine(),
+                &srbackup::sql::Ident::new(&repository),
+            )?;
+            let id = match timestamp {
+                Some(ts) => srbackup::repo::SnapshotId::new(&snapshot, &ts)
+                    .map_err(|e| miette::miette!("{e}"))?,
+                None => repo.latest(&snapshot).await?,
+            };
+            let manifest = repo.read_manifest(&id).await?;
+            let report = repo.verify_snapshot(&manifest, 4).await;
+            for (key, reason) in &report.damaged {
+                println!("DAMAGED {key}: {reason}");
+            }
+            let summary = format!(
+                "snapshot {id}: {} files, {} checked, {} damaged",
+                report.files,
+                srbackup::session::human_bytes(report.bytes),
+                report.damaged.len()
+            );
+            if report.damaged.is_empty() {
+                println!("{summary}");
+                Ok(())
+            } else {
+                Err(miette::miette!("{summary}"))
+            }
+        }
+        Command::Demo { dir } => {
+            let progress = std::sync::Arc::new(srbackup::exec::progress::Console::new());
+            srbackup::demo::run(&dir, progress, |line| println!("{line}")).await
+        }
         Command::Explain { plan, dot } => {
             let text = std::fs::read_to_string(&plan)
                 .into_diagnostic()
@@ -203,7 +288,8 @@ async fn run(cli: Cli) -> Result<()> {
             format,
         } => {
             let (name, text) = read_input(statements, file)?;
-            let mut session = srbackup::session::Session::open(&cli.cluster)?;
+            let mut session = open_session(&cli.cluster)?;
+            session.set_progress(std::sync::Arc::new(srbackup::exec::progress::Console::new()));
             match format {
                 ResultFormat::Table => {
                     let mut sink = srbackup::output::TableSink::default();
@@ -218,6 +304,33 @@ async fn run(cli: Cli) -> Result<()> {
                 }
             }
         }
+    }
+}
+
+/// Opens the cluster, pointing out jobs a crash interrupted.
+fn open_session(cluster: &std::path::Path) -> Result<srbackup::session::Session> {
+    let mut session = srbackup::session::Session::open(cluster)?;
+    for job in srbackup::exec::interrupted(session.engine())? {
+        eprintln!(
+            "note: {} job {} ({}) was interrupted in state {}; `srbackup resume {}` finishes it, CANCEL {} undoes it",
+            job.kind.to_uppercase(),
+            job.id,
+            job.label,
+            job.state,
+            job.id,
+            job.kind.to_uppercase()
+        );
+    }
+    Ok(session)
+}
+
+/// Prints a job's closing summary; a job that did not finish is a failure.
+fn finish(outcome: &srbackup::exec::Outcome) -> Result<()> {
+    if outcome.succeeded() {
+        println!("{}", outcome.summary());
+        Ok(())
+    } else {
+        Err(miette::miette!("{}", outcome.summary()))
     }
 }
 

@@ -12,6 +12,8 @@ pub mod schema;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use std::collections::BTreeMap;
+
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 pub use schema::*;
@@ -194,6 +196,18 @@ CREATE TABLE IF NOT EXISTS repositories (
     id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL UNIQUE, created_at TEXT NOT NULL,
     read_only INTEGER NOT NULL, location TEXT NOT NULL, broker TEXT,
     properties TEXT NOT NULL, err_msg TEXT);
+-- BACKUP and RESTORE jobs (v2): the plan they run, their StarRocks state and, in job_tasks,
+-- the journal of finished tasks a resumed job skips.
+CREATE TABLE IF NOT EXISTS jobs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, label TEXT NOT NULL,
+    db_name TEXT NOT NULL, state TEXT NOT NULL, plan TEXT NOT NULL,
+    snapshot_timestamp TEXT, created_at TEXT NOT NULL, state_times TEXT NOT NULL DEFAULT '{}',
+    unfinished_tasks INTEGER NOT NULL DEFAULT 0, progress TEXT, task_err_msg TEXT,
+    status TEXT NOT NULL DEFAULT '[OK]', timeout INTEGER NOT NULL, pid INTEGER NOT NULL,
+    cancel_requested INTEGER NOT NULL DEFAULT 0, finished INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE IF NOT EXISTS job_tasks (
+    job_id INTEGER NOT NULL, task_id TEXT NOT NULL, result TEXT NOT NULL,
+    PRIMARY KEY (job_id, task_id));
 -- One running backup or restore per database.
 CREATE TABLE IF NOT EXISTS job_locks (
     db_name TEXT PRIMARY KEY, job TEXT NOT NULL, pid INTEGER NOT NULL, since TEXT NOT NULL);
@@ -301,6 +315,28 @@ impl Catalog {
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(wrap)?;
         let out = change(&tx).map_err(wrap)?;
+        tx.execute(
+            "UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'",
+            [],
+        )
+        .map_err(wrap)?;
+        tx.commit().map_err(wrap)?;
+        Ok(out)
+    }
+
+    /// [`Catalog::write`] for a change that can fail with the caller's own error: an `Err` from
+    /// `change` rolls the whole transaction back and comes back unchanged.
+    pub fn try_write<T, E: From<CatalogError>>(
+        &mut self,
+        change: impl FnOnce(&Connection) -> std::result::Result<T, E>,
+    ) -> std::result::Result<T, E> {
+        let path = self.path.clone();
+        let wrap = |source| sqlite_error(&path, source);
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(wrap)?;
+        let out = change(&tx)?;
         tx.execute(
             "UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'",
             [],
@@ -890,6 +926,212 @@ pub fn insert_external_catalog(
 
 pub fn delete_external_catalog(conn: &Connection, name: &str) -> rusqlite::Result<usize> {
     conn.execute("DELETE FROM external_catalogs WHERE name = ?1", [name])
+}
+
+// ---- jobs and their journals -----------------------------------------------------------------
+
+/// A BACKUP or RESTORE job as the catalog records it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JobRow {
+    pub id: i64,
+    /// `backup` or `restore`.
+    pub kind: String,
+    pub label: String,
+    pub db_name: String,
+    pub state: String,
+    /// The plan it runs (JSON).
+    pub plan: String,
+    pub snapshot_timestamp: Option<String>,
+    pub created_at: String,
+    /// When the job entered each state.
+    pub state_times: BTreeMap<String, String>,
+    pub unfinished_tasks: i64,
+    pub progress: Option<String>,
+    pub task_err_msg: Option<String>,
+    pub status: String,
+    pub timeout: i64,
+    pub pid: u32,
+    pub cancel_requested: bool,
+    pub finished: bool,
+}
+
+const JOB_COLUMNS: &str = "id, kind, label, db_name, state, plan, snapshot_timestamp, created_at, \
+    state_times, unfinished_tasks, progress, task_err_msg, status, timeout, pid, cancel_requested, finished";
+
+fn job_from_row(r: &rusqlite::Row) -> rusqlite::Result<JobRow> {
+    Ok(JobRow {
+        id: r.get(0)?,
+        kind: r.get(1)?,
+        label: r.get(2)?,
+        db_name: r.get(3)?,
+        state: r.get(4)?,
+        plan: r.get(5)?,
+        snapshot_timestamp: r.get(6)?,
+        created_at: r.get(7)?,
+        state_times: from_json(&r.get::<_, String>(8)?)?,
+        unfinished_tasks: r.get(9)?,
+        progress: r.get(10)?,
+        task_err_msg: r.get(11)?,
+        status: r.get(12)?,
+        timeout: r.get(13)?,
+        pid: r.get(14)?,
+        cancel_requested: r.get::<_, i64>(15)? != 0,
+        finished: r.get::<_, i64>(16)? != 0,
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+pub fn insert_job(
+    conn: &Connection,
+    kind: &str,
+    label: &str,
+    db_name: &str,
+    state: &str,
+    plan: &str,
+    snapshot_timestamp: Option<&str>,
+    timeout: i64,
+    pid: u32,
+) -> rusqlite::Result<i64> {
+    let created = now();
+    let times = BTreeMap::from([(state.to_string(), created.clone())]);
+    conn.execute(
+        "INSERT INTO jobs (kind, label, db_name, state, plan, snapshot_timestamp, created_at, state_times, timeout, pid)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        params![kind, label, db_name, state, plan, snapshot_timestamp, created, to_json(&times)?, timeout, pid],
+    )?;
+    Ok(conn.last_insert_rowid())
+}
+
+pub fn job(conn: &Connection, id: i64) -> rusqlite::Result<Option<JobRow>> {
+    conn.query_row(
+        &format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?1"),
+        [id],
+        job_from_row,
+    )
+    .optional()
+}
+
+/// Jobs of a kind, newest first, optionally of one database.
+pub fn jobs(conn: &Connection, kind: &str, db_name: Option<&str>) -> rusqlite::Result<Vec<JobRow>> {
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {JOB_COLUMNS} FROM jobs WHERE kind = ?1 AND (?2 IS NULL OR db_name = ?2) ORDER BY id DESC"
+    ))?;
+    stmt.query_map(params![kind, db_name], job_from_row)?
+        .collect()
+}
+
+/// Jobs not finished (running, or interrupted by a crash), oldest first.
+pub fn unfinished_jobs(conn: &Connection) -> rusqlite::Result<Vec<JobRow>> {
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {JOB_COLUMNS} FROM jobs WHERE finished = 0 ORDER BY id"
+    ))?;
+    stmt.query_map([], job_from_row)?.collect()
+}
+
+/// Moves a job to `state`, recording when.
+pub fn set_job_state(conn: &Connection, id: i64, state: &str) -> rusqlite::Result<()> {
+    let times: String =
+        conn.query_row("SELECT state_times FROM jobs WHERE id = ?1", [id], |r| {
+            r.get(0)
+        })?;
+    let mut times: BTreeMap<String, String> = from_json(&times)?;
+    times.entry(state.to_string()).or_insert_with(now);
+    conn.execute(
+        "UPDATE jobs SET state = ?2, state_times = ?3 WHERE id = ?1",
+        params![id, state, to_json(&times)?],
+    )?;
+    Ok(())
+}
+
+pub fn set_job_progress(
+    conn: &Connection,
+    id: i64,
+    unfinished: i64,
+    progress: &str,
+) -> rusqlite::Result<()> {
+    conn.execute(
+        "UPDATE jobs SET unfinished_tasks = ?2, progress = ?3 WHERE id = ?1",
+        params![id, unfinished, progress],
+    )?;
+    Ok(())
+}
+
+pub fn set_job_timestamp(conn: &Connection, id: i64, ts: &str) -> rusqlite::Result<()> {
+    conn.execute(
+        "UPDATE jobs SET snapshot_timestamp = ?2 WHERE id = ?1",
+        params![id, ts],
+    )?;
+    Ok(())
+}
+
+/// The process now running the job (a resume takes it over).
+pub fn set_job_pid(conn: &Connection, id: i64, pid: u32) -> rusqlite::Result<()> {
+    conn.execute("UPDATE jobs SET pid = ?2 WHERE id = ?1", params![id, pid])?;
+    Ok(())
+}
+
+/// Ends a job in `state` (FINISHED or CANCELLED) with its status and error message.
+pub fn finish_job(
+    conn: &Connection,
+    id: i64,
+    state: &str,
+    status: &str,
+    task_err_msg: Option<&str>,
+) -> rusqlite::Result<()> {
+    set_job_state(conn, id, state)?;
+    conn.execute(
+        "UPDATE jobs SET finished = 1, status = ?2, task_err_msg = ?3 WHERE id = ?1",
+        params![id, status, task_err_msg],
+    )?;
+    Ok(())
+}
+
+/// Asks the running job of `kind` on `db_name` to stop; returns its id.
+pub fn request_cancel(
+    conn: &Connection,
+    kind: &str,
+    db_name: &str,
+) -> rusqlite::Result<Option<i64>> {
+    let id: Option<i64> = conn
+        .query_row(
+            "SELECT id FROM jobs WHERE kind = ?1 AND db_name = ?2 AND finished = 0 ORDER BY id DESC LIMIT 1",
+            params![kind, db_name],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if let Some(id) = id {
+        conn.execute("UPDATE jobs SET cancel_requested = 1 WHERE id = ?1", [id])?;
+    }
+    Ok(id)
+}
+
+pub fn cancel_requested(conn: &Connection, id: i64) -> rusqlite::Result<bool> {
+    conn.query_row(
+        "SELECT cancel_requested FROM jobs WHERE id = ?1",
+        [id],
+        |r| r.get::<_, i64>(0).map(|v| v != 0),
+    )
+}
+
+/// Records a finished task of a job with its result (JSON).
+pub fn journal_task(
+    conn: &Connection,
+    job_id: i64,
+    task_id: &str,
+    result: &str,
+) -> rusqlite::Result<()> {
+    conn.execute(
+        "INSERT OR REPLACE INTO job_tasks (job_id, task_id, result) VALUES (?1, ?2, ?3)",
+        params![job_id, task_id, result],
+    )?;
+    Ok(())
+}
+
+/// The finished tasks of a job with their results.
+pub fn journal(conn: &Connection, job_id: i64) -> rusqlite::Result<BTreeMap<String, String>> {
+    let mut stmt = conn.prepare("SELECT task_id, result FROM job_tasks WHERE job_id = ?1")?;
+    stmt.query_map([job_id], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect()
 }
 
 // ---- loads, pins, job locks ------------------------------------------------------------------

@@ -184,7 +184,7 @@ pub struct GcReport {
     pub bytes_removed: u64,
 }
 
-fn process_alive(pid: u32) -> bool {
+pub(crate) fn process_alive(pid: u32) -> bool {
     Path::new(&format!("/proc/{pid}")).exists()
 }
 
@@ -359,54 +359,68 @@ pub enum Publish {
 /// Publishes staged objects in one catalog transaction: before it nothing of the restore is
 /// visible, after it all of it is.
 pub fn publish(engine: &mut Engine, items: &[Publish]) -> Result<()> {
-    engine.catalog().write(|tx| {
-        for item in items {
-            match item {
-                Publish::Replace { staged_id } => {
-                    let staged = catalog::object_by_id(tx, *staged_id)?.ok_or(rusqlite::Error::QueryReturnedNoRows)?;
-                    if let Some(existing) = catalog::object(tx, staged.db_id, &staged.name)? {
-                        catalog::drop_object(tx, existing.id)?;
-                    }
-                    catalog::set_state(tx, *staged_id, ObjectState::Normal)?;
+    engine.catalog().write(|tx| publish_in(tx, items))?;
+    if let Ok(d) = std::fs::canonicalize(engine.root().join("data")) {
+        let _ = sync_dir(&d);
+    }
+    Ok(())
+}
+
+/// [`publish`] inside the caller's transaction (a restore journals its commit in the same one).
+pub fn publish_in(tx: &rusqlite::Connection, items: &[Publish]) -> rusqlite::Result<()> {
+    for item in items {
+        match item {
+            Publish::Replace { staged_id } => {
+                let staged = catalog::object_by_id(tx, *staged_id)?
+                    .ok_or(rusqlite::Error::QueryReturnedNoRows)?;
+                if let Some(existing) = catalog::object(tx, staged.db_id, &staged.name)? {
+                    catalog::drop_object(tx, existing.id)?;
                 }
-                Publish::Partitions { staged_id, target_id, partitions } => {
-                    let staged_parts = catalog::partitions(tx, *staged_id)?;
-                    let target_parts = catalog::partitions(tx, *target_id)?;
-                    for name in partitions {
-                        let from = staged_parts.iter().find(|p| &p.name == name).ok_or(rusqlite::Error::QueryReturnedNoRows)?;
-                        let to = target_parts.iter().find(|p| &p.name == name);
-                        let to_id = match to {
-                            Some(to) => {
-                                for t in catalog::tablets(tx, to.id)? {
-                                    for r in catalog::all_live_rowsets(tx, t.id)? {
-                                        catalog::retire_rowset(tx, r.id)?;
-                                    }
+                catalog::set_state(tx, *staged_id, ObjectState::Normal)?;
+            }
+            Publish::Partitions {
+                staged_id,
+                target_id,
+                partitions,
+            } => {
+                let staged_parts = catalog::partitions(tx, *staged_id)?;
+                let target_parts = catalog::partitions(tx, *target_id)?;
+                for name in partitions {
+                    let from = staged_parts
+                        .iter()
+                        .find(|p| &p.name == name)
+                        .ok_or(rusqlite::Error::QueryReturnedNoRows)?;
+                    let to = target_parts.iter().find(|p| &p.name == name);
+                    let to_id = match to {
+                        Some(to) => {
+                            for t in catalog::tablets(tx, to.id)? {
+                                for r in catalog::all_live_rowsets(tx, t.id)? {
+                                    catalog::retire_rowset(tx, r.id)?;
                                 }
-                                to.id
                             }
-                            None => {
-                                let buckets = catalog::tablets(tx, from.id)?.len() as u32;
-                                catalog::insert_partition(tx, *target_id, name, &from.bound, buckets)?
-                            }
-                        };
-                        let version = catalog::bump_version(tx, to_id)?;
-                        let to_tablets = catalog::tablets(tx, to_id)?;
-                        for t in catalog::tablets(tx, from.id)? {
-                            let dest = to_tablets.iter().find(|d| d.bucket == t.bucket).ok_or(rusqlite::Error::QueryReturnedNoRows)?;
-                            tx.execute(
+                            to.id
+                        }
+                        None => {
+                            let buckets = catalog::tablets(tx, from.id)?.len() as u32;
+                            catalog::insert_partition(tx, *target_id, name, &from.bound, buckets)?
+                        }
+                    };
+                    let version = catalog::bump_version(tx, to_id)?;
+                    let to_tablets = catalog::tablets(tx, to_id)?;
+                    for t in catalog::tablets(tx, from.id)? {
+                        let dest = to_tablets
+                            .iter()
+                            .find(|d| d.bucket == t.bucket)
+                            .ok_or(rusqlite::Error::QueryReturnedNoRows)?;
+                        tx.execute(
                                 "UPDATE rowsets SET tablet_id = ?1, version = ?2 WHERE tablet_id = ?3 AND live = 1",
                                 rusqlite::params![dest.id, version, t.id],
                             )?;
-                        }
                     }
-                    catalog::drop_object(tx, *staged_id)?;
                 }
+                catalog::drop_object(tx, *staged_id)?;
             }
         }
-        Ok(())
-    })?;
-    if let Ok(d) = std::fs::canonicalize(engine.root().join("data")) {
-        let _ = sync_dir(&d);
     }
     Ok(())
 }

@@ -33,4 +33,4 @@ pub use format::{Encoding, FormatError, Manifest, Sha256, SnapshotId};
 #[cfg(feature = "engine")]
 pub use repository::*;
 #[cfg(feature = "engine")]
-pub use transfer::Uploaded;
+pub use transfer::{Uploaded, VerifyReport};

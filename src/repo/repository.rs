@@ -220,6 +220,47 @@ pub struct Repository {
     /// The directory of a local repository: object_store 0.13's local store does not fsync,
     /// so [`Repository::make_durable`] does, before a manifest may name what was written.
     local_root: Option<std::path::PathBuf>,
+    pub(super) limits: Arc<Limits>,
+}
+
+/// Upload and download rate limits shared by every transfer of a repository handle.
+#[derive(Debug, Default)]
+pub struct Limits {
+    pub(super) upload: RateLimit,
+    pub(super) download: RateLimit,
+}
+
+/// A byte rate shared by concurrent transfers: each chunk reserves its slot of time.
+#[derive(Debug, Default)]
+pub struct RateLimit {
+    bytes_per_sec: u64,
+    next: tokio::sync::Mutex<Option<tokio::time::Instant>>,
+}
+
+impl RateLimit {
+    fn new(kbps: u64) -> RateLimit {
+        RateLimit {
+            bytes_per_sec: kbps * 1024,
+            next: tokio::sync::Mutex::new(None),
+        }
+    }
+
+    /// Waits until `bytes` more may pass.
+    pub(super) async fn take(&self, bytes: usize) {
+        if self.bytes_per_sec == 0 {
+            return;
+        }
+        let start = {
+            let mut next = self.next.lock().await;
+            let now = tokio::time::Instant::now();
+            let start = next.map_or(now, |n| n.max(now));
+            *next = Some(
+                start + std::time::Duration::from_secs_f64(bytes as f64 / self.bytes_per_sec as f64),
+            );
+            start
+        };
+        tokio::time::sleep_until(start).await;
+    }
 }
 
 impl std::fmt::Debug for Repository {
@@ -249,6 +290,7 @@ impl Repository {
             read_only: config.read_only,
             store,
             secrets: Arc::new(secrets_of(config)),
+            limits: Arc::new(Limits::default()),
             local_root: match &config.backend {
                 Backend::Local { path } => Some(std::path::PathBuf::from(path)),
                 _ => None,
@@ -277,6 +319,15 @@ impl Repository {
             path: root.join(key),
             source,
         })
+    }
+
+    /// This handle with upload and download rate limits in KiB/s (0 = unlimited).
+    pub fn with_rate_limits(mut self, upload_kbps: u64, download_kbps: u64) -> Repository {
+        self.limits = Arc::new(Limits {
+            upload: RateLimit::new(upload_kbps),
+            download: RateLimit::new(download_kbps),
+        });
+        self
     }
 
     pub fn store(&self) -> &Arc<dyn ObjectStore> {

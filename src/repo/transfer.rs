@@ -193,6 +193,7 @@ impl Repository {
             // One chunk: a single create-if-absent PUT, sent only once the hash is proven.
             let bytes = verify(producer.await)?;
             let stored_bytes = first.len() as u64;
+            self.limits.upload.take(first.len()).await;
             match self
                 .store
                 .put_opts(
@@ -223,6 +224,7 @@ impl Repository {
         let mut writer = WriteMultipart::new_with_chunk_size(upload, CHUNK);
         let mut stored_bytes = 0u64;
         let mut next = Some(second);
+        self.limits.upload.take(first.len()).await;
         writer.put(first.clone());
         stored_bytes += first.len() as u64;
         while let Some(chunk) = next {
@@ -231,6 +233,7 @@ impl Repository {
                 return Err(self.err(format!("uploading {key}"), e));
             }
             stored_bytes += chunk.len() as u64;
+            self.limits.upload.take(chunk.len()).await;
             writer.put(chunk);
             next = rx.recv().await;
         }
@@ -273,7 +276,26 @@ impl Repository {
         }
     }
 
+    /// Reads `file` from the repository and checks its size and hash, writing nothing.
+    pub async fn verify_file(&self, file: &FileEntry) -> Result<()> {
+        let mut attempt = 1;
+        loop {
+            match self.fetch(file, None).await {
+                Err(e) if e.is_transient() && attempt < ATTEMPTS => {
+                    tracing_backoff(attempt).await;
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
     async fn download_once(&self, file: &FileEntry, dest: &Path) -> Result<()> {
+        self.fetch(file, Some(dest)).await
+    }
+
+    /// Streams an object, decoding and hashing it, into `dest` (a new file) or nowhere.
+    async fn fetch(&self, file: &FileEntry, dest: Option<&Path>) -> Result<()> {
         let key = ObjectPath::from(format::object_key(&file.sha256, file.encoding));
         let got = self
             .store
@@ -281,12 +303,19 @@ impl Repository {
             .await
             .map_err(|e| self.err(format!("downloading {key}"), e))?;
         let (tx, mut rx) = mpsc::channel::<Bytes>(4);
-        let target = dest.to_path_buf();
+        let target = dest.map(Path::to_path_buf);
         let encoding = file.encoding;
         let writer = tokio::task::spawn_blocking(move || -> std::io::Result<(String, u64)> {
-            let out = std::fs::File::create_new(&target)?;
+            let out = match &target {
+                Some(t) => Some(std::fs::File::create_new(t)?),
+                None => None,
+            };
+            let sink: Box<dyn Write + Send> = match &out {
+                Some(f) => Box::new(std::io::BufWriter::with_capacity(1024 * 1024, f.try_clone()?)),
+                None => Box::new(std::io::sink()),
+            };
             let mut hashing = Hashing {
-                inner: std::io::BufWriter::with_capacity(1024 * 1024, out),
+                inner: sink,
                 hasher: Hasher::new(),
                 bytes: 0,
             };
@@ -310,8 +339,10 @@ impl Repository {
                 hasher,
                 bytes,
             } = hashing;
-            let out = inner.into_inner().map_err(|e| e.into_error())?;
-            out.sync_all()?;
+            drop(inner);
+            if let Some(out) = out {
+                out.sync_all()?;
+            }
             Ok((hex::encode(hasher.finalize()), bytes))
         });
         let mut stream = got.into_stream();
@@ -319,6 +350,7 @@ impl Repository {
         while let Some(chunk) = stream.next().await {
             match chunk {
                 Ok(c) => {
+                    self.limits.download.take(c.len()).await;
                     if tx.send(c).await.is_err() {
                         break;
                     }
@@ -330,9 +362,10 @@ impl Repository {
             }
         }
         drop(tx);
+        let local = dest.unwrap_or(Path::new("-"));
         let written = writer
             .await
-            .map_err(|e| io_err(dest, std::io::Error::other(e)))?;
+            .map_err(|e| io_err(local, std::io::Error::other(e)))?;
         if let Some(e) = failed {
             return Err(e);
         }
@@ -347,7 +380,7 @@ impl Repository {
                     actual: format!("undecodable zstd data ({e})"),
                 }
             }
-            _ => io_err(dest, e),
+            _ => io_err(local, e),
         })?;
         if actual != file.sha256.as_str() || bytes != file.bytes {
             return Err(RepoError::Corrupt {
@@ -362,4 +395,42 @@ impl Repository {
 
 async fn tracing_backoff(attempt: u32) {
     tokio::time::sleep(std::time::Duration::from_millis(200 * 2u64.pow(attempt))).await;
+}
+
+/// What `verify` found.
+#[derive(Debug, Default)]
+pub struct VerifyReport {
+    pub files: u64,
+    pub bytes: u64,
+    /// Each damaged or missing file with the reason.
+    pub damaged: Vec<(String, String)>,
+}
+
+impl Repository {
+    /// Reads every object of a snapshot and checks its size and checksum (`concurrency` at
+    /// once). Damage is reported per file, not as one error.
+    pub async fn verify_snapshot(
+        &self,
+        manifest: &super::Manifest,
+        concurrency: usize,
+    ) -> VerifyReport {
+        let results: Vec<(String, u64, Result<()>)> = futures::stream::iter(manifest.files.iter())
+            .map(|f| async move {
+                let key = format::object_key(&f.sha256, f.encoding);
+                (key, f.bytes, self.verify_file(f).await)
+            })
+            .buffer_unordered(concurrency.max(1))
+            .collect()
+            .await;
+        let mut report = VerifyReport::default();
+        for (key, bytes, r) in results {
+            report.files += 1;
+            report.bytes += bytes;
+            if let Err(e) = r {
+                report.damaged.push((key, e.to_string()));
+            }
+        }
+        report.damaged.sort();
+        report
+    }
 }

@@ -71,6 +71,7 @@ pub trait Sink {
 pub struct Session {
     engine: Engine,
     current_db: Option<String>,
+    progress: std::sync::Arc<dyn crate::exec::progress::Progress>,
 }
 
 impl Session {
@@ -78,7 +79,13 @@ impl Session {
         Ok(Session {
             engine: Engine::open(cluster)?,
             current_db: None,
+            progress: std::sync::Arc::new(crate::exec::progress::Silent),
         })
+    }
+
+    /// Where BACKUP and RESTORE report their progress (silent by default).
+    pub fn set_progress(&mut self, progress: std::sync::Arc<dyn crate::exec::progress::Progress>) {
+        self.progress = progress;
     }
 
     pub fn engine(&mut self) -> &mut Engine {
@@ -99,7 +106,7 @@ impl Session {
     ) -> std::result::Result<(), miette::Report> {
         let statements = sql::parse_named(name, src)?;
         for stmt in &statements {
-            match self.execute(stmt).await {
+            match self.execute_text(stmt, src).await {
                 Ok(out) => on_output(stmt, &out),
                 Err(e) => return Err(render(e, name, src)),
             }
@@ -120,7 +127,7 @@ impl Session {
             let result = match stmt {
                 Statement::Query(q) => self.stream_query(q, sink).await,
                 other => self
-                    .execute(other)
+                    .execute_text(other, src)
                     .await
                     .map(|out| sink.output(other, &out)),
             };
@@ -148,6 +155,30 @@ impl Session {
     }
 
     /// Runs one statement.
+    /// [`Session::execute`] for a statement parsed from `src`: BACKUP and RESTORE record their
+    /// text, as written, in their plan.
+    pub async fn execute_text(&mut self, stmt: &Statement, src: &str) -> Result<Output> {
+        let span = stmt.span();
+        let text = src.get(span.start..span.end).map(str::to_string);
+        match (stmt, text) {
+            (Statement::Backup(_) | Statement::Restore(_), Some(text)) => {
+                self.run_job(stmt, &text).await
+            }
+            _ => self.execute(stmt).await,
+        }
+    }
+
+    async fn run_job(&mut self, stmt: &Statement, text: &str) -> Result<Output> {
+        let progress = self.progress.clone();
+        let outcome =
+            crate::exec::run_statement(&mut self.engine, stmt, text, progress.as_ref()).await?;
+        if outcome.succeeded() {
+            Ok(done(outcome.summary()))
+        } else {
+            Err(EngineError::invalid(outcome.summary(), None))
+        }
+    }
+
     pub async fn execute(&mut self, stmt: &Statement) -> Result<Output> {
         let current = self.current_db.clone();
         let current = current.as_deref();
@@ -238,18 +269,21 @@ impl Session {
                 Output::Rows(repositories::show_snapshots(engine, s).await?)
             }
             Statement::DropSnapshot(s) => repositories::drop_snapshot(engine, s).await?,
-            Statement::Backup(_)
-            | Statement::Restore(_)
-            | Statement::ShowBackup(_)
-            | Statement::ShowRestore(_)
-            | Statement::CancelBackup(_)
-            | Statement::CancelRestore(_) => {
-                return Err(EngineError::invalid(
-                    "BACKUP and RESTORE do not run in this build yet",
-                    Some(
-                        "`srbackup parse` checks these statements; running them arrives with the planner and executor",
-                    ),
-                ));
+            Statement::Backup(_) | Statement::Restore(_) => {
+                let text = stmt.to_string();
+                return self.run_job(stmt, &text).await;
+            }
+            Statement::ShowBackup(s) => {
+                Output::Rows(crate::exec::jobs::show(engine, "backup", s, current)?)
+            }
+            Statement::ShowRestore(s) => {
+                Output::Rows(crate::exec::jobs::show(engine, "restore", s, current)?)
+            }
+            Statement::CancelBackup(s) => {
+                done(crate::exec::jobs::cancel(engine, "backup", s, current).await?)
+            }
+            Statement::CancelRestore(s) => {
+                done(crate::exec::jobs::cancel(engine, "restore", s, current).await?)
             }
         })
     }

@@ -1,0 +1,210 @@
+//! SHOW BACKUP, SHOW RESTORE and CANCEL: jobs as StarRocks shows and stops them.
+
+use std::time::{Duration, Instant};
+
+use crate::catalog::{self, JobRow};
+use crate::engine::{Engine, EngineError, Result, maintenance};
+use crate::plan::{ObjectAction, Plan};
+use crate::session::ResultSet;
+use crate::sql::{CancelJob, CancelTarget, CompareOp, Predicate, ShowJobs};
+
+pub const SHOW_BACKUP_COLUMNS: &[&str] = crate::sql::SHOW_BACKUP_COLUMNS;
+pub const SHOW_RESTORE_COLUMNS: &[&str] = crate::sql::SHOW_RESTORE_COLUMNS;
+
+/// The objects of a job, as StarRocks' BackupObjs / RestoreObjs columns list them.
+fn objects_text(plan: &Plan) -> String {
+    let mut items: Vec<String> = Vec::new();
+    for o in &plan.objects {
+        let mut s = match &o.target {
+            Some(t) if t != &o.name => format!("{} AS {t}", o.name),
+            _ => o.name.clone(),
+        };
+        if o.action == ObjectAction::ReplacePartitions
+            || (!o.partitions.is_empty() && o.kind != crate::plan::ObjectKind::View && o.partitions.len() < 8)
+        {
+            s.push_str(&format!(" ({})", o.partitions.join(", ")));
+        }
+        items.push(s);
+    }
+    items.extend(plan.functions.iter().map(|f| format!("FUNCTION {}", f.signature)));
+    items.extend(plan.external_catalogs.iter().map(|c| format!("CATALOG {}", c.name)));
+    format!("[{}]", items.join(", "))
+}
+
+fn time(job: &JobRow, state: &str) -> Option<String> {
+    job.state_times.get(state).cloned()
+}
+
+fn finished_time(job: &JobRow) -> Option<String> {
+    time(job, "FINISHED").or_else(|| time(job, "CANCELLED"))
+}
+
+/// `LIKE` with `%` and `_`, case-insensitive as StarRocks compares these columns.
+fn like(pattern: &str, text: &str) -> bool {
+    fn go(p: &[char], t: &[char]) -> bool {
+        match p.split_first() {
+            None => t.is_empty(),
+            Some(('%', rest)) => (0..=t.len()).any(|i| go(rest, &t[i..])),
+            Some(('_', rest)) => !t.is_empty() && go(rest, &t[1..]),
+            Some((c, rest)) => t.first().is_some_and(|x| x.eq_ignore_ascii_case(c)) && go(rest, &t[1..]),
+        }
+    }
+    let p: Vec<char> = pattern.chars().collect();
+    let t: Vec<char> = text.chars().collect();
+    go(&p, &t)
+}
+
+fn matches(rs: &ResultSet, row: &[Option<String>], filter: &[Predicate]) -> bool {
+    filter.iter().all(|p| {
+        let column = rs
+            .columns
+            .iter()
+            .position(|c| c.eq_ignore_ascii_case(&p.column.value));
+        let value = column.and_then(|c| row[c].as_deref()).unwrap_or("");
+        match p.op {
+            CompareOp::Eq => p.values.iter().any(|v| v.as_str().eq_ignore_ascii_case(value)),
+            CompareOp::NotEq => p.values.iter().all(|v| !v.as_str().eq_ignore_ascii_case(value)),
+            CompareOp::In => p.values.iter().any(|v| v.as_str().eq_ignore_ascii_case(value)),
+            CompareOp::Like => p.values.iter().any(|v| like(v.as_str(), value)),
+        }
+    })
+}
+
+/// SHOW BACKUP / SHOW RESTORE: the newest job of each database (of `FROM db`, or of the
+/// current database when there is one), as StarRocks keeps only the last job per database.
+pub fn show(engine: &mut Engine, kind: &str, stmt: &ShowJobs, current: Option<&str>) -> Result<ResultSet> {
+    let db = stmt
+        .database
+        .as_ref()
+        .map(|d| d.value.clone())
+        .or_else(|| current.map(str::to_string));
+    let all = catalog::jobs(engine.catalog().conn(), kind, db.as_deref())?;
+    let mut newest: Vec<JobRow> = Vec::new();
+    for j in all {
+        if !newest.iter().any(|n| n.db_name == j.db_name) {
+            newest.push(j);
+        }
+    }
+    let columns = if kind == "backup" {
+        SHOW_BACKUP_COLUMNS
+    } else {
+        SHOW_RESTORE_COLUMNS
+    };
+    let mut rs = ResultSet::new(columns);
+    for j in newest {
+        let plan = Plan::from_json(&j.plan).ok();
+        let objs = plan.as_ref().map(objects_text).unwrap_or_default();
+        let row: Vec<Option<String>> = if kind == "backup" {
+            vec![
+                Some(j.id.to_string()),
+                Some(j.label.clone()),
+                Some(j.db_name.clone()),
+                Some(j.state.clone()),
+                Some(objs),
+                Some(j.created_at.clone()),
+                time(&j, "UPLOAD_SNAPSHOT"),
+                time(&j, "SAVE_META"),
+                finished_time(&j),
+                Some(j.unfinished_tasks.to_string()),
+                j.progress.clone(),
+                j.task_err_msg.clone(),
+                Some(j.status.clone()),
+                Some(j.timeout.to_string()),
+            ]
+        } else {
+            let prop = |k: &str| plan.as_ref().and_then(|p| p.properties.get(k).cloned());
+            vec![
+                Some(j.id.to_string()),
+                Some(j.label.clone()),
+                j.snapshot_timestamp.clone(),
+                Some(j.db_name.clone()),
+                Some(j.state.clone()),
+                Some(prop("allow_load").unwrap_or_else(|| "false".into())),
+                Some(prop("replication_num").unwrap_or_else(|| "1".into())),
+                Some(objs),
+                Some(j.created_at.clone()),
+                time(&j, "SNAPSHOTING"),
+                time(&j, "DOWNLOAD"),
+                time(&j, "COMMIT"),
+                finished_time(&j),
+                Some(j.unfinished_tasks.to_string()),
+                j.progress.clone(),
+                j.task_err_msg.clone(),
+                Some(j.status.clone()),
+                Some(j.timeout.to_string()),
+            ]
+        };
+        if matches(&rs, &row, &stmt.filter) {
+            rs.push(row);
+        }
+    }
+    Ok(rs)
+}
+
+/// CANCEL BACKUP / CANCEL RESTORE: asks the job's process to stop and waits (up to a minute)
+/// until it has cleaned up; a job whose process died is cleaned up here.
+pub async fn cancel(engine: &mut Engine, kind: &str, stmt: &CancelJob, current: Option<&str>) -> Result<String> {
+    let db = match &stmt.target {
+        CancelTarget::Database(d) => d.value.clone(),
+        CancelTarget::ExternalCatalog => super::EXTERNAL_CATALOGS.to_string(),
+        CancelTarget::Current => current.map(str::to_string).ok_or_else(|| {
+            EngineError::invalid(
+                format!("CANCEL {} names no database", kind.to_uppercase()),
+                Some("write CANCEL BACKUP FROM db, or USE db first"),
+            )
+        })?,
+    };
+    let job = catalog::unfinished_jobs(engine.catalog().conn())?
+        .into_iter()
+        .rev()
+        .find(|j| j.kind == kind && j.db_name == db);
+    let Some(job) = job else {
+        let what = if db == super::EXTERNAL_CATALOGS {
+            "external catalogs".to_string()
+        } else {
+            format!("database {db}")
+        };
+        return Err(EngineError::invalid(
+            format!("there is no running {} job on {what}", kind.to_uppercase()),
+            Some(if kind == "backup" { "SHOW BACKUP lists the jobs" } else { "SHOW RESTORE lists the jobs" }),
+        ));
+    };
+    if !maintenance::process_alive(job.pid) {
+        super::cancel_interrupted(engine, &job).await?;
+        return Ok(format!("Query OK, job {} cancelled", job.id));
+    }
+    engine
+        .catalog()
+        .write(|tx| catalog::request_cancel(tx, kind, &db))?;
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(60) {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        if let Some(j) = catalog::job(engine.catalog().conn(), job.id)?
+            && j.finished
+        {
+            return Ok(format!("Query OK, job {} {}", j.id, j.state.to_lowercase()));
+        }
+        if !maintenance::process_alive(job.pid) {
+            super::cancel_interrupted(engine, &job).await?;
+            return Ok(format!("Query OK, job {} cancelled", job.id));
+        }
+    }
+    Ok(format!(
+        "Query OK, job {} was asked to stop; SHOW {} shows when it has",
+        job.id,
+        kind.to_uppercase()
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::like;
+
+    #[test]
+    fn like_matches_starrocks_patterns() {
+        assert!(like("sr_%", "SR_HUB_BACKUP"));
+        assert!(like("sr_hub_backu_", "sr_hub_backup"));
+        assert!(!like("sr_%x", "sr_hub"));
+        assert!(like("%", ""));
+    }
+}

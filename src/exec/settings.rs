@@ -1,0 +1,116 @@
+//! The cluster's job settings, from `<cluster>/srbackup.conf` (StarRocks' `be.conf` style:
+//! `key = value` lines, `#` comments). Missing keys take StarRocks' defaults.
+
+use std::path::Path;
+
+use crate::engine::{EngineError, Result};
+
+pub const CONFIG_FILE: &str = "srbackup.conf";
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Settings {
+    /// Concurrent pin (make snapshot) tasks.
+    pub make_snapshot_worker_count: usize,
+    /// Concurrent pin releases.
+    pub release_snapshot_worker_count: usize,
+    /// Concurrent uploads; 0 in the file means the number of cores.
+    pub upload_worker_count: usize,
+    /// Concurrent downloads; 0 in the file means the number of cores.
+    pub download_worker_count: usize,
+    /// Upload rate limit in KiB/s for the whole job; 0 = unlimited.
+    pub max_upload_speed_kbps: u64,
+    /// Download rate limit in KiB/s for the whole job; 0 = unlimited.
+    pub max_download_speed_kbps: u64,
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2)
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            make_snapshot_worker_count: 5,
+            release_snapshot_worker_count: 5,
+            upload_worker_count: cores(),
+            download_worker_count: cores(),
+            max_upload_speed_kbps: 0,
+            max_download_speed_kbps: 0,
+        }
+    }
+}
+
+impl Settings {
+    /// Reads the cluster's settings file; absent means defaults.
+    pub fn load(cluster: &Path) -> Result<Settings> {
+        let path = cluster.join(CONFIG_FILE);
+        match std::fs::read_to_string(&path) {
+            Ok(text) => Settings::parse(&text).map_err(|e| {
+                EngineError::invalid(
+                    format!("{}: {e}", path.display()),
+                    Some("each line is `key = value`; see README.md for the keys"),
+                )
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Settings::default()),
+            Err(source) => Err(EngineError::Io { path, source }),
+        }
+    }
+
+    pub fn parse(text: &str) -> std::result::Result<Settings, String> {
+        let mut s = Settings::default();
+        for (n, line) in text.lines().enumerate() {
+            let line = line.split('#').next().unwrap_or("").trim();
+            if line.is_empty() {
+                continue;
+            }
+            let Some((key, value)) = line.split_once('=') else {
+                return Err(format!("line {}: expected `key = value`", n + 1));
+            };
+            let (key, value) = (key.trim(), value.trim());
+            let number: u64 = value
+                .parse()
+                .map_err(|_| format!("line {}: {key} must be a whole number, not \"{value}\"", n + 1))?;
+            let workers = |v: u64| if v == 0 { cores() } else { v as usize };
+            match key {
+                "make_snapshot_worker_count" => s.make_snapshot_worker_count = workers(number),
+                "release_snapshot_worker_count" => s.release_snapshot_worker_count = workers(number),
+                "upload_worker_count" => s.upload_worker_count = workers(number),
+                "download_worker_count" => s.download_worker_count = workers(number),
+                "max_upload_speed_kbps" => s.max_upload_speed_kbps = number,
+                "max_download_speed_kbps" => s.max_download_speed_kbps = number,
+                other => return Err(format!("line {}: unknown setting {other}", n + 1)),
+            }
+        }
+        Ok(s)
+    }
+
+    /// How many tasks of a kind may run at once.
+    pub fn workers_for(&self, kind: &str) -> usize {
+        match kind {
+            "upload" => self.upload_worker_count,
+            "download" => self.download_worker_count,
+            "pin" => self.make_snapshot_worker_count,
+            "release" => self.release_snapshot_worker_count,
+            _ => 1,
+        }
+        .max(1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_parse_with_defaults_and_clear_errors() {
+        let s = Settings::parse("# gentle\nupload_worker_count = 3\nmax_upload_speed_kbps = 1024\n").unwrap();
+        assert_eq!(s.upload_worker_count, 3);
+        assert_eq!(s.max_upload_speed_kbps, 1024);
+        assert_eq!(s.make_snapshot_worker_count, 5);
+        assert_eq!(Settings::parse("download_worker_count = 0").unwrap().download_worker_count, cores());
+        assert!(Settings::parse("upload_workers = 2").unwrap_err().contains("unknown setting upload_workers"));
+        assert!(Settings::parse("upload_worker_count = many").unwrap_err().contains("whole number"));
+    }
+}
