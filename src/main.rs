@@ -215,7 +215,12 @@ async fn run(cli: Cli) -> Result<()> {
                 .map_err(|e| miette::miette!("{}: {e}", plan.display()))?;
             let mut session = open_session(&cli.cluster)?;
             let progress = srbackup::exec::progress::Console::new();
-            let outcome = srbackup::exec::apply(session.engine(), &parsed, &progress).await?;
+            let time = std::env::var("SRBACKUP_SNAPSHOT_TIME").ok();
+            let options = srbackup::exec::StartOptions {
+                snapshot_time: time.as_deref(),
+            };
+            let outcome =
+                srbackup::exec::apply(session.engine(), &parsed, &progress, options).await?;
             finish(&outcome)
         }
         Command::Resume { job } => {
@@ -290,6 +295,7 @@ async fn run(cli: Cli) -> Result<()> {
             let (name, text) = read_input(statements, file)?;
             let mut session = open_session(&cli.cluster)?;
             session.set_progress(std::sync::Arc::new(srbackup::exec::progress::Console::new()));
+            session.set_snapshot_time(std::env::var("SRBACKUP_SNAPSHOT_TIME").ok());
             match format {
                 ResultFormat::Table => {
                     let mut sink = srbackup::output::TableSink::default();

@@ -20,14 +20,24 @@ fn objects_text(plan: &Plan) -> String {
             _ => o.name.clone(),
         };
         if o.action == ObjectAction::ReplacePartitions
-            || (!o.partitions.is_empty() && o.kind != crate::plan::ObjectKind::View && o.partitions.len() < 8)
+            || (!o.partitions.is_empty()
+                && o.kind != crate::plan::ObjectKind::View
+                && o.partitions.len() < 8)
         {
             s.push_str(&format!(" ({})", o.partitions.join(", ")));
         }
         items.push(s);
     }
-    items.extend(plan.functions.iter().map(|f| format!("FUNCTION {}", f.signature)));
-    items.extend(plan.external_catalogs.iter().map(|c| format!("CATALOG {}", c.name)));
+    items.extend(
+        plan.functions
+            .iter()
+            .map(|f| format!("FUNCTION {}", f.signature)),
+    );
+    items.extend(
+        plan.external_catalogs
+            .iter()
+            .map(|c| format!("CATALOG {}", c.name)),
+    );
     format!("[{}]", items.join(", "))
 }
 
@@ -46,7 +56,9 @@ fn like(pattern: &str, text: &str) -> bool {
             None => t.is_empty(),
             Some(('%', rest)) => (0..=t.len()).any(|i| go(rest, &t[i..])),
             Some(('_', rest)) => !t.is_empty() && go(rest, &t[1..]),
-            Some((c, rest)) => t.first().is_some_and(|x| x.eq_ignore_ascii_case(c)) && go(rest, &t[1..]),
+            Some((c, rest)) => {
+                t.first().is_some_and(|x| x.eq_ignore_ascii_case(c)) && go(rest, &t[1..])
+            }
         }
     }
     let p: Vec<char> = pattern.chars().collect();
@@ -62,9 +74,18 @@ fn matches(rs: &ResultSet, row: &[Option<String>], filter: &[Predicate]) -> bool
             .position(|c| c.eq_ignore_ascii_case(&p.column.value));
         let value = column.and_then(|c| row[c].as_deref()).unwrap_or("");
         match p.op {
-            CompareOp::Eq => p.values.iter().any(|v| v.as_str().eq_ignore_ascii_case(value)),
-            CompareOp::NotEq => p.values.iter().all(|v| !v.as_str().eq_ignore_ascii_case(value)),
-            CompareOp::In => p.values.iter().any(|v| v.as_str().eq_ignore_ascii_case(value)),
+            CompareOp::Eq => p
+                .values
+                .iter()
+                .any(|v| v.as_str().eq_ignore_ascii_case(value)),
+            CompareOp::NotEq => p
+                .values
+                .iter()
+                .all(|v| !v.as_str().eq_ignore_ascii_case(value)),
+            CompareOp::In => p
+                .values
+                .iter()
+                .any(|v| v.as_str().eq_ignore_ascii_case(value)),
             CompareOp::Like => p.values.iter().any(|v| like(v.as_str(), value)),
         }
     })
@@ -72,7 +93,12 @@ fn matches(rs: &ResultSet, row: &[Option<String>], filter: &[Predicate]) -> bool
 
 /// SHOW BACKUP / SHOW RESTORE: the newest job of each database (of `FROM db`, or of the
 /// current database when there is one), as StarRocks keeps only the last job per database.
-pub fn show(engine: &mut Engine, kind: &str, stmt: &ShowJobs, current: Option<&str>) -> Result<ResultSet> {
+pub fn show(
+    engine: &mut Engine,
+    kind: &str,
+    stmt: &ShowJobs,
+    current: Option<&str>,
+) -> Result<ResultSet> {
     let db = stmt
         .database
         .as_ref()
@@ -143,7 +169,12 @@ pub fn show(engine: &mut Engine, kind: &str, stmt: &ShowJobs, current: Option<&s
 
 /// CANCEL BACKUP / CANCEL RESTORE: asks the job's process to stop and waits (up to a minute)
 /// until it has cleaned up; a job whose process died is cleaned up here.
-pub async fn cancel(engine: &mut Engine, kind: &str, stmt: &CancelJob, current: Option<&str>) -> Result<String> {
+pub async fn cancel(
+    engine: &mut Engine,
+    kind: &str,
+    stmt: &CancelJob,
+    current: Option<&str>,
+) -> Result<String> {
     let db = match &stmt.target {
         CancelTarget::Database(d) => d.value.clone(),
         CancelTarget::ExternalCatalog => super::EXTERNAL_CATALOGS.to_string(),
@@ -164,9 +195,10 @@ pub async fn cancel(engine: &mut Engine, kind: &str, stmt: &CancelJob, current: 
         } else {
             format!("database {db}")
         };
-        return Err(EngineError::invalid(
-            format!("there is no running {} job on {what}", kind.to_uppercase()),
-            Some(if kind == "backup" { "SHOW BACKUP lists the jobs" } else { "SHOW RESTORE lists the jobs" }),
+        // Nothing to stop is not an error: CANCEL is idempotent.
+        return Ok(format!(
+            "Query OK, no {} job is running on {what}",
+            kind.to_uppercase()
         ));
     };
     if !maintenance::process_alive(job.pid) {

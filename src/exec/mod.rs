@@ -77,7 +77,11 @@ impl Outcome {
                 self.files - self.files_sent,
                 h(self.bytes - self.bytes_sent)
             ),
-            PlanKind::Restore => format!("{} files ({}) downloaded and verified", self.files, h(self.bytes)),
+            PlanKind::Restore => format!(
+                "{} files ({}) downloaded and verified",
+                self.files,
+                h(self.bytes)
+            ),
         };
         let mut s = format!(
             "{what} {} (job {}) {}: {moved}; {:.1} s, {}/s",
@@ -85,7 +89,12 @@ impl Outcome {
             self.job_id,
             self.state,
             secs,
-            h((self.bytes_sent.max(if self.kind == PlanKind::Restore { self.bytes } else { 0 }) as f64 / secs) as u64)
+            h((self.bytes_sent.max(if self.kind == PlanKind::Restore {
+                self.bytes
+            } else {
+                0
+            }) as f64
+                / secs) as u64)
         );
         if let Some(ts) = &self.timestamp {
             s.push_str(&format!("; snapshot timestamp {ts}"));
@@ -143,21 +152,34 @@ fn kind_name(kind: PlanKind) -> &'static str {
     }
 }
 
-/// The timestamp a new snapshot gets: now, in UTC, or `SRBACKUP_SNAPSHOT_TIME` (for
-/// reproducible examples and tests, such as running the spec's RESTOREs with their timestamps).
-pub fn snapshot_timestamp(label: &str) -> Result<String> {
-    match std::env::var("SRBACKUP_SNAPSHOT_TIME") {
-        Ok(t) => crate::repo::SnapshotId::new(label, &t)
+/// The timestamp a new snapshot gets: now, in UTC, unless a fixed one is given (the CLI's
+/// `SRBACKUP_SNAPSHOT_TIME`, for reproducible examples and for running the spec's RESTOREs
+/// with the timestamps they carry).
+pub fn snapshot_timestamp(label: &str, fixed: Option<&str>) -> Result<String> {
+    match fixed {
+        Some(t) => crate::repo::SnapshotId::new(label, t)
             .map(|id| id.timestamp)
-            .map_err(|e| EngineError::invalid(format!("SRBACKUP_SNAPSHOT_TIME: {e}"), None)),
-        Err(_) => crate::repo::SnapshotId::now(label)
+            .map_err(|e| EngineError::invalid(format!("snapshot time: {e}"), None)),
+        None => crate::repo::SnapshotId::now(label)
             .map(|id| id.timestamp)
             .map_err(|e| EngineError::invalid(e.to_string(), None)),
     }
 }
 
+/// How a job is started.
+#[derive(Clone, Copy, Default)]
+pub struct StartOptions<'a> {
+    /// A fixed snapshot timestamp for a backup (`yyyy-MM-dd-HH-mm-ss-SSS`).
+    pub snapshot_time: Option<&'a str>,
+}
+
 /// Runs a saved plan as a new job, in the foreground. Refuses a stale plan.
-pub async fn apply(engine: &mut Engine, plan: &Plan, progress: &dyn Progress) -> Result<Outcome> {
+pub async fn apply(
+    engine: &mut Engine,
+    plan: &Plan,
+    progress: &dyn Progress,
+    options: StartOptions<'_>,
+) -> Result<Outcome> {
     let statement = crate::sql::parse_one(&plan.statement).map_err(|e| {
         EngineError::invalid(
             format!("the plan's statement does not parse: {}", e.render_plain()),
@@ -175,7 +197,7 @@ pub async fn apply(engine: &mut Engine, plan: &Plan, progress: &dyn Progress) ->
             Some("re-plan: run `srbackup plan` again and review the new plan"),
         ));
     }
-    start(engine, plan, progress).await
+    start(engine, plan, progress, options).await
 }
 
 /// Plans and runs a statement in one step (what `srbackup sql "BACKUP ..."` does).
@@ -184,9 +206,10 @@ pub async fn run_statement(
     statement: &Statement,
     text: &str,
     progress: &dyn Progress,
+    options: StartOptions<'_>,
 ) -> Result<Outcome> {
     let plan = crate::plan::plan(engine, statement, text).await?;
-    start(engine, &plan, progress).await
+    start(engine, &plan, progress, options).await
 }
 
 fn short(fingerprint: &str) -> &str {
@@ -194,12 +217,20 @@ fn short(fingerprint: &str) -> &str {
     &hex[..hex.len().min(12)]
 }
 
-async fn start(engine: &mut Engine, plan: &Plan, progress: &dyn Progress) -> Result<Outcome> {
+async fn start(
+    engine: &mut Engine,
+    plan: &Plan,
+    progress: &dyn Progress,
+    options: StartOptions<'_>,
+) -> Result<Outcome> {
     let lock = lock_name(plan);
     let job_name = format!("{} {}", kind_name(plan.kind), plan.snapshot.label);
     maintenance::lock_database(engine, &lock, &job_name)?;
     let timestamp = match plan.kind {
-        PlanKind::Backup => Some(snapshot_timestamp(&plan.snapshot.label)?),
+        PlanKind::Backup => Some(snapshot_timestamp(
+            &plan.snapshot.label,
+            options.snapshot_time,
+        )?),
         PlanKind::Restore => plan.snapshot.timestamp.clone(),
     };
     let timeout: i64 = plan
@@ -269,7 +300,10 @@ pub async fn resume(
         engine
             .catalog()
             .write(|tx| catalog::set_job_pid(tx, job.id, std::process::id()))?;
-        progress.note(&format!("resuming job {} ({job_name}) from {}", job.id, job.state));
+        progress.note(&format!(
+            "resuming job {} ({job_name}) from {}",
+            job.id, job.state
+        ));
         out.push(run(engine, job.id, progress).await?);
     }
     Ok(out)
@@ -282,11 +316,10 @@ async fn run(engine: &mut Engine, job_id: i64, progress: &dyn Progress) -> Resul
     let plan = Plan::from_json(&job.plan)
         .map_err(|e| EngineError::invalid(format!("job {job_id}: {e}"), None))?;
     let journal = catalog::journal(engine.catalog().conn(), job_id)?;
-    let repository = registry::open(engine, &Ident::new(&plan.repository.name))?
-        .with_rate_limits(
-            Settings::load(engine.root())?.max_upload_speed_kbps,
-            Settings::load(engine.root())?.max_download_speed_kbps,
-        );
+    let repository = registry::open(engine, &Ident::new(&plan.repository.name))?.with_rate_limits(
+        Settings::load(engine.root())?.max_upload_speed_kbps,
+        Settings::load(engine.root())?.max_download_speed_kbps,
+    );
     let created = chrono::NaiveDateTime::parse_from_str(&job.created_at, "%Y-%m-%d %H:%M:%S")
         .map(|t| t.and_utc())
         .unwrap_or_else(|_| chrono::Utc::now());
@@ -322,9 +355,10 @@ async fn run(engine: &mut Engine, job_id: i64, progress: &dyn Progress) -> Resul
                 Stop::Failed(m) => ("[FAILED]", m.clone()),
             };
             runner.clean_up().await;
-            runner.engine.catalog().write(|tx| {
-                catalog::finish_job(tx, job_id, "CANCELLED", status, Some(&message))
-            })?;
+            runner
+                .engine
+                .catalog()
+                .write(|tx| catalog::finish_job(tx, job_id, "CANCELLED", status, Some(&message)))?;
             runner.outcome("CANCELLED", Some(message))
         }
     };
@@ -474,7 +508,10 @@ impl Runner<'_> {
         let tasks = self.plan.tasks.clone();
         let graph = TaskGraph::new(&tasks).map_err(Stop::Failed)?;
         let n = tasks.len();
-        let mut done: Vec<bool> = tasks.iter().map(|t| self.journal.contains_key(&t.id)).collect();
+        let mut done: Vec<bool> = tasks
+            .iter()
+            .map(|t| self.journal.contains_key(&t.id))
+            .collect();
         let mut waiting: Vec<usize> = (0..n)
             .map(|i| graph.dependencies(i).filter(|&d| !done[d]).count())
             .collect();
@@ -492,7 +529,8 @@ impl Runner<'_> {
         self.progress.start(what, total_files, total_bytes);
         for &i in &transfers {
             if done[i] {
-                self.progress.file_done(tasks::file_size(&tasks[i].action), false);
+                self.progress
+                    .file_done(tasks::file_size(&tasks[i].action), false);
                 self.count_journaled(&tasks[i]);
             }
         }
@@ -565,7 +603,9 @@ impl Runner<'_> {
             }
             // Journal finished transfers in batches; their dependents start only once journaled.
             if !finished.is_empty()
-                && (finished.len() >= 64 || running.is_empty() || last_flush.elapsed() >= Duration::from_secs(1))
+                && (finished.len() >= 64
+                    || running.is_empty()
+                    || last_flush.elapsed() >= Duration::from_secs(1))
             {
                 self.journal_transfers(&tasks, &finished)?;
                 for (i, _) in std::mem::take(&mut finished) {

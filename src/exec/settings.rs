@@ -69,13 +69,18 @@ impl Settings {
                 return Err(format!("line {}: expected `key = value`", n + 1));
             };
             let (key, value) = (key.trim(), value.trim());
-            let number: u64 = value
-                .parse()
-                .map_err(|_| format!("line {}: {key} must be a whole number, not \"{value}\"", n + 1))?;
+            let number: u64 = value.parse().map_err(|_| {
+                format!(
+                    "line {}: {key} must be a whole number, not \"{value}\"",
+                    n + 1
+                )
+            })?;
             let workers = |v: u64| if v == 0 { cores() } else { v as usize };
             match key {
                 "make_snapshot_worker_count" => s.make_snapshot_worker_count = workers(number),
-                "release_snapshot_worker_count" => s.release_snapshot_worker_count = workers(number),
+                "release_snapshot_worker_count" => {
+                    s.release_snapshot_worker_count = workers(number)
+                }
                 "upload_worker_count" => s.upload_worker_count = workers(number),
                 "download_worker_count" => s.download_worker_count = workers(number),
                 "max_upload_speed_kbps" => s.max_upload_speed_kbps = number,
@@ -105,12 +110,27 @@ mod tests {
 
     #[test]
     fn settings_parse_with_defaults_and_clear_errors() {
-        let s = Settings::parse("# gentle\nupload_worker_count = 3\nmax_upload_speed_kbps = 1024\n").unwrap();
+        let s =
+            Settings::parse("# gentle\nupload_worker_count = 3\nmax_upload_speed_kbps = 1024\n")
+                .unwrap();
         assert_eq!(s.upload_worker_count, 3);
         assert_eq!(s.max_upload_speed_kbps, 1024);
         assert_eq!(s.make_snapshot_worker_count, 5);
-        assert_eq!(Settings::parse("download_worker_count = 0").unwrap().download_worker_count, cores());
-        assert!(Settings::parse("upload_workers = 2").unwrap_err().contains("unknown setting upload_workers"));
-        assert!(Settings::parse("upload_worker_count = many").unwrap_err().contains("whole number"));
+        assert_eq!(
+            Settings::parse("download_worker_count = 0")
+                .unwrap()
+                .download_worker_count,
+            cores()
+        );
+        assert!(
+            Settings::parse("upload_workers = 2")
+                .unwrap_err()
+                .contains("unknown setting upload_workers")
+        );
+        assert!(
+            Settings::parse("upload_worker_count = many")
+                .unwrap_err()
+                .contains("whole number")
+        );
     }
 }

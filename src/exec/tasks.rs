@@ -9,7 +9,9 @@ use super::{Runner, Stop, TransferResult};
 use crate::catalog::{self, ObjectDef, ObjectState, RowsetRow};
 use crate::engine::maintenance::{self, Publish};
 use crate::plan::{Action, ObjectAction, Task};
-use crate::repo::format::{FileEntry, ObjectEntry, PartitionEntry, RowsetEntry, Source, TabletEntry};
+use crate::repo::format::{
+    FileEntry, ObjectEntry, PartitionEntry, RowsetEntry, Source, TabletEntry,
+};
 use crate::repo::{Encoding, Manifest, RepoError, Sha256, SnapshotId};
 
 pub(super) fn file_size(action: &Action) -> u64 {
@@ -61,7 +63,9 @@ impl Runner<'_> {
     }
 
     fn manifest(&self) -> &Manifest {
-        self.manifest.as_deref().expect("a restore reads its manifest first")
+        self.manifest
+            .as_deref()
+            .expect("a restore reads its manifest first")
     }
 
     fn entry(&self, name: &str) -> Result<&ObjectEntry, Stop> {
@@ -123,7 +127,9 @@ impl Runner<'_> {
                     });
                     (index, r)
                 })
-                    as std::pin::Pin<Box<dyn Future<Output = TransferResult> + Send>>)
+                    as std::pin::Pin<
+                        Box<dyn Future<Output = TransferResult> + Send>,
+                    >)
             }
             Action::Download { file, .. } => {
                 let staged = self.staged_id(&file.object)?;
@@ -133,15 +139,23 @@ impl Runner<'_> {
                     .iter()
                     .find(|f| f.sha256.as_str() == file.sha256)
                     .cloned()
-                    .ok_or_else(|| failed(format!("file {} is not in the manifest", file.sha256)))?;
-                let relative = format!("data/{staged}/R{}-{index}-{}.parquet", self.job.id, &file.sha256[..16]);
+                    .ok_or_else(|| {
+                        failed(format!("file {} is not in the manifest", file.sha256))
+                    })?;
+                let relative = format!(
+                    "data/{staged}/R{}-{index}-{}.parquet",
+                    self.job.id,
+                    &file.sha256[..16]
+                );
                 let dest = self.engine.file_path(&relative);
                 Ok(Box::pin(async move {
                     let r = async {
                         if let Some(dir) = dest.parent() {
-                            tokio::fs::create_dir_all(dir).await.map_err(|source| RepoError::Io {
-                                path: dir.to_path_buf(),
-                                source,
+                            tokio::fs::create_dir_all(dir).await.map_err(|source| {
+                                RepoError::Io {
+                                    path: dir.to_path_buf(),
+                                    source,
+                                }
                             })?;
                         }
                         // A crashed attempt may have left a partial file: start over.
@@ -271,7 +285,8 @@ impl Runner<'_> {
                         let encoding: Encoding = serde_json::from_value(v["encoding"].clone())
                             .map_err(|e| failed(format!("the journal is damaged: {e}")))?;
                         files.entry(file.sha256.clone()).or_insert(FileEntry {
-                            sha256: Sha256::parse(&file.sha256).map_err(|e| failed(e.to_string()))?,
+                            sha256: Sha256::parse(&file.sha256)
+                                .map_err(|e| failed(e.to_string()))?,
                             bytes: file.size.0,
                             stored_bytes: v["stored_bytes"].as_u64().unwrap_or(file.size.0),
                             encoding,
@@ -283,7 +298,8 @@ impl Runner<'_> {
                     Ok(()) => {}
                     // Written before a crash, or the same snapshot made twice at one instant.
                     Err(RepoError::Busy { .. })
-                        if self.repo.read_manifest(&manifest.id()).await.ok().as_ref() == Some(&manifest) => {}
+                        if self.repo.read_manifest(&manifest.id()).await.ok().as_ref()
+                            == Some(&manifest) => {}
                     Err(e) => return Err(e.into()),
                 }
                 self.journal_only(&id, json!({ "timestamp": manifest.timestamp }))?;
@@ -315,17 +331,37 @@ impl Runner<'_> {
                 })?;
                 json!({})
             }
-            Action::Stage { name, target, partitions, .. } => {
+            Action::Stage {
+                name,
+                target,
+                partitions,
+                ..
+            } => {
                 let entry = self.entry(name)?.clone();
                 let db = self.plan.target_database.clone().unwrap_or_default();
                 let db_id = self.db_id(&db)?;
                 let target = target.clone();
                 let partitions = partitions.clone();
-                let value = self.engine.catalog().write(|tx| {
-                    let staged = catalog::insert_object(tx, db_id, &target, &entry.definition, ObjectState::Staged)?;
-                    let buckets = entry.definition.schema().map(|s| s.distribution.buckets()).unwrap_or(1);
-                    for p in entry.partitions.iter().filter(|p| partitions.contains(&p.name)) {
-                        let pid = catalog::insert_partition(tx, staged, &p.name, &p.bound, buckets)?;
+                self.engine.catalog().write(|tx| {
+                    let staged = catalog::insert_object(
+                        tx,
+                        db_id,
+                        &target,
+                        &entry.definition,
+                        ObjectState::Staged,
+                    )?;
+                    let buckets = entry
+                        .definition
+                        .schema()
+                        .map(|s| s.distribution.buckets())
+                        .unwrap_or(1);
+                    for p in entry
+                        .partitions
+                        .iter()
+                        .filter(|p| partitions.contains(&p.name))
+                    {
+                        let pid =
+                            catalog::insert_partition(tx, staged, &p.name, &p.bound, buckets)?;
                         tx.execute(
                             "UPDATE partitions SET visible_version = ?2 WHERE id = ?1",
                             rusqlite::params![pid, p.version],
@@ -336,11 +372,11 @@ impl Runner<'_> {
                     if let Some(e) = &existing {
                         catalog::set_state(tx, e.id, ObjectState::Restoring)?;
                     }
-                    let value = json!({ "staged_id": staged, "existing_id": existing.map(|e| e.id) });
+                    let value =
+                        json!({ "staged_id": staged, "existing_id": existing.map(|e| e.id) });
                     catalog::journal_task(tx, job_id, &id, &value.to_string())?;
                     Ok(value)
-                })?;
-                value
+                })?
             }
             Action::Commit { database, publish } => {
                 let db_id = self.db_id(database)?;
@@ -350,8 +386,14 @@ impl Runner<'_> {
                     let staged_id = self.staged_id(&p.target)?;
                     match p.action {
                         ObjectAction::ReplacePartitions => {
-                            let target = catalog::object(self.engine.catalog().conn(), db_id, &p.target)?
-                                .ok_or_else(|| failed(format!("{} disappeared during the restore", p.target)))?;
+                            let target =
+                                catalog::object(self.engine.catalog().conn(), db_id, &p.target)?
+                                    .ok_or_else(|| {
+                                        failed(format!(
+                                            "{} disappeared during the restore",
+                                            p.target
+                                        ))
+                                    })?;
                             back_to_normal.push(target.id);
                             items.push(Publish::Partitions {
                                 staged_id,
@@ -380,17 +422,29 @@ impl Runner<'_> {
                     if let Some(e) = catalog::object(tx, db_id, &target)? {
                         catalog::drop_object(tx, e.id)?;
                     }
-                    catalog::insert_object(tx, db_id, &target, &entry.definition, ObjectState::Normal)?;
+                    catalog::insert_object(
+                        tx,
+                        db_id,
+                        &target,
+                        &entry.definition,
+                        ObjectState::Normal,
+                    )?;
                     catalog::journal_task(tx, job_id, &id, "{}")
                 })?;
                 json!({})
             }
-            Action::ActivateMaterializedView { target, active, reason, .. } => {
+            Action::ActivateMaterializedView {
+                target,
+                active,
+                reason,
+                ..
+            } => {
                 let db = self.plan.target_database.clone().unwrap_or_default();
                 let db_id = self.db_id(&db)?;
                 let (target, active, reason) = (target.clone(), *active, reason.clone());
                 self.engine.catalog().write(|tx| {
-                    let o = catalog::object(tx, db_id, &target)?.ok_or(rusqlite::Error::QueryReturnedNoRows)?;
+                    let o = catalog::object(tx, db_id, &target)?
+                        .ok_or(rusqlite::Error::QueryReturnedNoRows)?;
                     catalog::set_active(tx, o.id, active, reason.as_deref())?;
                     catalog::journal_task(tx, job_id, &id, "{}")
                 })?;
@@ -403,8 +457,13 @@ impl Runner<'_> {
                     .iter()
                     .find(|f| &f.signature() == signature)
                     .cloned()
-                    .ok_or_else(|| failed(format!("function {signature} is not in the snapshot")))?;
-                let def = crate::catalog::FunctionDef { name: target.clone(), ..f };
+                    .ok_or_else(|| {
+                        failed(format!("function {signature} is not in the snapshot"))
+                    })?;
+                let def = crate::catalog::FunctionDef {
+                    name: target.clone(),
+                    ..f
+                };
                 let db = self.plan.target_database.clone().unwrap_or_default();
                 let db_id = self.db_id(&db)?;
                 self.engine.catalog().write(|tx| {
@@ -422,7 +481,10 @@ impl Runner<'_> {
                     .find(|c| &c.name == name)
                     .cloned()
                     .ok_or_else(|| failed(format!("catalog {name} is not in the snapshot")))?;
-                let def = crate::catalog::ExternalCatalogDef { name: target.clone(), ..c };
+                let def = crate::catalog::ExternalCatalogDef {
+                    name: target.clone(),
+                    ..c
+                };
                 self.engine.catalog().write(|tx| {
                     catalog::delete_external_catalog(tx, &def.name)?;
                     catalog::insert_external_catalog(tx, &def)?;
@@ -460,10 +522,11 @@ impl Runner<'_> {
         let released = journal.iter().any(|(k, _)| k.starts_with("release:"));
         let _ = self.engine.catalog().write(|tx| {
             for (key, v) in &journal {
-                if key.starts_with("pin:") && !released {
-                    if let Some(pin) = v["pin_id"].as_i64() {
-                        catalog::delete_pin(tx, pin)?;
-                    }
+                if key.starts_with("pin:")
+                    && !released
+                    && let Some(pin) = v["pin_id"].as_i64()
+                {
+                    catalog::delete_pin(tx, pin)?;
                 }
                 if key.starts_with("stage:") && !committed {
                     if let Some(staged) = v["staged_id"].as_i64() {
@@ -493,11 +556,15 @@ fn skeleton(
     let db = if database.is_empty() {
         None
     } else {
-        Some(catalog::database(conn, database)?.ok_or_else(|| failed(format!("database {database} is gone")))?)
+        Some(
+            catalog::database(conn, database)?
+                .ok_or_else(|| failed(format!("database {database} is gone")))?,
+        )
     };
     if let Some(db) = &db {
         // Rowsets by object, partition and bucket, in plan order.
-        let mut tablets: HashMap<(String, String), BTreeMap<u32, Vec<RowsetEntry>>> = HashMap::new();
+        let mut tablets: HashMap<(String, String), BTreeMap<u32, Vec<RowsetEntry>>> =
+            HashMap::new();
         for t in &plan.tasks {
             if let Action::Upload { file, .. } = &t.action {
                 tablets
@@ -522,7 +589,9 @@ fn skeleton(
                     if !o.partitions.contains(&p.name) {
                         continue;
                     }
-                    let by_bucket = tablets.remove(&(o.name.clone(), p.name.clone())).unwrap_or_default();
+                    let by_bucket = tablets
+                        .remove(&(o.name.clone(), p.name.clone()))
+                        .unwrap_or_default();
                     partitions.push(PartitionEntry {
                         tablets: by_bucket
                             .into_iter()

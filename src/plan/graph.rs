@@ -121,10 +121,10 @@ mod tests {
         assert_eq!(g.dependents(0).count(), 2);
         assert_eq!(g.dependencies(2).count(), 2);
         let cycle = [task("a", &["c"]), task("b", &["a"]), task("c", &["b"])];
-        assert!(TaskGraph::new(&cycle).unwrap_err().contains("cycle"));
+        assert!(TaskGraph::new(&cycle).err().unwrap().contains("cycle"));
         let unknown = [task("a", &["zz"])];
-        assert!(TaskGraph::new(&unknown).unwrap_err().contains("zz"));
+        assert!(TaskGraph::new(&unknown).err().unwrap().contains("zz"));
         let dup = [task("a", &[]), task("a", &[])];
-        assert!(TaskGraph::new(&dup).unwrap_err().contains("twice"));
+        assert!(TaskGraph::new(&dup).err().unwrap().contains("twice"));
     }
 }

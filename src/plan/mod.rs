@@ -26,7 +26,7 @@ pub const PLAN_FORMAT: &str = "srbackup-plan";
 pub const PLAN_VERSION: u32 = 1;
 
 /// A byte count with its human form, for reviewers.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(from = "SizeRepr", into = "SizeRepr")]
 pub struct Size(pub u64);
 
@@ -164,12 +164,6 @@ pub struct Summary {
     /// Backup: files the repository already holds, which will not be sent.
     pub already_in_repository: u64,
     pub already_in_repository_size: Size,
-}
-
-impl Default for Size {
-    fn default() -> Self {
-        Size(0)
-    }
 }
 
 /// Where one rowset file sits in its table.

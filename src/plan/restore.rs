@@ -235,11 +235,11 @@ fn build<'m>(
             )),
         ));
     }
-    if stmt.database.is_some() && manifest.database.is_none() {
+    if let (Some(named), None) = (&stmt.database, &manifest.database) {
         return Err(EngineError::at(
             Problem::new(
                 "srbackup::plan::no_database",
-                stmt.database.as_ref().unwrap().name.span,
+                named.name.span,
                 format!("snapshot {} holds external catalogs only", manifest.label),
             )
             .label("no database in the snapshot"),
@@ -826,25 +826,33 @@ fn missing_base(
     present: &HashSet<String>,
     other_databases: &BTreeMap<String, BTreeSet<String>>,
 ) -> Option<String> {
+    let mut missing = Vec::new();
     for b in base_tables {
         let (db, table) = b.rsplit_once('.').unwrap_or(("", b.as_str()));
-        let found = if db.is_empty() || Some(db) == source_db {
+        let same_db = db.is_empty() || Some(db) == source_db;
+        let found = if same_db {
             present.contains(table)
         } else {
             other_databases.get(db).is_some_and(|t| t.contains(table))
         };
         if !found {
-            let shown = if db.is_empty() || Some(db) == source_db {
+            missing.push(if same_db {
                 format!("{target_db}.{table}")
             } else {
                 b.clone()
-            };
-            return Some(format!(
-                "base table {shown} is neither restored nor present in the cluster"
-            ));
+            });
         }
     }
-    None
+    match missing.as_slice() {
+        [] => None,
+        [one] => Some(format!(
+            "base table {one} is neither restored nor present in the cluster"
+        )),
+        many => Some(format!(
+            "base tables {} are neither restored nor present in the cluster",
+            many.join(", ")
+        )),
+    }
 }
 
 struct ExistingObject {

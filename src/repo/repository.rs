@@ -255,7 +255,8 @@ impl RateLimit {
             let now = tokio::time::Instant::now();
             let start = next.map_or(now, |n| n.max(now));
             *next = Some(
-                start + std::time::Duration::from_secs_f64(bytes as f64 / self.bytes_per_sec as f64),
+                start
+                    + std::time::Duration::from_secs_f64(bytes as f64 / self.bytes_per_sec as f64),
             );
             start
         };

@@ -311,7 +311,10 @@ impl Repository {
                 None => None,
             };
             let sink: Box<dyn Write + Send> = match &out {
-                Some(f) => Box::new(std::io::BufWriter::with_capacity(1024 * 1024, f.try_clone()?)),
+                Some(f) => Box::new(std::io::BufWriter::with_capacity(
+                    1024 * 1024,
+                    f.try_clone()?,
+                )),
                 None => Box::new(std::io::sink()),
             };
             let mut hashing = Hashing {

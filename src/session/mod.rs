@@ -72,6 +72,7 @@ pub struct Session {
     engine: Engine,
     current_db: Option<String>,
     progress: std::sync::Arc<dyn crate::exec::progress::Progress>,
+    snapshot_time: Option<String>,
 }
 
 impl Session {
@@ -80,7 +81,13 @@ impl Session {
             engine: Engine::open(cluster)?,
             current_db: None,
             progress: std::sync::Arc::new(crate::exec::progress::Silent),
+            snapshot_time: None,
         })
+    }
+
+    /// Gives every snapshot this session's BACKUPs make a fixed timestamp (`None`: now).
+    pub fn set_snapshot_time(&mut self, timestamp: Option<String>) {
+        self.snapshot_time = timestamp;
     }
 
     /// Where BACKUP and RESTORE report their progress (silent by default).
@@ -170,8 +177,12 @@ impl Session {
 
     async fn run_job(&mut self, stmt: &Statement, text: &str) -> Result<Output> {
         let progress = self.progress.clone();
+        let options = crate::exec::StartOptions {
+            snapshot_time: self.snapshot_time.as_deref(),
+        };
         let outcome =
-            crate::exec::run_statement(&mut self.engine, stmt, text, progress.as_ref()).await?;
+            crate::exec::run_statement(&mut self.engine, stmt, text, progress.as_ref(), options)
+                .await?;
         if outcome.succeeded() {
             Ok(done(outcome.summary()))
         } else {
