@@ -50,9 +50,12 @@ pub struct Outcome {
     pub timestamp: Option<String>,
     pub files: u64,
     pub bytes: u64,
-    /// Files actually transferred (the rest were already in the repository).
+    /// Files transferred by this run (a backup skips what the repository already holds).
     pub files_sent: u64,
     pub bytes_sent: u64,
+    /// Files an earlier, interrupted run of the job had already transferred.
+    pub files_resumed: u64,
+    pub bytes_resumed: u64,
     pub elapsed: Duration,
 }
 
@@ -74,8 +77,8 @@ impl Outcome {
                 "{} files ({}) sent, {} files ({}) already in the repository",
                 self.files_sent,
                 h(self.bytes_sent),
-                self.files - self.files_sent,
-                h(self.bytes - self.bytes_sent)
+                self.files - self.files_sent - self.files_resumed,
+                h(self.bytes - self.bytes_sent - self.bytes_resumed)
             ),
             PlanKind::Restore => format!(
                 "{} files ({}) downloaded and verified",
@@ -96,6 +99,12 @@ impl Outcome {
             }) as f64
                 / secs) as u64)
         );
+        if self.files_resumed > 0 {
+            s.push_str(&format!(
+                "; {} files were done before the resume",
+                self.files_resumed
+            ));
+        }
         if let Some(ts) = &self.timestamp {
             s.push_str(&format!("; snapshot timestamp {ts}"));
         }
@@ -411,6 +420,8 @@ struct Stats {
     bytes: u64,
     files_sent: u64,
     bytes_sent: u64,
+    files_resumed: u64,
+    bytes_resumed: u64,
 }
 
 /// What a finished transfer hands back to the coordinator.
@@ -450,6 +461,8 @@ impl Runner<'_> {
             bytes: self.stats.bytes,
             files_sent: self.stats.files_sent,
             bytes_sent: self.stats.bytes_sent,
+            files_resumed: self.stats.files_resumed,
+            bytes_resumed: self.stats.bytes_resumed,
             elapsed: self.started.elapsed(),
         }
     }
@@ -529,9 +542,10 @@ impl Runner<'_> {
         self.progress.start(what, total_files, total_bytes);
         for &i in &transfers {
             if done[i] {
-                self.progress
-                    .file_done(tasks::file_size(&tasks[i].action), false);
-                self.count_journaled(&tasks[i]);
+                let size = tasks::file_size(&tasks[i].action);
+                self.progress.file_done(size, false);
+                self.stats.files_resumed += 1;
+                self.stats.bytes_resumed += size;
             }
         }
         let mut running: JoinSet<TransferResult> = JoinSet::new();

@@ -98,12 +98,6 @@ impl Runner<'_> {
         }
     }
 
-    pub(super) fn count_journaled(&mut self, task: &Task) {
-        if let Some(v) = self.journaled(&task.id) {
-            self.count_transfer(task, &v);
-        }
-    }
-
     /// The work of a transfer task, for a worker.
     pub(super) fn transfer(
         &mut self,

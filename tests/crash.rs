@@ -1,0 +1,282 @@
+//! Jobs across processes, as a user runs them: CANCEL from a second process, kill -9 in the
+//! middle of a backup or an overwrite restore followed by `srbackup resume` or CANCEL, and a
+//! load during a backup. Transfers are slowed down with the cluster's rate limits so that the
+//! job is caught mid-way; no test depends on how fast anything is.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use srbackup::catalog::{self, Catalog};
+
+const BIN: &str = env!("CARGO_BIN_EXE_srbackup");
+
+struct Cluster {
+    _dir: tempfile::TempDir,
+    path: PathBuf,
+    repo: PathBuf,
+}
+
+fn srbackup(cluster: &Path, args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(BIN)
+        .arg("--cluster")
+        .arg(cluster)
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn sql(c: &Cluster, statement: &str) -> String {
+    let (ok, out, err) = srbackup(&c.path, &["sql", statement]);
+    assert!(ok, "{statement}\n{out}\n{err}");
+    out
+}
+
+fn spawn(c: &Cluster, args: &[&str]) -> Child {
+    Command::new(BIN)
+        .arg("--cluster")
+        .arg(&c.path)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+fn cluster() -> Cluster {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cluster");
+    let repo = dir.path().join("repo");
+    let c = Cluster {
+        _dir: dir,
+        path,
+        repo,
+    };
+    let (ok, _, err) = srbackup(&c.path, &["sql", "-f", "fixtures/sr_hub.sql"]);
+    assert!(ok, "{err}");
+    sql(
+        &c,
+        &format!(
+            "CREATE REPOSITORY r WITH BROKER ON LOCATION \"{}\"",
+            c.repo.display()
+        ),
+    );
+    c
+}
+
+/// Slows jobs down (KiB/s, one transfer at a time) or back to normal (0).
+fn throttle(c: &Cluster, kbps: u64) {
+    std::fs::write(
+        c.path.join("srbackup.conf"),
+        format!(
+            "upload_worker_count = 1\ndownload_worker_count = 1\nmax_upload_speed_kbps = {kbps}\nmax_download_speed_kbps = {kbps}\n"
+        ),
+    )
+    .unwrap();
+}
+
+fn latest_job(c: &Cluster, kind: &str) -> Option<catalog::JobRow> {
+    let cat = Catalog::open(&c.path.join("catalog.db")).unwrap();
+    catalog::jobs(cat.conn(), kind, None)
+        .unwrap()
+        .into_iter()
+        .next()
+}
+
+/// Waits until a job of `kind` newer than any existing one has finished `tasks` tasks.
+fn wait_for_progress(c: &Cluster, kind: &str, tasks: usize) -> catalog::JobRow {
+    wait_for_job_after(c, kind, tasks, 0)
+}
+
+fn wait_for_job_after(c: &Cluster, kind: &str, tasks: usize, after: i64) -> catalog::JobRow {
+    let start = Instant::now();
+    loop {
+        if let Some(j) = latest_job(c, kind).filter(|j| j.id > after) {
+            let done: usize = j
+                .progress
+                .as_deref()
+                .and_then(|p| p.split('/').next())
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(0);
+            if done >= tasks || j.finished {
+                return j;
+            }
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "the job made no progress"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn checksum(c: &Cluster, table: &str) -> String {
+    let out = sql(c, &format!("CHECKSUM TABLE {table}"));
+    out.lines()
+        .find(|l| l.contains(table))
+        .and_then(|l| l.split('|').nth(2))
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|| panic!("no checksum in {out}"))
+}
+
+const TABLES: &[&str] = &[
+    "sr_member",
+    "sr_pmc",
+    "sr_event",
+    "sr_region",
+    "sr_mv1",
+    "sr_mv2",
+];
+
+fn all_checksums(c: &Cluster, db: &str) -> Vec<String> {
+    TABLES
+        .iter()
+        .map(|t| checksum(c, &format!("{db}.{t}")))
+        .collect()
+}
+
+#[test]
+fn cancel_from_a_second_process_stops_a_backup_cleanly() {
+    let c = cluster();
+    throttle(&c, 8);
+    let child = spawn(&c, &["sql", "BACKUP DATABASE sr_hub SNAPSHOT slow TO r"]);
+    let job = wait_for_progress(&c, "backup", 3);
+    assert!(!job.finished, "the backup should still be running");
+    let out = sql(&c, "CANCEL BACKUP FROM sr_hub");
+    assert!(out.contains("cancelled"), "{out}");
+    let out = child.wait_with_output().unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("cancelled by CANCEL BACKUP"), "{stderr}");
+    let job = latest_job(&c, "backup").unwrap();
+    assert_eq!(
+        (job.state.as_str(), job.status.as_str()),
+        ("CANCELLED", "[CANCELLED]")
+    );
+    // No snapshot became visible, and the database takes a new job at once.
+    let out = sql(&c, "SHOW SNAPSHOT ON r");
+    assert!(!out.contains("slow"), "{out}");
+    throttle(&c, 0);
+    sql(&c, "BACKUP DATABASE sr_hub SNAPSHOT fast TO r");
+}
+
+#[test]
+fn a_backup_killed_midway_is_resumed_without_resending_and_a_load_never_leaks_in() {
+    let c = cluster();
+    let before = all_checksums(&c, "sr_hub");
+    throttle(&c, 8);
+    let mut child = spawn(&c, &["sql", "BACKUP DATABASE sr_hub SNAPSHOT killed TO r"]);
+    wait_for_progress(&c, "backup", 5);
+    // A load while the backup runs: the snapshot keeps the version the backup pinned.
+    sql(
+        &c,
+        "INSERT INTO sr_hub.sr_member VALUES (99999, 'late', '2022-03-01', 1, true, 1.00, '2025-01-01 00:00:00')",
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let job = latest_job(&c, "backup").unwrap();
+    assert!(!job.finished);
+    // The next command points at it; resume finishes it.
+    let (_, _, err) = srbackup(&c.path, &["sql", "SHOW BACKUP"]);
+    assert!(
+        err.contains("interrupted") && err.contains("srbackup resume"),
+        "{err}"
+    );
+    throttle(&c, 0);
+    let (ok, out, err) = srbackup(&c.path, &["resume"]);
+    assert!(ok, "{out}\n{err}");
+    assert!(out.contains("FINISHED"), "{out}");
+    // Uploads the first process finished were not sent again.
+    let sent: u64 = out
+        .split(" files (")
+        .next()
+        .and_then(|s| s.rsplit(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap();
+    assert!(sent < 45, "{out}");
+    sql(&c, "RESTORE SNAPSHOT killed FROM r DATABASE sr_hub AS back");
+    assert_eq!(all_checksums(&c, "back"), before);
+}
+
+#[test]
+fn an_overwrite_restore_killed_before_publish_loses_nothing() {
+    let c = cluster();
+    sql(&c, "BACKUP DATABASE sr_hub SNAPSHOT base TO r");
+    let snapshot = all_checksums(&c, "sr_hub");
+    // The live data moves on after the snapshot.
+    sql(
+        &c,
+        "INSERT INTO sr_hub.sr_pmc VALUES (7777, 1, 'after', '2024-01-01')",
+    );
+    let current = all_checksums(&c, "sr_hub");
+    assert_ne!(current, snapshot);
+
+    // Killed in the middle of downloading, then cancelled: the current data is untouched.
+    throttle(&c, 8);
+    let mut child = spawn(&c, &["sql", "RESTORE SNAPSHOT base FROM r DATABASE sr_hub"]);
+    wait_for_progress(&c, "restore", 10);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(all_checksums(&c, "sr_hub"), current);
+    let (ok, _, err) = srbackup(
+        &c.path,
+        &[
+            "sql",
+            "INSERT INTO sr_hub.sr_pmc VALUES (7778, 1, 'x', '2024-01-01')",
+        ],
+    );
+    assert!(!ok && err.contains("being restored"), "{err}");
+    let out = sql(&c, "CANCEL RESTORE FROM sr_hub");
+    assert!(out.contains("cancelled"), "{out}");
+    assert_eq!(all_checksums(&c, "sr_hub"), current);
+
+    // Killed again, then resumed: the restore completes and the snapshot is what remains.
+    let first = latest_job(&c, "restore").unwrap().id;
+    let mut child = spawn(&c, &["sql", "RESTORE SNAPSHOT base FROM r DATABASE sr_hub"]);
+    wait_for_job_after(&c, "restore", 10, first);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(all_checksums(&c, "sr_hub"), current);
+    throttle(&c, 0);
+    let (ok, out, err) = srbackup(&c.path, &["resume"]);
+    assert!(ok && out.contains("FINISHED"), "{out}\n{err}");
+    assert_eq!(all_checksums(&c, "sr_hub"), snapshot);
+    // And the tables take loads again.
+    sql(
+        &c,
+        "INSERT INTO sr_hub.sr_pmc VALUES (7779, 1, 'ok', '2024-01-01')",
+    );
+}
+
+#[test]
+fn verify_reads_every_object_and_names_the_damaged_ones() {
+    let c = cluster();
+    sql(&c, "BACKUP DATABASE sr_hub SNAPSHOT v TO r");
+    let (ok, out, err) = srbackup(&c.path, &["verify", "r", "v"]);
+    assert!(ok, "{out}{err}");
+    assert!(
+        out.contains("45 files") && out.contains("0 damaged"),
+        "{out}"
+    );
+    let victim = std::fs::read_dir(c.repo.join("objects"))
+        .unwrap()
+        .flat_map(|d| std::fs::read_dir(d.unwrap().path()).unwrap())
+        .map(|e| e.unwrap().path())
+        .next()
+        .unwrap();
+    let mut bytes = std::fs::read(&victim).unwrap();
+    bytes[0] ^= 1;
+    std::fs::write(&victim, bytes).unwrap();
+    let (ok, out, err) = srbackup(&c.path, &["verify", "r", "v"]);
+    assert!(!ok);
+    let name = victim.file_name().unwrap().to_string_lossy().into_owned();
+    assert!(out.contains("DAMAGED") && out.contains(&name), "{out}");
+    assert_eq!(out.matches("DAMAGED").count(), 1, "{out}");
+    assert!(err.contains("damaged"), "{err}");
+}
