@@ -36,6 +36,15 @@ pub async fn plan(engine: &mut Engine, stmt: &Restore, text: &str) -> Result<Pla
     let repository = registry::open(engine, &stmt.repository)?;
     repository.require_format().await?;
     let label = &stmt.snapshot.value;
+    if repository.timestamps(label).await?.is_empty() {
+        let labels = repository.labels().await?;
+        return Err(unknown(
+            "snapshot",
+            &stmt.snapshot,
+            &format!("repository {}", repository.name),
+            &labels,
+        ));
+    }
     let (timestamp, newest) = match stmt.properties.find("backup_timestamp") {
         Some(p) => (
             resolve_timestamp(&repository, label, &p.value.value, p.value.span).await?,

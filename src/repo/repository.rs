@@ -543,6 +543,19 @@ impl Repository {
         Ok(out)
     }
 
+    /// Every snapshot label in the repository, sorted, each once.
+    pub async fn labels(&self) -> Result<Vec<String>> {
+        let mut labels: Vec<String> = self
+            .manifest_keys()
+            .await?
+            .iter()
+            .filter_map(|k| SnapshotId::from_manifest_key(k).ok())
+            .map(|id| id.label)
+            .collect();
+        labels.dedup();
+        Ok(labels)
+    }
+
     /// The newest snapshot of `label` (RESTORE without `backup_timestamp`).
     pub async fn latest(&self, label: &str) -> Result<SnapshotId> {
         match self.timestamps(label).await?.pop() {

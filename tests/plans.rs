@@ -1,0 +1,336 @@
+//! The planner against the sr_hub fixture: the plan of every seed BACKUP and RESTORE (insta,
+//! with sizes, hashes and paths redacted: row order inside a rebuilt fixture's files may
+//! differ), identical plans for v3.4/legacy pairs, byte-identical re-plans, the examples in
+//! `plans/` kept current, every resolution error with its rendered diagnostic, and no
+//! credential in any plan.
+
+mod common;
+
+use std::path::Path;
+
+use common::{S3Server, SECRET_KEY, assert_no_secret, run};
+use serde_json::Value;
+use srbackup::plan::Plan;
+use srbackup::session::{Session, render};
+use srbackup::sql::{self, Statement};
+
+const FIXTURE: &str = include_str!("../fixtures/sr_hub.sql");
+const SEED: &str = include_str!("../fixtures/seed-statements.sql");
+/// Where the examples in plans/ say their repository is.
+const EXAMPLE_LOCATION: &str = "s3://bucket_minio/backup";
+
+fn seed_time(label: &str) -> &'static str {
+    if label == "sr_hub_backup" {
+        "2024-12-09-10-25-58-842"
+    } else {
+        "2024-12-09-10-52-10-940"
+    }
+}
+
+/// The seed's BACKUP and RESTORE statements, numbered as in fixtures/statements/.
+fn seed_jobs() -> Vec<(usize, Statement, String)> {
+    sql::parse(SEED)
+        .unwrap()
+        .into_iter()
+        .enumerate()
+        .filter(|(_, s)| matches!(s, Statement::Backup(_) | Statement::Restore(_)))
+        .map(|(i, s)| {
+            let span = s.span();
+            (i + 1, s, SEED[span.start..span.end].to_string())
+        })
+        .collect()
+}
+
+/// A cluster with the fixture, a repository on the S3 server, and every seed backup taken at
+/// the timestamp the seed's restores name.
+async fn setup() -> (tempfile::TempDir, S3Server, Session) {
+    let server = S3Server::start(&["bucket-minio"]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Session::open(&dir.path().join("cluster")).unwrap();
+    run(&mut s, FIXTURE).await;
+    run(
+        &mut s,
+        &server.create_statement("test_repo", "s3://bucket-minio/backup"),
+    )
+    .await;
+    for (_, stmt, text) in seed_jobs() {
+        if let Statement::Backup(b) = &stmt {
+            s.set_snapshot_time(Some(seed_time(&b.snapshot.value).to_string()));
+            run(&mut s, &text).await;
+        }
+    }
+    (dir, server, s)
+}
+
+async fn plan(s: &mut Session, text: &str) -> Plan {
+    let stmt = sql::parse_one(text).unwrap();
+    match srbackup::plan::plan(s.engine(), &stmt, text).await {
+        Ok(p) => p,
+        Err(e) => panic!("{text}\n{:?}", render(e, "statement", text)),
+    }
+}
+
+/// What may differ between two builds of the fixture: sizes, hashes, paths, ids.
+fn redact(v: &mut Value) {
+    match v {
+        Value::Object(map) => {
+            for (k, x) in map.iter_mut() {
+                match k.as_str() {
+                    "bytes" | "human" | "sha256" | "path" | "rowset_id" | "fingerprint"
+                    | "manifest_sha256" | "location" => *x = Value::String(format!("[{k}]")),
+                    "rowsets" if x.is_array() => *x = Value::String("[rowset ids]".into()),
+                    _ => redact(x),
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(redact),
+        _ => {}
+    }
+}
+
+fn redacted(plan: &Plan) -> Value {
+    let mut v = serde_json::to_value(plan).unwrap();
+    redact(&mut v);
+    v
+}
+
+fn example_name(n: usize, plan: &Plan) -> String {
+    format!(
+        "{n:02}-{}-{}.json",
+        match plan.kind {
+            srbackup::plan::PlanKind::Backup => "backup",
+            srbackup::plan::PlanKind::Restore => "restore",
+        },
+        plan.snapshot.label
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_seed_statement_has_a_reviewed_plan_and_plans_dir_is_current() {
+    let (_dir, _server, mut s) = setup().await;
+    let update = std::env::var_os("SRBACKUP_UPDATE_PLANS").is_some();
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("plans");
+    let mut seen = Vec::new();
+    for (n, _, text) in seed_jobs() {
+        let p = plan(&mut s, &text).await;
+        let json = p.to_json();
+        assert_no_secret(&json);
+        assert!(!json.contains(SECRET_KEY));
+        // The same statement on the same catalog: byte for byte the same plan.
+        assert_eq!(plan(&mut s, &text).await.to_json(), json, "{text}");
+        // The file is a plan the executor accepts.
+        Plan::from_json(&json).unwrap();
+        insta::assert_json_snapshot!(format!("plan-{n:02}"), redacted(&p));
+        // plans/: the real plan, with the repository's test address replaced.
+        let example = json.replace(
+            &format!("\"{}\"", p.repository.location),
+            &format!("\"{EXAMPLE_LOCATION}\""),
+        );
+        let name = example_name(n, &p);
+        let path = examples.join(&name);
+        if update {
+            std::fs::write(&path, &example).unwrap();
+        } else {
+            let stored = std::fs::read_to_string(&path).unwrap_or_else(|_| {
+                panic!("plans/{name} is missing; run with SRBACKUP_UPDATE_PLANS=1")
+            });
+            let stored: Plan = Plan::from_json(&stored).unwrap();
+            let mut fresh = p.clone();
+            fresh.repository.location = EXAMPLE_LOCATION.into();
+            assert_eq!(
+                redacted(&stored),
+                redacted(&fresh),
+                "plans/{name} is out of date; run with SRBACKUP_UPDATE_PLANS=1 and review the diff"
+            );
+        }
+        seen.push(name);
+    }
+    // No stale example is left behind.
+    let mut on_disk: Vec<String> = std::fs::read_dir(&examples)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".json"))
+        .collect();
+    on_disk.sort();
+    seen.sort();
+    assert_eq!(on_disk, seen);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn legacy_and_v3_4_statements_give_identical_plans() {
+    let (_dir, _server, mut s) = setup().await;
+    let pairs = [
+        (
+            "BACKUP DATABASE sr_hub SNAPSHOT sr_member_backup TO test_repo ON (TABLE sr_member)",
+            "BACKUP SNAPSHOT sr_hub.sr_member_backup TO test_repo ON (sr_member)",
+        ),
+        (
+            "BACKUP DATABASE sr_hub SNAPSHOT sr_par_backup TO test_repo ON (TABLE sr_member PARTITION (p1))",
+            "BACKUP SNAPSHOT sr_hub.sr_par_backup TO test_repo ON (sr_member PARTITION (p1))",
+        ),
+        (
+            "RESTORE SNAPSHOT sr_member_backup FROM test_repo DATABASE sr_hub ON (TABLE sr_member) PROPERTIES (\"backup_timestamp\" = \"2024-12-09-10-52-10-940\")",
+            "RESTORE SNAPSHOT sr_hub.sr_member_backup FROM test_repo ON (sr_member) PROPERTIES (\"backup_timestamp\"=\"2024-12-09-10-52-10-940\")",
+        ),
+        (
+            "RESTORE SNAPSHOT sr_hub_backup FROM test_repo DATABASE sr_hub PROPERTIES(\"backup_timestamp\" = \"2024-12-09-10-25-58-842\")",
+            "RESTORE SNAPSHOT sr_hub.sr_hub_backup FROM `test_repo` PROPERTIES(\"backup_timestamp\" = \"2024-12-09-10-25-58-842\")",
+        ),
+    ];
+    for (v34, legacy) in pairs {
+        let mut a = plan(&mut s, v34).await;
+        let mut b = plan(&mut s, legacy).await;
+        a.statement.clear();
+        b.statement.clear();
+        assert_eq!(a.to_json(), b.to_json(), "{v34}\n{legacy}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dag_orders_restores_as_the_rules_say() {
+    let (_dir, _server, mut s) = setup().await;
+    let p = plan(
+        &mut s,
+        "RESTORE SNAPSHOT sr_hub_backup FROM test_repo DATABASE sr_hub AS sr_hub_new",
+    )
+    .await;
+    assert!(
+        p.snapshot.newest,
+        "no backup_timestamp: the newest is taken and recorded"
+    );
+    let after = |id: &str| -> Vec<String> {
+        p.tasks
+            .iter()
+            .find(|t| t.id == id)
+            .unwrap_or_else(|| panic!("no task {id}"))
+            .after
+            .clone()
+    };
+    assert_eq!(after("create-database:sr_hub_new"), Vec::<String>::new());
+    assert_eq!(
+        after("stage:sr_hub_new.sr_member"),
+        ["create-database:sr_hub_new"]
+    );
+    assert_eq!(
+        after("download:sr_hub_new.sr_member.p1.t0.rs0"),
+        ["stage:sr_hub_new.sr_member"]
+    );
+    // The sync MV's rows travel in the base table's tablets.
+    assert!(p.tasks.iter().any(|t| {
+        t.id.starts_with("download:sr_hub_new.sr_member.p1.t0.sr_member_by_city.")
+    }));
+    let commit = after("commit:sr_hub_new");
+    assert!(
+        commit
+            .iter()
+            .all(|d| d.starts_with("download:") || d.starts_with("stage:"))
+    );
+    assert_eq!(after("view:sr_hub_new.sr_view1"), ["commit:sr_hub_new"]);
+    // A view over a view comes after it.
+    assert_eq!(
+        after("view:sr_hub_new.sr_view2"),
+        ["commit:sr_hub_new", "view:sr_hub_new.sr_view1"]
+    );
+    assert_eq!(after("mv:sr_hub_new.sr_mv1"), ["commit:sr_hub_new"]);
+    let dot = srbackup::plan::graph::TaskGraph::new(&p.tasks)
+        .unwrap()
+        .dot();
+    assert!(dot.contains("\"view:sr_hub_new.sr_view1\" -> \"view:sr_hub_new.sr_view2\""));
+    let text = srbackup::plan::explain::explain(&p);
+    assert!(text.contains("sr_hub → restored as sr_hub_new"), "{text}");
+}
+
+/// Every resolution error, rendered as the user sees it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resolution_errors_name_the_object_and_suggest() {
+    let (_dir, _server, mut s) = setup().await;
+    run(
+        &mut s,
+        "CREATE DATABASE other; CREATE TABLE other.sr_member (sr_id BIGINT NOT NULL, name VARCHAR(64) NOT NULL) DUPLICATE KEY (sr_id) DISTRIBUTED BY HASH (sr_id) BUCKETS 4",
+    )
+    .await;
+    let cases = [
+        (
+            "unknown-database",
+            "BACKUP DATABASE sr_hb SNAPSHOT x TO test_repo",
+        ),
+        (
+            "unknown-table",
+            "BACKUP DATABASE sr_hub SNAPSHOT x TO test_repo ON (TABLE sr_membr)",
+        ),
+        (
+            "unknown-partition",
+            "BACKUP DATABASE sr_hub SNAPSHOT x TO test_repo ON (TABLE sr_member PARTITION (p9))",
+        ),
+        (
+            "unknown-view",
+            "BACKUP DATABASE sr_hub SNAPSHOT x TO test_repo ON (VIEW sr_veiw1)",
+        ),
+        (
+            "unknown-mv",
+            "BACKUP DATABASE sr_hub SNAPSHOT x TO test_repo ON (MATERIALIZED VIEW sr_mv3)",
+        ),
+        (
+            "unknown-function",
+            "BACKUP DATABASE sr_hub SNAPSHOT x TO test_repo ON (FUNCTION sr_udf9)",
+        ),
+        (
+            "unknown-catalog",
+            "BACKUP EXTERNAL CATALOG (icebreg) SNAPSHOT x TO test_repo",
+        ),
+        (
+            "unknown-repository",
+            "BACKUP DATABASE sr_hub SNAPSHOT x TO test_rep",
+        ),
+        (
+            "sync-mv-named",
+            "BACKUP DATABASE sr_hub SNAPSHOT x TO test_repo ON (MATERIALIZED VIEW sr_member_by_city)",
+        ),
+        (
+            "wrong-kind",
+            "BACKUP DATABASE sr_hub SNAPSHOT x TO test_repo ON (TABLE sr_view1)",
+        ),
+        (
+            "no-such-snapshot",
+            "RESTORE SNAPSHOT sr_nothing FROM test_repo DATABASE sr_hub",
+        ),
+        (
+            "no-such-timestamp",
+            "RESTORE SNAPSHOT sr_hub_backup FROM test_repo DATABASE sr_hub PROPERTIES (\"backup_timestamp\" = \"2024-12-09-10-25-58-000\")",
+        ),
+        (
+            "not-in-snapshot",
+            "RESTORE SNAPSHOT sr_member_backup FROM test_repo DATABASE sr_hub ON (TABLE sr_pmc) PROPERTIES (\"backup_timestamp\" = \"2024-12-09-10-52-10-940\")",
+        ),
+        (
+            "partition-not-in-snapshot",
+            "RESTORE SNAPSHOT sr_par_backup FROM test_repo DATABASE sr_hub ON (TABLE sr_member PARTITION (p2)) PROPERTIES (\"backup_timestamp\" = \"2024-12-09-10-52-10-940\")",
+        ),
+        (
+            "snapshot-of-another-database",
+            "RESTORE SNAPSHOT sr_hub_backup FROM test_repo DATABASE sr_hubb PROPERTIES (\"backup_timestamp\" = \"2024-12-09-10-25-58-842\")",
+        ),
+        (
+            "schema-differs",
+            "RESTORE SNAPSHOT sr_member_backup FROM test_repo DATABASE sr_hub AS other ON (TABLE sr_member) PROPERTIES (\"backup_timestamp\" = \"2024-12-09-10-52-10-940\")",
+        ),
+        (
+            "target-is-another-kind",
+            "RESTORE SNAPSHOT sr_member_backup FROM test_repo DATABASE sr_hub ON (TABLE sr_member AS sr_view1) PROPERTIES (\"backup_timestamp\" = \"2024-12-09-10-52-10-940\")",
+        ),
+    ];
+    for (name, text) in cases {
+        let stmt = sql::parse_one(text).unwrap();
+        let e = match srbackup::plan::plan(s.engine(), &stmt, text).await {
+            Ok(_) => panic!("{name}: {text} should fail"),
+            Err(e) => e,
+        };
+        let mut out = String::new();
+        miette::GraphicalReportHandler::new_themed(miette::GraphicalTheme::unicode_nocolor())
+            .with_width(100)
+            .render_report(&mut out, render(e, name, text).as_ref())
+            .unwrap();
+        assert_no_secret(&out);
+        insta::assert_snapshot!(format!("plan-error-{name}"), out);
+    }
+}
