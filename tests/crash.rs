@@ -280,3 +280,40 @@ fn verify_reads_every_object_and_names_the_damaged_ones() {
     assert_eq!(out.matches("DAMAGED").count(), 1, "{out}");
     assert!(err.contains("damaged"), "{err}");
 }
+
+#[test]
+fn a_job_past_its_timeout_is_cancelled_with_starrocks_message() {
+    let c = cluster();
+    throttle(&c, 8);
+    let mut child = spawn(
+        &c,
+        &[
+            "sql",
+            "BACKUP DATABASE sr_hub SNAPSHOT late TO r PROPERTIES (\"timeout\" = \"600\")",
+        ],
+    );
+    let job = wait_for_progress(&c, "backup", 2);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // Eleven minutes later, as far as the job can tell.
+    let cat = Catalog::open(&c.path.join("catalog.db")).unwrap();
+    cat.conn()
+        .execute(
+            "UPDATE jobs SET created_at = datetime(created_at, '-660 seconds') WHERE id = ?1",
+            [job.id],
+        )
+        .unwrap();
+    drop(cat);
+    throttle(&c, 0);
+    let (ok, out, err) = srbackup(&c.path, &["resume"]);
+    assert!(!ok, "{out}");
+    assert!(err.contains("timeout"), "{err}");
+    let job = latest_job(&c, "backup").unwrap();
+    assert_eq!(job.state, "CANCELLED");
+    assert_eq!(
+        job.task_err_msg.as_deref(),
+        Some("backup job with label: late timeout after 600 s")
+    );
+    // Stopped at once: nothing more was sent.
+    assert!(err.contains(" 0 files ("), "{err}");
+}

@@ -344,3 +344,40 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compressed_backups_restore_byte_for_byte() {
+    let repo = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Session::open(&dir.path().join("c")).unwrap();
+    run(&mut s, FIXTURE).await;
+    run(
+        &mut s,
+        &format!(
+            "CREATE REPOSITORY r WITH BROKER ON LOCATION \"{}\"",
+            repo.path().display()
+        ),
+    )
+    .await;
+    run(
+        &mut s,
+        "BACKUP DATABASE sr_hub SNAPSHOT z TO r PROPERTIES (\"compression\" = \"zstd:9\")",
+    )
+    .await;
+    let stored: Vec<_> = walk(&repo.path().join("objects"));
+    assert!(!stored.is_empty());
+    assert!(
+        stored
+            .iter()
+            .all(|p| p.extension().is_some_and(|e| e == "zst"))
+    );
+    run(
+        &mut s,
+        "RESTORE SNAPSHOT z FROM r DATABASE sr_hub AS unzipped",
+    )
+    .await;
+    assert_eq!(
+        checksums(&mut s, "unzipped").await,
+        checksums(&mut s, "sr_hub").await
+    );
+}

@@ -495,6 +495,7 @@ impl Runner<'_> {
             PlanKind::Backup => LeaseKind::Backup,
             PlanKind::Restore => LeaseKind::Restore,
         };
+        self.check_stop()?;
         self.repo.require_format().await?;
         // A GC holds the repository: wait for it (it is short) rather than fail at once.
         let mut waited = 0;
