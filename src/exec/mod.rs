@@ -363,7 +363,12 @@ async fn run(engine: &mut Engine, job_id: i64, progress: &dyn Progress) -> Resul
                 Stop::Cancelled(m) => ("[CANCELLED]", m.clone()),
                 Stop::Failed(m) => ("[FAILED]", m.clone()),
             };
-            runner.clean_up().await;
+            // If undoing fails (the catalog is unreachable), say so: the job's own error alone
+            // would hide that staged objects or a restoring flag were left behind.
+            let message = match runner.clean_up().await {
+                Ok(()) => message,
+                Err(e) => format!("{message}; {e}"),
+            };
             runner
                 .engine
                 .catalog()
@@ -400,7 +405,10 @@ pub async fn cancel_interrupted(engine: &mut Engine, job: &catalog::JobRow) -> R
         started: Instant::now(),
         stats: Stats::default(),
     };
-    runner.clean_up().await;
+    runner
+        .clean_up()
+        .await
+        .map_err(|e| EngineError::invalid(format!("job {}: {e}", job.id), None))?;
     runner.engine.catalog().write(|tx| {
         catalog::finish_job(
             tx,

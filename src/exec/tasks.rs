@@ -506,7 +506,7 @@ impl Runner<'_> {
     /// Undoes a stopped job: a backup releases its pin (uploaded objects stay for GC); a
     /// restore that has not committed drops its staged objects and lets the tables it would
     /// have overwritten take loads again, exactly as they were.
-    pub(super) async fn clean_up(&mut self) {
+    pub(super) async fn clean_up(&mut self) -> Result<(), String> {
         let journal: Vec<(String, Value)> = self
             .journal
             .iter()
@@ -514,7 +514,11 @@ impl Runner<'_> {
             .collect();
         let committed = journal.iter().any(|(k, _)| k.starts_with("commit:"));
         let released = journal.iter().any(|(k, _)| k.starts_with("release:"));
-        let _ = self.engine.catalog().write(|tx| {
+        let created_db = self.plan.tasks.iter().find_map(|t| match &t.action {
+            Action::CreateDatabase { database } => Some(database.clone()),
+            _ => None,
+        });
+        let cleaned = self.engine.catalog().write(|tx| {
             for (key, v) in &journal {
                 if key.starts_with("pin:")
                     && !released
@@ -531,8 +535,24 @@ impl Runner<'_> {
                     }
                 }
             }
+            // Last, once its staged objects are gone: a database this restore created and
+            // published nothing into.
+            if !committed
+                && journal
+                    .iter()
+                    .any(|(k, _)| k.starts_with("create-database:"))
+                && let Some(db) = &created_db
+            {
+                tx.execute(
+                    "DELETE FROM databases WHERE name = ?1
+                       AND NOT EXISTS (SELECT 1 FROM objects o WHERE o.db_id = databases.id)
+                       AND NOT EXISTS (SELECT 1 FROM functions f WHERE f.db_id = databases.id)",
+                    [db],
+                )?;
+            }
             Ok(())
         });
+        cleaned.map_err(|e| format!("undoing the job failed: {e}"))
     }
 }
 

@@ -756,7 +756,8 @@ fn build<'m>(
                 signature: sig.clone(),
                 target: target.clone(),
             },
-            after: create_db.clone(),
+            // After the commit: a restore that fails before it leaves no function behind.
+            after: after_commit.clone(),
         });
         planned_functions.push(PlannedFunction {
             signature: sig.clone(),
@@ -771,7 +772,11 @@ fn build<'m>(
                 name: c.name.clone(),
                 target: target.clone(),
             },
-            after: vec![],
+            after: if data.is_empty() {
+                vec![]
+            } else {
+                vec![commit_id.clone()]
+            },
         });
         planned_catalogs.push(PlannedCatalog {
             name: c.name.clone(),

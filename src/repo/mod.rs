@@ -12,6 +12,8 @@
 //!   from racing a backup or restore that uses the same repository.
 
 pub mod config;
+#[cfg(feature = "faults")]
+pub mod faults;
 #[cfg(feature = "engine")]
 pub mod format;
 #[cfg(feature = "engine")]
@@ -20,6 +22,8 @@ pub mod gc;
 pub mod registry;
 #[cfg(feature = "engine")]
 mod repository;
+#[cfg(feature = "engine")]
+mod retry;
 #[cfg(feature = "engine")]
 pub mod store;
 #[cfg(feature = "engine")]

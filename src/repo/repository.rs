@@ -144,7 +144,7 @@ impl RepoError {
 }
 
 /// An error with its sources, which is where reqwest and hyper put the actual cause.
-fn error_chain(e: &dyn std::error::Error) -> String {
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {
@@ -280,7 +280,11 @@ const LIST_CONCURRENCY: usize = 8;
 impl Repository {
     /// Opens the repository of `config` (nothing is contacted but a local directory).
     pub fn open(config: &RepositoryConfig) -> Result<Repository> {
-        Ok(Repository::with_store(config, store::connect(config)?))
+        let store = store::connect(config)?;
+        #[cfg(feature = "faults")]
+        let store = super::faults::wrap(&config.location, store);
+        let store: Arc<dyn ObjectStore> = Arc::new(super::retry::RetryStore::new(store));
+        Ok(Repository::with_store(config, store))
     }
 
     /// A repository over an already-open store (tests wrap stores to inject faults).

@@ -28,7 +28,7 @@ pub const CHUNK: usize = 8 * 1024 * 1024;
 /// slots, one upload holds at most about 5 chunks (40 MiB).
 const PARTS_IN_FLIGHT: usize = 2;
 /// Whole-file attempts on transient failures (object_store already retries each request).
-const ATTEMPTS: u32 = 3;
+const ATTEMPTS: u32 = 5;
 
 /// What an upload did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -348,11 +348,14 @@ impl Repository {
             }
             Ok((hex::encode(hasher.finalize()), bytes))
         });
+        let expected = got.range.end - got.range.start;
+        let mut received = 0u64;
         let mut stream = got.into_stream();
         let mut failed = None;
         while let Some(chunk) = stream.next().await {
             match chunk {
                 Ok(c) => {
+                    received += c.len() as u64;
                     self.limits.download.take(c.len()).await;
                     if tx.send(c).await.is_err() {
                         break;
@@ -365,6 +368,15 @@ impl Repository {
             }
         }
         drop(tx);
+        // A body that ends early without an error is a transport fault, worth another try.
+        if failed.is_none() && received != expected {
+            failed = Some(RepoError::Storage {
+                repository: self.name.clone(),
+                operation: format!("downloading {key}"),
+                reason: format!("the connection ended after {received} of {expected} bytes"),
+                transient: true,
+            });
+        }
         let local = dest.unwrap_or(Path::new("-"));
         let written = writer
             .await
