@@ -10,7 +10,7 @@
 //! - [`plan`]: BACKUP/RESTORE → reviewable plan (resolution, task DAG, JSON, explain).
 //! - [`session`]: runs statements against a cluster; [`output`] prints their results.
 
-#[cfg(feature = "engine")]
+#[cfg(feature = "formats")]
 pub mod catalog;
 #[cfg(feature = "engine")]
 pub mod demo;
@@ -20,7 +20,7 @@ pub mod engine;
 pub mod exec;
 #[cfg(feature = "engine")]
 pub mod output;
-#[cfg(feature = "engine")]
+#[cfg(feature = "formats")]
 pub mod plan;
 pub mod repo;
 #[cfg(feature = "engine")]

@@ -11,16 +11,36 @@
 //! - [`graph`] turns the task list into a petgraph DAG (cycle check, order, Graphviz);
 //! - [`explain`] prints a plan the way a reviewer reads it.
 
+#[cfg(feature = "engine")]
 pub mod backup;
+#[cfg(feature = "engine")]
 pub mod explain;
 pub mod graph;
+#[cfg(feature = "engine")]
 pub mod restore;
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
+#[cfg(feature = "engine")]
 use crate::engine::{Engine, EngineError, Result};
+#[cfg(feature = "engine")]
 use crate::sql::Statement;
+
+/// `1.2 MiB`: a size as people read it.
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u < UNITS.len() - 1 {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
 
 pub const PLAN_FORMAT: &str = "srbackup-plan";
 pub const PLAN_VERSION: u32 = 1;
@@ -40,7 +60,7 @@ impl From<Size> for SizeRepr {
     fn from(s: Size) -> SizeRepr {
         SizeRepr {
             bytes: s.0,
-            human: crate::session::human_bytes(s.0),
+            human: human_bytes(s.0),
         }
     }
 }
@@ -339,6 +359,7 @@ impl Plan {
 }
 
 /// Builds the plan of a BACKUP or RESTORE statement. `text` is the statement as written.
+#[cfg(feature = "engine")]
 pub async fn plan(engine: &mut Engine, statement: &Statement, text: &str) -> Result<Plan> {
     match statement {
         Statement::Backup(b) => backup::plan(engine, b, text).await,
@@ -351,22 +372,26 @@ pub async fn plan(engine: &mut Engine, statement: &Statement, text: &str) -> Res
 }
 
 /// Accumulates the state a plan depends on, in a fixed order, into one SHA-256.
+#[cfg(feature = "engine")]
 #[derive(Default)]
-pub(crate) struct Fingerprint(Sha256);
+pub(crate) struct Fingerprint(sha2::Sha256);
 
+#[cfg(feature = "engine")]
 impl Fingerprint {
     pub fn add(&mut self, part: impl Serialize) {
+        use sha2::Digest;
         let bytes = serde_json::to_vec(&part).expect("fingerprint parts serialize");
         self.0.update((bytes.len() as u64).to_le_bytes());
         self.0.update(&bytes);
     }
     pub fn finish(self) -> String {
+        use sha2::Digest;
         format!("sha256:{}", hex::encode(self.0.finalize()))
     }
 }
 
 /// `"x"` for a name, with backquotes if it needs them, for task ids and messages.
-pub(crate) fn id_part(name: &str) -> String {
+pub fn id_part(name: &str) -> String {
     if name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
         name.to_string()
     } else {

@@ -462,3 +462,23 @@ mod tests {
         assert!(check_name("sr_member", "object").is_ok());
     }
 }
+
+#[cfg(test)]
+mod compatibility {
+    use super::*;
+
+    /// A manifest written by this version: every later version must keep reading it.
+    #[test]
+    fn a_v1_manifest_written_by_srbackup_0_1_still_reads() {
+        let text = include_str!("../../fixtures/manifests/sr_hub_backup.json");
+        let m = Manifest::parse(
+            "snapshots/sr_hub_backup/2026-11-24-10-25-58-842.json",
+            text.as_bytes(),
+        )
+        .unwrap();
+        assert_eq!(m.database.as_deref(), Some("sr_hub"));
+        assert_eq!(m.files.len(), 45);
+        assert_eq!(m.objects.len(), 8);
+        assert_eq!(m.functions.len(), 3);
+    }
+}

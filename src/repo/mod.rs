@@ -14,7 +14,7 @@
 pub mod config;
 #[cfg(feature = "faults")]
 pub mod faults;
-#[cfg(feature = "engine")]
+#[cfg(feature = "formats")]
 pub mod format;
 #[cfg(feature = "engine")]
 pub mod gc;
@@ -32,7 +32,7 @@ mod sts;
 mod transfer;
 
 pub use config::{Backend, RepositoryConfig, S3Credentials, S3Flavor, Secret, resolve};
-#[cfg(feature = "engine")]
+#[cfg(feature = "formats")]
 pub use format::{Encoding, FormatError, Manifest, Sha256, SnapshotId};
 #[cfg(feature = "engine")]
 pub use repository::*;
