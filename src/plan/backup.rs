@@ -515,11 +515,20 @@ pub fn build(
     objects.sort_by(|a, b| (a.kind, &a.name).cmp(&(b.kind, &b.name)));
     summary.objects = objects.len() as u64;
     let label = stmt.snapshot.value.clone();
-    let manifest_after = if uploads.is_empty() {
-        vec![]
-    } else {
-        uploads.clone()
-    };
+    // uploads → release → manifest: the pin is let go as soon as the files are stored, and the
+    // manifest, which makes the snapshot exist, is the very last step.
+    let mut manifest_after = vec![];
+    if !uploads.is_empty() {
+        let release = format!("release:{db_part}");
+        tasks.push(Task {
+            id: release.clone(),
+            action: Action::Release {
+                database: db.clone().unwrap_or_default(),
+            },
+            after: uploads,
+        });
+        manifest_after.push(release);
+    }
     tasks.push(Task {
         id: format!("manifest:{}", id_part(&label)),
         action: Action::WriteManifest {
@@ -527,15 +536,6 @@ pub fn build(
         },
         after: manifest_after,
     });
-    if !uploads.is_empty() {
-        tasks.push(Task {
-            id: format!("release:{db_part}"),
-            action: Action::Release {
-                database: db.clone().unwrap_or_default(),
-            },
-            after: uploads,
-        });
-    }
     let mut properties = BTreeMap::new();
     properties.insert(
         "timeout".to_string(),
