@@ -6,28 +6,9 @@
 
 mod common;
 
-use common::{S3Server, fails, rows, run};
+use common::{FIXTURE, S3Server, checksums, fails, rows, run};
 use srbackup::repo::faults::{self, Faults};
 use srbackup::session::Session;
-
-const FIXTURE: &str = include_str!("../fixtures/sr_hub.sql");
-const TABLES: &[&str] = &[
-    "sr_member",
-    "sr_pmc",
-    "sr_event",
-    "sr_region",
-    "sr_mv1",
-    "sr_mv2",
-];
-
-async fn checksums(s: &mut Session, db: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    for t in TABLES {
-        let rs = rows(s, &format!("CHECKSUM TABLE {db}.{t}")).await;
-        out.push(rs.get(0, "Checksum").unwrap().to_string());
-    }
-    out
-}
 
 /// A cluster with the fixture and a repository; returns its location (the faults' key).
 async fn setup(s: &mut Session, create: &str) {

@@ -4,13 +4,12 @@
 
 mod common;
 
-use std::collections::BTreeMap;
-
-use common::{S3Server, assert_no_secret, fails, rows, run};
+use common::{
+    FIXTURE, S3Server, assert_no_secret, checksums, fails, hub_with_local_repo, rows, run,
+};
 use srbackup::session::{Output, Session};
 use srbackup::sql::{self, Statement};
 
-const FIXTURE: &str = include_str!("../fixtures/sr_hub.sql");
 const SEED: &str = include_str!("../fixtures/seed-statements.sql");
 
 /// The timestamps the seed's RESTORE statements carry, by snapshot label.
@@ -33,27 +32,6 @@ fn seed_statements() -> Vec<(Statement, String)> {
             (s, text)
         })
         .collect()
-}
-
-async fn checksums(s: &mut Session, db: &str) -> BTreeMap<String, String> {
-    let mut out = BTreeMap::new();
-    for name in [
-        "sr_member",
-        "sr_pmc",
-        "sr_event",
-        "sr_region",
-        "sr_mv1",
-        "sr_mv2",
-    ] {
-        let table = format!("{db}.{name}");
-        let rs = rows(s, &format!("CHECKSUM TABLE {table}")).await;
-        out.insert(name.to_string(), rs.get(0, "Checksum").unwrap().to_string());
-    }
-    for view in ["sr_view1", "sr_view2", "sr_member_by_city"] {
-        let rs = rows(s, &format!("SELECT * FROM {db}.{view} ORDER BY 1, 2")).await;
-        out.insert(view.to_string(), format!("{:?}", rs.rows));
-    }
-    out
 }
 
 fn message(outputs: &[Output]) -> String {
@@ -173,18 +151,7 @@ async fn a_repository_migrates_a_database_to_another_cluster() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_mv_restored_without_its_base_tables_stays_inactive_and_says_why() {
-    let repo = tempfile::tempdir().unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let mut s = Session::open(&dir.path().join("c")).unwrap();
-    run(&mut s, FIXTURE).await;
-    run(
-        &mut s,
-        &format!(
-            "CREATE REPOSITORY r WITH BROKER ON LOCATION \"{}\"",
-            repo.path().display()
-        ),
-    )
-    .await;
+    let (_dir, _repo, mut s) = hub_with_local_repo().await;
     run(
         &mut s,
         "BACKUP DATABASE sr_hub SNAPSHOT mv_only TO r ON (MATERIALIZED VIEW sr_mv2)",
@@ -210,18 +177,7 @@ async fn an_mv_restored_without_its_base_tables_stays_inactive_and_says_why() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_backup_sends_only_what_changed() {
-    let repo = tempfile::tempdir().unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let mut s = Session::open(&dir.path().join("c")).unwrap();
-    run(&mut s, FIXTURE).await;
-    run(
-        &mut s,
-        &format!(
-            "CREATE REPOSITORY r WITH BROKER ON LOCATION \"{}\"",
-            repo.path().display()
-        ),
-    )
-    .await;
+    let (_dir, _repo, mut s) = hub_with_local_repo().await;
     let first = message(&run(&mut s, "BACKUP DATABASE sr_hub SNAPSHOT s1 TO r").await);
     assert!(first.contains("45 files"), "{first}");
     run(
@@ -243,18 +199,7 @@ async fn a_second_backup_sends_only_what_changed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stale_plans_busy_databases_and_damaged_objects_are_refused() {
-    let repo = tempfile::tempdir().unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let mut s = Session::open(&dir.path().join("c")).unwrap();
-    run(&mut s, FIXTURE).await;
-    run(
-        &mut s,
-        &format!(
-            "CREATE REPOSITORY r WITH BROKER ON LOCATION \"{}\"",
-            repo.path().display()
-        ),
-    )
-    .await;
+    let (_dir, repo, mut s) = hub_with_local_repo().await;
 
     // A plan made before a load no longer describes the data: refused.
     let text = "BACKUP DATABASE sr_hub SNAPSHOT stale TO r ON (TABLE sr_region)";
@@ -347,18 +292,7 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn compressed_backups_restore_byte_for_byte() {
-    let repo = tempfile::tempdir().unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let mut s = Session::open(&dir.path().join("c")).unwrap();
-    run(&mut s, FIXTURE).await;
-    run(
-        &mut s,
-        &format!(
-            "CREATE REPOSITORY r WITH BROKER ON LOCATION \"{}\"",
-            repo.path().display()
-        ),
-    )
-    .await;
+    let (_dir, repo, mut s) = hub_with_local_repo().await;
     run(
         &mut s,
         "BACKUP DATABASE sr_hub SNAPSHOT z TO r PROPERTIES (\"compression\" = \"zstd:9\")",

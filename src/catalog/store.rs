@@ -300,19 +300,7 @@ impl Catalog {
         change: impl FnOnce(&Connection) -> rusqlite::Result<T>,
     ) -> Result<T> {
         let path = self.path.clone();
-        let wrap = |source| sqlite_error(&path, source);
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(wrap)?;
-        let out = change(&tx).map_err(wrap)?;
-        tx.execute(
-            "UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'",
-            [],
-        )
-        .map_err(wrap)?;
-        tx.commit().map_err(wrap)?;
-        Ok(out)
+        self.try_write(|tx| change(tx).map_err(|source| sqlite_error(&path, source)))
     }
 
     /// [`Catalog::write`] for a change that can fail with the caller's own error: an `Err` from

@@ -143,15 +143,18 @@ impl Repository {
         }
     }
 
-    /// The first unexpired lease other than `mine` that conflicts with it, described.
-    async fn conflicting_lease(&self, mine: &Lease) -> Result<Option<String>> {
-        let now = Utc::now();
-        let metas: Vec<_> = self
-            .store
+    async fn leases(&self) -> Result<Vec<object_store::ObjectMeta>> {
+        self.store
             .list(Some(&ObjectPath::from(format::LOCKS_DIR)))
             .try_collect()
             .await
-            .map_err(|e| self.err("listing leases", e))?;
+            .map_err(|e| self.err("listing leases", e))
+    }
+
+    /// The first unexpired lease other than `mine` that conflicts with it, described.
+    async fn conflicting_lease(&self, mine: &Lease) -> Result<Option<String>> {
+        let now = Utc::now();
+        let metas = self.leases().await?;
         for meta in metas {
             if meta.location == mine.key || !meta.location.as_ref().ends_with(".json") {
                 continue;
@@ -293,12 +296,7 @@ impl Repository {
 
     async fn remove_expired_leases(&self, mine: &Lease) -> Result<()> {
         let now = Utc::now();
-        let metas: Vec<_> = self
-            .store
-            .list(Some(&ObjectPath::from(format::LOCKS_DIR)))
-            .try_collect()
-            .await
-            .map_err(|e| self.err("listing leases", e))?;
+        let metas = self.leases().await?;
         for meta in metas {
             if meta.location == mine.key {
                 continue;

@@ -118,3 +118,45 @@ pub async fn rows(session: &mut Session, sql: &str) -> ResultSet {
         other => panic!("{sql} returned {other:?}"),
     }
 }
+
+pub const FIXTURE: &str = include_str!("../../fixtures/sr_hub.sql");
+
+/// A fresh cluster holding the sr_hub fixture and a local repository named `r`; the two
+/// temporary directories live as long as the caller keeps them.
+pub async fn hub_with_local_repo() -> (tempfile::TempDir, tempfile::TempDir, Session) {
+    let repo = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Session::open(&dir.path().join("c")).unwrap();
+    run(&mut s, FIXTURE).await;
+    run(
+        &mut s,
+        &format!(
+            "CREATE REPOSITORY r WITH BROKER ON LOCATION \"{}\"",
+            repo.path().display()
+        ),
+    )
+    .await;
+    (dir, repo, s)
+}
+
+/// CHECKSUM TABLE of every table and MV of an sr_hub copy, and the rows of its views and sync MV.
+pub async fn checksums(s: &mut Session, db: &str) -> std::collections::BTreeMap<String, String> {
+    let mut out = std::collections::BTreeMap::new();
+    for name in [
+        "sr_member",
+        "sr_pmc",
+        "sr_event",
+        "sr_region",
+        "sr_mv1",
+        "sr_mv2",
+    ] {
+        let table = format!("{db}.{name}");
+        let rs = rows(s, &format!("CHECKSUM TABLE {table}")).await;
+        out.insert(name.to_string(), rs.get(0, "Checksum").unwrap().to_string());
+    }
+    for view in ["sr_view1", "sr_view2", "sr_member_by_city"] {
+        let rs = rows(s, &format!("SELECT * FROM {db}.{view} ORDER BY 1, 2")).await;
+        out.insert(view.to_string(), format!("{:?}", rs.rows));
+    }
+    out
+}
