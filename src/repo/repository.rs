@@ -220,6 +220,9 @@ pub struct Repository {
     /// The directory of a local repository: object_store 0.13's local store does not fsync,
     /// so [`Repository::make_durable`] does, before a manifest may name what was written.
     local_root: Option<std::path::PathBuf>,
+    /// A local repository whose store is not wrapped (by fault injection): objects are copied
+    /// with the kernel's file copy rather than streamed through object_store.
+    pub(super) direct_local: Option<std::path::PathBuf>,
     pub(super) limits: Arc<Limits>,
 }
 
@@ -282,9 +285,19 @@ impl Repository {
     pub fn open(config: &RepositoryConfig) -> Result<Repository> {
         let store = store::connect(config)?;
         #[cfg(feature = "faults")]
-        let store = super::faults::wrap(&config.location, store);
+        let (store, faulty) = {
+            let wrapped = super::faults::wrap(&config.location, Arc::clone(&store));
+            let faulty = !Arc::ptr_eq(&wrapped, &store);
+            (wrapped, faulty)
+        };
+        #[cfg(not(feature = "faults"))]
+        let faulty = false;
         let store: Arc<dyn ObjectStore> = Arc::new(super::retry::RetryStore::new(store));
-        Ok(Repository::with_store(config, store))
+        let mut repo = Repository::with_store(config, store);
+        if !faulty {
+            repo.direct_local = repo.local_root.clone();
+        }
+        Ok(repo)
     }
 
     /// A repository over an already-open store (tests wrap stores to inject faults).
@@ -296,6 +309,7 @@ impl Repository {
             store,
             secrets: Arc::new(secrets_of(config)),
             limits: Arc::new(Limits::default()),
+            direct_local: None,
             local_root: match &config.backend {
                 Backend::Local { path } => Some(std::path::PathBuf::from(path)),
                 _ => None,

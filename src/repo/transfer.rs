@@ -10,7 +10,7 @@
 //! file again unless size and hash match the manifest.
 
 use std::io::{Read, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
 use futures::StreamExt;
@@ -146,6 +146,9 @@ impl Repository {
                 stored_bytes,
                 sent: false,
             });
+        }
+        if let (Some(root), None) = (&self.direct_local, compression) {
+            return self.upload_local(root, path, hash).await;
         }
         let mut attempt = 1;
         loop {
@@ -291,7 +294,111 @@ impl Repository {
     }
 
     async fn download_once(&self, file: &FileEntry, dest: &Path) -> Result<()> {
+        if let (Some(root), Encoding::None) = (&self.direct_local, file.encoding) {
+            return self.download_local(root, file, dest).await;
+        }
         self.fetch(file, Some(dest)).await
+    }
+
+    /// Local repository, stored as is: the kernel copies the file (copy_file_range), then the
+    /// copy is hashed and fsynced in its staging name, and a hard link publishes it under its
+    /// hash (create-if-absent, like the object store's own local writes).
+    async fn upload_local(&self, root: &Path, path: &Path, hash: &Sha256) -> Result<Uploaded> {
+        let key = format::object_key(hash, Encoding::None);
+        let target = root.join(&key);
+        let staging =
+            target.with_file_name(format!(".{}.{:016x}.tmp", hash, rand::random::<u64>()));
+        let source = path.to_path_buf();
+        let bytes = tokio::fs::metadata(path)
+            .await
+            .map_err(|e| io_err(path, e))?
+            .len();
+        self.limits.upload.take(bytes as usize).await;
+        let expected = hash.to_string();
+        let done = tokio::task::spawn_blocking(
+            move || -> std::result::Result<(), (PathBuf, std::io::Error)> {
+                let dir = staging.parent().expect("objects/<xx>/");
+                std::fs::create_dir_all(dir).map_err(|e| (dir.to_path_buf(), e))?;
+                std::fs::copy(&source, &staging).map_err(|e| (source.clone(), e))?;
+                let result = (|| {
+                    let actual = hash_file(&staging)?;
+                    if actual != expected {
+                        return Err(std::io::Error::new(
+                            std::io::ErrorKind::InvalidData,
+                            format!("expected SHA-256 {expected}, found {actual}"),
+                        ));
+                    }
+                    std::fs::File::open(&staging)?.sync_all()?;
+                    match std::fs::hard_link(&staging, &target) {
+                        Ok(()) => {}
+                        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                        Err(e) => return Err(e),
+                    }
+                    std::fs::File::open(dir)?.sync_all()
+                })();
+                let _ = std::fs::remove_file(&staging);
+                result.map_err(|e| (source.clone(), e))
+            },
+        )
+        .await
+        .map_err(|e| io_err(path, std::io::Error::other(e)))?;
+        match done {
+            Ok(()) => Ok(Uploaded {
+                encoding: Encoding::None,
+                bytes,
+                stored_bytes: bytes,
+                sent: true,
+            }),
+            Err((_, e)) if e.kind() == std::io::ErrorKind::InvalidData => Err(RepoError::Corrupt {
+                what: format!("local file {}", path.display()),
+                expected: hash.to_string(),
+                actual: e.to_string(),
+            }),
+            Err((p, e)) => Err(io_err(&p, e)),
+        }
+    }
+
+    /// Local repository, stored as is: kernel copy into `dest`, then hash and fsync it there.
+    async fn download_local(&self, root: &Path, file: &FileEntry, dest: &Path) -> Result<()> {
+        let key = format::object_key(&file.sha256, Encoding::None);
+        let source = root.join(&key);
+        self.limits.download.take(file.bytes as usize).await;
+        let target = dest.to_path_buf();
+        let src = source.clone();
+        let actual = tokio::task::spawn_blocking(move || -> std::io::Result<(String, u64)> {
+            if target.exists() {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::AlreadyExists,
+                    "the destination exists",
+                ));
+            }
+            let copied = std::fs::copy(&src, &target)?;
+            let sum = hash_file(&target)?;
+            std::fs::File::open(&target)?.sync_all()?;
+            Ok((sum, copied))
+        })
+        .await
+        .map_err(|e| io_err(dest, std::io::Error::other(e)))?;
+        let (sum, bytes) = match actual {
+            Ok(x) => x,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(RepoError::Storage {
+                    repository: self.name.clone(),
+                    operation: format!("downloading {key}"),
+                    reason: format!("{key} not found"),
+                    transient: false,
+                });
+            }
+            Err(e) => return Err(io_err(dest, e)),
+        };
+        if sum != file.sha256.as_str() || bytes != file.bytes {
+            return Err(RepoError::Corrupt {
+                what: format!("object {key}"),
+                expected: format!("{} ({} bytes)", file.sha256, file.bytes),
+                actual: format!("{sum} ({bytes} bytes)"),
+            });
+        }
+        Ok(())
     }
 
     /// Streams an object, decoding and hashing it, into `dest` (a new file) or nowhere.
@@ -406,6 +513,21 @@ impl Repository {
         }
         Ok(())
     }
+}
+
+/// SHA-256 of a file's content, as hex.
+fn hash_file(path: &Path) -> std::io::Result<String> {
+    let mut file = std::fs::File::open(path)?;
+    let mut hasher = Hasher::new();
+    let mut buf = vec![0u8; 1024 * 1024];
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(hex::encode(hasher.finalize()))
 }
 
 async fn tracing_backoff(attempt: u32) {
