@@ -165,6 +165,13 @@ pub fn parse_object_key(key: &str) -> Option<(Sha256, Encoding)> {
     (dir == &hash.0[..2]).then_some((hash, encoding))
 }
 
+/// A writer's staging copy next to the objects (`objects/<h0h1>/.<sha256>.<random>.tmp`).
+pub fn is_staging_key(key: &str) -> bool {
+    key.rsplit('/')
+        .next()
+        .is_some_and(|name| name.starts_with('.') && name.ends_with(".tmp"))
+}
+
 /// A snapshot label: what StarRocks accepts for one (letters, digits, `_`, `-`), so it is a
 /// safe key component.
 pub fn check_label(label: &str) -> Result<(), FormatError> {
@@ -434,6 +441,9 @@ mod tests {
         assert_eq!(parse_object_key("objects/ab/../x"), None);
         assert!(Sha256::parse(&"AB".repeat(32)).is_err());
         assert!(Sha256::parse("../../etc/passwd").is_err());
+        let staging = format!("objects/ab/.{h}.00ff00ff00ff00ff.tmp");
+        assert!(is_staging_key(&staging) && parse_object_key(&staging).is_none());
+        assert!(!is_staging_key(&key));
     }
 
     #[test]

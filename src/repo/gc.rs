@@ -264,15 +264,26 @@ impl Repository {
                 }
             }
         }
-        let objects = self.list_objects().await?;
+        let objects: Vec<object_store::ObjectMeta> = self
+            .store
+            .list(Some(&ObjectPath::from(format::OBJECTS_DIR)))
+            .try_collect()
+            .await
+            .map_err(|e| self.err("listing objects", e))?;
         let mut report = GcReport::default();
         let mut doomed = Vec::new();
-        for (key, size) in objects {
-            match format::parse_object_key(&key) {
+        let stale = Utc::now() - chrono::Duration::from_std(LEASE_TTL * 4).unwrap();
+        for meta in objects {
+            let key = meta.location.as_ref();
+            match format::parse_object_key(key) {
                 Some((hash, _)) if !referenced.contains(&hash) => {
-                    doomed.push(ObjectPath::from(key));
+                    doomed.push(meta.location.clone());
                     report.deleted_objects += 1;
-                    report.deleted_bytes += size;
+                    report.deleted_bytes += meta.size;
+                }
+                // A staging copy a crashed writer left behind (local repositories).
+                None if format::is_staging_key(key) && meta.last_modified < stale => {
+                    doomed.push(meta.location.clone());
                 }
                 _ => report.kept_objects += 1,
             }
