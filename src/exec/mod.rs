@@ -43,6 +43,8 @@ pub struct Outcome {
     pub job_id: i64,
     pub kind: PlanKind,
     pub label: String,
+    /// Tables, MVs, views, functions and external catalogs the job covers.
+    pub objects: u64,
     /// FINISHED or CANCELLED.
     pub state: String,
     /// Why it was cancelled or failed.
@@ -87,10 +89,11 @@ impl Outcome {
             ),
         };
         let mut s = format!(
-            "{what} {} (job {}) {}: {moved}; {:.1} s, {}/s",
+            "{what} {} (job {}) {}: {} objects; {moved}; {:.1} s, {}/s",
             self.label,
             self.job_id,
             self.state,
+            self.objects,
             secs,
             h((self.bytes_sent.max(if self.kind == PlanKind::Restore {
                 self.bytes
@@ -462,6 +465,9 @@ impl Runner<'_> {
             job_id: self.job.id,
             kind: self.plan.kind,
             label: self.plan.snapshot.label.clone(),
+            objects: self.plan.summary.objects
+                + self.plan.functions.len() as u64
+                + self.plan.external_catalogs.len() as u64,
             state: state.to_string(),
             message,
             timestamp: self.job.snapshot_timestamp.clone(),
