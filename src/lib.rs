@@ -19,6 +19,8 @@ pub mod engine;
 #[cfg(feature = "engine")]
 pub mod exec;
 #[cfg(feature = "engine")]
+pub mod hashing;
+#[cfg(feature = "engine")]
 pub mod output;
 #[cfg(feature = "formats")]
 pub mod plan;

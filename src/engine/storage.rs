@@ -11,35 +11,16 @@ use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use datafusion::parquet::basic::{Compression, ZstdLevel};
 use datafusion::parquet::file::properties::WriterProperties;
-use sha2::{Digest, Sha256};
 
 use super::EngineError;
+use crate::hashing::HashingWriter;
 
 /// Rows per Parquet row group: bounds the memory an open writer buffers.
 const ROW_GROUP_ROWS: usize = 64 * 1024;
 
-/// A file writer that hashes what it writes, so the checksum costs no second read.
-struct HashingWriter {
-    inner: BufWriter<File>,
-    hasher: Sha256,
-    bytes: u64,
-}
-
-impl Write for HashingWriter {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.hasher.update(&buf[..n]);
-        self.bytes += n as u64;
-        Ok(n)
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.inner.flush()
-    }
-}
-
 /// One rowset file being written.
 pub struct RowsetWriter {
-    writer: ArrowWriter<HashingWriter>,
+    writer: ArrowWriter<HashingWriter<BufWriter<File>>>,
     path: PathBuf,
     rows: u64,
 }
@@ -75,11 +56,7 @@ impl RowsetWriter {
             .set_compression(Compression::ZSTD(ZstdLevel::default()))
             .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
             .build();
-        let sink = HashingWriter {
-            inner: BufWriter::with_capacity(1 << 20, file),
-            hasher: Sha256::new(),
-            bytes: 0,
-        };
+        let sink = HashingWriter::new(BufWriter::with_capacity(1 << 20, file));
         let writer = ArrowWriter::try_new(sink, schema, Some(props))
             .map_err(|e| EngineError::parquet(path, e))?;
         Ok(RowsetWriter {
@@ -108,14 +85,14 @@ impl RowsetWriter {
             .into_inner()
             .map_err(|e| EngineError::parquet(&path, e))?;
         sink.flush().map_err(|e| io_error(&path, e))?;
-        let file = sink
-            .inner
+        let (buffered, sha256, bytes) = sink.finish();
+        let file = buffered
             .into_inner()
             .map_err(|e| io_error(&path, e.into_error()))?;
         file.sync_all().map_err(|e| io_error(&path, e))?;
         Ok(WrittenFile {
-            sha256: hex::encode(sink.hasher.finalize()),
-            bytes: sink.bytes,
+            sha256,
+            bytes,
             rows: self.rows,
             path,
         })

@@ -85,6 +85,24 @@ pub(crate) fn unknown(what: &str, name: &Ident, place: &str, candidates: &[Strin
     EngineError::at(p)
 }
 
+/// Every partition a statement names must be among `existing` (of `place`).
+pub(crate) fn check_partitions(
+    named: &[crate::sql::Literal],
+    existing: &[String],
+    place: &str,
+) -> Result<()> {
+    for p in named {
+        if !existing.contains(&p.value) {
+            let name = Ident {
+                value: p.value.clone(),
+                span: p.span,
+            };
+            return Err(unknown("partition", &name, place, existing));
+        }
+    }
+    Ok(())
+}
+
 /// Reads the rowsets of a table or MV (restricted to `wanted` partitions), in catalog order.
 fn data_object(
     conn: &Connection,
@@ -305,19 +323,7 @@ fn select_in_database(
                         .into_iter()
                         .map(|p| p.name)
                         .collect();
-                    for p in partitions {
-                        if !existing.contains(&p.value) {
-                            return Err(unknown(
-                                "partition",
-                                &Ident {
-                                    value: p.value.clone(),
-                                    span: p.span,
-                                },
-                                &format!("table {}", o.name),
-                                &existing,
-                            ));
-                        }
-                    }
+                    check_partitions(partitions, &existing, &format!("table {}", o.name))?;
                     // Two mentions of one table add up.
                     let mut all: Vec<String> = chosen
                         .get(&o.name)

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use rusqlite::Connection;
 
-use super::backup::unknown;
+use super::backup::{check_partitions, unknown};
 use super::{
     Action, FileRef, Fingerprint, ObjectAction, ObjectKind, Plan, PlanKind, PlannedCatalog,
     PlannedFunction, PlannedObject, PublishRef, RepositoryRef, Size, SnapshotRef, Summary, Task,
@@ -359,19 +359,11 @@ fn build<'m>(
                     };
                     let held: Vec<String> =
                         entry.partitions.iter().map(|p| p.name.clone()).collect();
-                    for p in partitions {
-                        if !held.contains(&p.value) {
-                            return Err(not_in_snapshot(
-                                "partition",
-                                &Ident {
-                                    value: p.value.clone(),
-                                    span: p.span,
-                                },
-                                manifest,
-                                &held,
-                            ));
-                        }
-                    }
+                    check_partitions(
+                        partitions,
+                        &held,
+                        &format!("snapshot {} ({})", manifest.label, manifest.timestamp),
+                    )?;
                     let target = alias
                         .as_ref()
                         .map(|a| a.value.clone())

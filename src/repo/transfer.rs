@@ -21,6 +21,7 @@ use tokio::sync::mpsc;
 
 use super::format::{self, Encoding, FileEntry, Sha256};
 use super::{RepoError, Repository, Result};
+use crate::hashing::HashingWriter;
 
 /// Upload chunk and multipart part size (S3 needs at least 5 MiB per part).
 pub const CHUNK: usize = 8 * 1024 * 1024;
@@ -103,25 +104,6 @@ fn produce(
         return Err(std::io::Error::other("upload stopped"));
     }
     Ok((hex::encode(hasher.finalize()), total))
-}
-
-/// Hashes and counts what passes through to `inner`.
-struct Hashing<W> {
-    inner: W,
-    hasher: Hasher,
-    bytes: u64,
-}
-
-impl<W: Write> Write for Hashing<W> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.hasher.update(&buf[..n]);
-        self.bytes += n as u64;
-        Ok(n)
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.inner.flush()
-    }
 }
 
 impl Repository {
@@ -424,11 +406,7 @@ impl Repository {
                 )),
                 None => Box::new(std::io::sink()),
             };
-            let mut hashing = Hashing {
-                inner: sink,
-                hasher: Hasher::new(),
-                bytes: 0,
-            };
+            let mut hashing = HashingWriter::new(sink);
             match encoding {
                 Encoding::None => {
                     while let Some(chunk) = rx.blocking_recv() {
@@ -444,16 +422,12 @@ impl Repository {
                 }
             }
             hashing.flush()?;
-            let Hashing {
-                inner,
-                hasher,
-                bytes,
-            } = hashing;
+            let (inner, sum, bytes) = hashing.finish();
             drop(inner);
             if let Some(out) = out {
                 out.sync_all()?;
             }
-            Ok((hex::encode(hasher.finalize()), bytes))
+            Ok((sum, bytes))
         });
         let expected = got.range.end - got.range.start;
         let mut received = 0u64;
