@@ -317,3 +317,33 @@ fn a_job_past_its_timeout_is_cancelled_with_starrocks_message() {
     // Stopped at once: nothing more was sent.
     assert!(err.contains(" 0 files ("), "{err}");
 }
+
+#[test]
+fn a_job_that_cannot_resume_is_ended_and_undone() {
+    let c = cluster();
+    sql(&c, "BACKUP DATABASE sr_hub SNAPSHOT base TO r");
+    sql(
+        &c,
+        "INSERT INTO sr_hub.sr_pmc VALUES (6666, 1, 'after', '2024-01-01')",
+    );
+    let current = all_checksums(&c, "sr_hub");
+    throttle(&c, 8);
+    let mut child = spawn(&c, &["sql", "RESTORE SNAPSHOT base FROM r DATABASE sr_hub"]);
+    wait_for_progress(&c, "restore", 10);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // Its repository goes away before anyone resumes it.
+    sql(&c, "DROP REPOSITORY r");
+    let (ok, _, err) = srbackup(&c.path, &["resume"]);
+    assert!(!ok && err.contains("repository r does not exist"), "{err}");
+    let job = latest_job(&c, "restore").unwrap();
+    assert_eq!((job.state.as_str(), job.finished), ("CANCELLED", true));
+    // Undone: the old data, loads accepted, nothing left to resume.
+    assert_eq!(all_checksums(&c, "sr_hub"), current);
+    sql(
+        &c,
+        "INSERT INTO sr_hub.sr_pmc VALUES (6667, 1, 'ok', '2024-01-01')",
+    );
+    let (_, out, _) = srbackup(&c.path, &["resume"]);
+    assert!(out.contains("no interrupted job"), "{out}");
+}

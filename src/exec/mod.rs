@@ -328,10 +328,32 @@ async fn run(engine: &mut Engine, job_id: i64, progress: &dyn Progress) -> Resul
     let plan = Plan::from_json(&job.plan)
         .map_err(|e| EngineError::invalid(format!("job {job_id}: {e}"), None))?;
     let journal = catalog::journal(engine.catalog().conn(), job_id)?;
-    let repository = registry::open(engine, &Ident::new(&plan.repository.name))?.with_rate_limits(
-        Settings::load(engine.root())?.max_upload_speed_kbps,
-        Settings::load(engine.root())?.max_download_speed_kbps,
-    );
+    let lock_job = format!("{} {}", job.kind, job.label);
+    // A job that cannot even start (its repository was dropped, the settings file is wrong)
+    // ends as CANCELLED with the reason, and lets go of its database.
+    let setup = (|| -> Result<(Repository, Settings)> {
+        let settings = Settings::load(engine.root())?;
+        let repository = registry::open(engine, &Ident::new(&plan.repository.name))?
+            .with_rate_limits(
+                settings.max_upload_speed_kbps,
+                settings.max_download_speed_kbps,
+            );
+        Ok((repository, settings))
+    })();
+    let (repository, settings) = match setup {
+        Ok(x) => x,
+        Err(e) => {
+            let mut message = e.to_string();
+            if let Err(undo) = tasks::undo(engine, &plan, &journal) {
+                message = format!("{message}; {undo}");
+            }
+            engine.catalog().write(|tx| {
+                catalog::finish_job(tx, job_id, "CANCELLED", "[FAILED]", Some(&message))
+            })?;
+            maintenance::unlock_database(engine, &job.db_name, &lock_job)?;
+            return Err(e);
+        }
+    };
     let created = chrono::NaiveDateTime::parse_from_str(&job.created_at, "%Y-%m-%d %H:%M:%S")
         .map(|t| t.and_utc())
         .unwrap_or_else(|_| chrono::Utc::now());
@@ -341,7 +363,7 @@ async fn run(engine: &mut Engine, job_id: i64, progress: &dyn Progress) -> Resul
         job: job.clone(),
         plan,
         repo: repository,
-        settings: Settings::default(),
+        settings,
         journal,
         manifest: None,
         lease: None,
@@ -350,9 +372,7 @@ async fn run(engine: &mut Engine, job_id: i64, progress: &dyn Progress) -> Resul
         started: Instant::now(),
         stats: Stats::default(),
     };
-    runner.settings = Settings::load(runner.engine.root())?;
     let result = runner.execute().await;
-    let lock_job = format!("{} {}", job.kind, job.label);
     let outcome = match result {
         Ok(()) => {
             runner
@@ -393,26 +413,9 @@ pub async fn cancel_interrupted(engine: &mut Engine, job: &catalog::JobRow) -> R
     let plan = Plan::from_json(&job.plan)
         .map_err(|e| EngineError::invalid(format!("job {}: {e}", job.id), None))?;
     let journal = catalog::journal(engine.catalog().conn(), job.id)?;
-    let repo = registry::open(engine, &Ident::new(&plan.repository.name))?;
-    let mut runner = Runner {
-        engine,
-        job: job.clone(),
-        plan,
-        repo,
-        settings: Settings::default(),
-        journal,
-        manifest: None,
-        lease: None,
-        progress: &progress::Silent,
-        deadline: chrono::Utc::now(),
-        started: Instant::now(),
-        stats: Stats::default(),
-    };
-    runner
-        .clean_up()
-        .await
+    tasks::undo(engine, &plan, &journal)
         .map_err(|e| EngineError::invalid(format!("job {}: {e}", job.id), None))?;
-    runner.engine.catalog().write(|tx| {
+    engine.catalog().write(|tx| {
         catalog::finish_job(
             tx,
             job.id,
@@ -422,7 +425,7 @@ pub async fn cancel_interrupted(engine: &mut Engine, job: &catalog::JobRow) -> R
         )
     })?;
     let lock_job = format!("{} {}", job.kind, job.label);
-    maintenance::unlock_database(runner.engine, &job.db_name, &lock_job)
+    maintenance::unlock_database(engine, &job.db_name, &lock_job)
 }
 
 #[derive(Default)]

@@ -503,57 +503,65 @@ impl Runner<'_> {
         Ok(())
     }
 
-    /// Undoes a stopped job: a backup releases its pin (uploaded objects stay for GC); a
-    /// restore that has not committed drops its staged objects and lets the tables it would
-    /// have overwritten take loads again, exactly as they were.
+    /// Undoes a stopped job (see [`undo`]).
     pub(super) async fn clean_up(&mut self) -> Result<(), String> {
-        let journal: Vec<(String, Value)> = self
-            .journal
-            .iter()
-            .filter_map(|(k, v)| serde_json::from_str(v).ok().map(|v| (k.clone(), v)))
-            .collect();
-        let committed = journal.iter().any(|(k, _)| k.starts_with("commit:"));
-        let released = journal.iter().any(|(k, _)| k.starts_with("release:"));
-        let created_db = self.plan.tasks.iter().find_map(|t| match &t.action {
-            Action::CreateDatabase { database } => Some(database.clone()),
-            _ => None,
-        });
-        let cleaned = self.engine.catalog().write(|tx| {
-            for (key, v) in &journal {
-                if key.starts_with("pin:")
-                    && !released
-                    && let Some(pin) = v["pin_id"].as_i64()
-                {
-                    catalog::delete_pin(tx, pin)?;
-                }
-                if key.starts_with("stage:") && !committed {
-                    if let Some(staged) = v["staged_id"].as_i64() {
-                        catalog::drop_object(tx, staged)?;
-                    }
-                    if let Some(existing) = v["existing_id"].as_i64() {
-                        catalog::set_state(tx, existing, ObjectState::Normal)?;
-                    }
-                }
-            }
-            // Last, once its staged objects are gone: a database this restore created and
-            // published nothing into.
-            if !committed
-                && journal
-                    .iter()
-                    .any(|(k, _)| k.starts_with("create-database:"))
-                && let Some(db) = &created_db
-            {
-                tx.execute(
-                    "DELETE FROM databases WHERE name = ?1
-                       AND NOT EXISTS (SELECT 1 FROM objects o WHERE o.db_id = databases.id)
-                       AND NOT EXISTS (SELECT 1 FROM functions f WHERE f.db_id = databases.id)",
-                    [db],
-                )?;
-            }
-            Ok(())
-        });
-        cleaned.map_err(|e| format!("undoing the job failed: {e}"))
+        undo(self.engine, &self.plan, &self.journal)
     }
+}
+
+/// Undoes a stopped job: a backup releases its pin (uploaded objects stay for GC); a
+/// restore that has not committed drops its staged objects and lets the tables it would
+/// have overwritten take loads again, exactly as they were.
+pub(super) fn undo(
+    engine: &mut crate::engine::Engine,
+    plan: &crate::plan::Plan,
+    journal: &BTreeMap<String, String>,
+) -> Result<(), String> {
+    let journal: Vec<(String, Value)> = journal
+        .iter()
+        .filter_map(|(k, v)| serde_json::from_str(v).ok().map(|v| (k.clone(), v)))
+        .collect();
+    let committed = journal.iter().any(|(k, _)| k.starts_with("commit:"));
+    let released = journal.iter().any(|(k, _)| k.starts_with("release:"));
+    let created_db = plan.tasks.iter().find_map(|t| match &t.action {
+        Action::CreateDatabase { database } => Some(database.clone()),
+        _ => None,
+    });
+    let cleaned = engine.catalog().write(|tx| {
+        for (key, v) in &journal {
+            if key.starts_with("pin:")
+                && !released
+                && let Some(pin) = v["pin_id"].as_i64()
+            {
+                catalog::delete_pin(tx, pin)?;
+            }
+            if key.starts_with("stage:") && !committed {
+                if let Some(staged) = v["staged_id"].as_i64() {
+                    catalog::drop_object(tx, staged)?;
+                }
+                if let Some(existing) = v["existing_id"].as_i64() {
+                    catalog::set_state(tx, existing, ObjectState::Normal)?;
+                }
+            }
+        }
+        // Last, once its staged objects are gone: a database this restore created and
+        // published nothing into.
+        if !committed
+            && journal
+                .iter()
+                .any(|(k, _)| k.starts_with("create-database:"))
+            && let Some(db) = &created_db
+        {
+            tx.execute(
+                "DELETE FROM databases WHERE name = ?1
+                   AND NOT EXISTS (SELECT 1 FROM objects o WHERE o.db_id = databases.id)
+                   AND NOT EXISTS (SELECT 1 FROM functions f WHERE f.db_id = databases.id)",
+                [db],
+            )?;
+        }
+        Ok(())
+    });
+    cleaned.map_err(|e| format!("undoing the job failed: {e}"))
 }
 
 /// The manifest of a backup without its file list: definitions and the tablets' rowsets, read
