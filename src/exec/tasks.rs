@@ -185,20 +185,27 @@ impl Runner<'_> {
             }
         }
         self.engine.catalog().write(|tx| {
+            // Tablet ids by (partition, bucket), read once per staged object of the batch.
+            let mut tablets: HashMap<i64, HashMap<(String, i64), i64>> = HashMap::new();
             for (staged, file, version, path) in &ingests {
-                let p = catalog::partitions(tx, *staged)?
-                    .into_iter()
-                    .find(|p| p.name == file.partition)
-                    .ok_or(rusqlite::Error::QueryReturnedNoRows)?;
-                let t = catalog::tablets(tx, p.id)?
-                    .into_iter()
-                    .find(|t| t.bucket == file.bucket as i64)
+                if !tablets.contains_key(staged) {
+                    let mut st = tx.prepare(
+                        "SELECT p.name, t.bucket, t.id FROM tablets t
+                           JOIN partitions p ON t.partition_id = p.id WHERE p.object_id = ?1",
+                    )?;
+                    let map = st
+                        .query_map([staged], |r| Ok(((r.get(0)?, r.get(1)?), r.get(2)?)))?
+                        .collect::<rusqlite::Result<HashMap<_, _>>>()?;
+                    tablets.insert(*staged, map);
+                }
+                let tablet_id = *tablets[staged]
+                    .get(&(file.partition.clone(), file.bucket as i64))
                     .ok_or(rusqlite::Error::QueryReturnedNoRows)?;
                 catalog::insert_rowset(
                     tx,
                     &RowsetRow {
                         id: 0,
-                        tablet_id: t.id,
+                        tablet_id,
                         version: *version,
                         path: path.clone(),
                         rows: file.rows as i64,
