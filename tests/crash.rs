@@ -7,6 +7,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+mod common;
+
+use common::TABLES;
 use srbackup::catalog::{self, Catalog};
 
 const BIN: &str = env!("CARGO_BIN_EXE_srbackup");
@@ -124,15 +127,6 @@ fn checksum(c: &Cluster, table: &str) -> String {
         .map(|s| s.trim().to_string())
         .unwrap_or_else(|| panic!("no checksum in {out}"))
 }
-
-const TABLES: &[&str] = &[
-    "sr_member",
-    "sr_pmc",
-    "sr_event",
-    "sr_region",
-    "sr_mv1",
-    "sr_mv2",
-];
 
 fn all_checksums(c: &Cluster, db: &str) -> Vec<String> {
     TABLES

@@ -464,17 +464,13 @@ pub fn build(
             let n = counters
                 .entry((r.partition.clone(), r.bucket, r.rowset.rollup.clone()))
                 .or_default();
-            let rollup_part = r
-                .rowset
-                .rollup
-                .as_deref()
-                .map(|m| format!(".{}", id_part(m)))
-                .unwrap_or_default();
-            let id = format!(
-                "upload:{db_part}.{}.{}.t{}{rollup_part}.rs{n}",
-                id_part(&o.name),
-                id_part(&r.partition),
-                r.bucket
+            let id = super::file_task_id(
+                "upload",
+                &format!("{db_part}.{}", id_part(&o.name)),
+                &r.partition,
+                r.bucket,
+                r.rowset.rollup.as_deref(),
+                *n,
             );
             *n += 1;
             let in_repository = stored.contains(&r.rowset.sha256);

@@ -390,6 +390,26 @@ impl Fingerprint {
     }
 }
 
+/// The id of a file transfer task: `upload:db.table.p1.t3.rs2`, or
+/// `download:db.table.p1.t3.sync_mv.rs0` for a sync MV's rowset. Backup and restore name their
+/// files the same way, so a reviewer can follow one file from one plan to the other.
+pub(crate) fn file_task_id(
+    action: &str,
+    object: &str,
+    partition: &str,
+    bucket: u32,
+    rollup: Option<&str>,
+    n: usize,
+) -> String {
+    let rollup = rollup
+        .map(|m| format!(".{}", id_part(m)))
+        .unwrap_or_default();
+    format!(
+        "{action}:{object}.{}.t{bucket}{rollup}.rs{n}",
+        id_part(partition)
+    )
+}
+
 /// `"x"` for a name, with backquotes if it needs them, for task ids and messages.
 pub fn id_part(name: &str) -> String {
     if name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {

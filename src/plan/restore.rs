@@ -565,15 +565,13 @@ fn build<'m>(
                 let mut counters: BTreeMap<Option<&str>, usize> = BTreeMap::new();
                 for r in &t.rowsets {
                     let n = counters.entry(r.rollup.as_deref()).or_default();
-                    let rollup_part = r
-                        .rollup
-                        .as_deref()
-                        .map(|m| format!(".{}", id_part(m)))
-                        .unwrap_or_default();
-                    let id = format!(
-                        "download:{obj_part}.{}.t{}{rollup_part}.rs{n}",
-                        id_part(&p.name),
-                        t.bucket
+                    let id = super::file_task_id(
+                        "download",
+                        &obj_part,
+                        &p.name,
+                        t.bucket,
+                        r.rollup.as_deref(),
+                        *n,
                     );
                     *n += 1;
                     files += 1;

@@ -142,14 +142,7 @@ pub async fn hub_with_local_repo() -> (tempfile::TempDir, tempfile::TempDir, Ses
 /// CHECKSUM TABLE of every table and MV of an sr_hub copy, and the rows of its views and sync MV.
 pub async fn checksums(s: &mut Session, db: &str) -> std::collections::BTreeMap<String, String> {
     let mut out = std::collections::BTreeMap::new();
-    for name in [
-        "sr_member",
-        "sr_pmc",
-        "sr_event",
-        "sr_region",
-        "sr_mv1",
-        "sr_mv2",
-    ] {
+    for name in TABLES {
         let table = format!("{db}.{name}");
         let rs = rows(s, &format!("CHECKSUM TABLE {table}")).await;
         out.insert(name.to_string(), rs.get(0, "Checksum").unwrap().to_string());
@@ -160,3 +153,13 @@ pub async fn checksums(s: &mut Session, db: &str) -> std::collections::BTreeMap<
     }
     out
 }
+
+/// The sr_hub fixture's tables and async MVs: what CHECKSUM TABLE compares.
+pub const TABLES: &[&str] = &[
+    "sr_member",
+    "sr_pmc",
+    "sr_event",
+    "sr_region",
+    "sr_mv1",
+    "sr_mv2",
+];
