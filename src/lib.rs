@@ -9,6 +9,7 @@
 //! - [`exec`]: runs plans as jobs (journal, resume, cancel, SHOW BACKUP/RESTORE).
 //! - [`plan`]: BACKUP/RESTORE → reviewable plan (resolution, task DAG, JSON, explain).
 //! - [`session`]: runs statements against a cluster; [`output`] prints their results.
+//! - [`server`]: the same statements over the MySQL protocol (`srbackup serve`).
 
 #[cfg(feature = "formats")]
 pub mod catalog;
@@ -25,6 +26,8 @@ pub mod output;
 #[cfg(feature = "formats")]
 pub mod plan;
 pub mod repo;
+#[cfg(feature = "wire")]
+pub mod server;
 #[cfg(feature = "engine")]
 pub mod session;
 pub mod sql;

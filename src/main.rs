@@ -93,6 +93,16 @@ enum Command {
         #[arg(long)]
         dot: bool,
     },
+    /// Serve the cluster over the MySQL protocol: connect with `mysql`/`mariadb -h127.0.0.1
+    /// -P9030 -uroot`. BACKUP and RESTORE run as jobs in the server (SHOW BACKUP watches them).
+    Serve {
+        /// The address to listen on (a non-loopback address needs a password for every user).
+        #[arg(long, default_value = "127.0.0.1:9030")]
+        listen: std::net::SocketAddr,
+    },
+    /// Read a password from standard input and print the hash a `user.<name> = ` line of
+    /// srbackup.conf takes (MySQL's mysql_native_password hash).
+    Password,
     /// Run statements against the cluster (DDL, loads, SELECT, SHOW, CHECKSUM TABLE).
     Sql {
         /// Statements to run, or `-` to read them from standard input.
@@ -285,6 +295,24 @@ async fn run(cli: Cli) -> Result<()> {
             } else {
                 print!("{}", srbackup::plan::explain::explain(&parsed));
             }
+            Ok(())
+        }
+        Command::Serve { listen } => Ok(srbackup::server::serve(srbackup::server::ServeOptions {
+            cluster: cli.cluster,
+            listen,
+        })
+        .await?),
+        Command::Password => {
+            let mut password = String::new();
+            std::io::stdin()
+                .read_line(&mut password)
+                .into_diagnostic()
+                .wrap_err("cannot read the password from standard input")?;
+            let password = password.trim_end_matches(['\r', '\n']);
+            if password.is_empty() {
+                return Err(miette::miette!("the password is empty"));
+            }
+            println!("{}", srbackup::server::auth::native_hash(password));
             Ok(())
         }
         Command::Sql {

@@ -60,7 +60,7 @@ pub fn table(rs: &ResultSet) -> String {
 pub fn text(output: &Output) -> String {
     match output {
         Output::Rows(rs) => table(rs),
-        Output::Done { message } => format!("{message}\n"),
+        Output::Done { message, .. } => format!("{message}\n"),
     }
 }
 
@@ -90,7 +90,7 @@ pub fn json(statement: &str, output: &Output) -> serde_json::Value {
                 .collect();
             serde_json::json!({ "statement": statement, "columns": rs.columns, "rows": rows })
         }
-        Output::Done { message } => {
+        Output::Done { message, .. } => {
             serde_json::json!({ "statement": statement, "message": message })
         }
     }
@@ -185,6 +185,7 @@ impl Sink for TableSink {
             let rs = ResultSet {
                 columns: self.columns.clone(),
                 rows: Vec::new(),
+                kinds: Vec::new(),
             };
             print!("{}", table(&rs));
             return;

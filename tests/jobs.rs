@@ -36,7 +36,7 @@ fn seed_statements() -> Vec<(Statement, String)> {
 
 fn message(outputs: &[Output]) -> String {
     match outputs.last() {
-        Some(Output::Done { message }) => message.clone(),
+        Some(Output::Done { message, .. }) => message.clone(),
         other => panic!("expected a message, got {other:?}"),
     }
 }

@@ -235,9 +235,31 @@ async fn start(
     progress: &dyn Progress,
     options: StartOptions<'_>,
 ) -> Result<Outcome> {
+    let job_id = accept(engine, plan, options)?;
+    run(engine, job_id, progress).await
+}
+
+/// Plans a statement and accepts it as a PENDING job without running it (what the server
+/// does before it answers, as StarRocks does); [`run_job`] runs it, from any connection.
+pub async fn submit(
+    engine: &mut Engine,
+    statement: &Statement,
+    text: &str,
+    options: StartOptions<'_>,
+) -> Result<i64> {
+    let plan = crate::plan::plan(engine, statement, text).await?;
+    accept(engine, &plan, options)
+}
+
+/// Runs an accepted job to its end.
+pub async fn run_job(engine: &mut Engine, job_id: i64, progress: &dyn Progress) -> Result<Outcome> {
+    run(engine, job_id, progress).await
+}
+
+/// Takes the job's database (one job per database) and records the job as PENDING.
+fn accept(engine: &mut Engine, plan: &Plan, options: StartOptions<'_>) -> Result<i64> {
     let lock = lock_name(plan);
     let job_name = format!("{} {}", kind_name(plan.kind), plan.snapshot.label);
-    maintenance::lock_database(engine, &lock, &job_name)?;
     let timestamp = match plan.kind {
         PlanKind::Backup => Some(snapshot_timestamp(
             &plan.snapshot.label,
@@ -245,6 +267,7 @@ async fn start(
         )?),
         PlanKind::Restore => plan.snapshot.timestamp.clone(),
     };
+    maintenance::lock_database(engine, &lock, &job_name)?;
     let timeout: i64 = plan
         .properties
         .get("timeout")
@@ -263,14 +286,13 @@ async fn start(
             std::process::id(),
         )
     });
-    let job_id = match created {
-        Ok(id) => id,
+    match created {
+        Ok(id) => Ok(id),
         Err(e) => {
             let _ = maintenance::unlock_database(engine, &lock, &job_name);
-            return Err(e.into());
+            Err(e.into())
         }
-    };
-    run(engine, job_id, progress).await
+    }
 }
 
 /// Jobs whose process died before they ended.

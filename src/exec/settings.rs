@@ -1,9 +1,11 @@
 //! The cluster's job settings, from `<cluster>/srbackup.conf` (StarRocks' `be.conf` style:
 //! `key = value` lines, `#` comments). Missing keys take StarRocks' defaults.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use crate::engine::{EngineError, Result};
+use crate::server::auth::{Stage2, parse_stage2};
 
 pub const CONFIG_FILE: &str = "srbackup.conf";
 
@@ -21,6 +23,8 @@ pub struct Settings {
     pub max_upload_speed_kbps: u64,
     /// Download rate limit in KiB/s for the whole job; 0 = unlimited.
     pub max_download_speed_kbps: u64,
+    /// Who may connect to `srbackup serve`: `user.<name> = *<hash>` lines (see server::auth).
+    pub users: BTreeMap<String, Stage2>,
 }
 
 fn cores() -> usize {
@@ -38,6 +42,7 @@ impl Default for Settings {
             download_worker_count: cores(),
             max_upload_speed_kbps: 0,
             max_download_speed_kbps: 0,
+            users: BTreeMap::new(),
         }
     }
 }
@@ -69,6 +74,14 @@ impl Settings {
                 return Err(format!("line {}: expected `key = value`", n + 1));
             };
             let (key, value) = (key.trim(), value.trim());
+            if let Some(user) = key.strip_prefix("user.") {
+                if user.is_empty() {
+                    return Err(format!("line {}: `user.` names no user", n + 1));
+                }
+                let stage2 = parse_stage2(value).map_err(|e| format!("line {}: {e}", n + 1))?;
+                s.users.insert(user.to_string(), stage2);
+                continue;
+            }
             let number: u64 = value.parse().map_err(|_| {
                 format!(
                     "line {}: {key} must be a whole number, not \"{value}\"",
@@ -126,6 +139,18 @@ mod tests {
             Settings::parse("upload_workers = 2")
                 .unwrap_err()
                 .contains("unknown setting upload_workers")
+        );
+        let users = Settings::parse(
+            "user.root = *6BB4837EB74329105EE4568DDA7DC67ED2CA2AD9\nuser.guest =\n",
+        )
+        .unwrap()
+        .users;
+        assert_eq!(users.len(), 2);
+        assert_eq!(users["guest"], None);
+        assert!(
+            Settings::parse("user.root = 123456")
+                .unwrap_err()
+                .contains("line 1: a password is stored as its hash")
         );
         assert!(
             Settings::parse("upload_worker_count = many")

@@ -23,6 +23,39 @@ use crate::sql::{self, InsertSource, Show, SqlError, Statement};
 pub struct ResultSet {
     pub columns: Vec<String>,
     pub rows: Vec<Vec<Option<String>>>,
+    /// What each column holds, for clients that type their values (the MySQL protocol);
+    /// empty, or shorter than `columns`, means text.
+    #[serde(skip)]
+    pub kinds: Vec<ColumnKind>,
+}
+
+/// The type of a result column, as far as a client cares.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ColumnKind {
+    #[default]
+    Text,
+    Integer,
+    Float,
+    Decimal,
+    Date,
+    DateTime,
+}
+
+impl ColumnKind {
+    fn of(t: &datafusion::arrow::datatypes::DataType) -> ColumnKind {
+        use datafusion::arrow::datatypes::DataType as T;
+        match t {
+            T::Int8 | T::Int16 | T::Int32 | T::Int64 | T::UInt8 | T::UInt16 | T::UInt32
+            | T::UInt64 => ColumnKind::Integer,
+            T::Float16 | T::Float32 | T::Float64 => ColumnKind::Float,
+            T::Decimal32(..) | T::Decimal64(..) | T::Decimal128(..) | T::Decimal256(..) => {
+                ColumnKind::Decimal
+            }
+            T::Date32 | T::Date64 => ColumnKind::Date,
+            T::Timestamp(..) => ColumnKind::DateTime,
+            _ => ColumnKind::Text,
+        }
+    }
 }
 
 impl ResultSet {
@@ -30,6 +63,7 @@ impl ResultSet {
         ResultSet {
             columns: columns.iter().map(|c| c.to_string()).collect(),
             rows: Vec::new(),
+            kinds: Vec::new(),
         }
     }
     pub fn push(&mut self, row: Vec<Option<String>>) {
@@ -47,12 +81,18 @@ impl ResultSet {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Output {
     Rows(ResultSet),
-    Done { message: String },
+    Done {
+        message: String,
+        /// Rows a load wrote (what a MySQL client shows as "rows affected").
+        #[serde(skip_serializing_if = "Option::is_none")]
+        affected: Option<u64>,
+    },
 }
 
 fn done(message: impl Into<String>) -> Output {
     Output::Done {
         message: message.into(),
+        affected: None,
     }
 }
 
@@ -251,7 +291,10 @@ impl Session {
             Statement::DropCatalog(s) => dropped(ddl::drop_catalog(engine, s)?, "catalog"),
             Statement::Insert(s) => {
                 let rows = insert(engine, s, current).await?;
-                done(format!("Query OK, {rows} rows affected"))
+                Output::Done {
+                    message: format!("Query OK, {rows} rows affected"),
+                    affected: Some(rows),
+                }
             }
             Statement::Query(q) => {
                 check_query_names(engine, q, current)?;
@@ -391,6 +434,11 @@ pub fn result_set(schema: &SchemaRef, batches: &[RecordBatch]) -> Result<ResultS
     let mut rs = ResultSet {
         columns: schema.fields().iter().map(|f| f.name().clone()).collect(),
         rows: Vec::new(),
+        kinds: schema
+            .fields()
+            .iter()
+            .map(|f| ColumnKind::of(f.data_type()))
+            .collect(),
     };
     let options = FormatOptions::default();
     for batch in batches {

@@ -18,7 +18,7 @@ use pest::Parser;
 
 pub use ast::*;
 pub use display::{QuotedIdent, QuotedString, RESERVED_WORDS, is_reserved};
-pub use error::{Problem, SqlError};
+pub use error::{Problem, SqlError, mask_secrets};
 pub use suggest::{KEYWORDS, closest};
 pub use validate::{
     BACKUP_PROPERTIES, MIN_TIMEOUT_SECONDS, RESTORE_PROPERTIES, SHOW_BACKUP_COLUMNS,

@@ -1,0 +1,179 @@
+//! One client connection: the handshake (opensrv-mysql asks us to check the password) and
+//! each query, handed to the connection's session thread and written back as a result set,
+//! an OK packet or an error packet.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use opensrv_mysql::{
+    AsyncMysqlShim, Column, ColumnFlags, ColumnType, ErrorKind, InitWriter, OkResponse,
+    ParamParser, QueryResultWriter, StatementMetaWriter,
+};
+use tokio::io::AsyncWrite;
+
+use super::auth::{SALT_LEN, Users, new_salt};
+use super::worker::{Reply, Worker};
+use crate::session::{ColumnKind, ResultSet};
+use crate::sql::QuotedIdent;
+
+const NATIVE_PASSWORD: &str = "mysql_native_password";
+
+pub struct Connection {
+    id: u32,
+    /// One salt per connection: the library asks for it twice (greeting, then the check).
+    salt: [u8; SALT_LEN],
+    users: Arc<Users>,
+    worker: Worker,
+    /// The column definitions of the result being written (they must outlive the writer).
+    columns: Vec<Column>,
+}
+
+impl Connection {
+    pub fn new(id: u32, users: Arc<Users>, worker: Worker) -> Connection {
+        Connection {
+            id,
+            salt: new_salt(),
+            users,
+            worker,
+            columns: Vec::new(),
+        }
+    }
+}
+
+fn column_type(kind: ColumnKind) -> ColumnType {
+    match kind {
+        ColumnKind::Text => ColumnType::MYSQL_TYPE_VAR_STRING,
+        ColumnKind::Integer => ColumnType::MYSQL_TYPE_LONGLONG,
+        ColumnKind::Float => ColumnType::MYSQL_TYPE_DOUBLE,
+        ColumnKind::Decimal => ColumnType::MYSQL_TYPE_NEWDECIMAL,
+        ColumnKind::Date => ColumnType::MYSQL_TYPE_DATE,
+        ColumnKind::DateTime => ColumnType::MYSQL_TYPE_DATETIME,
+    }
+}
+
+fn columns_of(rs: &ResultSet) -> Vec<Column> {
+    rs.columns
+        .iter()
+        .enumerate()
+        .map(|(i, name)| Column {
+            table: String::new(),
+            column: name.clone(),
+            coltype: column_type(rs.kinds.get(i).copied().unwrap_or_default()),
+            colflags: ColumnFlags::empty(),
+        })
+        .collect()
+}
+
+#[async_trait]
+impl<W: AsyncWrite + Send + Unpin> AsyncMysqlShim<W> for Connection {
+    type Error = std::io::Error;
+
+    fn version(&self) -> String {
+        super::compat::server_version()
+    }
+
+    fn connect_id(&self) -> u32 {
+        self.id
+    }
+
+    fn default_auth_plugin(&self) -> &str {
+        NATIVE_PASSWORD
+    }
+
+    async fn auth_plugin_for_username(&self, _user: &[u8]) -> &str {
+        NATIVE_PASSWORD
+    }
+
+    fn salt(&self) -> [u8; 20] {
+        self.salt
+    }
+
+    async fn authenticate(
+        &self,
+        auth_plugin: &str,
+        username: &[u8],
+        salt: &[u8],
+        auth_data: &[u8],
+    ) -> bool {
+        auth_plugin == NATIVE_PASSWORD && self.users.verify(username, salt, auth_data)
+    }
+
+    async fn on_prepare<'a>(
+        &'a mut self,
+        _query: &'a str,
+        info: StatementMetaWriter<'a, W>,
+    ) -> std::io::Result<()> {
+        info.error(
+            ErrorKind::ER_UNSUPPORTED_PS,
+            b"prepared statements are not supported; send statements as text (e.g. useServerPrepStmts=false)",
+        )
+        .await
+    }
+
+    async fn on_execute<'a>(
+        &'a mut self,
+        _id: u32,
+        _params: ParamParser<'a>,
+        results: QueryResultWriter<'a, W>,
+    ) -> std::io::Result<()> {
+        results
+            .error(
+                ErrorKind::ER_UNSUPPORTED_PS,
+                b"prepared statements are not supported",
+            )
+            .await
+    }
+
+    async fn on_close<'a>(&'a mut self, _stmt: u32)
+    where
+        W: 'async_trait,
+    {
+    }
+
+    async fn on_init<'a>(&'a mut self, database: &'a str, writer: InitWriter<'a, W>) -> std::io::Result<()> {
+        let sql = format!("USE {}", QuotedIdent(database));
+        match self.worker.run(sql).await {
+            Reply::Error { code, message } => {
+                writer
+                    .error(code, message.as_bytes())
+                    .await
+            }
+            _ => writer.ok().await,
+        }
+    }
+
+    async fn on_query<'a>(
+        &'a mut self,
+        query: &'a str,
+        results: QueryResultWriter<'a, W>,
+    ) -> std::io::Result<()> {
+        match self.worker.run(query.to_string()).await {
+            Reply::Rows(rs) => {
+                self.columns = columns_of(&rs);
+                let columns: &'a [Column] = &self.columns;
+                let mut rows = results.start(columns).await?;
+                for row in &rs.rows {
+                    for value in row {
+                        rows.write_col(value.as_deref())?;
+                    }
+                    rows.end_row().await?;
+                }
+                rows.finish().await
+            }
+            Reply::Ok { affected, info } => {
+                results
+                    .completed(OkResponse {
+                        affected_rows: affected,
+                        info,
+                        ..Default::default()
+                    })
+                    .await
+            }
+            Reply::Error { code, message } => {
+                results
+                    .error(code, message.as_bytes())
+                    .await
+            }
+        }
+    }
+}

@@ -1,0 +1,338 @@
+//! A connection's session, on a thread of its own, and the server's jobs, each on one too.
+//!
+//! A statement a client sent runs to its end on the session thread even if the client goes
+//! away meanwhile: the connection only waits for the reply, and dropping that wait (a client
+//! that disconnects) cannot stop a catalog change half-way. BACKUP and RESTORE are only
+//! planned and accepted there (one job per database is checked then); the job itself runs on a
+//! job thread with its own catalog connection, as a CLI process would.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use opensrv_mysql::ErrorKind;
+use tokio::sync::{mpsc, oneshot};
+
+use super::compat::{self, Answer};
+use crate::engine::{Engine, EngineError};
+use crate::exec::{self, StartOptions, progress::Silent};
+use crate::session::{Output, ResultSet, Session};
+use crate::sql::{self, Problem, SqlError, Statement};
+
+/// What the server sends back for a statement.
+#[derive(Debug)]
+pub enum Reply {
+    Rows(ResultSet),
+    Ok { affected: u64, info: String },
+    Error { code: ErrorKind, message: String },
+}
+
+/// What every connection's session shares.
+pub struct Shared {
+    pub cluster: PathBuf,
+    /// The server's runtime: session and job threads run their futures on it, so the
+    /// transfers a job spawns use its worker threads.
+    pub runtime: tokio::runtime::Handle,
+    /// `SRBACKUP_SNAPSHOT_TIME` when the server started: every session's initial
+    /// `srbackup_snapshot_time`.
+    pub snapshot_time: Option<String>,
+}
+
+struct Request {
+    sql: String,
+    reply: oneshot::Sender<Reply>,
+}
+
+/// The handle a connection holds on its session thread.
+pub struct Worker {
+    tx: mpsc::Sender<Request>,
+}
+
+impl Worker {
+    pub fn start(shared: Arc<Shared>) -> std::io::Result<Worker> {
+        let (tx, mut rx) = mpsc::channel::<Request>(1);
+        std::thread::Builder::new()
+            .name("srbackup-session".into())
+            .spawn(move || {
+                let mut session = Session::open(&shared.cluster).map_err(|e| e.to_string());
+                let mut snapshot_time = shared.snapshot_time.clone();
+                // Ends when the connection drops its sender (the client went away).
+                while let Some(request) = rx.blocking_recv() {
+                    let reply = match &mut session {
+                        Ok(session) => shared.runtime.block_on(run(
+                            session,
+                            &shared,
+                            &mut snapshot_time,
+                            &request.sql,
+                        )),
+                        Err(e) => Reply::Error {
+                            code: ErrorKind::ER_UNKNOWN_ERROR,
+                            message: format!("cannot open the cluster: {e}"),
+                        },
+                    };
+                    // The client may have gone; the statement has run to its end regardless.
+                    let _ = request.reply.send(reply);
+                }
+            })?;
+        Ok(Worker { tx })
+    }
+
+    /// Runs `sql` on the session thread and waits for its reply.
+    pub async fn run(&self, sql: String) -> Reply {
+        let (reply, rx) = oneshot::channel();
+        let ended = || Reply::Error {
+            code: ErrorKind::ER_UNKNOWN_ERROR,
+            message: "the session ended unexpectedly".into(),
+        };
+        if self.tx.send(Request { sql, reply }).await.is_err() {
+            return ended();
+        }
+        rx.await.unwrap_or_else(|_| ended())
+    }
+}
+
+async fn run(
+    session: &mut Session,
+    shared: &Arc<Shared>,
+    snapshot_time: &mut Option<String>,
+    sql: &str,
+) -> Reply {
+    if let Some(answer) = compat::answer(sql, session.current_database()) {
+        return match answer {
+            Answer::Ok => ok(""),
+            Answer::Rows(rs) => Reply::Rows(rs),
+            Answer::SnapshotTime(t) => {
+                *snapshot_time = t;
+                ok("")
+            }
+            Answer::Error { code, message } => Reply::Error { code, message },
+        };
+    }
+    let statements = match sql::parse_named("query", sql) {
+        Ok(s) => s,
+        Err(e) => return sql_error(&e, sql),
+    };
+    let stmt = match statements.as_slice() {
+        [] => return ok(""),
+        [one] => one,
+        many => {
+            return Reply::Error {
+                code: ErrorKind::ER_PARSE_ERROR,
+                message: format!(
+                    "send one statement per query; this query holds {} (the mysql client splits a script at `;` itself)",
+                    many.len()
+                ),
+            };
+        }
+    };
+    let span = stmt.span();
+    let text = sql.get(span.start..span.end).unwrap_or(sql);
+    match stmt {
+        Statement::Backup(_) | Statement::Restore(_) => {
+            let options = StartOptions {
+                snapshot_time: snapshot_time.as_deref(),
+            };
+            match exec::submit(session.engine(), stmt, text, options).await {
+                Ok(job_id) => {
+                    let kind = if matches!(stmt, Statement::Backup(_)) {
+                        "BACKUP"
+                    } else {
+                        "RESTORE"
+                    };
+                    match launch(shared, JobStart::Run(job_id)) {
+                        Ok(()) => ok(&format!(
+                            "{kind} job {job_id} accepted; SHOW {kind} shows its progress"
+                        )),
+                        Err(e) => Reply::Error {
+                            code: ErrorKind::ER_UNKNOWN_ERROR,
+                            message: format!(
+                                "{kind} job {job_id} was accepted but cannot start ({e}); it resumes when the server restarts, CANCEL {kind} drops it"
+                            ),
+                        },
+                    }
+                }
+                Err(e) => engine_error(e, sql),
+            }
+        }
+        _ => match session.execute_text(stmt, sql).await {
+            Ok(Output::Rows(rs)) => Reply::Rows(rs),
+            Ok(Output::Done { message, affected }) => Reply::Ok {
+                affected: affected.unwrap_or(0),
+                info: info(&message),
+            },
+            Err(e) => engine_error(e, sql),
+        },
+    }
+}
+
+fn ok(info: &str) -> Reply {
+    Reply::Ok {
+        affected: 0,
+        info: info.to_string(),
+    }
+}
+
+/// A message without the "Query OK, N rows affected" the client prints itself.
+fn info(message: &str) -> String {
+    let rest = message.strip_prefix("Query OK").unwrap_or(message);
+    let rest = rest.trim_start_matches([',', ';', ' ']);
+    let rest = match rest.split_once(" rows affected") {
+        Some((n, tail)) if n.chars().all(|c| c.is_ascii_digit()) => tail,
+        _ => rest,
+    };
+    rest.trim_start_matches([',', ';', ' ']).to_string()
+}
+
+/// How a job thread starts.
+#[derive(Clone, Copy, Debug)]
+pub enum JobStart {
+    /// A job this server just accepted.
+    Run(i64),
+    /// A job a previous server (or a CLI process) left unfinished.
+    Resume(i64),
+}
+
+/// Runs a job on its own thread with its own catalog connection.
+pub fn launch(shared: &Arc<Shared>, start: JobStart) -> std::io::Result<()> {
+    let shared = shared.clone();
+    let id = match start {
+        JobStart::Run(id) | JobStart::Resume(id) => id,
+    };
+    std::thread::Builder::new()
+        .name(format!("srbackup-job-{id}"))
+        .spawn(move || {
+            let result = Engine::open(&shared.cluster).and_then(|mut engine| {
+                shared.runtime.block_on(async {
+                    match start {
+                        JobStart::Run(id) => exec::run_job(&mut engine, id, &Silent)
+                            .await
+                            .map(|o| vec![o]),
+                        JobStart::Resume(id) => exec::resume(&mut engine, Some(id), &Silent).await,
+                    }
+                })
+            });
+            match result {
+                Ok(outcomes) => {
+                    for o in outcomes {
+                        eprintln!("{}", o.summary());
+                    }
+                }
+                Err(e) => eprintln!("job {id}: {e}"),
+            }
+        })
+        .map(|_| ())
+}
+
+/// The MySQL error code of a diagnostic code: the few MySQL clients act on, else a parse
+/// error for statements that do not hold together (as StarRocks reports analysis errors) and
+/// an unknown error for failures while running.
+fn mysql_code(code: &str, positioned: bool) -> ErrorKind {
+    match code {
+        c if c.starts_with("srbackup::syntax") => ErrorKind::ER_PARSE_ERROR,
+        "srbackup::engine::unknown_database" => ErrorKind::ER_BAD_DB_ERROR,
+        "srbackup::engine::no_database" => ErrorKind::ER_NO_DB_ERROR,
+        "srbackup::engine::unknown_object" => ErrorKind::ER_NO_SUCH_TABLE,
+        "srbackup::ddl::exists" | "srbackup::repo::exists" => ErrorKind::ER_TABLE_EXISTS_ERROR,
+        c if c.ends_with("unknown_column") => ErrorKind::ER_BAD_FIELD_ERROR,
+        _ if positioned => ErrorKind::ER_PARSE_ERROR,
+        _ => ErrorKind::ER_UNKNOWN_ERROR,
+    }
+}
+
+/// One line: the message the CLI prints, where it is in the statement, and the help.
+fn problem_message(p: &Problem, src: &str) -> String {
+    // The statement may carry credentials: quote it masked.
+    let masked = sql::mask_secrets(src);
+    let start = p.span.start.min(masked.len());
+    let before = &masked[..start];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    let token: String = masked
+        .get(start..p.span.end.min(masked.len()))
+        .unwrap_or("")
+        .chars()
+        .take(40)
+        .collect();
+    let mut m = format!("{} (line {line}, column {column}", p.message);
+    if !token.trim().is_empty() {
+        m.push_str(&format!(", at `{}`", token.trim()));
+    }
+    if p.label != "here" {
+        m.push_str(&format!(": {}", p.label));
+    }
+    m.push(')');
+    if let Some(help) = &p.help {
+        m.push_str(&format!("; {help}"));
+    }
+    m
+}
+
+fn sql_error(e: &SqlError, src: &str) -> Reply {
+    let p = e.problem();
+    Reply::Error {
+        code: mysql_code(p.code, true),
+        message: problem_message(p, src),
+    }
+}
+
+fn engine_error(e: EngineError, src: &str) -> Reply {
+    use miette::Diagnostic;
+    match &e {
+        EngineError::At(p) => Reply::Error {
+            code: mysql_code(p.code, true),
+            message: problem_message(p, src),
+        },
+        other => {
+            let code = other.code().map(|c| c.to_string()).unwrap_or_default();
+            let mut message = other.to_string();
+            if let Some(help) = other.help() {
+                message.push_str(&format!("; {help}"));
+            }
+            Reply::Error {
+                code: mysql_code(&code, false),
+                message,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sql::Span;
+
+    #[test]
+    fn messages_drop_what_the_client_prints_itself() {
+        assert_eq!(info("Query OK, 0 rows affected"), "");
+        assert_eq!(info("Query OK, 12 rows affected"), "");
+        assert_eq!(
+            info("Query OK, 0 rows affected (the table already exists)"),
+            "(the table already exists)"
+        );
+        assert_eq!(info("Query OK, job 3 cancelled"), "job 3 cancelled");
+        assert_eq!(info("Database changed to sr_hub"), "Database changed to sr_hub");
+    }
+
+    #[test]
+    fn errors_say_where_and_hide_credentials() {
+        let src = "CREATE REPOSITORY r WITH BROKER ON LOCATION \"s3://b/p\"\nPROPERTIES (\"aws.s3.secret_key\" = \"TOPSECRET\", \"bogus\" = \"1\")";
+        let at = src.find("\"bogus\"").unwrap();
+        let p = Problem::new("srbackup::repo::unknown_property", Span::new(at, at + 7), "unknown property bogus")
+            .help("remove it");
+        let m = problem_message(&p, src);
+        assert_eq!(
+            m,
+            "unknown property bogus (line 2, column 46, at `\"bogus\"`); remove it"
+        );
+        let whole = Problem::new("srbackup::x", Span::new(0, src.len()), "bad");
+        assert!(!problem_message(&whole, src).contains("TOPSECRET"));
+        assert_eq!(
+            mysql_code("srbackup::syntax::end_of_input", true) as u16,
+            1064
+        );
+        assert_eq!(
+            mysql_code("srbackup::engine::unknown_object", true) as u16,
+            1146
+        );
+        assert_eq!(mysql_code("srbackup::engine::invalid", false) as u16, 1105);
+    }
+}
