@@ -75,6 +75,12 @@ impl Outcome {
             PlanKind::Restore => "RESTORE",
         };
         let moved = match self.kind {
+            // What a stopped job did not send is neither sent nor in the repository.
+            PlanKind::Backup if !self.succeeded() => format!(
+                "{} files ({}) sent before it stopped",
+                self.files_sent,
+                h(self.bytes_sent)
+            ),
             PlanKind::Backup => format!(
                 "{} files ({}) sent, {} files ({}) already in the repository",
                 self.files_sent,

@@ -18,7 +18,10 @@ pub enum Answer {
     Rows(ResultSet),
     /// `SET srbackup_snapshot_time = …` (`None`: back to the current time).
     SnapshotTime(Option<String>),
-    Error { code: ErrorKind, message: String },
+    Error {
+        code: ErrorKind,
+        message: String,
+    },
 }
 
 /// The server version clients see: StarRocks' default `mysql_server_version` (5.1.0), then ours.
@@ -54,7 +57,9 @@ fn set(text: &str, lower: &str) -> Answer {
         .split_once('=')
         .map(|(_, v)| v.trim().trim_matches(|c| c == '\'' || c == '"'))
         .unwrap_or("");
-    if value.is_empty() || value.eq_ignore_ascii_case("default") || value.eq_ignore_ascii_case("null")
+    if value.is_empty()
+        || value.eq_ignore_ascii_case("default")
+        || value.eq_ignore_ascii_case("null")
     {
         return Answer::SnapshotTime(None);
     }
@@ -80,7 +85,10 @@ fn variables(text: &str) -> Answer {
     for item in body.split(',') {
         let item = item.trim();
         let (expr, alias) = match item.to_ascii_lowercase().find(" as ") {
-            Some(i) => (item[..i].trim(), Some(item[i + 4..].trim().trim_matches('`'))),
+            Some(i) => (
+                item[..i].trim(),
+                Some(item[i + 4..].trim().trim_matches('`')),
+            ),
             None => (item, None),
         };
         let name = expr
@@ -178,7 +186,10 @@ mod tests {
     #[test]
     fn snapshot_time_is_a_session_variable() {
         assert_eq!(
-            answer("SET srbackup_snapshot_time = '2024-12-09-10-25-58-842'", None),
+            answer(
+                "SET srbackup_snapshot_time = '2024-12-09-10-25-58-842'",
+                None
+            ),
             Some(Answer::SnapshotTime(Some("2024-12-09-10-25-58-842".into())))
         );
         assert_eq!(

@@ -130,14 +130,14 @@ impl<W: AsyncWrite + Send + Unpin> AsyncMysqlShim<W> for Connection {
     {
     }
 
-    async fn on_init<'a>(&'a mut self, database: &'a str, writer: InitWriter<'a, W>) -> std::io::Result<()> {
+    async fn on_init<'a>(
+        &'a mut self,
+        database: &'a str,
+        writer: InitWriter<'a, W>,
+    ) -> std::io::Result<()> {
         let sql = format!("USE {}", QuotedIdent(database));
         match self.worker.run(sql).await {
-            Reply::Error { code, message } => {
-                writer
-                    .error(code, message.as_bytes())
-                    .await
-            }
+            Reply::Error { code, message } => writer.error(code, message.as_bytes()).await,
             _ => writer.ok().await,
         }
     }
@@ -169,11 +169,7 @@ impl<W: AsyncWrite + Send + Unpin> AsyncMysqlShim<W> for Connection {
                     })
                     .await
             }
-            Reply::Error { code, message } => {
-                results
-                    .error(code, message.as_bytes())
-                    .await
-            }
+            Reply::Error { code, message } => results.error(code, message.as_bytes()).await,
         }
     }
 }

@@ -309,15 +309,22 @@ mod tests {
             "(the table already exists)"
         );
         assert_eq!(info("Query OK, job 3 cancelled"), "job 3 cancelled");
-        assert_eq!(info("Database changed to sr_hub"), "Database changed to sr_hub");
+        assert_eq!(
+            info("Database changed to sr_hub"),
+            "Database changed to sr_hub"
+        );
     }
 
     #[test]
     fn errors_say_where_and_hide_credentials() {
         let src = "CREATE REPOSITORY r WITH BROKER ON LOCATION \"s3://b/p\"\nPROPERTIES (\"aws.s3.secret_key\" = \"TOPSECRET\", \"bogus\" = \"1\")";
         let at = src.find("\"bogus\"").unwrap();
-        let p = Problem::new("srbackup::repo::unknown_property", Span::new(at, at + 7), "unknown property bogus")
-            .help("remove it");
+        let p = Problem::new(
+            "srbackup::repo::unknown_property",
+            Span::new(at, at + 7),
+            "unknown property bogus",
+        )
+        .help("remove it");
         let m = problem_message(&p, src);
         assert_eq!(
             m,

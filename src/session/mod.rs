@@ -45,7 +45,13 @@ impl ColumnKind {
     fn of(t: &datafusion::arrow::datatypes::DataType) -> ColumnKind {
         use datafusion::arrow::datatypes::DataType as T;
         match t {
-            T::Int8 | T::Int16 | T::Int32 | T::Int64 | T::UInt8 | T::UInt16 | T::UInt32
+            T::Int8
+            | T::Int16
+            | T::Int32
+            | T::Int64
+            | T::UInt8
+            | T::UInt16
+            | T::UInt32
             | T::UInt64 => ColumnKind::Integer,
             T::Float16 | T::Float32 | T::Float64 => ColumnKind::Float,
             T::Decimal32(..) | T::Decimal64(..) | T::Decimal128(..) | T::Decimal256(..) => {

@@ -1,0 +1,508 @@
+//! `srbackup serve` through real MySQL clients on 127.0.0.1: Debian's `mariadb` client runs
+//! every statement of the spec's seed, PyMySQL watches and cancels asynchronous jobs
+//! (tests/clients/jobs.py), 32 connections read and write while a backup runs
+//! (tests/clients/load.py), and a killed server resumes its jobs when it starts again.
+//!
+//! `scripts/test` installs the clients (mariadb-client from Debian, PyMySQL from PyPI into
+//! target/pyenv, named by SRBACKUP_PYTHON).
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+mod common;
+
+use common::{FIXTURE, TABLES, run};
+use srbackup::session::Session;
+use srbackup::sql::{self, Statement};
+
+const BIN: &str = env!("CARGO_BIN_EXE_srbackup");
+const SEED: &str = include_str!("../fixtures/seed-statements.sql");
+
+/// A server on an ephemeral port of 127.0.0.1, killed when dropped.
+struct Server {
+    child: Child,
+    port: u16,
+    log: PathBuf,
+}
+
+impl Server {
+    fn start(cluster: &Path) -> Server {
+        let log = cluster.with_extension("server.log");
+        let stderr = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .unwrap();
+        let mut child = Command::new(BIN)
+            .arg("--cluster")
+            .arg(cluster)
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .stdout(Stdio::piped())
+            .stderr(stderr)
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let port = line
+            .split("127.0.0.1:")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("the server did not start: {line:?}"));
+        Server { child, port, log }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// What the `mariadb` client printed for `sql` (`--table`: the boxes of a `mysql>` prompt).
+struct ClientRun {
+    ok: bool,
+    out: String,
+    err: String,
+}
+
+fn mariadb(port: u16, sql: &str) -> ClientRun {
+    let out = Command::new("mariadb")
+        .args(["--protocol=tcp", "-h127.0.0.1", "-uroot", "--table"])
+        .arg(format!("-P{port}"))
+        .arg("-e")
+        .arg(sql)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot run the mariadb client ({e}): install mariadb-client (scripts/test does)"
+            )
+        });
+    ClientRun {
+        ok: out.status.success(),
+        out: String::from_utf8_lossy(&out.stdout).into_owned(),
+        err: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+fn mariadb_ok(port: u16, sql: &str) -> String {
+    let r = mariadb(port, sql);
+    assert!(r.ok, "{sql}\n{}\n{}", r.out, r.err);
+    r.out
+}
+
+/// The cells of the client's first table: the header row, then the rows.
+fn table(out: &str) -> Vec<Vec<String>> {
+    out.lines()
+        .take_while(|l| !l.is_empty())
+        .filter(|l| l.starts_with('|'))
+        .map(|l| {
+            l.trim_matches('|')
+                .split('|')
+                .map(|c| c.trim().to_string())
+                .collect()
+        })
+        .collect()
+}
+
+fn column<'t>(t: &'t [Vec<String>], row: &'t [String], name: &str) -> &'t str {
+    let i = t[0].iter().position(|c| c == name).unwrap();
+    &row[i]
+}
+
+/// Polls SHOW BACKUP / SHOW RESTORE (every database's newest job) until no job runs; returns
+/// the last table.
+fn wait_for_jobs(port: u16, kind: &str) -> Vec<Vec<String>> {
+    let started = Instant::now();
+    loop {
+        let t = table(&mariadb_ok(port, &format!("SHOW {kind}")));
+        let running = t[1..]
+            .iter()
+            .any(|r| !matches!(column(&t, r, "State"), "FINISHED" | "CANCELLED"));
+        if !running {
+            return t;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(300),
+            "a {kind} job never ended: {t:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn assert_header(out: &str, columns: &[&str]) {
+    let t = table(out);
+    assert_eq!(
+        t.first().map(|h| h.as_slice()),
+        Some(
+            columns
+                .iter()
+                .map(|c| c.to_string())
+                .collect::<Vec<_>>()
+                .as_slice()
+        ),
+        "{out}"
+    );
+}
+
+/// The seed's secrets: none may come back in any error.
+const SEED_SECRETS: &[&str] = &[
+    "yyyyyyyyyyyyyyyyy",
+    "XXXXXXXXXXXXXXXXX",
+    "xxxxxxxxxxxxxxxxxxxx",
+    "<hdfs_password>",
+];
+
+fn seed_time(label: &str) -> &'static str {
+    if label == "sr_hub_backup" {
+        "2024-12-09-10-25-58-842"
+    } else {
+        "2024-12-09-10-52-10-940"
+    }
+}
+
+async fn cluster_with_hub(dir: &Path, repository: &Path) -> PathBuf {
+    let cluster = dir.join("cluster");
+    let mut s = Session::open(&cluster).unwrap();
+    run(&mut s, FIXTURE).await;
+    run(
+        &mut s,
+        &format!(
+            "CREATE REPOSITORY test_repo WITH BROKER ON LOCATION \"{}\"",
+            repository.display()
+        ),
+    )
+    .await;
+    cluster
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_mariadb_client_runs_every_seed_statement() {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = cluster_with_hub(dir.path(), &dir.path().join("repo")).await;
+    let server = Server::start(&cluster);
+    let port = server.port;
+
+    let checksum = |table: &str| -> String {
+        let t = table_of(port, &format!("CHECKSUM TABLE {table}"));
+        column(&t, &t[1], "Checksum").to_string()
+    };
+    let baseline: Vec<String> = TABLES
+        .iter()
+        .map(|t| checksum(&format!("sr_hub.{t}")))
+        .collect();
+
+    let mut counts = (0, 0, 0, 0, 0);
+    for stmt in sql::parse(SEED).unwrap() {
+        let span = stmt.span();
+        let text = &SEED[span.start..span.end];
+        match &stmt {
+            // test_repo exists (a local repository): each CREATE is refused before anything
+            // is contacted, and the refusal shows none of the statement's credentials.
+            Statement::CreateRepository(_) => {
+                let r = mariadb(port, text);
+                assert!(!r.ok, "{text}\n{}", r.out);
+                // The client echoes the statement it sent; the server's answer is the ERROR line.
+                let answer = r
+                    .err
+                    .lines()
+                    .find(|l| l.starts_with("ERROR "))
+                    .unwrap_or_else(|| panic!("{}", r.err));
+                assert!(
+                    answer.contains("ERROR 1050 (42S01)") && answer.contains("already exists"),
+                    "{answer}"
+                );
+                for secret in SEED_SECRETS {
+                    assert!(!answer.contains(secret), "{secret} in {answer}");
+                }
+                counts.0 += 1;
+            }
+            Statement::Backup(b) => {
+                mariadb_ok(
+                    port,
+                    &format!(
+                        "SET srbackup_snapshot_time = '{}'; {text}",
+                        seed_time(&b.snapshot.value)
+                    ),
+                );
+                let t = wait_for_jobs(port, "BACKUP");
+                for row in &t[1..] {
+                    assert_eq!(column(&t, row, "State"), "FINISHED", "{text}: {row:?}");
+                }
+                counts.1 += 1;
+            }
+            Statement::Restore(_) => {
+                mariadb_ok(port, text);
+                let t = wait_for_jobs(port, "RESTORE");
+                for row in &t[1..] {
+                    assert_eq!(column(&t, row, "State"), "FINISHED", "{text}: {row:?}");
+                    assert_eq!(column(&t, row, "Status"), "[OK]", "{text}: {row:?}");
+                }
+                // Overwriting sr_hub with its own snapshot leaves it as it was.
+                let now: Vec<String> = TABLES
+                    .iter()
+                    .map(|t| checksum(&format!("sr_hub.{t}")))
+                    .collect();
+                assert_eq!(now, baseline, "after {text}");
+                counts.2 += 1;
+            }
+            Statement::CancelBackup(_) | Statement::CancelRestore(_) => {
+                mariadb_ok(port, text);
+                counts.3 += 1;
+            }
+            Statement::ShowSnapshot(_) => {
+                let out = mariadb_ok(port, text);
+                assert_header(&out, &["Snapshot", "Timestamp", "Status"]);
+                assert!(out.contains("| sr_hub_backup "), "{out}");
+                counts.4 += 1;
+            }
+            other => panic!("the seed holds an unexpected statement: {other:?}"),
+        }
+    }
+    assert_eq!(counts, (6, 20, 26, 2, 1));
+
+    // StarRocks' column headers, as a mysql> prompt shows them.
+    assert_header(
+        &mariadb_ok(port, "SHOW BACKUP FROM sr_hub"),
+        srbackup::sql::SHOW_BACKUP_COLUMNS,
+    );
+    assert_header(
+        &mariadb_ok(port, "SHOW RESTORE FROM sr_hub"),
+        srbackup::sql::SHOW_RESTORE_COLUMNS,
+    );
+    assert_header(
+        &mariadb_ok(port, "SHOW REPOSITORIES"),
+        &[
+            "RepoId",
+            "RepoName",
+            "CreateTime",
+            "IsReadOnly",
+            "Location",
+            "Broker",
+            "ErrMsg",
+        ],
+    );
+    let detail = mariadb_ok(
+        port,
+        "SHOW SNAPSHOT ON test_repo WHERE SNAPSHOT = 'sr_hub_backup' AND TIMESTAMP = '2024-12-09-10-25-58-842'",
+    );
+    assert_header(
+        &detail,
+        &["Snapshot", "Timestamp", "Database", "Details", "Status"],
+    );
+    // The database restored AS sr_hub_new equals its source.
+    for (t, before) in TABLES.iter().zip(&baseline) {
+        assert_eq!(&checksum(&format!("sr_hub_new.{t}")), before, "{t}");
+    }
+    // A statement that does not parse: MySQL's parse error, and where.
+    let r = mariadb(port, "BACKUP DATABASE sr_hub SNAPSHOT TO test_repo");
+    assert!(
+        r.err.contains("ERROR 1064 (42000)") && r.err.contains("line 1, column"),
+        "{}",
+        r.err
+    );
+    let r = mariadb(port, "SELECT * FROM sr_hub.no_such_table");
+    assert!(r.err.contains("ERROR 1146"), "{}", r.err);
+    drop(server);
+}
+
+fn table_of(port: u16, sql: &str) -> Vec<Vec<String>> {
+    table(&mariadb_ok(port, sql))
+}
+
+/// The Python interpreter with PyMySQL (scripts/test makes target/pyenv).
+fn python() -> String {
+    std::env::var("SRBACKUP_PYTHON").unwrap_or_else(|_| "python3".into())
+}
+
+fn python_client(script: &str, args: &[String]) -> String {
+    let out = Command::new(python())
+        .arg(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/clients")
+                .join(script),
+        )
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot run {} ({e}); scripts/test installs PyMySQL into target/pyenv",
+                python()
+            )
+        });
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "{script} failed:\n{stdout}\n{stderr}\n(PyMySQL missing? scripts/test installs it into target/pyenv and sets SRBACKUP_PYTHON)"
+    );
+    stdout
+}
+
+/// A cluster whose `admin` has a password and whose uploads are slow (256 KiB/s), so a
+/// backup of a few hundred KiB runs long enough to be watched, cancelled or interrupted.
+fn slow_cluster(dir: &Path, password: &str) -> PathBuf {
+    let cluster = dir.join("cluster");
+    std::fs::create_dir_all(&cluster).unwrap();
+    std::fs::write(
+        cluster.join("srbackup.conf"),
+        format!(
+            "user.admin = {}\nuser.root =\nmax_upload_speed_kbps = 256\n",
+            srbackup::server::auth::native_hash(password)
+        ),
+    )
+    .unwrap();
+    cluster
+}
+
+#[test]
+fn a_python_driver_watches_and_cancels_asynchronous_jobs() {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = slow_cluster(dir.path(), "s3cret-pw");
+    let server = Server::start(&cluster);
+    let out = python_client(
+        "jobs.py",
+        &[
+            "--port".into(),
+            server.port.to_string(),
+            "--password".into(),
+            "s3cret-pw".into(),
+            "--repo".into(),
+            dir.path().join("repo").display().to_string(),
+        ],
+    );
+    assert!(out.contains("all checks passed"), "{out}");
+    // The refused logins are logged, the password never.
+    let log = server.log();
+    assert!(log.contains("Authenticate failed"), "{log}");
+    assert!(!log.contains("s3cret-pw"), "{log}");
+}
+
+#[test]
+fn thirty_two_connections_read_and_write_while_a_backup_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = dir.path().join("cluster");
+    let server = Server::start(&cluster);
+    let out = python_client(
+        "load.py",
+        &[
+            "--port".into(),
+            server.port.to_string(),
+            "--connections".into(),
+            "32".into(),
+            "--statements".into(),
+            "40".into(),
+            "--fixture".into(),
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("fixtures/sr_hub.sql")
+                .display()
+                .to_string(),
+            "--repo".into(),
+            dir.path().join("repo").display().to_string(),
+        ],
+    );
+    let summary = out
+        .lines()
+        .find(|l| l.starts_with("load:"))
+        .unwrap_or_else(|| panic!("no summary: {out}"));
+    assert!(summary.contains(" errors=0 "), "{out}");
+    assert!(summary.contains(" lost_rows=0 "), "{out}");
+    assert!(summary.contains(" backup_equal=true"), "{out}");
+}
+
+#[test]
+fn a_killed_server_resumes_its_job_when_it_starts_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = slow_cluster(dir.path(), "pw");
+    let mut server = Server::start(&cluster);
+    let port = server.port;
+    let repo = dir.path().join("repo");
+    for sql in [
+        format!("CREATE REPOSITORY r WITH BROKER ON LOCATION \"{}\"", repo.display()),
+        "CREATE DATABASE big".into(),
+        "CREATE TABLE big.t (k BIGINT, v VARCHAR(40)) DUPLICATE KEY(k) DISTRIBUTED BY HASH(k) BUCKETS 4".into(),
+        "INSERT INTO big.t SELECT value, concat('row-', CAST(value * 2654435761 % 4294967291 AS VARCHAR)) FROM generate_series(1, 200000)".into(),
+        "BACKUP DATABASE big SNAPSHOT b1 TO r".into(),
+    ] {
+        mariadb_ok(port, &sql);
+    }
+    let source = column_value(port, "CHECKSUM TABLE big.t", "Checksum");
+    // Kill it (no goodbye) once the job is uploading.
+    let started = Instant::now();
+    while column_value(port, "SHOW BACKUP FROM big", "State") != "UPLOADING" {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "never uploading"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
+
+    let server = Server::start(&cluster);
+    let port = server.port;
+    let t = wait_for_jobs(port, "BACKUP");
+    assert_eq!(
+        column(&t, &t[1], "State"),
+        "FINISHED",
+        "{t:?}\n{}",
+        server.log()
+    );
+    assert!(
+        server.log().contains("resuming BACKUP job 1"),
+        "{}",
+        server.log()
+    );
+    mariadb_ok(port, "RESTORE SNAPSHOT b1 FROM r DATABASE big AS big_copy");
+    wait_for_jobs(port, "RESTORE");
+    assert_eq!(
+        column_value(port, "CHECKSUM TABLE big_copy.t", "Checksum"),
+        source
+    );
+}
+
+fn column_value(port: u16, sql: &str, name: &str) -> String {
+    let t = table_of(port, sql);
+    column(&t, &t[1], name).to_string()
+}
+
+#[test]
+fn listening_beyond_loopback_needs_a_password_for_every_user() {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = dir.path().join("cluster");
+    // Refused before anything listens: no user has a password yet.
+    let out = Command::new(BIN)
+        .arg("--cluster")
+        .arg(&cluster)
+        .args(["serve", "--listen", "0.0.0.0:0"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("needs a password for every user, and root has none"),
+        "{err}"
+    );
+    // A password as plain text in the config is refused too: it must be the hash.
+    std::fs::create_dir_all(&cluster).unwrap();
+    std::fs::write(cluster.join("srbackup.conf"), "user.root = hunter2\n").unwrap();
+    let out = Command::new(BIN)
+        .arg("--cluster")
+        .arg(&cluster)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("a password is stored as its"), "{err}");
+    assert!(!err.contains("hunter2"), "{err}");
+}
