@@ -3,7 +3,7 @@
 use std::fmt::Write;
 use std::io::Write as _;
 
-use crate::session::{Output, ResultSet, Sink};
+use crate::session::{ColumnKind, Output, ResultSet, Sink};
 use crate::sql::Statement;
 
 /// A result set as the mysql client prints it.
@@ -154,7 +154,7 @@ impl Sink for TableSink {
     fn output(&mut self, _: &Statement, output: &Output) {
         print!("{}", text(output));
     }
-    fn begin_rows(&mut self, _: &str, columns: &[String]) {
+    fn begin_rows(&mut self, _: &str, columns: &[String], _: &[ColumnKind]) {
         self.columns = columns.to_vec();
         self.buffered.clear();
         self.widths = None;
@@ -242,7 +242,7 @@ impl Sink for JsonSink {
         self.separator();
         print!("{}", json(&(self.redact)(statement), output));
     }
-    fn begin_rows(&mut self, query: &str, columns: &[String]) {
+    fn begin_rows(&mut self, query: &str, columns: &[String], _: &[ColumnKind]) {
         self.separator();
         self.columns = columns.to_vec();
         self.first_row = true;

@@ -299,6 +299,10 @@ async fn the_mariadb_client_runs_every_seed_statement() {
         &detail,
         &["Snapshot", "Timestamp", "Database", "Details", "Status"],
     );
+    // Secrets stay masked in result sets too (the hive catalog carries an S3 key pair).
+    let catalogs = mariadb_ok(port, "SHOW CATALOGS");
+    assert!(catalogs.contains("| hive "), "{catalogs}");
+    assert!(!catalogs.contains("fixture-secret-not-real"), "{catalogs}");
     // The database restored AS sr_hub_new equals its source.
     for (t, before) in TABLES.iter().zip(&baseline) {
         assert_eq!(&checksum(&format!("sr_hub_new.{t}")), before, "{t}");
@@ -505,4 +509,64 @@ fn listening_beyond_loopback_needs_a_password_for_every_user() {
     assert!(!out.status.success());
     assert!(err.contains("a password is stored as its"), "{err}");
     assert!(!err.contains("hunter2"), "{err}");
+}
+
+/// Reads one MySQL packet: (sequence id, payload).
+fn read_packet(stream: &mut impl std::io::Read) -> Option<(u8, Vec<u8>)> {
+    let mut header = [0u8; 4];
+    stream.read_exact(&mut header).ok()?;
+    let len = usize::from(header[0]) | usize::from(header[1]) << 8 | usize::from(header[2]) << 16;
+    let mut payload = vec![0; len];
+    stream.read_exact(&mut payload).ok()?;
+    Some((header[3], payload))
+}
+
+fn packet(seq: u8, payload: &[u8]) -> Vec<u8> {
+    let n = payload.len();
+    let mut p = vec![n as u8, (n >> 8) as u8, (n >> 16) as u8, seq];
+    p.extend_from_slice(payload);
+    p
+}
+
+/// The input that made opensrv-mysql 0.7.0 read freed memory (tests/fuzz-regressions: a
+/// handshake and commands in one read): a client that sends its handshake response and two
+/// commands in one write gets every answer, in order.
+#[test]
+fn packets_sent_back_to_back_are_answered_in_order() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("cluster"));
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let (_, greeting) = read_packet(&mut stream).unwrap();
+    assert_eq!(greeting[0], 10, "protocol 10");
+    // 4.1 protocol, secure connection, plugin auth (+ length-encoded auth data): root, no password.
+    let caps: u32 = 0x0200 | 0x8000 | 0x0008_0000 | 0x0020_0000;
+    let mut response = Vec::new();
+    response.extend_from_slice(&caps.to_le_bytes());
+    response.extend_from_slice(&(16u32 << 20).to_le_bytes());
+    response.push(0x21);
+    response.extend_from_slice(&[0; 23]);
+    response.extend_from_slice(b"root\0\0mysql_native_password\0");
+    let mut burst = packet(1, &response);
+    burst.extend(packet(0, b"\x03SELECT 41 + 1"));
+    burst.extend(packet(0, b"\x01")); // COM_QUIT
+    stream.write_all(&burst).unwrap();
+
+    let (_, ok) = read_packet(&mut stream).unwrap();
+    assert_eq!(ok[0], 0x00, "login OK, got {ok:?}");
+    let mut packets = Vec::new();
+    while let Some((_, p)) = read_packet(&mut stream) {
+        packets.push(p);
+    }
+    // Column count 1, the column, EOF, the row "42", EOF; then the server closed (COM_QUIT).
+    assert_eq!(
+        packets.first().map(|p| p.as_slice()),
+        Some(&[1u8][..]),
+        "{packets:?}"
+    );
+    assert!(packets.iter().any(|p| p == b"\x0242"), "{packets:?}");
+    assert!(!server.log().contains("panicked"), "{}", server.log());
 }

@@ -99,7 +99,11 @@ fn s3(config: &RepositoryConfig) -> Result<Arc<dyn ObjectStore>, RepoError> {
         .with_virtual_hosted_style_request(!path_style)
         .with_retry(retry_config())
         // Create-if-absent for objects and manifests (If-None-Match: *).
-        .with_conditional_put(S3ConditionalPut::ETagMatch);
+        .with_conditional_put(S3ConditionalPut::ETagMatch)
+        // Over TLS, signing each payload's SHA-256 only adds a hash pass on both ends: TLS
+        // protects the bytes in transit and every object is named by its content hash anyway.
+        // Over plain HTTP the signed payload is what lets the server refuse altered bytes.
+        .with_unsigned_payload(!*allow_http);
     if *flavor != S3Flavor::GcsInterop {
         b = b.with_copy_if_not_exists(S3CopyIfNotExists::Multipart);
     }

@@ -1,8 +1,8 @@
 //! Moving one file to or from a repository, streamed with bounded memory.
 //!
 //! Uploads read (and optionally zstd-compress) the file on a blocking thread that hands
-//! fixed-size chunks to the async side through a small channel; a file that fits in one chunk
-//! is one create-if-absent PUT, a larger one a multipart upload with a bounded number of parts
+//! fixed-size chunks to the async side through a small channel; a file of up to two chunks is
+//! one create-if-absent PUT, a larger one a multipart upload with a bounded number of parts
 //! in flight. The content's SHA-256 is recomputed while reading and must equal the name the
 //! object is stored under, so a file damaged on the local disk is never uploaded as good.
 //!
@@ -25,9 +25,14 @@ use crate::hashing::HashingWriter;
 
 /// Upload chunk and multipart part size (S3 needs at least 5 MiB per part).
 pub const CHUNK: usize = 8 * 1024 * 1024;
-/// Parts of one upload in flight at once; with the chunk being filled and the two channel
-/// slots, one upload holds at most about 5 chunks (40 MiB).
+/// Parts of one upload in flight at once; with the chunks held while deciding between one PUT
+/// and multipart, the chunk being filled and the two channel slots, one upload holds at most
+/// about 6 chunks (48 MiB).
 const PARTS_IN_FLIGHT: usize = 2;
+/// Chunks a file may span and still go as one PUT. A multipart upload costs three more
+/// requests and, on many servers, a second write of the data when it is completed; two chunks
+/// (16 MiB) keep one upload within the same memory as a multipart one.
+const SINGLE_PUT_CHUNKS: usize = 2;
 /// Whole-file attempts on transient failures (object_store already retries each request).
 const ATTEMPTS: u32 = 5;
 
@@ -173,17 +178,24 @@ impl Repository {
                 }
                 Ok(bytes)
             };
-        let first = rx.recv().await.unwrap_or_default();
-        let Some(second) = rx.recv().await else {
-            // One chunk: a single create-if-absent PUT, sent only once the hash is proven.
+        // Up to SINGLE_PUT_CHUNKS chunks: a single create-if-absent PUT, sent only once the
+        // hash is proven.
+        let mut head: Vec<Bytes> = Vec::with_capacity(SINGLE_PUT_CHUNKS + 1);
+        while head.len() <= SINGLE_PUT_CHUNKS {
+            match rx.recv().await {
+                Some(chunk) => head.push(chunk),
+                None => break,
+            }
+        }
+        if head.len() <= SINGLE_PUT_CHUNKS {
             let bytes = verify(producer.await)?;
-            let stored_bytes = first.len() as u64;
-            self.limits.upload.take(first.len()).await;
+            let stored_bytes: u64 = head.iter().map(|c| c.len() as u64).sum();
+            self.limits.upload.take(stored_bytes as usize).await;
             match self
                 .store
                 .put_opts(
                     &key,
-                    PutPayload::from(first),
+                    head.into_iter().collect::<PutPayload>(),
                     PutOptions::from(PutMode::Create),
                 )
                 .await
@@ -198,7 +210,7 @@ impl Repository {
                 stored_bytes,
                 sent: true,
             });
-        };
+        }
         // Several chunks: multipart. Completing the upload makes the whole object appear at
         // once; writing identical content over a concurrent writer's copy is harmless.
         let upload = self
@@ -208,10 +220,8 @@ impl Repository {
             .map_err(|e| self.err(format!("starting the upload of {key}"), e))?;
         let mut writer = WriteMultipart::new_with_chunk_size(upload, CHUNK);
         let mut stored_bytes = 0u64;
-        let mut next = Some(second);
-        self.limits.upload.take(first.len()).await;
-        writer.put(first.clone());
-        stored_bytes += first.len() as u64;
+        let mut chunks = head.into_iter();
+        let mut next = chunks.next();
         while let Some(chunk) = next {
             if let Err(e) = writer.wait_for_capacity(PARTS_IN_FLIGHT).await {
                 let _ = writer.abort().await;
@@ -220,7 +230,10 @@ impl Repository {
             stored_bytes += chunk.len() as u64;
             self.limits.upload.take(chunk.len()).await;
             writer.put(chunk);
-            next = rx.recv().await;
+            next = match chunks.next() {
+                Some(c) => Some(c),
+                None => rx.recv().await,
+            };
         }
         let bytes = match verify(producer.await) {
             Ok(b) => b,

@@ -12,11 +12,13 @@ use opensrv_mysql::{
 use tokio::io::AsyncWrite;
 
 use super::auth::{SALT_LEN, Users, new_salt};
-use super::worker::{Reply, Worker};
-use crate::session::{ColumnKind, ResultSet};
+use super::worker::{Reply, SESSION_ENDED, Worker, session_ended};
+use crate::session::ColumnKind;
 use crate::sql::QuotedIdent;
 
 const NATIVE_PASSWORD: &str = "mysql_native_password";
+/// A reply out of order: a bug, reported to the client rather than panicking the server.
+const UNEXPECTED: &str = "internal error: the session's replies came out of order";
 
 pub struct Connection {
     id: u32,
@@ -51,14 +53,14 @@ fn column_type(kind: ColumnKind) -> ColumnType {
     }
 }
 
-fn columns_of(rs: &ResultSet) -> Vec<Column> {
-    rs.columns
+fn columns_of(names: &[String], kinds: &[ColumnKind]) -> Vec<Column> {
+    names
         .iter()
         .enumerate()
         .map(|(i, name)| Column {
             table: String::new(),
             column: name.clone(),
-            coltype: column_type(rs.kinds.get(i).copied().unwrap_or_default()),
+            coltype: column_type(kinds.get(i).copied().unwrap_or_default()),
             colflags: ColumnFlags::empty(),
         })
         .collect()
@@ -136,9 +138,14 @@ impl<W: AsyncWrite + Send + Unpin> AsyncMysqlShim<W> for Connection {
         writer: InitWriter<'a, W>,
     ) -> std::io::Result<()> {
         let sql = format!("USE {}", QuotedIdent(database));
-        match self.worker.run(sql).await {
-            Reply::Error { code, message } => writer.error(code, message.as_bytes()).await,
-            _ => writer.ok().await,
+        match self.worker.run(sql).await.recv().await {
+            Some(Reply::Error { code, message }) => writer.error(code, message.as_bytes()).await,
+            Some(_) => writer.ok().await,
+            None => {
+                writer
+                    .error(ErrorKind::ER_UNKNOWN_ERROR, SESSION_ENDED.as_bytes())
+                    .await
+            }
         }
     }
 
@@ -147,9 +154,10 @@ impl<W: AsyncWrite + Send + Unpin> AsyncMysqlShim<W> for Connection {
         query: &'a str,
         results: QueryResultWriter<'a, W>,
     ) -> std::io::Result<()> {
-        match self.worker.run(query.to_string()).await {
+        let mut replies = self.worker.run(query.to_string()).await;
+        match replies.recv().await.unwrap_or_else(session_ended) {
             Reply::Rows(rs) => {
-                self.columns = columns_of(&rs);
+                self.columns = columns_of(&rs.columns, &rs.kinds);
                 let columns: &'a [Column] = &self.columns;
                 let mut rows = results.start(columns).await?;
                 for row in &rs.rows {
@@ -159,6 +167,36 @@ impl<W: AsyncWrite + Send + Unpin> AsyncMysqlShim<W> for Connection {
                     rows.end_row().await?;
                 }
                 rows.finish().await
+            }
+            Reply::Columns { columns, kinds } => {
+                self.columns = columns_of(&columns, &kinds);
+                let columns: &'a [Column] = &self.columns;
+                let mut rows = results.start(columns).await?;
+                loop {
+                    match replies.recv().await.unwrap_or_else(session_ended) {
+                        Reply::Batch(batch) => {
+                            for row in &batch {
+                                for value in row {
+                                    rows.write_col(value.as_deref())?;
+                                }
+                                rows.end_row().await?;
+                            }
+                        }
+                        Reply::End => return rows.finish().await,
+                        // The query failed after its first rows.
+                        Reply::Error { code, message } => {
+                            return rows.finish_error(code, &message.into_bytes()).await;
+                        }
+                        _ => {
+                            return rows
+                                .finish_error(
+                                    ErrorKind::ER_UNKNOWN_ERROR,
+                                    &UNEXPECTED.as_bytes().to_vec(),
+                                )
+                                .await;
+                        }
+                    }
+                }
             }
             Reply::Ok { affected, info } => {
                 results
@@ -170,6 +208,11 @@ impl<W: AsyncWrite + Send + Unpin> AsyncMysqlShim<W> for Connection {
                     .await
             }
             Reply::Error { code, message } => results.error(code, message.as_bytes()).await,
+            Reply::Batch(_) | Reply::End => {
+                results
+                    .error(ErrorKind::ER_UNKNOWN_ERROR, UNEXPECTED.as_bytes())
+                    .await
+            }
         }
     }
 }

@@ -10,21 +10,39 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use opensrv_mysql::ErrorKind;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
 use super::compat::{self, Answer};
 use crate::engine::{Engine, EngineError};
 use crate::exec::{self, StartOptions, progress::Silent};
-use crate::session::{Output, ResultSet, Session};
+use crate::session::{ColumnKind, Output, ResultSet, Session, Sink};
 use crate::sql::{self, Problem, SqlError, Statement};
 
-/// What the server sends back for a statement.
+/// What the server sends back for a statement: one of `Rows`, `Ok` or `Error`, or a query's
+/// rows as they come: `Columns`, any number of `Batch`es, then `End` (or `Error` if the query
+/// fails half-way).
 #[derive(Debug)]
 pub enum Reply {
     Rows(ResultSet),
-    Ok { affected: u64, info: String },
-    Error { code: ErrorKind, message: String },
+    Ok {
+        affected: u64,
+        info: String,
+    },
+    Error {
+        code: ErrorKind,
+        message: String,
+    },
+    Columns {
+        columns: Vec<String>,
+        kinds: Vec<ColumnKind>,
+    },
+    Batch(Vec<Vec<Option<String>>>),
+    End,
 }
+
+/// Replies a query's rows may get ahead of the client by: memory stays bounded whatever the
+/// result's size.
+const REPLIES_IN_FLIGHT: usize = 4;
 
 /// What every connection's session shares.
 pub struct Shared {
@@ -39,7 +57,7 @@ pub struct Shared {
 
 struct Request {
     sql: String,
-    reply: oneshot::Sender<Reply>,
+    reply: mpsc::Sender<Reply>,
 }
 
 /// The handle a connection holds on its session thread.
@@ -63,6 +81,7 @@ impl Worker {
                             &shared,
                             &mut snapshot_time,
                             &request.sql,
+                            &request.reply,
                         )),
                         Err(e) => Reply::Error {
                             code: ErrorKind::ER_UNKNOWN_ERROR,
@@ -70,24 +89,61 @@ impl Worker {
                         },
                     };
                     // The client may have gone; the statement has run to its end regardless.
-                    let _ = request.reply.send(reply);
+                    let _ = request.reply.blocking_send(reply);
                 }
             })?;
         Ok(Worker { tx })
     }
 
-    /// Runs `sql` on the session thread and waits for its reply.
-    pub async fn run(&self, sql: String) -> Reply {
-        let (reply, rx) = oneshot::channel();
-        let ended = || Reply::Error {
-            code: ErrorKind::ER_UNKNOWN_ERROR,
-            message: "the session ended unexpectedly".into(),
-        };
-        if self.tx.send(Request { sql, reply }).await.is_err() {
-            return ended();
-        }
-        rx.await.unwrap_or_else(|_| ended())
+    /// Runs `sql` on the session thread; its replies arrive on the receiver.
+    pub async fn run(&self, sql: String) -> mpsc::Receiver<Reply> {
+        let (reply, rx) = mpsc::channel(REPLIES_IN_FLIGHT);
+        // If the session thread is gone, the sender is dropped with the request and the
+        // receiver ends at once (the connection reports that).
+        let _ = self.tx.send(Request { sql, reply }).await;
+        rx
     }
+}
+
+pub const SESSION_ENDED: &str = "the session ended unexpectedly";
+
+/// The reply of a session that ended without one.
+pub fn session_ended() -> Reply {
+    Reply::Error {
+        code: ErrorKind::ER_UNKNOWN_ERROR,
+        message: SESSION_ENDED.into(),
+    }
+}
+
+/// Hands a query's rows to the connection as they come. The session thread waits while the
+/// connection is [`REPLIES_IN_FLIGHT`] replies behind; if the client has gone, the rest of the
+/// rows are dropped.
+struct RowSender<'r> {
+    reply: &'r mpsc::Sender<Reply>,
+    gone: bool,
+}
+
+impl RowSender<'_> {
+    fn send(&mut self, r: Reply) {
+        // This thread runs the session and nothing else; waiting here is the back-pressure.
+        if !self.gone && futures::executor::block_on(self.reply.send(r)).is_err() {
+            self.gone = true;
+        }
+    }
+}
+
+impl Sink for RowSender<'_> {
+    fn output(&mut self, _: &Statement, _: &Output) {}
+    fn begin_rows(&mut self, _: &str, columns: &[String], kinds: &[ColumnKind]) {
+        self.send(Reply::Columns {
+            columns: columns.to_vec(),
+            kinds: kinds.to_vec(),
+        });
+    }
+    fn rows(&mut self, rows: Vec<Vec<Option<String>>>) {
+        self.send(Reply::Batch(rows));
+    }
+    fn end_rows(&mut self, _total: u64) {}
 }
 
 async fn run(
@@ -95,6 +151,7 @@ async fn run(
     shared: &Arc<Shared>,
     snapshot_time: &mut Option<String>,
     sql: &str,
+    reply: &mpsc::Sender<Reply>,
 ) -> Reply {
     if let Some(answer) = compat::answer(sql, session.current_database()) {
         return match answer {
@@ -150,6 +207,13 @@ async fn run(
                         },
                     }
                 }
+                Err(e) => engine_error(e, sql),
+            }
+        }
+        Statement::Query(q) => {
+            let mut rows = RowSender { reply, gone: false };
+            match session.stream_query(q, &mut rows).await {
+                Ok(()) => Reply::End,
                 Err(e) => engine_error(e, sql),
             }
         }
@@ -328,7 +392,7 @@ mod tests {
         let m = problem_message(&p, src);
         assert_eq!(
             m,
-            "unknown property bogus (line 2, column 46, at `\"bogus\"`); remove it"
+            "unknown property bogus (line 2, column 48, at `\"bogus\"`); remove it"
         );
         let whole = Problem::new("srbackup::x", Span::new(0, src.len()), "bad");
         assert!(!problem_message(&whole, src).contains("TOPSECRET"));

@@ -106,8 +106,8 @@ fn done(message: impl Into<String>) -> Output {
 pub trait Sink {
     /// A statement that produced a complete output.
     fn output(&mut self, statement: &Statement, output: &Output);
-    /// A query's rows begin.
-    fn begin_rows(&mut self, query: &str, columns: &[String]);
+    /// A query's rows begin: their columns and what each holds.
+    fn begin_rows(&mut self, query: &str, columns: &[String], kinds: &[ColumnKind]);
     /// Some of its rows.
     fn rows(&mut self, rows: Vec<Vec<Option<String>>>);
     /// Its last rows have been given.
@@ -189,14 +189,20 @@ impl Session {
         Ok(())
     }
 
-    async fn stream_query(&mut self, q: &sql::QueryText, sink: &mut dyn Sink) -> Result<()> {
+    /// Runs a query, handing its rows to `sink` batch by batch.
+    pub async fn stream_query(&mut self, q: &sql::QueryText, sink: &mut dyn Sink) -> Result<()> {
         let current = self.current_db.clone();
         check_query_names(&mut self.engine, q, current.as_deref())?;
         let (schema, mut stream) = query::run(&mut self.engine, &q.text, current.as_deref())
             .await
             .map_err(|e| at_query(e, q))?;
         let columns: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
-        sink.begin_rows(&q.text, &columns);
+        let kinds: Vec<ColumnKind> = schema
+            .fields()
+            .iter()
+            .map(|f| ColumnKind::of(f.data_type()))
+            .collect();
+        sink.begin_rows(&q.text, &columns, &kinds);
         let mut total = 0u64;
         while let Some(batch) = stream.next().await {
             let rs = result_set(&schema, &[batch?])?;

@@ -102,6 +102,12 @@ run(
 count = rows(a, "SELECT count(*) AS n FROM big.t")[0]["n"]
 check("typed results: count(*) arrives as an integer", count == 200000 and isinstance(count, int), repr(count))
 
+# A large result comes through whole (the server streams it batch by batch).
+with a.cursor() as cur:
+    cur.execute("SELECT k, v FROM big.t ORDER BY k")
+    keys = [r[0] for r in cur.fetchall()]
+check("200,000 rows stream through in order", keys == list(range(1, 200001)), f"{len(keys)} rows")
+
 # BACKUP returns once accepted; the job is visible at once and finishes on its own.
 run(a, "BACKUP DATABASE small SNAPSHOT s1 TO r")
 j = job(b, "BACKUP", "small", "s1")
