@@ -393,6 +393,7 @@ impl Fingerprint {
 /// The id of a file transfer task: `upload:db.table.p1.t3.rs2`, or
 /// `download:db.table.p1.t3.sync_mv.rs0` for a sync MV's rowset. Backup and restore name their
 /// files the same way, so a reviewer can follow one file from one plan to the other.
+#[cfg(feature = "engine")]
 pub(crate) fn file_task_id(
     action: &str,
     object: &str,
