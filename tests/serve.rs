@@ -307,6 +307,12 @@ async fn the_mariadb_client_runs_every_seed_statement() {
     for (t, before) in TABLES.iter().zip(&baseline) {
         assert_eq!(&checksum(&format!("sr_hub_new.{t}")), before, "{t}");
     }
+    // The client's own `status` command asks the server who and where it is.
+    let status = mariadb_ok(port, "status");
+    assert!(
+        status.contains("root@127.0.0.1") && status.contains("srbackup"),
+        "{status}"
+    );
     // A statement that does not parse: MySQL's parse error, and where.
     let r = mariadb(port, "BACKUP DATABASE sr_hub SNAPSHOT TO test_repo");
     assert!(

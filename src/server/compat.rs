@@ -1,7 +1,7 @@
 //! Statements MySQL clients and drivers send on their own, which are not srbackup statements:
 //! `SELECT @@version_comment` (the mysql client at start), `SET NAMES …` and `SET autocommit`
-//! (drivers), `COMMIT` (drivers after each statement), `SELECT DATABASE()` (the client's
-//! `status`). StarRocks answers them; so does the server, without passing them to the parser.
+//! (drivers), `COMMIT` (drivers after each statement), `SELECT DATABASE(), USER()` (the
+//! client's `status`). StarRocks answers them; so does the server, without passing them to the parser.
 //!
 //! One session variable is srbackup's own: `SET srbackup_snapshot_time = 'yyyy-MM-dd-HH-mm-ss-SSS'`
 //! gives the session's next BACKUPs that snapshot timestamp (what `SRBACKUP_SNAPSHOT_TIME` does
@@ -29,24 +29,27 @@ pub fn server_version() -> String {
     format!("5.1.0-srbackup-{}", env!("CARGO_PKG_VERSION"))
 }
 
+/// Who is asking: what `DATABASE()`, `USER()` and `CONNECTION_ID()` answer.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Client<'a> {
+    pub database: Option<&'a str>,
+    /// `user@host`, as MySQL's `USER()` shows it.
+    pub user: &'a str,
+    pub connection_id: u32,
+}
+
 /// Answers `sql` when it is one of the client statements above; `None` sends it to the parser.
-pub fn answer(sql: &str, current_database: Option<&str>) -> Option<Answer> {
+pub fn answer(sql: &str, client: Client<'_>) -> Option<Answer> {
     let text = sql.trim().trim_end_matches(';').trim();
     let lower = text.to_ascii_lowercase();
     let words: Vec<&str> = lower.split_whitespace().collect();
     match words.as_slice() {
         ["begin"] | ["start", "transaction"] | ["commit"] | ["rollback"] => Some(Answer::Ok),
         ["set", ..] => Some(set(text, &lower)),
-        ["select", "database()"] => {
-            let mut rs = ResultSet::new(&["DATABASE()"]);
-            rs.push(vec![current_database.map(str::to_string)]);
-            Some(Answer::Rows(rs))
-        }
-        ["select", first, ..] if first.starts_with("@@") => Some(variables(text)),
+        ["select", ..] => session_values(text, client),
         _ => None,
     }
 }
-
 fn set(text: &str, lower: &str) -> Answer {
     if !lower.contains("srbackup_snapshot_time") {
         // Session settings of drivers (names, autocommit, sql_mode …): accepted, as every
@@ -72,8 +75,9 @@ fn set(text: &str, lower: &str) -> Answer {
     }
 }
 
-/// `SELECT @@a, @@session.b AS x [LIMIT 1]`.
-fn variables(text: &str) -> Answer {
+/// `SELECT @@a, @@session.b AS x, DATABASE(), USER() [LIMIT 1]`: every item a session variable
+/// or a session function, or `None` (an ordinary query).
+fn session_values(text: &str, client: Client<'_>) -> Option<Answer> {
     let body = &text["select".len()..];
     let body = match body.to_ascii_lowercase().find(" limit ") {
         Some(i) => &body[..i],
@@ -91,27 +95,42 @@ fn variables(text: &str) -> Answer {
             ),
             None => (item, None),
         };
-        let name = expr
-            .trim_start_matches("@@")
-            .to_ascii_lowercase()
-            .trim_start_matches("session.")
-            .trim_start_matches("global.")
-            .to_string();
-        let Some((value, kind)) = variable(&name) else {
-            return Answer::Error {
-                code: ErrorKind::ER_UNKNOWN_SYSTEM_VARIABLE,
-                message: format!("Unknown system variable '{name}'"),
-            };
+        let lower = expr.to_ascii_lowercase().replace(' ', "");
+        let (value, kind) = if let Some(name) = lower.strip_prefix("@@") {
+            let name = name
+                .trim_start_matches("session.")
+                .trim_start_matches("global.");
+            match variable(name) {
+                Some((v, k)) => (Some(v), k),
+                None => {
+                    return Some(Answer::Error {
+                        code: ErrorKind::ER_UNKNOWN_SYSTEM_VARIABLE,
+                        message: format!("Unknown system variable '{name}'"),
+                    });
+                }
+            }
+        } else {
+            match lower.as_str() {
+                "database()" | "schema()" => {
+                    (client.database.map(str::to_string), ColumnKind::Text)
+                }
+                "user()" | "current_user()" | "session_user()" | "system_user()" => {
+                    (Some(client.user.to_string()), ColumnKind::Text)
+                }
+                "version()" => (Some(server_version()), ColumnKind::Text),
+                "connection_id()" => (Some(client.connection_id.to_string()), ColumnKind::Integer),
+                _ => return None,
+            }
         };
         columns.push(alias.unwrap_or(expr).to_string());
-        row.push(Some(value));
+        row.push(value);
         kinds.push(kind);
     }
-    Answer::Rows(ResultSet {
+    Some(Answer::Rows(ResultSet {
         columns,
         rows: vec![row],
         kinds,
-    })
+    }))
 }
 
 fn variable(name: &str) -> Option<(String, ColumnKind)> {
@@ -150,18 +169,20 @@ mod tests {
 
     #[test]
     fn client_statements_are_answered() {
-        assert_eq!(answer("COMMIT", None), Some(Answer::Ok));
-        assert_eq!(answer("SET NAMES utf8mb4", None), Some(Answer::Ok));
-        assert_eq!(answer("SELECT * FROM t", None), None);
-        assert_eq!(answer("BACKUP SNAPSHOT sr_hub.x TO r", None), None);
-        let Some(Answer::Rows(rs)) = answer("select @@version_comment limit 1", None) else {
+        let none = Client::default();
+        assert_eq!(answer("COMMIT", none), Some(Answer::Ok));
+        assert_eq!(answer("SET NAMES utf8mb4", none), Some(Answer::Ok));
+        assert_eq!(answer("SELECT * FROM t", none), None);
+        assert_eq!(answer("SELECT count(*), version() FROM t", none), None);
+        assert_eq!(answer("BACKUP SNAPSHOT sr_hub.x TO r", none), None);
+        let Some(Answer::Rows(rs)) = answer("select @@version_comment limit 1", none) else {
             panic!()
         };
         assert_eq!(rs.columns, vec!["@@version_comment"]);
         assert!(rs.rows[0][0].as_deref().unwrap().starts_with("srbackup"));
         let Some(Answer::Rows(rs)) = answer(
             "SELECT @@session.auto_increment_increment AS auto_increment_increment, @@character_set_client",
-            None,
+            none,
         ) else {
             panic!()
         };
@@ -171,16 +192,26 @@ mod tests {
         );
         assert_eq!(rs.rows[0], vec![Some("1".into()), Some("utf8mb4".into())]);
         assert!(matches!(
-            answer("select @@no_such_thing", None),
+            answer("select @@no_such_thing", none),
             Some(Answer::Error {
                 code: ErrorKind::ER_UNKNOWN_SYSTEM_VARIABLE,
                 ..
             })
         ));
-        let Some(Answer::Rows(rs)) = answer("SELECT DATABASE()", Some("sr_hub")) else {
+        // What the mysql client's `status` command sends.
+        let client = Client {
+            database: Some("sr_hub"),
+            user: "root@127.0.0.1",
+            connection_id: 7,
+        };
+        let Some(Answer::Rows(rs)) = answer("select DATABASE(), USER() limit 1", client) else {
             panic!()
         };
-        assert_eq!(rs.rows[0][0].as_deref(), Some("sr_hub"));
+        assert_eq!(rs.columns, vec!["DATABASE()", "USER()"]);
+        assert_eq!(
+            rs.rows[0],
+            vec![Some("sr_hub".into()), Some("root@127.0.0.1".into())]
+        );
     }
 
     #[test]
@@ -188,16 +219,19 @@ mod tests {
         assert_eq!(
             answer(
                 "SET srbackup_snapshot_time = '2024-12-09-10-25-58-842'",
-                None
+                Client::default()
             ),
             Some(Answer::SnapshotTime(Some("2024-12-09-10-25-58-842".into())))
         );
         assert_eq!(
-            answer("set srbackup_snapshot_time = DEFAULT", None),
+            answer("set srbackup_snapshot_time = DEFAULT", Client::default()),
             Some(Answer::SnapshotTime(None))
         );
         assert!(matches!(
-            answer("SET srbackup_snapshot_time = 'yesterday'", None),
+            answer(
+                "SET srbackup_snapshot_time = 'yesterday'",
+                Client::default()
+            ),
             Some(Answer::Error {
                 code: ErrorKind::ER_WRONG_VALUE_FOR_VAR,
                 ..

@@ -12,7 +12,7 @@ use opensrv_mysql::{
 use tokio::io::AsyncWrite;
 
 use super::auth::{SALT_LEN, Users, new_salt};
-use super::worker::{Reply, SESSION_ENDED, Worker, session_ended};
+use super::worker::{Peer, Reply, SESSION_ENDED, Worker, session_ended};
 use crate::session::ColumnKind;
 use crate::sql::QuotedIdent;
 
@@ -21,7 +21,7 @@ const NATIVE_PASSWORD: &str = "mysql_native_password";
 const UNEXPECTED: &str = "internal error: the session's replies came out of order";
 
 pub struct Connection {
-    id: u32,
+    peer: Arc<Peer>,
     /// One salt per connection: the library asks for it twice (greeting, then the check).
     salt: [u8; SALT_LEN],
     users: Arc<Users>,
@@ -31,9 +31,9 @@ pub struct Connection {
 }
 
 impl Connection {
-    pub fn new(id: u32, users: Arc<Users>, worker: Worker) -> Connection {
+    pub fn new(peer: Arc<Peer>, users: Arc<Users>, worker: Worker) -> Connection {
         Connection {
-            id,
+            peer,
             salt: new_salt(),
             users,
             worker,
@@ -75,7 +75,7 @@ impl<W: AsyncWrite + Send + Unpin> AsyncMysqlShim<W> for Connection {
     }
 
     fn connect_id(&self) -> u32 {
-        self.id
+        self.peer.connection_id
     }
 
     fn default_auth_plugin(&self) -> &str {
@@ -97,7 +97,14 @@ impl<W: AsyncWrite + Send + Unpin> AsyncMysqlShim<W> for Connection {
         salt: &[u8],
         auth_data: &[u8],
     ) -> bool {
-        auth_plugin == NATIVE_PASSWORD && self.users.verify(username, salt, auth_data)
+        let ok = auth_plugin == NATIVE_PASSWORD && self.users.verify(username, salt, auth_data);
+        if ok {
+            let _ = self
+                .peer
+                .user
+                .set(String::from_utf8_lossy(username).into_owned());
+        }
+        ok
     }
 
     async fn on_prepare<'a>(

@@ -33,7 +33,7 @@ mod serve_impl {
     use super::auth::Users;
     use super::connection::Connection;
     use super::framing::OnePacketPerRead;
-    use super::worker::{JobStart, Shared, Worker, launch};
+    use super::worker::{JobStart, Peer, Shared, Worker, launch};
     use crate::engine::{Engine, EngineError, Result};
     use crate::exec::{self, settings::Settings};
 
@@ -118,14 +118,19 @@ mod serve_impl {
                     let _ = stream.set_nodelay(true);
                     let id = next_id;
                     next_id = next_id.wrapping_add(1).max(1);
-                    let worker = match Worker::start(shared.clone()) {
+                    let peer = Arc::new(Peer {
+                        connection_id: id,
+                        address: peer,
+                        user: std::sync::OnceLock::new(),
+                    });
+                    let worker = match Worker::start(shared.clone(), peer.clone()) {
                         Ok(w) => w,
                         Err(e) => {
-                            eprintln!("connection {id} from {peer}: cannot start a session: {e}");
+                            eprintln!("connection {id} from {}: cannot start a session: {e}", peer.address);
                             continue;
                         }
                     };
-                    let connection = Connection::new(id, users.clone(), worker);
+                    let connection = Connection::new(peer.clone(), users.clone(), worker);
                     tokio::spawn(async move {
                         let (read, write) = stream.into_split();
                         let result = AsyncMysqlIntermediary::run_on(
@@ -137,7 +142,7 @@ mod serve_impl {
                         if let Err(e) = result {
                             use std::io::ErrorKind as K;
                             if !matches!(e.kind(), K::UnexpectedEof | K::ConnectionReset | K::BrokenPipe) {
-                                eprintln!("connection {id} from {peer}: {e}");
+                                eprintln!("connection {id} from {}: {e}", peer.address);
                             }
                         }
                     });

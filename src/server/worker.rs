@@ -55,6 +55,23 @@ pub struct Shared {
     pub snapshot_time: Option<String>,
 }
 
+/// The client a session serves.
+#[derive(Debug)]
+pub struct Peer {
+    pub connection_id: u32,
+    pub address: std::net::SocketAddr,
+    /// Set once the handshake has checked the user's password.
+    pub user: std::sync::OnceLock<String>,
+}
+
+impl Peer {
+    /// `user@host`, as MySQL's `USER()` shows it.
+    fn user_at_host(&self) -> String {
+        let user = self.user.get().map(String::as_str).unwrap_or("");
+        format!("{user}@{}", self.address.ip())
+    }
+}
+
 struct Request {
     sql: String,
     reply: mpsc::Sender<Reply>,
@@ -66,7 +83,7 @@ pub struct Worker {
 }
 
 impl Worker {
-    pub fn start(shared: Arc<Shared>) -> std::io::Result<Worker> {
+    pub fn start(shared: Arc<Shared>, peer: Arc<Peer>) -> std::io::Result<Worker> {
         let (tx, mut rx) = mpsc::channel::<Request>(1);
         std::thread::Builder::new()
             .name("srbackup-session".into())
@@ -79,6 +96,7 @@ impl Worker {
                         Ok(session) => shared.runtime.block_on(run(
                             session,
                             &shared,
+                            &peer,
                             &mut snapshot_time,
                             &request.sql,
                             &request.reply,
@@ -149,11 +167,18 @@ impl Sink for RowSender<'_> {
 async fn run(
     session: &mut Session,
     shared: &Arc<Shared>,
+    peer: &Peer,
     snapshot_time: &mut Option<String>,
     sql: &str,
     reply: &mpsc::Sender<Reply>,
 ) -> Reply {
-    if let Some(answer) = compat::answer(sql, session.current_database()) {
+    let user = peer.user_at_host();
+    let client = compat::Client {
+        database: session.current_database(),
+        user: &user,
+        connection_id: peer.connection_id,
+    };
+    if let Some(answer) = compat::answer(sql, client) {
         return match answer {
             Answer::Ok => ok(""),
             Answer::Rows(rs) => Reply::Rows(rs),
