@@ -242,7 +242,7 @@ async fn start(
     options: StartOptions<'_>,
 ) -> Result<Outcome> {
     let job_id = accept(engine, plan, options)?;
-    run(engine, job_id, progress).await
+    run_job(engine, job_id, progress).await
 }
 
 /// Plans a statement and accepts it as a PENDING job without running it (what the server
@@ -255,11 +255,6 @@ pub async fn submit(
 ) -> Result<i64> {
     let plan = crate::plan::plan(engine, statement, text).await?;
     accept(engine, &plan, options)
-}
-
-/// Runs an accepted job to its end.
-pub async fn run_job(engine: &mut Engine, job_id: i64, progress: &dyn Progress) -> Result<Outcome> {
-    run(engine, job_id, progress).await
 }
 
 /// Takes the job's database (one job per database) and records the job as PENDING.
@@ -344,13 +339,13 @@ pub async fn resume(
             "resuming job {} ({job_name}) from {}",
             job.id, job.state
         ));
-        out.push(run(engine, job.id, progress).await?);
+        out.push(run_job(engine, job.id, progress).await?);
     }
     Ok(out)
 }
 
 /// Runs (or resumes) job `job_id` to its end.
-async fn run(engine: &mut Engine, job_id: i64, progress: &dyn Progress) -> Result<Outcome> {
+pub async fn run_job(engine: &mut Engine, job_id: i64, progress: &dyn Progress) -> Result<Outcome> {
     let job = catalog::job(engine.catalog().conn(), job_id)?
         .ok_or_else(|| EngineError::invalid(format!("there is no job {job_id}"), None))?;
     let plan = Plan::from_json(&job.plan)

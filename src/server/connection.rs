@@ -7,7 +7,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use opensrv_mysql::{
     AsyncMysqlShim, Column, ColumnFlags, ColumnType, ErrorKind, InitWriter, OkResponse,
-    ParamParser, QueryResultWriter, StatementMetaWriter,
+    ParamParser, QueryResultWriter, RowWriter, StatementMetaWriter,
 };
 use tokio::io::AsyncWrite;
 
@@ -64,6 +64,20 @@ fn columns_of(names: &[String], kinds: &[ColumnKind]) -> Vec<Column> {
             colflags: ColumnFlags::empty(),
         })
         .collect()
+}
+
+/// Text-protocol rows: every value as its text, NULL as NULL.
+async fn write_rows<W: AsyncWrite + Send + Unpin>(
+    writer: &mut RowWriter<'_, W>,
+    rows: &[Vec<Option<String>>],
+) -> std::io::Result<()> {
+    for row in rows {
+        for value in row {
+            writer.write_col(value.as_deref())?;
+        }
+        writer.end_row().await?;
+    }
+    Ok(())
 }
 
 #[async_trait]
@@ -167,12 +181,7 @@ impl<W: AsyncWrite + Send + Unpin> AsyncMysqlShim<W> for Connection {
                 self.columns = columns_of(&rs.columns, &rs.kinds);
                 let columns: &'a [Column] = &self.columns;
                 let mut rows = results.start(columns).await?;
-                for row in &rs.rows {
-                    for value in row {
-                        rows.write_col(value.as_deref())?;
-                    }
-                    rows.end_row().await?;
-                }
+                write_rows(&mut rows, &rs.rows).await?;
                 rows.finish().await
             }
             Reply::Columns { columns, kinds } => {
@@ -181,14 +190,7 @@ impl<W: AsyncWrite + Send + Unpin> AsyncMysqlShim<W> for Connection {
                 let mut rows = results.start(columns).await?;
                 loop {
                     match replies.recv().await.unwrap_or_else(session_ended) {
-                        Reply::Batch(batch) => {
-                            for row in &batch {
-                                for value in row {
-                                    rows.write_col(value.as_deref())?;
-                                }
-                                rows.end_row().await?;
-                            }
-                        }
+                        Reply::Batch(batch) => write_rows(&mut rows, &batch).await?,
                         Reply::End => return rows.finish().await,
                         // The query failed after its first rows.
                         Reply::Error { code, message } => {
