@@ -8,7 +8,7 @@
 
 use std::time::Instant;
 
-use srbackup::catalog::{self, RowsetRow};
+use srbackup::catalog::RowsetRow;
 use srbackup::session::Session;
 
 fn tablets_arg() -> u64 {
@@ -49,25 +49,22 @@ async fn measure(tablets: u64) -> (f64, u64, usize) {
     s.engine()
         .catalog()
         .write(|tx| {
-            let ids: Vec<i64> = {
-                let mut st = tx.prepare("SELECT id FROM tablets")?;
-                st.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?
-            };
+            let db = tx.database("big")?.expect("the database was just created");
+            let table = tx.object(db.id, "t")?.expect("the table was just created");
+            let mut ids: Vec<i64> = tx.tablet_ids(table.id)?.into_values().collect();
+            ids.sort();
             for (i, tablet_id) in ids.iter().enumerate() {
-                catalog::insert_rowset(
-                    tx,
-                    &RowsetRow {
-                        id: 0,
-                        tablet_id: *tablet_id,
-                        version: 2,
-                        path: format!("data/1/L{i}.parquet"),
-                        rows: 1000,
-                        bytes: 65536,
-                        sha256: format!("{:064x}", i),
-                        live: true,
-                        rollup: None,
-                    },
-                )?;
+                tx.insert_rowset(&RowsetRow {
+                    id: 0,
+                    tablet_id: *tablet_id,
+                    version: 2,
+                    path: format!("data/1/L{i}.parquet"),
+                    rows: 1000,
+                    bytes: 65536,
+                    sha256: format!("{:064x}", i),
+                    live: true,
+                    rollup: None,
+                })?;
             }
             Ok(())
         })

@@ -74,11 +74,14 @@ pub async fn run(
     say("\n5. verify: CHECKSUM TABLE of every table and MV, and every view's rows");
     let (objects, views) = {
         let engine = session.engine();
-        let conn = engine.catalog().conn();
-        let db = catalog::database(conn, "sr_hub")
+        let conn = engine.catalog().view();
+        let db = conn
+            .database("sr_hub")
             .map_err(crate::engine::EngineError::from)?
             .ok_or_else(|| miette::miette!("sr_hub is missing"))?;
-        let all = catalog::objects(conn, db.id).map_err(crate::engine::EngineError::from)?;
+        let all = conn
+            .objects(db.id)
+            .map_err(crate::engine::EngineError::from)?;
         let data: Vec<String> = all
             .iter()
             .filter(|o| o.def.kind() != ObjectKind::View)

@@ -347,12 +347,12 @@ fn open_session(cluster: &std::path::Path) -> Result<srbackup::session::Session>
     for job in srbackup::exec::interrupted(session.engine())? {
         eprintln!(
             "note: {} job {} ({}) was interrupted in state {}; `srbackup resume {}` finishes it, CANCEL {} undoes it",
-            job.kind.to_uppercase(),
+            job.kind.keyword(),
             job.id,
             job.label,
             job.state,
             job.id,
-            job.kind.to_uppercase()
+            job.kind.keyword()
         );
     }
     Ok(session)

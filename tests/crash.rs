@@ -86,10 +86,8 @@ fn throttle(c: &Cluster, kbps: u64) {
 
 fn latest_job(c: &Cluster, kind: &str) -> Option<catalog::JobRow> {
     let cat = Catalog::open(&c.path.join("catalog.db")).unwrap();
-    catalog::jobs(cat.conn(), kind, None)
-        .unwrap()
-        .into_iter()
-        .next()
+    let kind = catalog::JobKind::parse(kind).unwrap();
+    cat.view().jobs(kind, None).unwrap().into_iter().next()
 }
 
 /// Waits until a job of `kind` newer than any existing one has finished `tasks` tasks.
@@ -289,21 +287,20 @@ fn a_job_past_its_timeout_is_cancelled_with_starrocks_message() {
     let job = wait_for_progress(&c, "backup", 2);
     child.kill().unwrap();
     child.wait().unwrap();
-    // Eleven minutes later, as far as the job can tell.
-    let cat = Catalog::open(&c.path.join("catalog.db")).unwrap();
-    cat.conn()
-        .execute(
-            "UPDATE jobs SET created_at = datetime(created_at, '-660 seconds') WHERE id = ?1",
-            [job.id],
-        )
-        .unwrap();
+    // Eleven minutes later, as far as the job can tell (a hand edit of the catalog file).
+    let cat = rusqlite::Connection::open(c.path.join("catalog.db")).unwrap();
+    cat.execute(
+        "UPDATE jobs SET created_at = datetime(created_at, '-660 seconds') WHERE id = ?1",
+        [job.id],
+    )
+    .unwrap();
     drop(cat);
     throttle(&c, 0);
     let (ok, out, err) = srbackup(&c.path, &["resume"]);
     assert!(!ok, "{out}");
     assert!(err.contains("timeout"), "{err}");
     let job = latest_job(&c, "backup").unwrap();
-    assert_eq!(job.state, "CANCELLED");
+    assert_eq!(job.state, catalog::JobState::Cancelled);
     assert_eq!(
         job.task_err_msg.as_deref(),
         Some("backup job with label: late timeout after 600 s")

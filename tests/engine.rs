@@ -390,9 +390,9 @@ async fn checksum_is_order_independent_and_changes_with_any_row() {
 }
 
 fn object_id(s: &mut Session, db: &str, name: &str) -> i64 {
-    let conn = s.engine().catalog().conn();
-    let db = catalog::database(conn, db).unwrap().unwrap();
-    catalog::object(conn, db.id, name).unwrap().unwrap().id
+    let conn = s.engine().catalog().view();
+    let db = conn.database(db).unwrap().unwrap();
+    conn.object(db.id, name).unwrap().unwrap().id
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -448,12 +448,15 @@ async fn a_pin_keeps_its_version_readable_through_loads_compaction_and_gc() {
     );
     // Released, the retired ones go; the pinned rowsets still live stay.
     maintenance::release(s.engine(), pin.id).unwrap();
-    let live: std::collections::HashSet<i64> =
-        catalog::object_all_rowsets(s.engine().catalog().conn(), member)
-            .unwrap()
-            .iter()
-            .map(|r| r.id)
-            .collect();
+    let live: std::collections::HashSet<i64> = s
+        .engine()
+        .catalog()
+        .view()
+        .object_all_rowsets(member)
+        .unwrap()
+        .iter()
+        .map(|r| r.id)
+        .collect();
     let retired: Vec<_> = pin
         .rowsets
         .iter()
@@ -485,10 +488,10 @@ async fn compaction_leaves_one_rowset_per_tablet_and_the_same_content() {
     let before = checksum(&mut s, "t").await;
     let id = object_id(&mut s, "d", "t");
     maintenance::compact(s.engine(), id).await.unwrap();
-    let conn = s.engine().catalog().conn();
-    for p in catalog::partitions(conn, id).unwrap() {
-        for t in catalog::tablets(conn, p.id).unwrap() {
-            assert!(catalog::live_rowsets(conn, t.id).unwrap().len() <= 1);
+    let conn = s.engine().catalog().view();
+    for p in conn.partitions(id).unwrap() {
+        for t in conn.tablets(p.id).unwrap() {
+            assert!(conn.live_rowsets(t.id).unwrap().len() <= 1);
         }
     }
     assert_eq!(checksum(&mut s, "t").await, before);
@@ -500,9 +503,10 @@ async fn a_staged_restore_is_invisible_until_one_publish_makes_it_whole() {
     let pmc = object_id(&mut s, "sr_hub", "sr_pmc");
     let before = checksum(&mut s, "sr_hub.sr_pmc").await;
     let (def, parts, db_id) = {
-        let conn = s.engine().catalog().conn();
-        let obj = catalog::object_by_id(conn, pmc).unwrap().unwrap();
-        let parts: Vec<(String, PartitionBound)> = catalog::partitions(conn, pmc)
+        let conn = s.engine().catalog().view();
+        let obj = conn.object_by_id(pmc).unwrap().unwrap();
+        let parts: Vec<(String, PartitionBound)> = conn
+            .partitions(pmc)
             .unwrap()
             .into_iter()
             .map(|p| (p.name, p.bound))
@@ -603,7 +607,7 @@ fn a_second_writer_gets_a_clear_busy_error_and_readers_keep_working() {
     std::fs::create_dir_all(&path).unwrap();
     let file = path.join("catalog.db");
     let mut first = catalog::Catalog::open(&file).unwrap();
-    first.write(|tx| catalog::create_database(tx, "d")).unwrap();
+    first.write(|tx| tx.create_database("d")).unwrap();
     // Another process holds the write lock.
     let holder = rusqlite::Connection::open(&file).unwrap();
     holder
@@ -613,21 +617,17 @@ fn a_second_writer_gets_a_clear_busy_error_and_readers_keep_working() {
         .unwrap();
     let mut second =
         catalog::Catalog::open_with_timeout(&file, std::time::Duration::from_millis(200)).unwrap();
-    let err = second
-        .write(|tx| catalog::create_database(tx, "e"))
-        .unwrap_err();
+    let err = second.write(|tx| tx.create_database("e")).unwrap_err();
     assert!(matches!(err, catalog::CatalogError::Busy { .. }), "{err:?}");
     assert!(err.to_string().contains("is busy"), "{err}");
     // Readers see the last committed state meanwhile.
-    let dbs = catalog::databases(second.conn()).unwrap();
+    let dbs = second.view().databases().unwrap();
     assert_eq!(
         dbs.iter().map(|d| d.name.as_str()).collect::<Vec<_>>(),
         ["d"]
     );
     holder.execute_batch("ROLLBACK").unwrap();
-    second
-        .write(|tx| catalog::create_database(tx, "e"))
-        .unwrap();
+    second.write(|tx| tx.create_database("e")).unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread")]

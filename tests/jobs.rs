@@ -224,15 +224,13 @@ async fn stale_plans_busy_databases_and_damaged_objects_are_refused() {
     // One job per database.
     s.engine()
         .catalog()
-        .write(|tx| {
-            srbackup::catalog::try_lock_database(tx, "sr_hub", "restore other", std::process::id())
-        })
+        .write(|tx| tx.try_lock_database("sr_hub", "restore other", std::process::id()))
         .unwrap();
     let e = fails(&mut s, "BACKUP DATABASE sr_hub SNAPSHOT busy TO r").await;
     assert!(e.contains("already runs a backup or restore job"), "{e}");
     s.engine()
         .catalog()
-        .write(|tx| srbackup::catalog::unlock_database(tx, "sr_hub", "restore other"))
+        .write(|tx| tx.unlock_database("sr_hub", "restore other"))
         .unwrap();
 
     // A flipped byte in the repository: restore fails before touching sr_hub, verify names it.

@@ -1,16 +1,24 @@
 //! The catalog: every database, table, partition, tablet, rowset, view, materialized view,
-//! function and external catalog of a cluster, in one SQLite file (WAL mode).
+//! function, external catalog, repository and job of a cluster, in one SQLite file (WAL mode).
 //!
-//! Every change is one SQLite transaction ([`Catalog::write`]), so a crash leaves the catalog
-//! at the state before or after a change, never between. Readers in other processes see a
-//! consistent state (WAL snapshots); writers wait up to [`BUSY_TIMEOUT`] for the write lock and
-//! then get [`CatalogError::Busy`]. This module knows nothing of data files' contents, DataFusion
-//! or repositories.
+//! - `schema`: the object model (table schemas, partitioning, MVs, views, functions, external
+//!   catalogs), stored as JSON inside the catalog;
+//! - `job`: job kinds, StarRocks' job states and statuses;
+//! - `store` (feature `engine`): the SQLite store and its API. Every change is one SQLite
+//!   transaction ([`Catalog::write`] hands it a typed [`Tx`]), so a crash leaves the catalog at
+//!   the state before or after a change, never between. No SQL exists outside this module.
+//!
+//! This module knows nothing of data files' contents, DataFusion or repositories.
 
+pub mod job;
 pub mod schema;
 #[cfg(feature = "engine")]
 mod store;
 
+pub use job::{JobKind, JobState, JobStatus};
 pub use schema::*;
 #[cfg(feature = "engine")]
-pub use store::*;
+pub use store::{
+    BUSY_TIMEOUT, Catalog, CatalogError, DatabaseRow, JobRow, NewJob, ObjectRow, ObjectState,
+    PartitionRow, Reader, RepositoryRow, Result, RowsetRow, SCHEMA_VERSION, TabletRow, Tx,
+};

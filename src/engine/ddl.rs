@@ -39,7 +39,12 @@ fn already_exists(what: &str, name: &impl std::fmt::Display, span: sql::Span) ->
 }
 
 pub fn create_database(engine: &mut Engine, stmt: &sql::CreateDatabase) -> Result<bool> {
-    if catalog::database(engine.catalog().conn(), &stmt.name.value)?.is_some() {
+    if engine
+        .catalog()
+        .view()
+        .database(&stmt.name.value)?
+        .is_some()
+    {
         if stmt.if_not_exists {
             return Ok(false);
         }
@@ -47,24 +52,17 @@ pub fn create_database(engine: &mut Engine, stmt: &sql::CreateDatabase) -> Resul
     }
     engine
         .catalog()
-        .write(|tx| catalog::create_database(tx, &stmt.name.value))?;
+        .write(|tx| tx.create_database(&stmt.name.value))?;
     Ok(true)
 }
 
 pub fn drop_database(engine: &mut Engine, stmt: &sql::DropDatabase) -> Result<bool> {
-    let db = match catalog::database(engine.catalog().conn(), &stmt.name.value)? {
+    let db = match engine.catalog().view().database(&stmt.name.value)? {
         Some(db) => db,
         None if stmt.if_exists => return Ok(false),
         None => return engine.database(&stmt.name).map(|_| false),
     };
-    engine.catalog().write(|tx| {
-        for obj in catalog::objects(tx, db.id)? {
-            catalog::drop_object(tx, obj.id)?;
-        }
-        tx.execute("DELETE FROM functions WHERE db_id = ?1", [db.id])?;
-        tx.execute("DELETE FROM databases WHERE id = ?1", [db.id])?;
-        Ok(())
-    })?;
+    engine.catalog().write(|tx| tx.drop_database(db.id))?;
     Ok(true)
 }
 
@@ -629,7 +627,12 @@ fn free_name(
     current: Option<&str>,
 ) -> Result<Option<catalog::DatabaseRow>> {
     let db = engine.database_of(name, current)?;
-    if catalog::object(engine.catalog().conn(), db.id, &name.name.value)?.is_none() {
+    if engine
+        .catalog()
+        .view()
+        .object(db.id, &name.name.value)?
+        .is_none()
+    {
         return Ok(Some(db));
     }
     if if_not_exists {
@@ -653,10 +656,9 @@ pub fn create_table(
         rollups: Vec::new(),
     };
     engine.catalog().write(|tx| {
-        let id =
-            catalog::insert_object(tx, db.id, &stmt.name.name.value, &def, ObjectState::Normal)?;
+        let id = tx.insert_object(db.id, &stmt.name.name.value, &def, ObjectState::Normal)?;
         for (name, bound) in &partitions {
-            catalog::insert_partition(tx, id, name, bound, buckets)?;
+            tx.insert_partition(id, name, bound, buckets)?;
         }
         Ok(())
     })?;
@@ -671,7 +673,11 @@ pub fn drop_object(
     current: Option<&str>,
 ) -> Result<bool> {
     let db = engine.database_of(&stmt.name, current)?;
-    let obj = match catalog::object(engine.catalog().conn(), db.id, &stmt.name.name.value)? {
+    let obj = match engine
+        .catalog()
+        .view()
+        .object(db.id, &stmt.name.name.value)?
+    {
         Some(o) => o,
         None => {
             // A sync MV lives inside its base table.
@@ -705,14 +711,12 @@ pub fn drop_object(
             )),
         ));
     }
-    engine
-        .catalog()
-        .write(|tx| catalog::drop_object(tx, obj.id))?;
+    engine.catalog().write(|tx| tx.drop_object(obj.id))?;
     Ok(true)
 }
 
 fn drop_rollup(engine: &mut Engine, db_id: i64, name: &str) -> Result<bool> {
-    for obj in catalog::objects(engine.catalog().conn(), db_id)? {
+    for obj in engine.catalog().view().objects(db_id)? {
         if let ObjectDef::Table { schema, rollups } = &obj.def
             && rollups.iter().any(|r| r.name == name)
         {
@@ -721,10 +725,10 @@ fn drop_rollup(engine: &mut Engine, db_id: i64, name: &str) -> Result<bool> {
                 rollups: rollups.iter().filter(|r| r.name != name).cloned().collect(),
             };
             engine.catalog().write(|tx| {
-                for r in catalog::rollup_rowsets(tx, obj.id, name)? {
-                    catalog::retire_rowset(tx, r.id)?;
+                for r in tx.rollup_rowsets(obj.id, name)? {
+                    tx.retire_rowset(r.id)?;
                 }
-                catalog::update_definition(tx, obj.id, &def)
+                tx.update_definition(obj.id, &def)
             })?;
             return Ok(true);
         }
@@ -737,13 +741,19 @@ fn find_partition(
     object_id: i64,
     name: &sql::Literal,
 ) -> Result<Option<catalog::PartitionRow>> {
-    Ok(catalog::partitions(engine.catalog().conn(), object_id)?
+    Ok(engine
+        .catalog()
+        .view()
+        .partitions(object_id)?
         .into_iter()
         .find(|p| p.name == name.value))
 }
 
 fn unknown_partition(engine: &mut Engine, object_id: i64, name: &sql::Literal) -> EngineError {
-    let names: Vec<String> = catalog::partitions(engine.catalog().conn(), object_id)
+    let names: Vec<String> = engine
+        .catalog()
+        .view()
+        .partitions(object_id)
         .map(|ps| ps.into_iter().map(|p| p.name).collect())
         .unwrap_or_default();
     let mut p = Problem::new(
@@ -768,7 +778,10 @@ pub fn truncate_table(
     let (_, obj) = engine.object(&stmt.name, current)?;
     let mut ids = Vec::new();
     if stmt.partitions.is_empty() {
-        ids = catalog::partitions(engine.catalog().conn(), obj.id)?
+        ids = engine
+            .catalog()
+            .view()
+            .partitions(obj.id)?
             .iter()
             .map(|p| p.id)
             .collect();
@@ -782,12 +795,12 @@ pub fn truncate_table(
     }
     engine.catalog().write(|tx| {
         for pid in &ids {
-            for t in catalog::tablets(tx, *pid)? {
-                for r in catalog::all_live_rowsets(tx, t.id)? {
-                    catalog::retire_rowset(tx, r.id)?;
+            for t in tx.tablets(*pid)? {
+                for r in tx.all_live_rowsets(t.id)? {
+                    tx.retire_rowset(r.id)?;
                 }
             }
-            catalog::bump_version(tx, *pid)?;
+            tx.bump_version(*pid)?;
         }
         Ok(())
     })?;
@@ -812,9 +825,7 @@ pub fn alter_table(
             if_exists, name, ..
         } => match find_partition(engine, obj.id, name)? {
             Some(p) => {
-                engine
-                    .catalog()
-                    .write(|tx| catalog::drop_partition(tx, p.id))?;
+                engine.catalog().write(|tx| tx.drop_partition(p.id))?;
                 Ok(())
             }
             None if *if_exists => Ok(()),
@@ -838,7 +849,7 @@ pub fn alter_table(
                 .iter()
                 .map(|i| arrow_type(&columns[*i].sql_type))
                 .collect();
-            let existing = catalog::partitions(engine.catalog().conn(), obj.id)?;
+            let existing = engine.catalog().view().partitions(obj.id)?;
             let bound = match &schema.partitioning {
                 Partitioning::Range { .. } => {
                     // LESS THAN starts where the highest existing range ends.
@@ -889,9 +900,9 @@ pub fn alter_table(
                 }
             };
             let buckets = schema.distribution.buckets();
-            engine.catalog().write(|tx| {
-                catalog::insert_partition(tx, obj.id, &def.name.value, &bound, buckets)
-            })?;
+            engine
+                .catalog()
+                .write(|tx| tx.insert_partition(obj.id, &def.name.value, &bound, buckets))?;
             Ok(())
         }
     }
@@ -910,9 +921,9 @@ fn base_tables(engine: &mut Engine, query: &sql::QueryText, db: &str) -> Result<
     })?;
     let mut out = Vec::new();
     for (rdb, table) in refs {
-        let db_row = catalog::database(engine.catalog().conn(), &rdb)?;
+        let db_row = engine.catalog().view().database(&rdb)?;
         let found = match db_row {
-            Some(d) => catalog::object(engine.catalog().conn(), d.id, &table)?.is_some(),
+            Some(d) => engine.catalog().view().object(d.id, &table)?.is_some(),
             None => false,
         };
         if !found {
@@ -958,9 +969,9 @@ pub async fn create_view(
         base_tables: bases,
         comment: stmt.comment.as_ref().map(|c| c.value.clone()),
     };
-    engine.catalog().write(|tx| {
-        catalog::insert_object(tx, db.id, &stmt.name.name.value, &def, ObjectState::Normal)
-    })?;
+    engine
+        .catalog()
+        .write(|tx| tx.insert_object(db.id, &stmt.name.name.value, &def, ObjectState::Normal))?;
     Ok(true)
 }
 
@@ -1087,9 +1098,9 @@ pub async fn create_materialized_view(
     };
     let name = stmt.name.name.value.clone();
     engine.catalog().write(|tx| {
-        let id = catalog::insert_object(tx, db.id, &name, &def, ObjectState::Normal)?;
+        let id = tx.insert_object(db.id, &name, &def, ObjectState::Normal)?;
         if partitioning == Partitioning::Unpartitioned {
-            catalog::insert_partition(tx, id, &name, &PartitionBound::Whole, buckets)?;
+            tx.insert_partition(id, &name, &PartitionBound::Whole, buckets)?;
         }
         Ok(())
     })?;
@@ -1114,13 +1125,17 @@ async fn create_sync_mv(
         ));
     };
     let table = base.rsplit('.').next().unwrap_or(base);
-    let obj = catalog::object(engine.catalog().conn(), db.id, table)?.ok_or_else(|| {
-        problem_at(
-            "srbackup::ddl::sync_mv",
-            stmt.query.span,
-            format!("{base} must be a table of database {}", db.name),
-        )
-    })?;
+    let obj = engine
+        .catalog()
+        .view()
+        .object(db.id, table)?
+        .ok_or_else(|| {
+            problem_at(
+                "srbackup::ddl::sync_mv",
+                stmt.query.span,
+                format!("{base} must be a table of database {}", db.name),
+            )
+        })?;
     let ObjectDef::Table { schema, rollups } = &obj.def else {
         return Err(problem_at(
             "srbackup::ddl::sync_mv",
@@ -1142,9 +1157,9 @@ async fn create_sync_mv(
     let rollup_arrow = super::types::arrow_schema(&rollup.schema);
     let lease = engine
         .catalog()
-        .write(|tx| catalog::begin_load(tx, obj.id, std::process::id()))?;
+        .write(|tx| tx.begin_load(obj.id, std::process::id()))?;
     let mut built: Vec<(i64, catalog::RowsetRow)> = Vec::new();
-    for base_rowset in catalog::object_rowsets(engine.catalog().conn(), obj.id)? {
+    for base_rowset in engine.catalog().view().object_rowsets(obj.id)? {
         let rows = super::storage::read_rowset(&engine.file_path(&base_rowset.path))?;
         let out = super::rollup::compute(&db.name, &obj.name, schema, &rollup, rows).await?;
         let rel = format!("data/{}/L{lease}-R{}.parquet", obj.id, base_rowset.id);
@@ -1178,22 +1193,19 @@ async fn create_sync_mv(
     let base_ids: Vec<i64> = built.iter().map(|(id, _)| *id).collect();
     let committed = engine.catalog().write(|tx| {
         // The rollup must describe exactly the rows live now.
-        let live: Vec<i64> = catalog::object_rowsets(tx, obj.id)?
-            .iter()
-            .map(|r| r.id)
-            .collect();
+        let live: Vec<i64> = tx.object_rowsets(obj.id)?.iter().map(|r| r.id).collect();
         if live != base_ids {
             return Ok(false);
         }
         for (_, r) in &built {
-            catalog::insert_rowset(tx, r)?;
+            tx.insert_rowset(r)?;
         }
-        catalog::update_definition(tx, obj.id, &def)?;
-        catalog::end_load(tx, lease)?;
+        tx.update_definition(obj.id, &def)?;
+        tx.end_load(lease)?;
         Ok(true)
     })?;
     if !committed {
-        engine.catalog().write(|tx| catalog::end_load(tx, lease))?;
+        engine.catalog().write(|tx| tx.end_load(lease))?;
         return Err(EngineError::invalid(
             format!(
                 "{base} changed while its materialized view was being built; nothing was created"
@@ -1206,11 +1218,18 @@ async fn create_sync_mv(
 
 /// Recomputes an async MV from its query and replaces its rows in one commit.
 pub async fn refresh_materialized_view(engine: &mut Engine, db: &str, name: &str) -> Result<u64> {
-    let db_row = catalog::database(engine.catalog().conn(), db)?
+    let db_row = engine
+        .catalog()
+        .view()
+        .database(db)?
         .ok_or_else(|| EngineError::invalid(format!("unknown database {db}"), None))?;
-    let obj = catalog::object(engine.catalog().conn(), db_row.id, name)?.ok_or_else(|| {
-        EngineError::invalid(format!("unknown materialized view {db}.{name}"), None)
-    })?;
+    let obj = engine
+        .catalog()
+        .view()
+        .object(db_row.id, name)?
+        .ok_or_else(|| {
+            EngineError::invalid(format!("unknown materialized view {db}.{name}"), None)
+        })?;
     let ObjectDef::MaterializedView {
         sql: query,
         schema,
@@ -1262,8 +1281,8 @@ pub fn missing_base(engine: &mut Engine, base_tables: &[String]) -> Result<Vec<S
     let mut missing = Vec::new();
     for base in base_tables {
         let (db, table) = base.split_once('.').unwrap_or(("", base));
-        let found = match catalog::database(engine.catalog().conn(), db)? {
-            Some(d) => catalog::object(engine.catalog().conn(), d.id, table)?.is_some(),
+        let found = match engine.catalog().view().database(db)? {
+            Some(d) => engine.catalog().view().object(d.id, table)?.is_some(),
             None => false,
         };
         if !found {
@@ -1304,11 +1323,10 @@ pub fn alter_materialized_view(
         }
         engine
             .catalog()
-            .write(|tx| catalog::set_active(tx, obj.id, true, None))?;
+            .write(|tx| tx.set_active(obj.id, true, None))?;
     } else {
         engine.catalog().write(|tx| {
-            catalog::set_active(
-                tx,
+            tx.set_active(
                 obj.id,
                 false,
                 Some("set INACTIVE by ALTER MATERIALIZED VIEW"),
@@ -1347,7 +1365,10 @@ pub fn create_function(
         kind: stmt.kind.as_ref().map(|k| k.value.clone()),
         properties: props_map(&stmt.properties),
     };
-    let exists = catalog::functions(engine.catalog().conn(), db_id)?
+    let exists = engine
+        .catalog()
+        .view()
+        .functions(db_id)?
         .iter()
         .any(|f| f.signature() == def.signature());
     if exists {
@@ -1362,7 +1383,7 @@ pub fn create_function(
     }
     engine
         .catalog()
-        .write(|tx| catalog::insert_function(tx, db_id, &def))?;
+        .write(|tx| tx.insert_function(db_id, &def))?;
     Ok(true)
 }
 
@@ -1372,7 +1393,7 @@ pub fn drop_function(
     current: Option<&str>,
 ) -> Result<bool> {
     let db_id = function_database(engine, stmt.global, &stmt.name, current)?;
-    let all = catalog::functions(engine.catalog().conn(), db_id)?;
+    let all = engine.catalog().view().functions(db_id)?;
     let matching: Vec<&FunctionDef> = all
         .iter()
         .filter(|f| f.name == stmt.name.name.value)
@@ -1401,7 +1422,7 @@ pub fn drop_function(
             let sig = one.signature();
             engine
                 .catalog()
-                .write(|tx| catalog::delete_function(tx, db_id, &sig))?;
+                .write(|tx| tx.delete_function(db_id, &sig))?;
             Ok(true)
         }
         many => Err(problem_at(
@@ -1420,7 +1441,10 @@ pub fn drop_function(
 }
 
 pub fn create_catalog(engine: &mut Engine, stmt: &sql::CreateCatalog) -> Result<bool> {
-    if catalog::external_catalogs(engine.catalog().conn())?
+    if engine
+        .catalog()
+        .view()
+        .external_catalogs()?
         .iter()
         .any(|c| c.name == stmt.name.value)
     {
@@ -1443,14 +1467,14 @@ pub fn create_catalog(engine: &mut Engine, stmt: &sql::CreateCatalog) -> Result<
     };
     engine
         .catalog()
-        .write(|tx| catalog::insert_external_catalog(tx, &def))?;
+        .write(|tx| tx.insert_external_catalog(&def))?;
     Ok(true)
 }
 
 pub fn drop_catalog(engine: &mut Engine, stmt: &sql::DropCatalog) -> Result<bool> {
     let n = engine
         .catalog()
-        .write(|tx| catalog::delete_external_catalog(tx, &stmt.name.value))?;
+        .write(|tx| tx.delete_external_catalog(&stmt.name.value))?;
     if n == 0 && !stmt.if_exists {
         return Err(problem_at(
             "srbackup::ddl::unknown_catalog",

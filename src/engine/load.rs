@@ -483,11 +483,11 @@ where
         })?
         .clone();
     let arrow = arrow_schema(&schema);
-    let partitions = catalog::partitions(engine.catalog().conn(), object.id)?;
+    let partitions = engine.catalog().view().partitions(object.id)?;
     let mut router = Router::new(&schema, partitions)?;
     let load_id = engine
         .catalog()
-        .write(|tx| catalog::begin_load(tx, object.id, std::process::id()))?;
+        .write(|tx| tx.begin_load(object.id, std::process::id()))?;
     let result = write_and_commit(
         engine,
         object,
@@ -501,7 +501,7 @@ where
     .await;
     if result.is_err() {
         // The load's files are garbage now; dropping its registration lets GC remove them.
-        let _ = engine.catalog().write(|tx| catalog::end_load(tx, load_id));
+        let _ = engine.catalog().write(|tx| tx.end_load(load_id));
     }
     result
 }
@@ -566,7 +566,7 @@ where
             let mut old_ids = Vec::new();
             if let (LoadMode::Append, Some(existing)) = (mode, &router.targets[key.0].existing) {
                 let tablet = tablet_for(engine, existing.id, key.1)?;
-                for rowset in catalog::live_rowsets(engine.catalog().conn(), tablet)? {
+                for rowset in engine.catalog().view().live_rowsets(tablet)? {
                     batches.extend(read_rowset(&engine.file_path(&rowset.path))?);
                     old_ids.push(rowset.id);
                 }
@@ -592,7 +592,7 @@ where
     };
     let mut rollup_files: Vec<((usize, u32), WrittenFile, String)> = Vec::new();
     if !rollups.is_empty() {
-        let db = catalog::database_name(engine.catalog().conn(), object.db_id)?;
+        let db = engine.catalog().view().database_name(object.db_id)?;
         for (key, file) in &written {
             let rows = read_rowset(&file.path)?;
             for (i, rollup) in rollups.iter().enumerate() {
@@ -653,22 +653,22 @@ where
             .map(|(_, t)| t.1.clone())
             .collect(),
     };
-    let commit = engine.catalog().write(|tx| {
+    let object_name = object.name.clone();
+    engine.catalog().try_write(|tx| -> Result<()> {
         // Partitions this load creates (automatic partitioning), only where rows landed.
         let mut partition_ids: Vec<Option<i64>> = targets.iter().map(|t| t.0).collect();
         for (i, (existing, name, bound)) in targets.iter().enumerate() {
             if existing.is_none() && files.iter().any(|(k, _, _, _)| k.0 == i) {
-                partition_ids[i] = Some(catalog::insert_partition(
-                    tx, object_id, name, bound, buckets,
+                partition_ids[i] = Some(tx.insert_partition(object_id, name, bound, buckets,
                 )?);
             }
         }
         let mut touched: Vec<i64> = Vec::new();
         if mode == LoadMode::Overwrite {
-            for r in catalog::object_all_rowsets(tx, object_id)? {
-                catalog::retire_rowset(tx, r.id)?;
+            for r in tx.object_all_rowsets(object_id)? {
+                tx.retire_rowset(r.id)?;
             }
-            touched = catalog::partitions(tx, object_id)?
+            touched = tx.partitions(object_id)?
                 .iter()
                 .map(|p| p.id)
                 .collect();
@@ -682,35 +682,41 @@ where
         }
         let mut versions = HashMap::new();
         for pid in &touched {
-            versions.insert(*pid, catalog::bump_version(tx, *pid)?);
+            versions.insert(*pid, tx.bump_version(*pid)?);
         }
         for ((target, bucket), file, rel, rollup) in &files {
-            let pid = partition_ids[*target].ok_or(rusqlite::Error::QueryReturnedNoRows)?;
-            let tablet = catalog::tablets(tx, pid)?
-                .into_iter()
-                .find(|t| t.bucket == i64::from(*bucket))
-                .ok_or(rusqlite::Error::QueryReturnedNoRows)?;
+            let missing = || {
+                EngineError::invalid(
+                    format!("{object_name}: a partition or tablet disappeared during the load"),
+                    Some("run the load again"),
+                )
+            };
+            let pid = partition_ids[*target].ok_or_else(missing)?;
+            let tablet = tx
+                .tablet(pid, i64::from(*bucket))?
+                .ok_or_else(missing)?;
             if let Some(expected) = replaced.get(&(*target, *bucket))
                 && mode == LoadMode::Append
                 && rollup.is_none()
             {
-                let live: Vec<i64> = catalog::live_rowsets(tx, tablet.id)?
+                let live: Vec<i64> = tx.live_rowsets(tablet.id)?
                     .iter()
                     .map(|r| r.id)
                     .collect();
                 if &live != expected {
-                    return Err(rusqlite::Error::ToSqlConversionFailure(Box::new(
-                        ConcurrentLoad,
-                    )));
+                    return Err(EngineError::invalid(
+                        format!(
+                            "another load changed {object_name} while this one ran; nothing was loaded"
+                        ),
+                        Some("run the load again"),
+                    ));
                 }
                 // The merged rowset replaces the tablet's rows, and its rollups replace theirs.
-                for r in catalog::all_live_rowsets(tx, tablet.id)? {
-                    catalog::retire_rowset(tx, r.id)?;
+                for r in tx.all_live_rowsets(tablet.id)? {
+                    tx.retire_rowset(r.id)?;
                 }
             }
-            catalog::insert_rowset(
-                tx,
-                &RowsetRow {
+            tx.insert_rowset(&RowsetRow {
                     id: 0,
                     tablet_id: tablet.id,
                     version: versions.get(&pid).copied().unwrap_or(1),
@@ -723,42 +729,21 @@ where
                 },
             )?;
         }
-        catalog::end_load(tx, load_id)?;
+        tx.end_load(load_id)?;
         Ok(())
-    });
-    match commit {
-        Ok(()) => Ok(summary),
-        Err(crate::catalog::CatalogError::Sqlite {
-            source: rusqlite::Error::ToSqlConversionFailure(e),
-            ..
-        }) if e.is::<ConcurrentLoad>() => Err(EngineError::invalid(
-            format!(
-                "another load changed {} while this one ran; nothing was loaded",
-                object.name
-            ),
-            Some("run the load again"),
-        )),
-        Err(e) => Err(e.into()),
-    }
+    })?;
+    Ok(summary)
 }
 
 /// A file the commit adds: (target, bucket), the file, its cluster-relative path, and the
 /// sync MV it belongs to (`None` for base rows).
 type NewRowset = ((usize, u32), WrittenFile, String, Option<String>);
 
-#[derive(Debug)]
-struct ConcurrentLoad;
-
-impl std::fmt::Display for ConcurrentLoad {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("a concurrent load changed the tablet")
-    }
-}
-
-impl std::error::Error for ConcurrentLoad {}
-
 fn tablet_for(engine: &mut Engine, partition_id: i64, bucket: u32) -> Result<i64> {
-    catalog::tablets(engine.catalog().conn(), partition_id)?
+    engine
+        .catalog()
+        .view()
+        .tablets(partition_id)?
         .into_iter()
         .find(|t| t.bucket == i64::from(bucket))
         .map(|t| t.id)

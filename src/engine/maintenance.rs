@@ -15,7 +15,7 @@ use std::path::Path;
 use super::storage::{RowsetWriter, read_rowset, sync_dir};
 use super::types::arrow_schema;
 use super::{Engine, EngineError, Result, merge};
-use crate::catalog::{self, ObjectDef, ObjectState, PartitionBound, RowsetRow};
+use crate::catalog::{ObjectDef, ObjectState, PartitionBound, RowsetRow, Tx};
 
 /// One pinned rowset, with where it sits in its table.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -50,13 +50,13 @@ pub fn pin(
     let (id, rowsets) = engine.catalog().write(|tx| {
         let mut rowsets = Vec::new();
         for object_id in objects {
-            for p in catalog::partitions(tx, *object_id)? {
+            for p in tx.partitions(*object_id)? {
                 if partitions.is_some_and(|wanted| !wanted.contains(&p.name)) {
                     continue;
                 }
-                for t in catalog::tablets(tx, p.id)? {
+                for t in tx.tablets(p.id)? {
                     // Base rows and the rollups (sync MVs) kept with them.
-                    for r in catalog::all_live_rowsets(tx, t.id)? {
+                    for r in tx.all_live_rowsets(t.id)? {
                         rowsets.push(PinnedRowset {
                             object_id: *object_id,
                             partition: p.name.clone(),
@@ -69,22 +69,20 @@ pub fn pin(
             }
         }
         let ids: Vec<i64> = rowsets.iter().map(|r| r.rowset.id).collect();
-        let id = catalog::insert_pin(tx, label, &ids)?;
+        let id = tx.insert_pin(label, &ids)?;
         Ok((id, rowsets))
     })?;
     Ok(Pin { id, rowsets })
 }
 
 pub fn release(engine: &mut Engine, pin_id: i64) -> Result<()> {
-    engine
-        .catalog()
-        .write(|tx| catalog::delete_pin(tx, pin_id))?;
+    engine.catalog().write(|tx| tx.delete_pin(pin_id))?;
     Ok(())
 }
 
 /// The rowsets a pin holds, with sizes and checksums.
 pub fn pinned(engine: &mut Engine, pin_id: i64) -> Result<Vec<RowsetRow>> {
-    Ok(catalog::pinned_rowsets(engine.catalog().conn(), pin_id)?)
+    Ok(engine.catalog().view().pinned_rowsets(pin_id)?)
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -96,7 +94,10 @@ pub struct CompactionReport {
 /// Merges every tablet of an object that has more than one live rowset into a single rowset.
 /// The old rowsets stop being live; pinned ones keep their files until released.
 pub async fn compact(engine: &mut Engine, object_id: i64) -> Result<CompactionReport> {
-    let obj = catalog::object_by_id(engine.catalog().conn(), object_id)?
+    let obj = engine
+        .catalog()
+        .view()
+        .object_by_id(object_id)?
         .ok_or_else(|| EngineError::invalid(format!("no object {object_id}"), None))?;
     let Some(schema) = obj.def.schema().cloned() else {
         return Ok(CompactionReport::default());
@@ -105,9 +106,9 @@ pub async fn compact(engine: &mut Engine, object_id: i64) -> Result<CompactionRe
     // A lease names the files this compaction writes, so GC leaves them alone until committed.
     let lease = engine
         .catalog()
-        .write(|tx| catalog::begin_load(tx, object_id, std::process::id()))?;
+        .write(|tx| tx.begin_load(object_id, std::process::id()))?;
     let result = compact_tablets(engine, object_id, &schema, &arrow, lease).await;
-    engine.catalog().write(|tx| catalog::end_load(tx, lease))?;
+    engine.catalog().write(|tx| tx.end_load(lease))?;
     result
 }
 
@@ -119,9 +120,9 @@ async fn compact_tablets(
     lease: i64,
 ) -> Result<CompactionReport> {
     let mut report = CompactionReport::default();
-    for p in catalog::partitions(engine.catalog().conn(), object_id)? {
-        for t in catalog::tablets(engine.catalog().conn(), p.id)? {
-            let rowsets = catalog::live_rowsets(engine.catalog().conn(), t.id)?;
+    for p in engine.catalog().view().partitions(object_id)? {
+        for t in engine.catalog().view().tablets(p.id)? {
+            let rowsets = engine.catalog().view().live_rowsets(t.id)?;
             if rowsets.len() < 2 {
                 continue;
             }
@@ -140,30 +141,24 @@ async fn compact_tablets(
             let version = rowsets.iter().map(|r| r.version).max().unwrap_or(1);
             let tablet = t.id;
             let committed = engine.catalog().write(|tx| {
-                let live: Vec<i64> = catalog::live_rowsets(tx, tablet)?
-                    .iter()
-                    .map(|r| r.id)
-                    .collect();
+                let live: Vec<i64> = tx.live_rowsets(tablet)?.iter().map(|r| r.id).collect();
                 if live != ids {
                     return Ok(false); // a load changed the tablet meanwhile; try next time
                 }
                 for id in &ids {
-                    catalog::retire_rowset(tx, *id)?;
+                    tx.retire_rowset(*id)?;
                 }
-                catalog::insert_rowset(
-                    tx,
-                    &RowsetRow {
-                        id: 0,
-                        tablet_id: tablet,
-                        version,
-                        path: rel.clone(),
-                        rows: file.rows as i64,
-                        bytes: file.bytes as i64,
-                        sha256: file.sha256.clone(),
-                        live: true,
-                        rollup: None,
-                    },
-                )?;
+                tx.insert_rowset(&RowsetRow {
+                    id: 0,
+                    tablet_id: tablet,
+                    version,
+                    path: rel.clone(),
+                    rows: file.rows as i64,
+                    bytes: file.bytes as i64,
+                    sha256: file.sha256.clone(),
+                    live: true,
+                    rollup: None,
+                })?;
                 Ok(true)
             })?;
             if committed {
@@ -196,7 +191,7 @@ pub const ORPHAN_GRACE: std::time::Duration = std::time::Duration::from_secs(360
 /// that died). Files of a load whose process still runs are left alone.
 pub fn collect_garbage(engine: &mut Engine) -> Result<GcReport> {
     let mut report = GcReport::default();
-    let collectable = catalog::collectable_rowsets(engine.catalog().conn())?;
+    let collectable = engine.catalog().view().collectable_rowsets()?;
     for r in &collectable {
         let path = engine.file_path(&r.path);
         if let Ok(meta) = std::fs::metadata(&path) {
@@ -206,16 +201,14 @@ pub fn collect_garbage(engine: &mut Engine) -> Result<GcReport> {
         // Remove the row first: a row without a file would be a broken reference, a file
         // without a row is garbage the next run removes.
         let id = r.id;
-        engine
-            .catalog()
-            .write(|tx| catalog::delete_rowset_row(tx, id))?;
+        engine.catalog().write(|tx| tx.delete_rowset_row(id))?;
         let _ = std::fs::remove_file(&path);
         report.rowsets_removed += 1;
     }
     // Orphans: files no rowset row names, from loads that are no longer running.
     let (referenced, loads) = engine.catalog().read(|conn| -> Result<_> {
-        let referenced: HashSet<String> = catalog::referenced_paths(conn)?.into_iter().collect();
-        Ok((referenced, catalog::loads(conn)?))
+        let referenced: HashSet<String> = conn.referenced_paths()?.into_iter().collect();
+        Ok((referenced, conn.loads()?))
     })?;
     let running: HashSet<i64> = loads
         .iter()
@@ -283,7 +276,7 @@ pub fn collect_garbage(engine: &mut Engine) -> Result<GcReport> {
     if !dead.is_empty() {
         engine.catalog().write(|tx| {
             for id in &dead {
-                catalog::end_load(tx, *id)?;
+                tx.end_load(*id)?;
             }
             Ok(())
         })?;
@@ -304,9 +297,9 @@ pub fn stage(
 ) -> Result<i64> {
     let buckets = def.schema().map(|s| s.distribution.buckets()).unwrap_or(1);
     Ok(engine.catalog().write(|tx| {
-        let id = catalog::insert_object(tx, db_id, name, def, ObjectState::Staged)?;
+        let id = tx.insert_object(db_id, name, def, ObjectState::Staged)?;
         for (pname, bound) in partitions {
-            catalog::insert_partition(tx, id, pname, bound, buckets)?;
+            tx.insert_partition(id, pname, bound, buckets)?;
         }
         Ok(id)
     })?)
@@ -320,27 +313,26 @@ pub fn ingest(
     bucket: i64,
     rowset: &RowsetRow,
 ) -> Result<()> {
-    let partition = partition.to_string();
-    let rowset = rowset.clone();
-    engine.catalog().write(|tx| {
-        let p = catalog::partitions(tx, staged_id)?
+    engine.catalog().try_write(|tx| -> Result<()> {
+        let tablet = tx
+            .partitions(staged_id)?
             .into_iter()
             .find(|p| p.name == partition)
-            .ok_or(rusqlite::Error::QueryReturnedNoRows)?;
-        let t = catalog::tablets(tx, p.id)?
-            .into_iter()
-            .find(|t| t.bucket == bucket)
-            .ok_or(rusqlite::Error::QueryReturnedNoRows)?;
-        catalog::insert_rowset(
-            tx,
-            &RowsetRow {
-                tablet_id: t.id,
-                ..rowset
-            },
-        )?;
+            .map(|p| tx.tablet(p.id, bucket))
+            .transpose()?
+            .flatten()
+            .ok_or_else(|| {
+                EngineError::invalid(
+                    format!("staged object {staged_id} has no tablet {partition}/{bucket}"),
+                    None,
+                )
+            })?;
+        tx.insert_rowset(&RowsetRow {
+            tablet_id: tablet.id,
+            ..rowset.clone()
+        })?;
         Ok(())
-    })?;
-    Ok(())
+    })
 }
 
 /// How a staged object lands.
@@ -359,7 +351,7 @@ pub enum Publish {
 /// Publishes staged objects in one catalog transaction: before it nothing of the restore is
 /// visible, after it all of it is.
 pub fn publish(engine: &mut Engine, items: &[Publish]) -> Result<()> {
-    engine.catalog().write(|tx| publish_in(tx, items))?;
+    engine.catalog().try_write(|tx| publish_in(tx, items))?;
     if let Ok(d) = std::fs::canonicalize(engine.root().join("data")) {
         let _ = sync_dir(&d);
     }
@@ -367,58 +359,58 @@ pub fn publish(engine: &mut Engine, items: &[Publish]) -> Result<()> {
 }
 
 /// [`publish`] inside the caller's transaction (a restore journals its commit in the same one).
-pub fn publish_in(tx: &rusqlite::Connection, items: &[Publish]) -> rusqlite::Result<()> {
+pub fn publish_in(tx: &Tx<'_>, items: &[Publish]) -> Result<()> {
+    let gone =
+        |what: String| EngineError::invalid(format!("{what} disappeared before the commit"), None);
     for item in items {
         match item {
             Publish::Replace { staged_id } => {
-                let staged = catalog::object_by_id(tx, *staged_id)?
-                    .ok_or(rusqlite::Error::QueryReturnedNoRows)?;
-                if let Some(existing) = catalog::object(tx, staged.db_id, &staged.name)? {
-                    catalog::drop_object(tx, existing.id)?;
+                let staged = tx
+                    .object_by_id(*staged_id)?
+                    .ok_or_else(|| gone(format!("staged object {staged_id}")))?;
+                if let Some(existing) = tx.object(staged.db_id, &staged.name)? {
+                    tx.drop_object(existing.id)?;
                 }
-                catalog::set_state(tx, *staged_id, ObjectState::Normal)?;
+                tx.set_state(*staged_id, ObjectState::Normal)?;
             }
             Publish::Partitions {
                 staged_id,
                 target_id,
                 partitions,
             } => {
-                let staged_parts = catalog::partitions(tx, *staged_id)?;
-                let target_parts = catalog::partitions(tx, *target_id)?;
+                let staged_parts = tx.partitions(*staged_id)?;
+                let target_parts = tx.partitions(*target_id)?;
                 for name in partitions {
                     let from = staged_parts
                         .iter()
                         .find(|p| &p.name == name)
-                        .ok_or(rusqlite::Error::QueryReturnedNoRows)?;
+                        .ok_or_else(|| gone(format!("staged partition {name}")))?;
                     let to = target_parts.iter().find(|p| &p.name == name);
                     let to_id = match to {
                         Some(to) => {
-                            for t in catalog::tablets(tx, to.id)? {
-                                for r in catalog::all_live_rowsets(tx, t.id)? {
-                                    catalog::retire_rowset(tx, r.id)?;
+                            for t in tx.tablets(to.id)? {
+                                for r in tx.all_live_rowsets(t.id)? {
+                                    tx.retire_rowset(r.id)?;
                                 }
                             }
                             to.id
                         }
                         None => {
-                            let buckets = catalog::tablets(tx, from.id)?.len() as u32;
-                            catalog::insert_partition(tx, *target_id, name, &from.bound, buckets)?
+                            let buckets = tx.tablets(from.id)?.len() as u32;
+                            tx.insert_partition(*target_id, name, &from.bound, buckets)?
                         }
                     };
-                    let version = catalog::bump_version(tx, to_id)?;
-                    let to_tablets = catalog::tablets(tx, to_id)?;
-                    for t in catalog::tablets(tx, from.id)? {
+                    let version = tx.bump_version(to_id)?;
+                    let to_tablets = tx.tablets(to_id)?;
+                    for t in tx.tablets(from.id)? {
                         let dest = to_tablets
                             .iter()
                             .find(|d| d.bucket == t.bucket)
-                            .ok_or(rusqlite::Error::QueryReturnedNoRows)?;
-                        tx.execute(
-                                "UPDATE rowsets SET tablet_id = ?1, version = ?2 WHERE tablet_id = ?3 AND live = 1",
-                                rusqlite::params![dest.id, version, t.id],
-                            )?;
+                            .ok_or_else(|| gone(format!("tablet {name}/{}", t.bucket)))?;
+                        tx.move_live_rowsets(t.id, dest.id, version)?;
                     }
                 }
-                catalog::drop_object(tx, *staged_id)?;
+                tx.drop_object(*staged_id)?;
             }
         }
     }
@@ -427,9 +419,7 @@ pub fn publish_in(tx: &rusqlite::Connection, items: &[Publish]) -> rusqlite::Res
 
 /// Drops a staged object (a failed or cancelled restore); its files become garbage.
 pub fn discard_staged(engine: &mut Engine, staged_id: i64) -> Result<()> {
-    engine
-        .catalog()
-        .write(|tx| catalog::drop_object(tx, staged_id))?;
+    engine.catalog().write(|tx| tx.drop_object(staged_id))?;
     Ok(())
 }
 
@@ -442,7 +432,7 @@ pub fn set_restoring(engine: &mut Engine, object_id: i64, restoring: bool) -> Re
     };
     engine
         .catalog()
-        .write(|tx| catalog::set_state(tx, object_id, state))?;
+        .write(|tx| tx.set_state(object_id, state))?;
     Ok(())
 }
 
@@ -450,7 +440,7 @@ pub fn set_restoring(engine: &mut Engine, object_id: i64, restoring: bool) -> Re
 pub fn lock_database(engine: &mut Engine, db: &str, job: &str) -> Result<()> {
     let holder = engine
         .catalog()
-        .write(|tx| catalog::try_lock_database(tx, db, job, std::process::id()))?;
+        .write(|tx| tx.try_lock_database(db, job, std::process::id()))?;
     match holder {
         None => Ok(()),
         Some((other, pid)) if process_alive(pid) => Err(EngineError::invalid(
@@ -462,8 +452,8 @@ pub fn lock_database(engine: &mut Engine, db: &str, job: &str) -> Result<()> {
         Some((other, _)) => {
             // The holder died: its job can be resumed; take the lock over explicitly.
             engine.catalog().write(|tx| {
-                catalog::unlock_database(tx, db, &other)?;
-                catalog::try_lock_database(tx, db, job, std::process::id())
+                tx.unlock_database(db, &other)?;
+                tx.try_lock_database(db, job, std::process::id())
             })?;
             Ok(())
         }
@@ -471,8 +461,6 @@ pub fn lock_database(engine: &mut Engine, db: &str, job: &str) -> Result<()> {
 }
 
 pub fn unlock_database(engine: &mut Engine, db: &str, job: &str) -> Result<()> {
-    engine
-        .catalog()
-        .write(|tx| catalog::unlock_database(tx, db, job))?;
+    engine.catalog().write(|tx| tx.unlock_database(db, job))?;
     Ok(())
 }

@@ -21,7 +21,7 @@ pub mod types;
 
 use std::path::{Path, PathBuf};
 
-use crate::catalog::{self, Catalog, CatalogError, DatabaseRow, ObjectRow};
+use crate::catalog::{Catalog, CatalogError, DatabaseRow, ObjectRow};
 use crate::sql::{Ident, Problem, QualifiedName, Span, closest};
 
 /// An engine failure. `At` errors point into the statement being run; the session renders
@@ -75,15 +75,6 @@ impl EngineError {
     }
 }
 
-impl From<rusqlite::Error> for EngineError {
-    fn from(e: rusqlite::Error) -> Self {
-        EngineError::Catalog(CatalogError::Sqlite {
-            path: PathBuf::from("catalog.db"),
-            source: e,
-        })
-    }
-}
-
 impl From<datafusion::error::DataFusionError> for EngineError {
     fn from(e: datafusion::error::DataFusionError) -> Self {
         // DataFusion wraps the interesting part; keep the whole chain on one line.
@@ -133,10 +124,10 @@ impl Engine {
 
     /// Looks a database up by name, with a "did you mean" for a near miss.
     pub fn database(&self, name: &Ident) -> Result<DatabaseRow> {
-        if let Some(db) = catalog::database(self.catalog.conn(), &name.value)? {
+        if let Some(db) = self.catalog.view().database(&name.value)? {
             return Ok(db);
         }
-        let all = catalog::databases(self.catalog.conn())?;
+        let all = self.catalog.view().databases()?;
         let mut problem = Problem::new(
             "srbackup::engine::unknown_database",
             name.span,
@@ -187,10 +178,10 @@ impl Engine {
         current: Option<&str>,
     ) -> Result<(DatabaseRow, ObjectRow)> {
         let db = self.database_of(name, current)?;
-        if let Some(obj) = catalog::object(self.catalog.conn(), db.id, &name.name.value)? {
+        if let Some(obj) = self.catalog.view().object(db.id, &name.name.value)? {
             return Ok((db, obj));
         }
-        let all = catalog::objects(self.catalog.conn(), db.id)?;
+        let all = self.catalog.view().objects(db.id)?;
         let mut problem = Problem::new(
             "srbackup::engine::unknown_object",
             name.name.span,

@@ -30,7 +30,7 @@ use sha2::{Digest, Sha256};
 
 use super::types::arrow_schema;
 use super::{Engine, EngineError, Result};
-use crate::catalog::{self, ObjectDef};
+use crate::catalog::ObjectDef;
 
 /// DataFusion's name for the catalog that holds one schema per srbackup database.
 pub const DF_CATALOG: &str = "srbackup";
@@ -170,7 +170,7 @@ pub fn referenced_tables(sql: &str, current_db: Option<&str>) -> Result<Vec<(Str
 }
 
 fn collect_specs(
-    conn: &rusqlite::Connection,
+    conn: &crate::catalog::Reader<'_>,
     root: &std::path::Path,
     sql: &str,
     current_db: Option<&str>,
@@ -188,13 +188,14 @@ fn collect_specs(
         if !seen.insert((db.clone(), table.clone())) {
             continue;
         }
-        let Some(db_row) = catalog::database(conn, &db)? else {
+        let Some(db_row) = conn.database(&db)? else {
             continue;
         };
-        let Some(obj) = catalog::object(conn, db_row.id, &table)? else {
+        let Some(obj) = conn.object(db_row.id, &table)? else {
             // A synchronous MV: its rollup rowsets, combined.
             if let Some((base, rollup)) = find_rollup(conn, db_row.id, &table)? {
-                let files = catalog::rollup_rowsets(conn, base, &rollup.name)?
+                let files = conn
+                    .rollup_rowsets(base, &rollup.name)?
                     .into_iter()
                     .map(|r| {
                         (
@@ -225,7 +226,8 @@ fn collect_specs(
         };
         let spec = match &obj.def {
             ObjectDef::Table { schema, .. } | ObjectDef::MaterializedView { schema, .. } => {
-                let files = catalog::object_rowsets(conn, obj.id)?
+                let files = conn
+                    .object_rowsets(obj.id)?
                     .into_iter()
                     .map(|r| {
                         (
@@ -259,11 +261,11 @@ fn collect_specs(
 
 /// The table holding a synchronous MV of this name, and the MV's definition.
 fn find_rollup(
-    conn: &rusqlite::Connection,
+    conn: &crate::catalog::Reader<'_>,
     db_id: i64,
     name: &str,
-) -> rusqlite::Result<Option<(i64, crate::catalog::RollupDef)>> {
-    for obj in catalog::objects(conn, db_id)? {
+) -> crate::catalog::Result<Option<(i64, crate::catalog::RollupDef)>> {
+    for obj in conn.objects(db_id)? {
         if let ObjectDef::Table { rollups, .. } = &obj.def
             && let Some(r) = rollups.iter().find(|r| r.name == name)
         {

@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::catalog::{self, JobRow};
+use crate::catalog::{JobKind, JobRow, JobState};
 use crate::engine::{Engine, EngineError, Result, maintenance};
 use crate::plan::{ObjectAction, Plan};
 use crate::session::ResultSet;
@@ -41,12 +41,12 @@ fn objects_text(plan: &Plan) -> String {
     format!("[{}]", items.join(", "))
 }
 
-fn time(job: &JobRow, state: &str) -> Option<String> {
-    job.state_times.get(state).cloned()
+fn time(job: &JobRow, state: JobState) -> Option<String> {
+    job.time(state).map(str::to_string)
 }
 
 fn finished_time(job: &JobRow) -> Option<String> {
-    time(job, "FINISHED").or_else(|| time(job, "CANCELLED"))
+    time(job, JobState::Finished).or_else(|| time(job, JobState::Cancelled))
 }
 
 /// `LIKE` with `%` and `_`, case-insensitive as StarRocks compares these columns.
@@ -95,7 +95,7 @@ fn matches(rs: &ResultSet, row: &[Option<String>], filter: &[Predicate]) -> bool
 /// current database when there is one), as StarRocks keeps only the last job per database.
 pub fn show(
     engine: &mut Engine,
-    kind: &str,
+    kind: JobKind,
     stmt: &ShowJobs,
     current: Option<&str>,
 ) -> Result<ResultSet> {
@@ -104,14 +104,14 @@ pub fn show(
         .as_ref()
         .map(|d| d.value.clone())
         .or_else(|| current.map(str::to_string));
-    let all = catalog::jobs(engine.catalog().conn(), kind, db.as_deref())?;
+    let all = engine.catalog().view().jobs(kind, db.as_deref())?;
     let mut newest: Vec<JobRow> = Vec::new();
     for j in all {
         if !newest.iter().any(|n| n.db_name == j.db_name) {
             newest.push(j);
         }
     }
-    let columns = if kind == "backup" {
+    let columns = if kind == JobKind::Backup {
         SHOW_BACKUP_COLUMNS
     } else {
         SHOW_RESTORE_COLUMNS
@@ -120,43 +120,53 @@ pub fn show(
     for j in newest {
         let plan = Plan::from_json(&j.plan).ok();
         let objs = plan.as_ref().map(objects_text).unwrap_or_default();
-        let row: Vec<Option<String>> = if kind == "backup" {
+        let row: Vec<Option<String>> = if kind == JobKind::Backup {
             vec![
                 Some(j.id.to_string()),
                 Some(j.label.clone()),
                 Some(j.db_name.clone()),
-                Some(j.state.clone()),
+                Some(j.state.to_string()),
                 Some(objs),
                 Some(j.created_at.clone()),
-                time(&j, "UPLOAD_SNAPSHOT"),
-                time(&j, "SAVE_META"),
+                time(&j, JobState::UploadSnapshot),
+                time(&j, JobState::SaveMeta),
                 finished_time(&j),
                 Some(j.unfinished_tasks.to_string()),
                 j.progress.clone(),
                 j.task_err_msg.clone(),
-                Some(j.status.clone()),
+                Some(j.status.as_str().to_string()),
                 Some(j.timeout.to_string()),
             ]
         } else {
-            let prop = |k: &str| plan.as_ref().and_then(|p| p.properties.get(k).cloned());
+            let options = plan.as_ref().map(|p| &p.options);
             vec![
                 Some(j.id.to_string()),
                 Some(j.label.clone()),
                 j.snapshot_timestamp.clone(),
                 Some(j.db_name.clone()),
-                Some(j.state.clone()),
-                Some(prop("allow_load").unwrap_or_else(|| "false".into())),
-                Some(prop("replication_num").unwrap_or_else(|| "1".into())),
+                Some(j.state.to_string()),
+                Some(
+                    options
+                        .and_then(|o| o.allow_load)
+                        .unwrap_or(false)
+                        .to_string(),
+                ),
+                Some(
+                    options
+                        .and_then(|o| o.replication_num)
+                        .unwrap_or(1)
+                        .to_string(),
+                ),
                 Some(objs),
                 Some(j.created_at.clone()),
-                time(&j, "SNAPSHOTING"),
-                time(&j, "DOWNLOAD"),
-                time(&j, "COMMIT"),
+                time(&j, JobState::Snapshoting),
+                time(&j, JobState::Download),
+                time(&j, JobState::Commit),
                 finished_time(&j),
                 Some(j.unfinished_tasks.to_string()),
                 j.progress.clone(),
                 j.task_err_msg.clone(),
-                Some(j.status.clone()),
+                Some(j.status.as_str().to_string()),
                 Some(j.timeout.to_string()),
             ]
         };
@@ -171,7 +181,7 @@ pub fn show(
 /// until it has cleaned up; a job whose process died is cleaned up here.
 pub async fn cancel(
     engine: &mut Engine,
-    kind: &str,
+    kind: JobKind,
     stmt: &CancelJob,
     current: Option<&str>,
 ) -> Result<String> {
@@ -180,12 +190,15 @@ pub async fn cancel(
         CancelTarget::ExternalCatalog => super::EXTERNAL_CATALOGS.to_string(),
         CancelTarget::Current => current.map(str::to_string).ok_or_else(|| {
             EngineError::invalid(
-                format!("CANCEL {} names no database", kind.to_uppercase()),
+                format!("CANCEL {} names no database", kind.keyword()),
                 Some("write CANCEL BACKUP FROM db, or USE db first"),
             )
         })?,
     };
-    let job = catalog::unfinished_jobs(engine.catalog().conn())?
+    let job = engine
+        .catalog()
+        .view()
+        .unfinished_jobs()?
         .into_iter()
         .rev()
         .find(|j| j.kind == kind && j.db_name == db);
@@ -198,23 +211,25 @@ pub async fn cancel(
         // Nothing to stop is not an error: CANCEL is idempotent.
         return Ok(format!(
             "Query OK, no {} job is running on {what}",
-            kind.to_uppercase()
+            kind.keyword()
         ));
     };
     if !maintenance::process_alive(job.pid) {
         super::cancel_interrupted(engine, &job).await?;
         return Ok(format!("Query OK, job {} cancelled", job.id));
     }
-    engine
-        .catalog()
-        .write(|tx| catalog::request_cancel(tx, kind, &db))?;
+    engine.catalog().write(|tx| tx.request_cancel(kind, &db))?;
     let started = Instant::now();
     while started.elapsed() < Duration::from_secs(60) {
         tokio::time::sleep(Duration::from_millis(200)).await;
-        if let Some(j) = catalog::job(engine.catalog().conn(), job.id)?
+        if let Some(j) = engine.catalog().view().job(job.id)?
             && j.finished
         {
-            return Ok(format!("Query OK, job {} {}", j.id, j.state.to_lowercase()));
+            return Ok(format!(
+                "Query OK, job {} {}",
+                j.id,
+                j.state.as_str().to_lowercase()
+            ));
         }
         if !maintenance::process_alive(job.pid) {
             super::cancel_interrupted(engine, &job).await?;
@@ -224,7 +239,7 @@ pub async fn cancel(
     Ok(format!(
         "Query OK, job {} was asked to stop; SHOW {} shows when it has",
         job.id,
-        kind.to_uppercase()
+        kind.keyword()
     ))
 }
 

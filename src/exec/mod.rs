@@ -13,24 +13,26 @@
 //! of them; a failure, a cancel or a kill before that leaves the existing data as it was.
 
 pub mod jobs;
+pub mod journal;
 pub mod progress;
 pub mod settings;
 mod tasks;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::task::JoinSet;
 
-use crate::catalog;
+use crate::catalog::{self, JobKind, JobState, JobStatus, NewJob};
 use crate::engine::{Engine, EngineError, Result, maintenance};
 use crate::plan::graph::TaskGraph;
-use crate::plan::{Action, Plan, PlanKind};
+use crate::plan::{Action, Plan};
 use crate::repo::gc::{LEASE_REFRESH, Lease, LeaseKind};
 use crate::repo::registry::{self, lease_holder};
 use crate::repo::{Manifest, RepoError, Repository};
 use crate::sql::{Ident, Statement};
+use journal::{Entry, Journal};
 use progress::Progress;
 use settings::Settings;
 
@@ -41,12 +43,12 @@ pub const EXTERNAL_CATALOGS: &str = "__external_catalogs__";
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Outcome {
     pub job_id: i64,
-    pub kind: PlanKind,
+    pub kind: JobKind,
     pub label: String,
     /// Tables, MVs, views, functions and external catalogs the job covers.
     pub objects: u64,
     /// FINISHED or CANCELLED.
-    pub state: String,
+    pub state: JobState,
     /// Why it was cancelled or failed.
     pub message: Option<String>,
     pub timestamp: Option<String>,
@@ -63,7 +65,7 @@ pub struct Outcome {
 
 impl Outcome {
     pub fn succeeded(&self) -> bool {
-        self.state == "FINISHED"
+        self.state == JobState::Finished
     }
 
     /// The closing summary line.
@@ -71,24 +73,24 @@ impl Outcome {
         let h = crate::session::human_bytes;
         let secs = self.elapsed.as_secs_f64().max(0.001);
         let what = match self.kind {
-            PlanKind::Backup => "BACKUP",
-            PlanKind::Restore => "RESTORE",
+            JobKind::Backup => "BACKUP",
+            JobKind::Restore => "RESTORE",
         };
         let moved = match self.kind {
             // What a stopped job did not send is neither sent nor in the repository.
-            PlanKind::Backup if !self.succeeded() => format!(
+            JobKind::Backup if !self.succeeded() => format!(
                 "{} files ({}) sent before it stopped",
                 self.files_sent,
                 h(self.bytes_sent)
             ),
-            PlanKind::Backup => format!(
+            JobKind::Backup => format!(
                 "{} files ({}) sent, {} files ({}) already in the repository",
                 self.files_sent,
                 h(self.bytes_sent),
                 self.files - self.files_sent - self.files_resumed,
                 h(self.bytes - self.bytes_sent - self.bytes_resumed)
             ),
-            PlanKind::Restore => format!(
+            JobKind::Restore => format!(
                 "{} files ({}) downloaded and verified",
                 self.files,
                 h(self.bytes)
@@ -101,7 +103,7 @@ impl Outcome {
             self.state,
             self.objects,
             secs,
-            h((self.bytes_sent.max(if self.kind == PlanKind::Restore {
+            h((self.bytes_sent.max(if self.kind == JobKind::Restore {
                 self.bytes
             } else {
                 0
@@ -143,12 +145,6 @@ impl From<RepoError> for Stop {
     }
 }
 
-impl From<rusqlite::Error> for Stop {
-    fn from(e: rusqlite::Error) -> Stop {
-        Stop::Failed(format!("catalog: {e}"))
-    }
-}
-
 impl From<catalog::CatalogError> for Stop {
     fn from(e: catalog::CatalogError) -> Stop {
         Stop::Failed(e.to_string())
@@ -161,13 +157,6 @@ pub fn lock_name(plan: &Plan) -> String {
         .clone()
         .or_else(|| plan.database.clone())
         .unwrap_or_else(|| EXTERNAL_CATALOGS.to_string())
-}
-
-fn kind_name(kind: PlanKind) -> &'static str {
-    match kind {
-        PlanKind::Backup => "backup",
-        PlanKind::Restore => "restore",
-    }
 }
 
 /// The timestamp a new snapshot gets: now, in UTC, unless a fixed one is given (the CLI's
@@ -260,32 +249,26 @@ pub async fn submit(
 /// Takes the job's database (one job per database) and records the job as PENDING.
 fn accept(engine: &mut Engine, plan: &Plan, options: StartOptions<'_>) -> Result<i64> {
     let lock = lock_name(plan);
-    let job_name = format!("{} {}", kind_name(plan.kind), plan.snapshot.label);
+    let job_name = format!("{} {}", plan.kind.as_str(), plan.snapshot.label);
     let timestamp = match plan.kind {
-        PlanKind::Backup => Some(snapshot_timestamp(
+        JobKind::Backup => Some(snapshot_timestamp(
             &plan.snapshot.label,
             options.snapshot_time,
         )?),
-        PlanKind::Restore => plan.snapshot.timestamp.clone(),
+        JobKind::Restore => plan.snapshot.timestamp.clone(),
     };
     maintenance::lock_database(engine, &lock, &job_name)?;
-    let timeout: i64 = plan
-        .properties
-        .get("timeout")
-        .and_then(|t| t.parse().ok())
-        .unwrap_or(86400);
+    let plan_json = plan.to_json();
     let created = engine.catalog().write(|tx| {
-        catalog::insert_job(
-            tx,
-            kind_name(plan.kind),
-            &plan.snapshot.label,
-            &lock,
-            "PENDING",
-            &plan.to_json(),
-            timestamp.as_deref(),
-            timeout,
-            std::process::id(),
-        )
+        tx.insert_job(&NewJob {
+            kind: plan.kind,
+            label: &plan.snapshot.label,
+            db_name: &lock,
+            plan: &plan_json,
+            snapshot_timestamp: timestamp.as_deref(),
+            timeout_seconds: i64::try_from(plan.options.timeout_seconds).unwrap_or(i64::MAX),
+            pid: std::process::id(),
+        })
     });
     match created {
         Ok(id) => Ok(id),
@@ -298,7 +281,10 @@ fn accept(engine: &mut Engine, plan: &Plan, options: StartOptions<'_>) -> Result
 
 /// Jobs whose process died before they ended.
 pub fn interrupted(engine: &mut Engine) -> Result<Vec<catalog::JobRow>> {
-    Ok(catalog::unfinished_jobs(engine.catalog().conn())?
+    Ok(engine
+        .catalog()
+        .view()
+        .unfinished_jobs()?
         .into_iter()
         .filter(|j| j.pid != std::process::id() && !maintenance::process_alive(j.pid))
         .collect())
@@ -316,7 +302,7 @@ pub async fn resume(
         Some(id) => match candidates.into_iter().find(|j| j.id == id) {
             Some(j) => vec![j],
             None => {
-                let job = catalog::job(engine.catalog().conn(), id)?;
+                let job = engine.catalog().view().job(id)?;
                 return Err(EngineError::invalid(
                     match job {
                         None => format!("there is no job {id}"),
@@ -330,11 +316,11 @@ pub async fn resume(
     };
     let mut out = Vec::new();
     for job in chosen {
-        let job_name = format!("{} {}", job.kind, job.label);
+        let job_name = format!("{} {}", job.kind.as_str(), job.label);
         maintenance::lock_database(engine, &job.db_name, &job_name)?;
         engine
             .catalog()
-            .write(|tx| catalog::set_job_pid(tx, job.id, std::process::id()))?;
+            .write(|tx| tx.set_job_pid(job.id, std::process::id()))?;
         progress.note(&format!(
             "resuming job {} ({job_name}) from {}",
             job.id, job.state
@@ -346,12 +332,18 @@ pub async fn resume(
 
 /// Runs (or resumes) job `job_id` to its end.
 pub async fn run_job(engine: &mut Engine, job_id: i64, progress: &dyn Progress) -> Result<Outcome> {
-    let job = catalog::job(engine.catalog().conn(), job_id)?
+    let job = engine
+        .catalog()
+        .view()
+        .job(job_id)?
         .ok_or_else(|| EngineError::invalid(format!("there is no job {job_id}"), None))?;
     let plan = Plan::from_json(&job.plan)
         .map_err(|e| EngineError::invalid(format!("job {job_id}: {e}"), None))?;
-    let journal = catalog::journal(engine.catalog().conn(), job_id)?;
-    let lock_job = format!("{} {}", job.kind, job.label);
+    // A journal that does not decode stops here, before anything is resumed or undone: the
+    // error names the job and the task, and the job stays as it is for a person to look at.
+    let journal = Journal::decode(job_id, &plan, &engine.catalog().view().journal(job_id)?)
+        .map_err(|e| EngineError::invalid(e.to_string(), None))?;
+    let lock_job = format!("{} {}", job.kind.as_str(), job.label);
     // A job that cannot even start (its repository was dropped, the settings file is wrong)
     // ends as CANCELLED with the reason, and lets go of its database.
     let setup = (|| -> Result<(Repository, Settings)> {
@@ -371,7 +363,12 @@ pub async fn run_job(engine: &mut Engine, job_id: i64, progress: &dyn Progress) 
                 message = format!("{message}; {undo}");
             }
             engine.catalog().write(|tx| {
-                catalog::finish_job(tx, job_id, "CANCELLED", "[FAILED]", Some(&message))
+                tx.finish_job(
+                    job_id,
+                    JobState::Cancelled,
+                    JobStatus::Failed,
+                    Some(&message),
+                )
             })?;
             maintenance::unlock_database(engine, &job.db_name, &lock_job)?;
             return Err(e);
@@ -401,13 +398,13 @@ pub async fn run_job(engine: &mut Engine, job_id: i64, progress: &dyn Progress) 
             runner
                 .engine
                 .catalog()
-                .write(|tx| catalog::finish_job(tx, job_id, "FINISHED", "[OK]", None))?;
-            runner.outcome("FINISHED", None)
+                .write(|tx| tx.finish_job(job_id, JobState::Finished, JobStatus::Ok, None))?;
+            runner.outcome(JobState::Finished, None)
         }
         Err(stop) => {
             let (status, message) = match &stop {
-                Stop::Cancelled(m) => ("[CANCELLED]", m.clone()),
-                Stop::Failed(m) => ("[FAILED]", m.clone()),
+                Stop::Cancelled(m) => (JobStatus::Cancelled, m.clone()),
+                Stop::Failed(m) => (JobStatus::Failed, m.clone()),
             };
             // If undoing fails (the catalog is unreachable), say so: the job's own error alone
             // would hide that staged objects or a restoring flag were left behind.
@@ -418,8 +415,8 @@ pub async fn run_job(engine: &mut Engine, job_id: i64, progress: &dyn Progress) 
             runner
                 .engine
                 .catalog()
-                .write(|tx| catalog::finish_job(tx, job_id, "CANCELLED", status, Some(&message)))?;
-            runner.outcome("CANCELLED", Some(message))
+                .write(|tx| tx.finish_job(job_id, JobState::Cancelled, status, Some(&message)))?;
+            runner.outcome(JobState::Cancelled, Some(message))
         }
     };
     if let Some(lease) = runner.lease.take() {
@@ -435,19 +432,19 @@ pub async fn run_job(engine: &mut Engine, job_id: i64, progress: &dyn Progress) 
 pub async fn cancel_interrupted(engine: &mut Engine, job: &catalog::JobRow) -> Result<()> {
     let plan = Plan::from_json(&job.plan)
         .map_err(|e| EngineError::invalid(format!("job {}: {e}", job.id), None))?;
-    let journal = catalog::journal(engine.catalog().conn(), job.id)?;
+    let journal = Journal::decode(job.id, &plan, &engine.catalog().view().journal(job.id)?)
+        .map_err(|e| EngineError::invalid(e.to_string(), None))?;
     tasks::undo(engine, &plan, &journal)
         .map_err(|e| EngineError::invalid(format!("job {}: {e}", job.id), None))?;
     engine.catalog().write(|tx| {
-        catalog::finish_job(
-            tx,
+        tx.finish_job(
             job.id,
-            "CANCELLED",
-            "[CANCELLED]",
+            JobState::Cancelled,
+            JobStatus::Cancelled,
             Some("cancelled after its process died"),
         )
     })?;
-    let lock_job = format!("{} {}", job.kind, job.label);
+    let lock_job = format!("{} {}", job.kind.as_str(), job.label);
     maintenance::unlock_database(engine, &job.db_name, &lock_job)
 }
 
@@ -462,7 +459,7 @@ struct Stats {
 }
 
 /// What a finished transfer hands back to the coordinator.
-type TransferResult = (usize, std::result::Result<serde_json::Value, RepoError>);
+type TransferResult = (usize, std::result::Result<Entry, RepoError>);
 
 struct Runner<'e> {
     engine: &'e mut Engine,
@@ -470,8 +467,8 @@ struct Runner<'e> {
     plan: Plan,
     repo: Repository,
     settings: Settings,
-    /// Finished tasks and their results.
-    journal: BTreeMap<String, String>,
+    /// Finished tasks and what they left.
+    journal: Journal,
     /// Restore: the snapshot's manifest.
     manifest: Option<Arc<Manifest>>,
     lease: Option<Lease>,
@@ -486,7 +483,7 @@ fn is_transfer(action: &Action) -> bool {
 }
 
 impl Runner<'_> {
-    fn outcome(&self, state: &str, message: Option<String>) -> Outcome {
+    fn outcome(&self, state: JobState, message: Option<String>) -> Outcome {
         Outcome {
             job_id: self.job.id,
             kind: self.plan.kind,
@@ -494,7 +491,7 @@ impl Runner<'_> {
             objects: self.plan.summary.objects
                 + self.plan.functions.len() as u64
                 + self.plan.external_catalogs.len() as u64,
-            state: state.to_string(),
+            state,
             message,
             timestamp: self.job.snapshot_timestamp.clone(),
             files: self.stats.files,
@@ -507,33 +504,33 @@ impl Runner<'_> {
         }
     }
 
-    fn set_state(&mut self, state: &str) -> std::result::Result<(), Stop> {
+    fn set_state(&mut self, state: JobState) -> std::result::Result<(), Stop> {
         if self.job.state != state {
             self.engine
                 .catalog()
-                .write(|tx| catalog::set_job_state(tx, self.job.id, state))?;
-            self.job.state = state.to_string();
+                .write(|tx| tx.set_job_state(self.job.id, state))?;
+            self.job.state = state;
         }
         Ok(())
     }
 
     /// The StarRocks state a job is in while running a task of this kind.
-    fn state_for(&self, action: &Action) -> &'static [&'static str] {
+    fn state_for(&self, action: &Action) -> &'static [JobState] {
         match action {
-            Action::Pin { .. } => &["SNAPSHOTING"],
-            Action::Upload { .. } => &["UPLOAD_SNAPSHOT", "UPLOADING"],
-            Action::WriteManifest { .. } => &["SAVE_META", "UPLOAD_INFO"],
-            Action::CreateDatabase { .. } | Action::Stage { .. } => &["SNAPSHOTING"],
-            Action::Download { .. } => &["DOWNLOAD", "DOWNLOADING"],
-            Action::Commit { .. } => &["COMMIT", "COMMITTING"],
+            Action::Pin { .. } => &[JobState::Snapshoting],
+            Action::Upload { .. } => &[JobState::UploadSnapshot, JobState::Uploading],
+            Action::WriteManifest { .. } => &[JobState::SaveMeta, JobState::UploadInfo],
+            Action::CreateDatabase { .. } | Action::Stage { .. } => &[JobState::Snapshoting],
+            Action::Download { .. } => &[JobState::Download, JobState::Downloading],
+            Action::Commit { .. } => &[JobState::Commit, JobState::Committing],
             _ => &[],
         }
     }
 
     async fn execute(&mut self) -> std::result::Result<(), Stop> {
         let lease_kind = match self.plan.kind {
-            PlanKind::Backup => LeaseKind::Backup,
-            PlanKind::Restore => LeaseKind::Restore,
+            JobKind::Backup => LeaseKind::Backup,
+            JobKind::Restore => LeaseKind::Restore,
         };
         self.check_stop()?;
         self.repo.require_format().await?;
@@ -552,20 +549,17 @@ impl Runner<'_> {
                     waited += 1;
                     tokio::time::sleep(Duration::from_secs(2)).await;
                 }
-                Err(RepoError::ReadOnly { .. }) if self.plan.kind == PlanKind::Restore => break,
+                Err(RepoError::ReadOnly { .. }) if self.plan.kind == JobKind::Restore => break,
                 Err(e) => return Err(e.into()),
             }
         }
-        if self.plan.kind == PlanKind::Restore {
+        if self.plan.kind == JobKind::Restore {
             self.manifest = Some(Arc::new(self.restore_manifest().await?));
         }
         let tasks = self.plan.tasks.clone();
         let graph = TaskGraph::new(&tasks).map_err(Stop::Failed)?;
         let n = tasks.len();
-        let mut done: Vec<bool> = tasks
-            .iter()
-            .map(|t| self.journal.contains_key(&t.id))
-            .collect();
+        let mut done: Vec<bool> = tasks.iter().map(|t| self.journal.contains(&t.id)).collect();
         let mut waiting: Vec<usize> = (0..n)
             .map(|i| graph.dependencies(i).filter(|&d| !done[d]).count())
             .collect();
@@ -577,8 +571,8 @@ impl Runner<'_> {
         self.stats.files = total_files;
         self.stats.bytes = total_bytes;
         let what = match self.plan.kind {
-            PlanKind::Backup => "uploading",
-            PlanKind::Restore => "downloading",
+            JobKind::Backup => "uploading",
+            JobKind::Restore => "downloading",
         };
         self.progress.start(what, total_files, total_bytes);
         for &i in &transfers {
@@ -591,7 +585,7 @@ impl Runner<'_> {
         }
         let mut running: JoinSet<TransferResult> = JoinSet::new();
         let mut running_by_kind: HashMap<&'static str, usize> = HashMap::new();
-        let mut finished: Vec<(usize, serde_json::Value)> = Vec::new();
+        let mut finished: Vec<(usize, Entry)> = Vec::new();
         let mut last_flush = Instant::now();
         let mut last_check = Instant::now();
         let mut last_lease = Instant::now();
@@ -609,7 +603,7 @@ impl Runner<'_> {
                         if busy >= self.settings.workers_for(kind) {
                             continue;
                         }
-                        for s in self.state_for(action) {
+                        for &s in self.state_for(action) {
                             self.set_state(s)?;
                         }
                         let work = self.transfer(i, &tasks[i])?;
@@ -617,7 +611,7 @@ impl Runner<'_> {
                         *running_by_kind.entry(kind).or_default() += 1;
                         ready.remove(&i);
                     } else {
-                        for s in self.state_for(action) {
+                        for &s in self.state_for(action) {
                             self.set_state(s)?;
                         }
                         ready.remove(&i);
@@ -707,16 +701,16 @@ impl Runner<'_> {
     }
 
     fn check_stop(&mut self) -> std::result::Result<(), Stop> {
-        if catalog::cancel_requested(self.engine.catalog().conn(), self.job.id)? {
+        if self.engine.catalog().view().cancel_requested(self.job.id)? {
             return Err(Stop::Cancelled(format!(
                 "cancelled by CANCEL {}",
-                kind_name(self.plan.kind).to_uppercase()
+                self.plan.kind.keyword()
             )));
         }
         if chrono::Utc::now() > self.deadline {
             return Err(Stop::Cancelled(format!(
                 "{} job with label: {} timeout after {} s",
-                kind_name(self.plan.kind),
+                self.plan.kind.as_str(),
                 self.plan.snapshot.label,
                 self.job.timeout
             )));
@@ -731,7 +725,7 @@ impl Runner<'_> {
         let text = format!("{finished}/{total}");
         self.engine
             .catalog()
-            .write(|tx| catalog::set_job_progress(tx, self.job.id, unfinished, &text))?;
+            .write(|tx| tx.set_job_progress(self.job.id, unfinished, &text))?;
         Ok(())
     }
 }

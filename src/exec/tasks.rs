@@ -3,16 +3,17 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use serde_json::{Value, json};
-
+use super::journal::{
+    DownloadEntry, Empty, Entry, Journal, ManifestEntry, PinEntry, StageEntry, UploadEntry,
+};
 use super::{Runner, Stop, TransferResult};
-use crate::catalog::{self, ObjectDef, ObjectState, RowsetRow};
+use crate::catalog::{ObjectDef, ObjectState, Reader, RowsetRow};
 use crate::engine::maintenance::{self, Publish};
 use crate::plan::{Action, ObjectAction, Task};
 use crate::repo::format::{
     FileEntry, ObjectEntry, PartitionEntry, RowsetEntry, Source, TabletEntry,
 };
-use crate::repo::{Encoding, Manifest, RepoError, Sha256, SnapshotId};
+use crate::repo::{Manifest, RepoError, Sha256, SnapshotId};
 
 pub(super) fn file_size(action: &Action) -> u64 {
     match action {
@@ -25,28 +26,14 @@ fn failed(message: impl Into<String>) -> Stop {
     Stop::Failed(message.into())
 }
 
-fn compression(plan: &crate::plan::Plan) -> Option<i32> {
-    match plan.properties.get("compression").map(String::as_str) {
-        None | Some("none") => None,
-        Some("zstd") => Some(3),
-        Some(other) => other
-            .strip_prefix("zstd:")
-            .and_then(|l| l.parse().ok())
-            .or(Some(3)),
-    }
-}
-
 impl Runner<'_> {
     fn db_id(&mut self, name: &str) -> Result<i64, Stop> {
-        catalog::database(self.engine.catalog().conn(), name)?
+        self.engine
+            .catalog()
+            .view()
+            .database(name)?
             .map(|d| d.id)
             .ok_or_else(|| failed(format!("database {name} does not exist")))
-    }
-
-    fn journaled(&self, task_id: &str) -> Option<Value> {
-        self.journal
-            .get(task_id)
-            .and_then(|r| serde_json::from_str(r).ok())
     }
 
     /// The staged object a restore created for `target`.
@@ -57,19 +44,20 @@ impl Runner<'_> {
             crate::plan::id_part(&db),
             crate::plan::id_part(target)
         );
-        self.journaled(&id)
-            .and_then(|v| v["staged_id"].as_i64())
-            .ok_or_else(|| failed(format!("{target} was not staged")))
+        match self.journal.get(&id) {
+            Some(Entry::Stage(s)) => Ok(s.staged_id),
+            _ => Err(failed(format!("{target} was not staged"))),
+        }
     }
 
-    fn manifest(&self) -> &Manifest {
+    fn manifest(&self) -> Result<&Manifest, Stop> {
         self.manifest
             .as_deref()
-            .expect("a restore reads its manifest first")
+            .ok_or_else(|| failed("a restore task ran before the manifest was read"))
     }
 
     fn entry(&self, name: &str) -> Result<&ObjectEntry, Stop> {
-        self.manifest()
+        self.manifest()?
             .objects
             .iter()
             .find(|o| o.name == name)
@@ -91,8 +79,13 @@ impl Runner<'_> {
         Ok(manifest)
     }
 
-    pub(super) fn count_transfer(&mut self, task: &Task, value: &Value) {
-        if value["sent"].as_bool().unwrap_or(true) {
+    pub(super) fn count_transfer(&mut self, task: &Task, entry: &Entry) {
+        // A download always moves its bytes; an upload only when the repository lacked them.
+        let sent = match entry {
+            Entry::Upload(u) => u.sent,
+            _ => true,
+        };
+        if sent {
             self.stats.files_sent += 1;
             self.stats.bytes_sent += file_size(&task.action);
         }
@@ -109,14 +102,14 @@ impl Runner<'_> {
             Action::Upload { file, path, .. } => {
                 let source = self.engine.file_path(path);
                 let hash = Sha256::parse(&file.sha256).map_err(|e| failed(e.to_string()))?;
-                let level = compression(&self.plan);
+                let level = self.plan.options.zstd_level();
                 Ok(Box::pin(async move {
                     let r = repo.upload_file(&source, &hash, level).await.map(|u| {
-                        json!({
-                            "encoding": u.encoding,
-                            "bytes": u.bytes,
-                            "stored_bytes": u.stored_bytes,
-                            "sent": u.sent,
+                        Entry::Upload(UploadEntry {
+                            encoding: u.encoding,
+                            bytes: u.bytes,
+                            stored_bytes: u.stored_bytes,
+                            sent: u.sent,
                         })
                     });
                     (index, r)
@@ -128,7 +121,7 @@ impl Runner<'_> {
             Action::Download { file, .. } => {
                 let staged = self.staged_id(&file.object)?;
                 let entry = self
-                    .manifest()
+                    .manifest()?
                     .files
                     .iter()
                     .find(|f| f.sha256.as_str() == file.sha256)
@@ -139,7 +132,7 @@ impl Runner<'_> {
                 let relative = format!(
                     "data/{staged}/R{}-{index}-{}.parquet",
                     self.job.id,
-                    &file.sha256[..16]
+                    file.sha256.get(..16).unwrap_or(&file.sha256)
                 );
                 let dest = self.engine.file_path(&relative);
                 Ok(Box::pin(async move {
@@ -155,7 +148,7 @@ impl Runner<'_> {
                         // A crashed attempt may have left a partial file: start over.
                         let _ = tokio::fs::remove_file(&dest).await;
                         repo.download_file(&entry, &dest).await?;
-                        Ok(json!({ "path": relative }))
+                        Ok(Entry::Download(DownloadEntry { path: relative }))
                     }
                     .await;
                     (index, r)
@@ -170,60 +163,69 @@ impl Runner<'_> {
     pub(super) fn journal_transfers(
         &mut self,
         tasks: &[Task],
-        finished: &[(usize, Value)],
+        finished: &[(usize, Entry)],
     ) -> Result<(), Stop> {
         let job_id = self.job.id;
         let mut ingests = Vec::new();
-        for (i, value) in finished {
-            if let Action::Download { file, version } = &tasks[*i].action {
+        for (i, entry) in finished {
+            if let (Action::Download { file, version }, Entry::Download(d)) =
+                (&tasks[*i].action, entry)
+            {
                 ingests.push((
                     self.staged_id(&file.object)?,
                     file.clone(),
                     *version,
-                    value["path"].as_str().unwrap_or_default().to_string(),
+                    d.path.clone(),
                 ));
             }
         }
-        self.engine.catalog().write(|tx| {
+        self.engine.catalog().try_write(|tx| -> Result<(), Stop> {
             // Tablet ids by (partition, bucket), read once per staged object of the batch.
             let mut tablets: HashMap<i64, HashMap<(String, i64), i64>> = HashMap::new();
             for (staged, file, version, path) in &ingests {
                 if !tablets.contains_key(staged) {
-                    let mut st = tx.prepare(
-                        "SELECT p.name, t.bucket, t.id FROM tablets t
-                           JOIN partitions p ON t.partition_id = p.id WHERE p.object_id = ?1",
-                    )?;
-                    let map = st
-                        .query_map([staged], |r| Ok(((r.get(0)?, r.get(1)?), r.get(2)?)))?
-                        .collect::<rusqlite::Result<HashMap<_, _>>>()?;
-                    tablets.insert(*staged, map);
+                    tablets.insert(*staged, tx.tablet_ids(*staged)?);
                 }
                 let tablet_id = *tablets[staged]
-                    .get(&(file.partition.clone(), file.bucket as i64))
-                    .ok_or(rusqlite::Error::QueryReturnedNoRows)?;
-                catalog::insert_rowset(
-                    tx,
-                    &RowsetRow {
-                        id: 0,
-                        tablet_id,
-                        version: *version,
-                        path: path.clone(),
-                        rows: file.rows as i64,
-                        bytes: file.size.0 as i64,
-                        sha256: file.sha256.clone(),
-                        live: true,
-                        rollup: file.rollup.clone(),
-                    },
-                )?;
+                    .get(&(file.partition.clone(), i64::from(file.bucket)))
+                    .ok_or_else(|| {
+                        failed(format!(
+                            "{}: the staged table has no tablet {}/{}",
+                            file.object, file.partition, file.bucket
+                        ))
+                    })?;
+                tx.insert_rowset(&RowsetRow {
+                    id: 0,
+                    tablet_id,
+                    version: *version,
+                    path: path.clone(),
+                    rows: i64::try_from(file.rows).map_err(|_| failed("row count out of range"))?,
+                    bytes: i64::try_from(file.size.0)
+                        .map_err(|_| failed("file size out of range"))?,
+                    sha256: file.sha256.clone(),
+                    live: true,
+                    rollup: file.rollup.clone(),
+                })?;
             }
-            for (i, value) in finished {
-                catalog::journal_task(tx, job_id, &tasks[*i].id, &value.to_string())?;
+            for (i, entry) in finished {
+                tx.journal_task(job_id, &tasks[*i].id, &entry.to_json())?;
             }
             Ok(())
         })?;
-        for (i, value) in finished {
-            self.journal.insert(tasks[*i].id.clone(), value.to_string());
+        for (i, entry) in finished {
+            self.journal.insert(tasks[*i].id.clone(), entry.clone());
         }
+        Ok(())
+    }
+
+    /// Journals a coordinator task's entry in the caller's transaction.
+    fn journal_in(
+        tx: &crate::catalog::Tx<'_>,
+        job_id: i64,
+        task: &str,
+        entry: &Entry,
+    ) -> Result<(), Stop> {
+        tx.journal_task(job_id, task, &entry.to_json())?;
         Ok(())
     }
 
@@ -231,66 +233,52 @@ impl Runner<'_> {
     pub(super) async fn run_inline(&mut self, task: &Task) -> Result<(), Stop> {
         let job_id = self.job.id;
         let id = task.id.clone();
-        let value: Value = match &task.action {
+        let entry: Entry = match &task.action {
             Action::Pin { database, rowsets } => {
                 let plan = self.plan.clone();
                 let label = format!("backup job {job_id}");
                 let timestamp = self.job.snapshot_timestamp.clone().unwrap_or_default();
                 let database = database.clone();
                 let rowsets = rowsets.clone();
-                self.engine.catalog().try_write(|tx| -> Result<Value, Stop> {
+                self.engine.catalog().try_write(|tx| -> Result<Entry, Stop> {
                     // Exactly the plan's rowsets, all still live: otherwise the plan is stale.
                     for r in &rowsets {
-                        let live: Option<bool> = tx
-                            .query_row("SELECT live FROM rowsets WHERE id = ?1", [r], |row| {
-                                row.get::<_, i64>(0).map(|l| l != 0)
-                            })
-                            .ok();
-                        if live != Some(true) {
+                        if !tx.rowset_is_live(*r)? {
                             return Err(failed(format!(
                                 "the data changed since the plan was made (rowset {r} is gone); re-plan"
                             )));
                         }
                     }
-                    let pin_id = catalog::insert_pin(tx, &label, &rowsets)?;
+                    let pin_id = tx.insert_pin(&label, &rowsets)?;
                     let skeleton = skeleton(tx, &plan, &database, &timestamp)?;
-                    let value = json!({ "pin_id": pin_id, "skeleton": skeleton });
-                    catalog::journal_task(tx, job_id, &id, &value.to_string())?;
-                    Ok(value)
+                    let entry = Entry::Pin(Box::new(PinEntry { pin_id, skeleton }));
+                    Self::journal_in(tx, job_id, &id, &entry)?;
+                    Ok(entry)
                 })?
             }
             Action::WriteManifest { .. } => {
-                let mut manifest: Manifest = match self
-                    .plan
-                    .tasks
-                    .iter()
-                    .find(|t| matches!(t.action, Action::Pin { .. }))
-                    .and_then(|t| self.journaled(&t.id))
-                {
-                    Some(v) => serde_json::from_value(v["skeleton"].clone())
-                        .map_err(|e| failed(format!("the journal is damaged: {e}")))?,
+                let mut manifest: Manifest = match self.journal.pin() {
+                    Some(p) => p.skeleton.clone(),
                     None => {
                         let plan = self.plan.clone();
                         let ts = self.job.snapshot_timestamp.clone().unwrap_or_default();
                         let db = plan.database.clone().unwrap_or_default();
-                        let conn = self.engine.catalog().conn();
-                        skeleton(conn, &plan, &db, &ts)?
+                        let conn = self.engine.catalog().view();
+                        skeleton(&conn, &plan, &db, &ts)?
                     }
                 };
                 let mut files: BTreeMap<String, FileEntry> = BTreeMap::new();
                 for t in &self.plan.tasks {
                     if let Action::Upload { file, .. } = &t.action {
-                        let v = self
-                            .journaled(&t.id)
-                            .ok_or_else(|| failed(format!("{} did not finish", t.id)))?;
-                        let encoding: Encoding = serde_json::from_value(v["encoding"].clone())
-                            .map_err(|e| failed(format!("the journal is damaged: {e}")))?;
+                        let Some(Entry::Upload(u)) = self.journal.get(&t.id) else {
+                            return Err(failed(format!("{} did not finish", t.id)));
+                        };
                         files.entry(file.sha256.clone()).or_insert(FileEntry {
                             sha256: Sha256::parse(&file.sha256)
                                 .map_err(|e| failed(e.to_string()))?,
                             bytes: file.size.0,
-                            stored_bytes: v["stored_bytes"].as_u64().unwrap_or(file.size.0),
-                            encoding,
+                            stored_bytes: u.stored_bytes,
+                            encoding: u.encoding,
                         });
                     }
                 }
@@ -303,34 +291,35 @@ impl Runner<'_> {
                             == Some(&manifest) => {}
                     Err(e) => return Err(e.into()),
                 }
-                self.journal_only(&id, json!({ "timestamp": manifest.timestamp }))?;
-                return Ok(());
+                let entry = Entry::Manifest(ManifestEntry {
+                    timestamp: manifest.timestamp.clone(),
+                });
+                self.engine
+                    .catalog()
+                    .try_write(|tx| Self::journal_in(tx, job_id, &id, &entry))?;
+                entry
             }
             Action::Release { .. } => {
-                let pin = self
-                    .plan
-                    .tasks
-                    .iter()
-                    .find(|t| matches!(t.action, Action::Pin { .. }))
-                    .and_then(|t| self.journaled(&t.id))
-                    .and_then(|v| v["pin_id"].as_i64());
-                self.engine.catalog().write(|tx| {
+                let pin = self.journal.pin().map(|p| p.pin_id);
+                let entry = Entry::Release(Empty {});
+                self.engine.catalog().try_write(|tx| -> Result<(), Stop> {
                     if let Some(pin) = pin {
-                        catalog::delete_pin(tx, pin)?;
+                        tx.delete_pin(pin)?;
                     }
-                    catalog::journal_task(tx, job_id, &id, "{}")
+                    Self::journal_in(tx, job_id, &id, &entry)
                 })?;
-                json!({})
+                entry
             }
             Action::CreateDatabase { database } => {
                 let database = database.clone();
-                self.engine.catalog().write(|tx| {
-                    if catalog::database(tx, &database)?.is_none() {
-                        catalog::create_database(tx, &database)?;
+                let entry = Entry::CreateDatabase(Empty {});
+                self.engine.catalog().try_write(|tx| -> Result<(), Stop> {
+                    if tx.database(&database)?.is_none() {
+                        tx.create_database(&database)?;
                     }
-                    catalog::journal_task(tx, job_id, &id, "{}")
+                    Self::journal_in(tx, job_id, &id, &entry)
                 })?;
-                json!({})
+                entry
             }
             Action::Stage {
                 name,
@@ -342,42 +331,34 @@ impl Runner<'_> {
                 let db = self.plan.target_database.clone().unwrap_or_default();
                 let db_id = self.db_id(&db)?;
                 let target = target.clone();
-                let partitions = partitions.clone();
-                self.engine.catalog().write(|tx| {
-                    let staged = catalog::insert_object(
-                        tx,
-                        db_id,
-                        &target,
-                        &entry.definition,
-                        ObjectState::Staged,
-                    )?;
-                    let buckets = entry
-                        .definition
-                        .schema()
-                        .map(|s| s.distribution.buckets())
-                        .unwrap_or(1);
-                    for p in entry
-                        .partitions
-                        .iter()
-                        .filter(|p| partitions.contains(&p.name))
-                    {
-                        let pid =
-                            catalog::insert_partition(tx, staged, &p.name, &p.bound, buckets)?;
-                        tx.execute(
-                            "UPDATE partitions SET visible_version = ?2 WHERE id = ?1",
-                            rusqlite::params![pid, p.version],
+                let staged_partitions: Vec<_> = entry
+                    .partitions
+                    .iter()
+                    .filter(|p| partitions.contains(&p.name))
+                    .map(|p| (p.name.clone(), p.bound.clone(), p.version))
+                    .collect();
+                self.engine
+                    .catalog()
+                    .try_write(|tx| -> Result<Entry, Stop> {
+                        let staged_id = tx.insert_object_with_partitions(
+                            db_id,
+                            &target,
+                            &entry.definition,
+                            ObjectState::Staged,
+                            &staged_partitions,
                         )?;
-                    }
-                    // The table being overwritten refuses loads until the restore ends.
-                    let existing = catalog::object(tx, db_id, &target)?;
-                    if let Some(e) = &existing {
-                        catalog::set_state(tx, e.id, ObjectState::Restoring)?;
-                    }
-                    let value =
-                        json!({ "staged_id": staged, "existing_id": existing.map(|e| e.id) });
-                    catalog::journal_task(tx, job_id, &id, &value.to_string())?;
-                    Ok(value)
-                })?
+                        // The table being overwritten refuses loads until the restore ends.
+                        let existing = tx.object(db_id, &target)?;
+                        if let Some(e) = &existing {
+                            tx.set_state(e.id, ObjectState::Restoring)?;
+                        }
+                        let entry = Entry::Stage(StageEntry {
+                            staged_id,
+                            existing_id: existing.map(|e| e.id),
+                        });
+                        Self::journal_in(tx, job_id, &id, &entry)?;
+                        Ok(entry)
+                    })?
             }
             Action::Commit { database, publish } => {
                 let db_id = self.db_id(database)?;
@@ -387,14 +368,14 @@ impl Runner<'_> {
                     let staged_id = self.staged_id(&p.target)?;
                     match p.action {
                         ObjectAction::ReplacePartitions => {
-                            let target =
-                                catalog::object(self.engine.catalog().conn(), db_id, &p.target)?
-                                    .ok_or_else(|| {
-                                        failed(format!(
-                                            "{} disappeared during the restore",
-                                            p.target
-                                        ))
-                                    })?;
+                            let target = self
+                                .engine
+                                .catalog()
+                                .view()
+                                .object(db_id, &p.target)?
+                                .ok_or_else(|| {
+                                    failed(format!("{} disappeared during the restore", p.target))
+                                })?;
                             back_to_normal.push(target.id);
                             items.push(Publish::Partitions {
                                 staged_id,
@@ -405,34 +386,30 @@ impl Runner<'_> {
                         _ => items.push(Publish::Replace { staged_id }),
                     }
                 }
-                self.engine.catalog().write(|tx| {
+                let entry = Entry::Commit(Empty {});
+                self.engine.catalog().try_write(|tx| -> Result<(), Stop> {
                     maintenance::publish_in(tx, &items)?;
                     for id in &back_to_normal {
-                        catalog::set_state(tx, *id, ObjectState::Normal)?;
+                        tx.set_state(*id, ObjectState::Normal)?;
                     }
-                    catalog::journal_task(tx, job_id, &id, "{}")
+                    Self::journal_in(tx, job_id, &id, &entry)
                 })?;
-                json!({})
+                entry
             }
             Action::CreateView { name, target } => {
                 let entry = self.entry(name)?.clone();
                 let db = self.plan.target_database.clone().unwrap_or_default();
                 let db_id = self.db_id(&db)?;
                 let target = target.clone();
-                self.engine.catalog().write(|tx| {
-                    if let Some(e) = catalog::object(tx, db_id, &target)? {
-                        catalog::drop_object(tx, e.id)?;
+                let done = Entry::CreateView(Empty {});
+                self.engine.catalog().try_write(|tx| -> Result<(), Stop> {
+                    if let Some(e) = tx.object(db_id, &target)? {
+                        tx.drop_object(e.id)?;
                     }
-                    catalog::insert_object(
-                        tx,
-                        db_id,
-                        &target,
-                        &entry.definition,
-                        ObjectState::Normal,
-                    )?;
-                    catalog::journal_task(tx, job_id, &id, "{}")
+                    tx.insert_object(db_id, &target, &entry.definition, ObjectState::Normal)?;
+                    Self::journal_in(tx, job_id, &id, &done)
                 })?;
-                json!({})
+                done
             }
             Action::ActivateMaterializedView {
                 target,
@@ -443,17 +420,19 @@ impl Runner<'_> {
                 let db = self.plan.target_database.clone().unwrap_or_default();
                 let db_id = self.db_id(&db)?;
                 let (target, active, reason) = (target.clone(), *active, reason.clone());
-                self.engine.catalog().write(|tx| {
-                    let o = catalog::object(tx, db_id, &target)?
-                        .ok_or(rusqlite::Error::QueryReturnedNoRows)?;
-                    catalog::set_active(tx, o.id, active, reason.as_deref())?;
-                    catalog::journal_task(tx, job_id, &id, "{}")
+                let done = Entry::ActivateMaterializedView(Empty {});
+                self.engine.catalog().try_write(|tx| -> Result<(), Stop> {
+                    let o = tx.object(db_id, &target)?.ok_or_else(|| {
+                        failed(format!("{target} disappeared during the restore"))
+                    })?;
+                    tx.set_active(o.id, active, reason.as_deref())?;
+                    Self::journal_in(tx, job_id, &id, &done)
                 })?;
-                json!({})
+                done
             }
             Action::CreateFunction { signature, target } => {
                 let f = self
-                    .manifest()
+                    .manifest()?
                     .functions
                     .iter()
                     .find(|f| &f.signature() == signature)
@@ -467,16 +446,17 @@ impl Runner<'_> {
                 };
                 let db = self.plan.target_database.clone().unwrap_or_default();
                 let db_id = self.db_id(&db)?;
-                self.engine.catalog().write(|tx| {
-                    catalog::delete_function(tx, Some(db_id), &def.signature())?;
-                    catalog::insert_function(tx, Some(db_id), &def)?;
-                    catalog::journal_task(tx, job_id, &id, "{}")
+                let done = Entry::CreateFunction(Empty {});
+                self.engine.catalog().try_write(|tx| -> Result<(), Stop> {
+                    tx.delete_function(Some(db_id), &def.signature())?;
+                    tx.insert_function(Some(db_id), &def)?;
+                    Self::journal_in(tx, job_id, &id, &done)
                 })?;
-                json!({})
+                done
             }
             Action::CreateCatalog { name, target } => {
                 let c = self
-                    .manifest()
+                    .manifest()?
                     .external_catalogs
                     .iter()
                     .find(|c| &c.name == name)
@@ -486,27 +466,19 @@ impl Runner<'_> {
                     name: target.clone(),
                     ..c
                 };
-                self.engine.catalog().write(|tx| {
-                    catalog::delete_external_catalog(tx, &def.name)?;
-                    catalog::insert_external_catalog(tx, &def)?;
-                    catalog::journal_task(tx, job_id, &id, "{}")
+                let done = Entry::CreateCatalog(Empty {});
+                self.engine.catalog().try_write(|tx| -> Result<(), Stop> {
+                    tx.delete_external_catalog(&def.name)?;
+                    tx.insert_external_catalog(&def)?;
+                    Self::journal_in(tx, job_id, &id, &done)
                 })?;
-                json!({})
+                done
             }
             Action::Upload { .. } | Action::Download { .. } => {
                 return Err(failed(format!("{} is a transfer", task.id)));
             }
         };
-        self.journal.insert(task.id.clone(), value.to_string());
-        Ok(())
-    }
-
-    fn journal_only(&mut self, task_id: &str, value: Value) -> Result<(), Stop> {
-        let job_id = self.job.id;
-        self.engine
-            .catalog()
-            .write(|tx| catalog::journal_task(tx, job_id, task_id, &value.to_string()))?;
-        self.journal.insert(task_id.to_string(), value.to_string());
+        self.journal.insert(task.id.clone(), entry);
         Ok(())
     }
 
@@ -522,49 +494,30 @@ impl Runner<'_> {
 pub(super) fn undo(
     engine: &mut crate::engine::Engine,
     plan: &crate::plan::Plan,
-    journal: &BTreeMap<String, String>,
+    journal: &Journal,
 ) -> Result<(), String> {
-    let journal: Vec<(String, Value)> = journal
-        .iter()
-        .filter_map(|(k, v)| serde_json::from_str(v).ok().map(|v| (k.clone(), v)))
-        .collect();
-    let committed = journal.iter().any(|(k, _)| k.starts_with("commit:"));
-    let released = journal.iter().any(|(k, _)| k.starts_with("release:"));
+    let committed = journal.committed();
+    let released = journal.released();
     let created_db = plan.tasks.iter().find_map(|t| match &t.action {
-        Action::CreateDatabase { database } => Some(database.clone()),
+        Action::CreateDatabase { database } if journal.contains(&t.id) => Some(database.clone()),
         _ => None,
     });
-    let cleaned = engine.catalog().write(|tx| {
-        for (key, v) in &journal {
-            if key.starts_with("pin:")
-                && !released
-                && let Some(pin) = v["pin_id"].as_i64()
-            {
-                catalog::delete_pin(tx, pin)?;
-            }
-            if key.starts_with("stage:") && !committed {
-                if let Some(staged) = v["staged_id"].as_i64() {
-                    catalog::drop_object(tx, staged)?;
-                }
-                if let Some(existing) = v["existing_id"].as_i64() {
-                    catalog::set_state(tx, existing, ObjectState::Normal)?;
-                }
-            }
+    let cleaned = engine.catalog().write(|tx| -> crate::catalog::Result<()> {
+        if !released && let Some(pin) = journal.pin() {
+            tx.delete_pin(pin.pin_id)?;
         }
-        // Last, once its staged objects are gone: a database this restore created and
-        // published nothing into.
-        if !committed
-            && journal
-                .iter()
-                .any(|(k, _)| k.starts_with("create-database:"))
-            && let Some(db) = &created_db
-        {
-            tx.execute(
-                "DELETE FROM databases WHERE name = ?1
-                   AND NOT EXISTS (SELECT 1 FROM objects o WHERE o.db_id = databases.id)
-                   AND NOT EXISTS (SELECT 1 FROM functions f WHERE f.db_id = databases.id)",
-                [db],
-            )?;
+        if !committed {
+            for (_, stage) in journal.stages() {
+                tx.drop_object(stage.staged_id)?;
+                if let Some(existing) = stage.existing_id {
+                    tx.set_state(existing, ObjectState::Normal)?;
+                }
+            }
+            // Last, once its staged objects are gone: a database this restore created and
+            // published nothing into.
+            if let Some(db) = &created_db {
+                tx.drop_database_if_empty(db)?;
+            }
         }
         Ok(())
     });
@@ -574,19 +527,19 @@ pub(super) fn undo(
 /// The manifest of a backup without its file list: definitions and the tablets' rowsets, read
 /// in the pin's transaction so that they describe exactly the pinned data.
 fn skeleton(
-    conn: &rusqlite::Connection,
+    conn: &Reader<'_>,
     plan: &crate::plan::Plan,
     database: &str,
     timestamp: &str,
 ) -> Result<Manifest, Stop> {
-    let cluster = catalog::cluster_id(conn)?;
+    let cluster = conn.cluster_id()?;
     let mut objects = Vec::new();
     let mut functions = Vec::new();
     let db = if database.is_empty() {
         None
     } else {
         Some(
-            catalog::database(conn, database)?
+            conn.database(database)?
                 .ok_or_else(|| failed(format!("database {database} is gone")))?,
         )
     };
@@ -610,11 +563,12 @@ fn skeleton(
             }
         }
         for o in &plan.objects {
-            let row = catalog::object(conn, db.id, &o.name)?
+            let row = conn
+                .object(db.id, &o.name)?
                 .ok_or_else(|| failed(format!("{} was dropped during the backup", o.name)))?;
             let mut partitions = Vec::new();
             if !matches!(row.def, ObjectDef::View { .. }) {
-                for p in catalog::partitions(conn, row.id)? {
+                for p in conn.partitions(row.id)? {
                     if !o.partitions.contains(&p.name) {
                         continue;
                     }
@@ -639,13 +593,15 @@ fn skeleton(
             });
         }
         let wanted: Vec<&String> = plan.functions.iter().map(|f| &f.signature).collect();
-        functions = catalog::functions(conn, Some(db.id))?
+        functions = conn
+            .functions(Some(db.id))?
             .into_iter()
             .filter(|f| wanted.contains(&&f.signature()))
             .collect();
     }
     let wanted: Vec<&String> = plan.external_catalogs.iter().map(|c| &c.name).collect();
-    let external_catalogs = catalog::external_catalogs(conn)?
+    let external_catalogs = conn
+        .external_catalogs()?
         .into_iter()
         .filter(|c| wanted.contains(&&c.name))
         .collect();

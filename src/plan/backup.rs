@@ -3,17 +3,18 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
-use rusqlite::Connection;
+use crate::catalog::{JobKind, Reader};
 
 use super::{
-    Action, FileRef, Fingerprint, ObjectAction, ObjectKind, Plan, PlanKind, PlannedCatalog,
-    PlannedFunction, PlannedObject, RepositoryRef, Size, SnapshotRef, Summary, Task, id_part,
+    Action, FileRef, Fingerprint, ObjectAction, ObjectKind, Plan, PlannedCatalog, PlannedFunction,
+    PlannedObject, RepositoryRef, Size, SnapshotRef, Summary, Task, id_part,
 };
 use crate::catalog::{
     self, DatabaseRow, ExternalCatalogDef, FunctionDef, ObjectDef, ObjectRow, PartitionRow,
 };
 use crate::engine::{Engine, EngineError, Result};
 use crate::repo::registry;
+use crate::sql::options::{self, BackupType, JobOptions, JobStatement};
 use crate::sql::{Backup, CatalogSelection, Ident, ObjectRef, Problem, Span, closest};
 
 /// One rowset of a selected object, where it sits.
@@ -105,16 +106,18 @@ pub(crate) fn check_partitions(
 
 /// Reads the rowsets of a table or MV (restricted to `wanted` partitions), in catalog order.
 fn data_object(
-    conn: &Connection,
+    conn: &Reader<'_>,
     object: ObjectRow,
     wanted: Option<&[String]>,
 ) -> Result<DataObject> {
-    let partitions: Vec<PartitionRow> = catalog::partitions(conn, object.id)?
+    let partitions: Vec<PartitionRow> = conn
+        .partitions(object.id)?
         .into_iter()
         .filter(|p| wanted.is_none_or(|w| w.contains(&p.name)))
         .collect();
     let names: HashSet<&str> = partitions.iter().map(|p| p.name.as_str()).collect();
-    let rowsets = catalog::object_layout(conn, object.id)?
+    let rowsets = conn
+        .object_layout(object.id)?
         .into_iter()
         .filter(|(p, _, _)| names.contains(p.as_str()))
         .map(|(partition, bucket, rowset)| RowsetAt {
@@ -156,7 +159,7 @@ pub fn select(engine: &mut Engine, stmt: &Backup) -> Result<Selection> {
             select_in_database(conn, db, stmt, &mut sel)?;
         }
         if let Some(catalogs) = &stmt.external_catalogs {
-            let all = catalog::external_catalogs(conn)?;
+            let all = conn.external_catalogs()?;
             match catalogs {
                 CatalogSelection::All => {
                     if all.is_empty() {
@@ -192,16 +195,17 @@ pub fn select(engine: &mut Engine, stmt: &Backup) -> Result<Selection> {
 }
 
 fn select_in_database(
-    conn: &Connection,
+    conn: &Reader<'_>,
     db: &DatabaseRow,
     stmt: &Backup,
     sel: &mut Selection,
 ) -> Result<()> {
-    let objects: Vec<ObjectRow> = catalog::objects(conn, db.id)?
+    let objects: Vec<ObjectRow> = conn
+        .objects(db.id)?
         .into_iter()
         .filter(|o| o.state != catalog::ObjectState::Staged)
         .collect();
-    let functions = catalog::functions(conn, Some(db.id))?;
+    let functions = conn.functions(Some(db.id))?;
     let place = format!("database {}", db.name);
     let of_kind = |k: catalog::ObjectKind| -> Vec<&ObjectRow> {
         objects.iter().filter(|o| o.def.kind() == k).collect()
@@ -319,10 +323,8 @@ fn select_in_database(
                 let parts = if partitions.is_empty() {
                     None
                 } else {
-                    let existing: Vec<String> = catalog::partitions(conn, o.id)?
-                        .into_iter()
-                        .map(|p| p.name)
-                        .collect();
+                    let existing: Vec<String> =
+                        conn.partitions(o.id)?.into_iter().map(|p| p.name).collect();
                     check_partitions(partitions, &existing, &format!("table {}", o.name))?;
                     // Two mentions of one table add up.
                     let mut all: Vec<String> = chosen
@@ -371,6 +373,25 @@ fn check_database(named: Option<&Ident>, db: &DatabaseRow) -> Result<()> {
 
 /// The plan of a BACKUP.
 pub async fn plan(engine: &mut Engine, stmt: &Backup, text: &str) -> Result<Plan> {
+    let options = super::job_options(JobStatement::Backup, &stmt.properties)?;
+    if options.backup_type == Some(BackupType::Incremental) {
+        let at = options::find(&stmt.properties, "type")
+            .map(|v| v.span)
+            .unwrap_or(stmt.span);
+        return Err(EngineError::at(
+            Problem::new(
+                "srbackup::plan::incremental",
+                at,
+                "the embedded engine takes no \"type\" = \"INCREMENTAL\"",
+            )
+            .label("not needed here")
+            .help(
+                "every srbackup backup is already incremental in what it sends: it uploads only the \
+                 files the repository lacks (objects are deduplicated by content), and each snapshot \
+                 is still complete on its own; remove \"type\" or write \"FULL\"",
+            ),
+        ));
+    }
     let repository = registry::open(engine, &stmt.repository)?;
     if repository.read_only {
         return Err(EngineError::at(
@@ -403,13 +424,21 @@ pub async fn plan(engine: &mut Engine, stmt: &Backup, text: &str) -> Result<Plan
         .filter_map(|k| crate::repo::format::parse_object_key(k))
         .map(|(h, _)| h.to_string())
         .collect();
-    Ok(build(stmt, text, &repository, &selection, &stored))
+    Ok(build(
+        stmt,
+        text,
+        &options,
+        &repository,
+        &selection,
+        &stored,
+    ))
 }
 
 /// Turns a selection into objects and tasks. Pure: the same inputs give the same plan.
 pub fn build(
     stmt: &Backup,
     text: &str,
+    options: &JobOptions,
     repository: &crate::repo::Repository,
     selection: &Selection,
     stored: &HashSet<String>,
@@ -538,28 +567,10 @@ pub fn build(
         },
         after: manifest_after,
     });
-    let mut properties = BTreeMap::new();
-    properties.insert(
-        "timeout".to_string(),
-        stmt.properties
-            .get("timeout")
-            .unwrap_or("86400")
-            .to_string(),
-    );
-    properties.insert(
-        "compression".to_string(),
-        stmt.properties
-            .get("compression")
-            .unwrap_or("none")
-            .to_ascii_lowercase(),
-    );
-    if let Some(t) = stmt.properties.get("type") {
-        properties.insert("type".to_string(), t.to_ascii_uppercase());
-    }
     Plan {
         format: super::PLAN_FORMAT.to_string(),
         version: super::PLAN_VERSION,
-        kind: PlanKind::Backup,
+        kind: JobKind::Backup,
         statement: text.trim().trim_end_matches(';').trim().to_string(),
         repository: RepositoryRef {
             name: repository.name.clone(),
@@ -574,7 +585,7 @@ pub fn build(
         database: db,
         target_database: None,
         fingerprint: selection.fingerprint(),
-        properties,
+        options: options.clone(),
         objects,
         functions: selection
             .functions

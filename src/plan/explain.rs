@@ -5,7 +5,8 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
-use super::{Action, ObjectAction, Plan, PlanKind, Size};
+use super::{Action, ObjectAction, Plan, Size};
+use crate::catalog::JobKind;
 use crate::session::human_bytes;
 
 fn action_word(a: ObjectAction) -> &'static str {
@@ -23,8 +24,8 @@ pub fn summary(plan: &Plan) -> String {
     let mut out = format!(
         "{} plan: {} objects, {} files, {}",
         match plan.kind {
-            PlanKind::Backup => "BACKUP",
-            PlanKind::Restore => "RESTORE",
+            JobKind::Backup => "BACKUP",
+            JobKind::Restore => "RESTORE",
         },
         s.objects,
         s.files,
@@ -36,7 +37,7 @@ pub fn summary(plan: &Plan) -> String {
     if !plan.external_catalogs.is_empty() {
         let _ = write!(out, ", {} external catalogs", plan.external_catalogs.len());
     }
-    if plan.kind == PlanKind::Backup {
+    if plan.kind == JobKind::Backup {
         let _ = write!(
             out,
             "; {} files ({}) already in repository {}, not sent; {} to send",
@@ -76,7 +77,8 @@ pub fn explain(plan: &Plan) -> String {
         _ => {}
     }
     let props: Vec<String> = plan
-        .properties
+        .options
+        .properties()
         .iter()
         .map(|(k, v)| format!("{k}={v}"))
         .collect();

@@ -21,6 +21,8 @@ pub mod restore;
 
 use serde::{Deserialize, Serialize};
 
+use crate::catalog::JobKind;
+
 #[cfg(feature = "engine")]
 use crate::engine::{Engine, EngineError, Result};
 #[cfg(feature = "engine")]
@@ -51,6 +53,7 @@ pub const PLAN_VERSION: u32 = 1;
 pub struct Size(pub u64);
 
 #[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct SizeRepr {
     bytes: u64,
     human: String,
@@ -71,14 +74,8 @@ impl From<SizeRepr> for Size {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum PlanKind {
-    Backup,
-    Restore,
-}
-
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RepositoryRef {
     pub name: String,
     /// The location, for the reviewer; credentials stay in the catalog.
@@ -86,6 +83,7 @@ pub struct RepositoryRef {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SnapshotRef {
     pub label: String,
     /// Restore: the snapshot's timestamp. Backup: `None`, assigned when the job runs.
@@ -142,6 +140,7 @@ pub enum ObjectAction {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct PlannedObject {
     pub kind: ObjectKind,
     /// The name in the source database (backup) or in the snapshot (restore).
@@ -163,6 +162,7 @@ pub struct PlannedObject {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct PlannedFunction {
     pub signature: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -170,6 +170,7 @@ pub struct PlannedFunction {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct PlannedCatalog {
     pub name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -177,6 +178,7 @@ pub struct PlannedCatalog {
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Summary {
     pub objects: u64,
     pub files: u64,
@@ -203,6 +205,7 @@ pub struct FileRef {
 
 /// How a staged object lands at commit.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct PublishRef {
     pub target: String,
     pub action: ObjectAction,
@@ -299,10 +302,11 @@ pub struct Task {
 
 /// A plan file.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Plan {
     pub format: String,
     pub version: u32,
-    pub kind: PlanKind,
+    pub kind: JobKind,
     /// The statement as written (BACKUP/RESTORE carry no credentials).
     pub statement: String,
     pub repository: RepositoryRef,
@@ -315,8 +319,8 @@ pub struct Plan {
     pub target_database: Option<String>,
     /// SHA-256 over the catalog state the plan depends on (and, for a restore, the manifest).
     pub fingerprint: String,
-    /// The job's properties (timeout, compression, ...), as given or defaulted.
-    pub properties: std::collections::BTreeMap<String, String>,
+    /// The job's PROPERTIES, resolved once (`sql::options`): the executor only reads these.
+    pub options: crate::sql::options::JobOptions,
     pub objects: Vec<PlannedObject>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub functions: Vec<PlannedFunction>,
@@ -351,11 +355,58 @@ impl Plan {
                 h.version
             ));
         }
+        let mut value: serde_json::Value =
+            serde_json::from_str(text).map_err(|e| format!("not a plan file: {e}"))?;
+        upgrade_properties(&mut value)?;
         let plan: Plan =
-            serde_json::from_str(text).map_err(|e| format!("the plan file is damaged: {e}"))?;
+            serde_json::from_value(value).map_err(|e| format!("the plan file is damaged: {e}"))?;
         graph::TaskGraph::new(&plan.tasks)?;
         Ok(plan)
     }
+}
+
+/// Plans written before job options were typed carry `"properties": {"timeout": "86400", ...}`
+/// (jobs interrupted by that version hold such plans in the catalog). They are resolved once,
+/// here, by the same table that checks statements; a value it refuses is an error.
+fn upgrade_properties(plan: &mut serde_json::Value) -> std::result::Result<(), String> {
+    use crate::sql::options::{JobOptions, JobStatement};
+    let Some(object) = plan.as_object_mut() else {
+        return Ok(());
+    };
+    if object.contains_key("options") {
+        return Ok(());
+    }
+    let Some(serde_json::Value::Object(properties)) = object.remove("properties") else {
+        return Ok(());
+    };
+    let statement = match object.get("kind").and_then(|k| k.as_str()) {
+        Some("restore") => JobStatement::Restore,
+        _ => JobStatement::Backup,
+    };
+    let properties = crate::sql::Properties(
+        properties
+            .iter()
+            .map(|(k, v)| crate::sql::Property {
+                key: crate::sql::Literal::new(k.as_str()),
+                value: crate::sql::Literal::new(v.as_str().unwrap_or_default()),
+            })
+            .collect(),
+    );
+    let options = JobOptions::resolve(statement, &properties).map_err(|problems| {
+        format!(
+            "the plan file is damaged: its properties do not resolve: {}",
+            problems
+                .iter()
+                .map(|p| p.message.as_str())
+                .collect::<Vec<_>>()
+                .join("; ")
+        )
+    })?;
+    object.insert(
+        "options".into(),
+        serde_json::to_value(options).map_err(|e| e.to_string())?,
+    );
+    Ok(())
 }
 
 /// Builds the plan of a BACKUP or RESTORE statement. `text` is the statement as written.
@@ -369,6 +420,17 @@ pub async fn plan(engine: &mut Engine, statement: &Statement, text: &str) -> Res
             None,
         )),
     }
+}
+
+/// A job statement's typed options; a statement built without validation gets its first
+/// problem back as the error.
+#[cfg(feature = "engine")]
+pub(crate) fn job_options(
+    statement: crate::sql::options::JobStatement,
+    properties: &crate::sql::Properties,
+) -> Result<crate::sql::options::JobOptions> {
+    crate::sql::options::JobOptions::resolve(statement, properties)
+        .map_err(|mut problems| EngineError::at(problems.swap_remove(0)))
 }
 
 /// Accumulates the state a plan depends on, in a fixed order, into one SHA-256.

@@ -5,18 +5,18 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
-use rusqlite::Connection;
+use crate::catalog::{ExternalCatalogDef, JobKind, Reader};
 
 use super::backup::{check_partitions, unknown};
 use super::{
-    Action, FileRef, Fingerprint, ObjectAction, ObjectKind, Plan, PlanKind, PlannedCatalog,
-    PlannedFunction, PlannedObject, PublishRef, RepositoryRef, Size, SnapshotRef, Summary, Task,
-    id_part,
+    Action, FileRef, Fingerprint, ObjectAction, ObjectKind, Plan, PlannedCatalog, PlannedFunction,
+    PlannedObject, PublishRef, RepositoryRef, Size, SnapshotRef, Summary, Task, id_part,
 };
 use crate::catalog::{self, FunctionDef, ObjectDef, PartitionRow};
 use crate::engine::{Engine, EngineError, Result};
 use crate::repo::format::{Manifest, ObjectEntry};
 use crate::repo::{Repository, SnapshotId, registry};
+use crate::sql::options::{self, JobOptions, JobStatement};
 use crate::sql::{CatalogSelection, Ident, ObjectRef, Problem, Restore, Span};
 
 /// One object of the snapshot chosen for restore.
@@ -31,8 +31,36 @@ struct Chosen<'m> {
     span: Span,
 }
 
-/// The plan of a RESTORE.
+/// What every pass of a restore plan reads.
+pub struct Input<'a> {
+    pub stmt: &'a Restore,
+    /// The statement as written.
+    pub text: &'a str,
+    pub options: &'a JobOptions,
+    pub repository: RepositoryRef,
+    pub manifest: &'a Manifest,
+    pub manifest_sha256: &'a str,
+    /// No `backup_timestamp` was given: the newest snapshot of the label was taken.
+    pub newest: bool,
+}
+
+/// Pass 1's result: what the statement selects from the snapshot, and where it lands.
+struct Selection<'m> {
+    /// The snapshot's database (`None` for external catalogs only).
+    source_db: Option<String>,
+    /// Where it lands (differs with `DATABASE x AS y`).
+    target_db: Option<String>,
+    /// Tables, MVs and views by snapshot name.
+    chosen: BTreeMap<String, Chosen<'m>>,
+    /// Functions by signature, with the name each gets.
+    functions: BTreeMap<String, (FunctionDef, String)>,
+    catalogs: Vec<(ExternalCatalogDef, String)>,
+}
+
+/// The plan of a RESTORE: selection (pass 1, from the manifest) → target state (pass 2, one
+/// catalog read) → tasks (pass 3, pure).
 pub async fn plan(engine: &mut Engine, stmt: &Restore, text: &str) -> Result<Plan> {
+    let options = super::job_options(JobStatement::Restore, &stmt.properties)?;
     let repository = registry::open(engine, &stmt.repository)?;
     repository.require_format().await?;
     let label = &stmt.snapshot.value;
@@ -45,11 +73,16 @@ pub async fn plan(engine: &mut Engine, stmt: &Restore, text: &str) -> Result<Pla
             &labels,
         ));
     }
-    let (timestamp, newest) = match stmt.properties.find("backup_timestamp") {
-        Some(p) => (
-            resolve_timestamp(&repository, label, &p.value.value, p.value.span).await?,
-            false,
-        ),
+    let (timestamp, newest) = match &options.backup_timestamp {
+        Some(given) => {
+            let span = options::find(&stmt.properties, "backup_timestamp")
+                .map(|v| v.span)
+                .unwrap_or(stmt.span);
+            (
+                resolve_timestamp(&repository, label, given, span).await?,
+                false,
+            )
+        }
         None => (repository.latest(label).await?.timestamp, true),
     };
     let id = SnapshotId {
@@ -57,15 +90,23 @@ pub async fn plan(engine: &mut Engine, stmt: &Restore, text: &str) -> Result<Pla
         timestamp,
     };
     let (manifest, manifest_sha256) = repository.read_manifest_hashed(&id).await?;
-    build(
-        engine,
+    let input = Input {
         stmt,
         text,
-        &repository,
-        &manifest,
-        &manifest_sha256,
+        options: &options,
+        repository: RepositoryRef {
+            name: repository.name.clone(),
+            location: repository.location.clone(),
+        },
+        manifest: &manifest,
+        manifest_sha256: &manifest_sha256,
         newest,
-    )
+    };
+    let selection = select(&input)?;
+    let state = engine
+        .catalog()
+        .read(|conn| target_state(conn, &selection))?;
+    build(&input, &selection, &state)
 }
 
 /// `backup_timestamp` → the snapshot's exact timestamp. StarRocks' older form without
@@ -214,16 +255,10 @@ fn not_in_snapshot(
     )
 }
 
-#[allow(clippy::too_many_arguments)]
-fn build<'m>(
-    engine: &mut Engine,
-    stmt: &Restore,
-    text: &str,
-    repository: &Repository,
-    manifest: &'m Manifest,
-    manifest_sha256: &str,
-    newest: bool,
-) -> Result<Plan> {
+/// Pass 1: what the statement selects from the snapshot, with `AS` renames applied; two
+/// objects may not land on one name.
+fn select<'m>(input: &Input<'m>) -> Result<Selection<'m>> {
+    let (stmt, manifest) = (input.stmt, input.manifest);
     // The database: the snapshot's, checked against the statement's, maybe renamed.
     if let (Some(named), Some(held)) = (&stmt.database, &manifest.database)
         && &named.name.value != held
@@ -392,7 +427,7 @@ fn build<'m>(
         }
     }
     // External catalogs.
-    let mut catalogs: Vec<(crate::catalog::ExternalCatalogDef, String)> = Vec::new();
+    let mut catalogs: Vec<(ExternalCatalogDef, String)> = Vec::new();
     match &stmt.external_catalogs {
         Some(CatalogSelection::All) => catalogs.extend(
             manifest
@@ -455,25 +490,51 @@ fn build<'m>(
         }
     }
 
-    // Check the targets against the cluster, in one read transaction.
-    let check = engine.catalog().read(|conn| -> Result<TargetState> {
-        target_state(conn, target_db.as_deref(), &chosen, &functions, &catalogs)
-    })?;
-    let mut fingerprint = Fingerprint::default();
-    fingerprint.add(("restore", manifest_sha256, &target_db));
-    fingerprint.add(&check.fingerprint_parts);
+    Ok(Selection {
+        source_db,
+        target_db,
+        chosen,
+        functions,
+        catalogs,
+    })
+}
 
-    let tdb = target_db.clone().unwrap_or_default();
-    let tdb_part = id_part(&tdb);
-    let mut tasks: Vec<Task> = Vec::new();
-    let mut objects = Vec::new();
-    let mut summary = Summary::default();
-    let create_db = if target_db.is_some() && !check.database_exists {
-        let id = format!("create-database:{tdb_part}");
-        tasks.push(Task {
+/// What pass 3 reads.
+struct Context<'a> {
+    sel: &'a Selection<'a>,
+    check: &'a TargetState,
+    /// The target database, and its name as task ids spell it.
+    tdb: String,
+    tdb_part: String,
+}
+
+/// What pass 3 produces.
+#[derive(Default)]
+struct Tasks {
+    tasks: Vec<Task>,
+    objects: Vec<PlannedObject>,
+    summary: Summary,
+}
+
+/// Pass 3: the objects and tasks. Pure: the same inputs give the same plan.
+fn build(input: &Input<'_>, sel: &Selection<'_>, check: &TargetState) -> Result<Plan> {
+    let mut fingerprint = Fingerprint::default();
+    fingerprint.add(("restore", input.manifest_sha256, &sel.target_db));
+    fingerprint.add(&check.fingerprint_parts);
+    let tdb = sel.target_db.clone().unwrap_or_default();
+    let cx = Context {
+        sel,
+        check,
+        tdb_part: id_part(&tdb),
+        tdb,
+    };
+    let mut out = Tasks::default();
+    let create_db = if sel.target_db.is_some() && !check.database_exists {
+        let id = format!("create-database:{}", cx.tdb_part);
+        out.tasks.push(Task {
             id: id.clone(),
             action: Action::CreateDatabase {
-                database: tdb.clone(),
+                database: cx.tdb.clone(),
             },
             after: vec![],
         });
@@ -481,13 +542,66 @@ fn build<'m>(
     } else {
         vec![]
     };
+    let (commit_id, after_commit, has_data) = data_tasks(&cx, &create_db, &mut out)?;
+    view_tasks(&cx, &after_commit, &mut out)?;
+    mv_tasks(&cx, &commit_id, &mut out);
+    let planned_functions = function_tasks(&cx, &after_commit, &mut out);
+    let planned_catalogs = catalog_tasks(&cx, &commit_id, has_data, &mut out);
+    let Tasks {
+        tasks,
+        mut objects,
+        mut summary,
+    } = out;
+    if objects.is_empty() && planned_functions.is_empty() && planned_catalogs.is_empty() {
+        return Err(EngineError::at(Problem::new(
+            "srbackup::plan::empty",
+            input.stmt.span,
+            "the RESTORE selects nothing from the snapshot",
+        )));
+    }
+    objects.sort_by(|a, b| (a.kind, &a.name).cmp(&(b.kind, &b.name)));
+    summary.objects = objects.len() as u64;
+    Ok(Plan {
+        format: super::PLAN_FORMAT.to_string(),
+        version: super::PLAN_VERSION,
+        kind: JobKind::Restore,
+        statement: input.text.trim().trim_end_matches(';').trim().to_string(),
+        repository: input.repository.clone(),
+        snapshot: SnapshotRef {
+            label: input.manifest.label.clone(),
+            timestamp: Some(input.manifest.timestamp.clone()),
+            newest: input.newest,
+            manifest_sha256: Some(input.manifest_sha256.to_string()),
+        },
+        database: sel.source_db.clone(),
+        target_database: sel.target_db.clone(),
+        fingerprint: fingerprint.finish(),
+        options: input.options.clone(),
+        objects,
+        functions: planned_functions,
+        external_catalogs: planned_catalogs,
+        summary,
+        tasks,
+    })
+}
+
+/// Pass 3, tables and MVs: stage → downloads → one commit. Returns the commit's id and what
+/// later tasks wait for.
+fn data_tasks(
+    cx: &Context<'_>,
+    create_db: &[String],
+    out: &mut Tasks,
+) -> Result<(String, Vec<String>, bool)> {
+    let (sel, check, tdb, tdb_part) = (cx.sel, cx.check, &cx.tdb, &cx.tdb_part);
+    let create_db = create_db.to_vec();
     // Which tables the database will hold after the restore, for the MV rule.
     let mut present: HashSet<String> = check.existing_names.clone();
-    present.extend(chosen.values().map(|c| c.target.clone()));
+    present.extend(sel.chosen.values().map(|c| c.target.clone()));
 
     let mut publish = Vec::new();
     let mut before_commit = Vec::new();
-    let data: Vec<&Chosen> = chosen
+    let data: Vec<&Chosen> = sel
+        .chosen
         .values()
         .filter(|c| kind_of(&c.entry.definition) != ObjectKind::View)
         .collect();
@@ -542,7 +656,7 @@ fn build<'m>(
         };
         let obj_part = format!("{tdb_part}.{}", id_part(&c.target));
         let stage_id = format!("stage:{obj_part}");
-        tasks.push(Task {
+        out.tasks.push(Task {
             id: stage_id.clone(),
             action: Action::Stage {
                 kind: kind_of(&c.entry.definition),
@@ -577,7 +691,7 @@ fn build<'m>(
                     files += 1;
                     bytes += r.bytes;
                     before_commit.push(id.clone());
-                    tasks.push(Task {
+                    out.tasks.push(Task {
                         id,
                         action: Action::Download {
                             file: FileRef {
@@ -596,8 +710,8 @@ fn build<'m>(
                 }
             }
         }
-        summary.files += files;
-        summary.size.0 += bytes;
+        out.summary.files += files;
+        out.summary.size.0 += bytes;
         publish.push(PublishRef {
             target: c.target.clone(),
             action,
@@ -610,14 +724,14 @@ fn build<'m>(
         let inactive_reason = match &c.entry.definition {
             ObjectDef::MaterializedView { base_tables, .. } => missing_base(
                 base_tables,
-                source_db.as_deref(),
-                &tdb,
+                sel.source_db.as_deref(),
+                tdb,
                 &present,
                 &check.other_databases,
             ),
             _ => None,
         };
-        objects.push(PlannedObject {
+        out.objects.push(PlannedObject {
             kind: kind_of(&c.entry.definition),
             name: c.entry.name.clone(),
             target: Some(c.target.clone()),
@@ -636,7 +750,7 @@ fn build<'m>(
     }
     let commit_id = format!("commit:{tdb_part}");
     if !data.is_empty() {
-        tasks.push(Task {
+        out.tasks.push(Task {
             id: commit_id.clone(),
             action: Action::Commit {
                 database: tdb.clone(),
@@ -650,14 +764,21 @@ fn build<'m>(
     } else {
         vec![commit_id.clone()]
     };
+    Ok((commit_id, after_commit, !data.is_empty()))
+}
+
+/// Pass 3, views: each after the commit and after the views it reads.
+fn view_tasks(cx: &Context<'_>, after_commit: &[String], out: &mut Tasks) -> Result<()> {
+    let (sel, check, tdb, tdb_part) = (cx.sel, cx.check, &cx.tdb, &cx.tdb_part);
     // Views, after the tables (and views) they read.
-    let views: Vec<&Chosen> = chosen
+    let views: Vec<&Chosen> = sel
+        .chosen
         .values()
         .filter(|c| kind_of(&c.entry.definition) == ObjectKind::View)
         .collect();
     let view_task = |c: &Chosen| format!("view:{tdb_part}.{}", id_part(&c.target));
     for c in &views {
-        let mut after = after_commit.clone();
+        let mut after = after_commit.to_vec();
         if let ObjectDef::View { base_tables, .. } = &c.entry.definition {
             for b in base_tables {
                 let name = b.rsplit('.').next().unwrap_or(b);
@@ -695,7 +816,7 @@ fn build<'m>(
         } else {
             ObjectAction::Create
         };
-        tasks.push(Task {
+        out.tasks.push(Task {
             id: view_task(c),
             action: Action::CreateView {
                 name: c.entry.name.clone(),
@@ -703,7 +824,7 @@ fn build<'m>(
             },
             after,
         });
-        objects.push(PlannedObject {
+        out.objects.push(PlannedObject {
             kind: ObjectKind::View,
             name: c.entry.name.clone(),
             target: Some(c.target.clone()),
@@ -715,14 +836,21 @@ fn build<'m>(
             inactive_reason: None,
         });
     }
+    Ok(())
+}
+
+/// Pass 3, async MVs: active (or left inactive, with why) once their data and bases are in.
+fn mv_tasks(cx: &Context<'_>, commit_id: &str, out: &mut Tasks) {
+    let tdb_part = &cx.tdb_part;
     // Async MVs become active (or stay inactive) once their data and base tables are in.
-    for o in objects
+    for o in out
+        .objects
         .clone()
         .iter()
         .filter(|o| o.kind == ObjectKind::MaterializedView)
     {
         let target = o.target.clone().unwrap_or_default();
-        tasks.push(Task {
+        out.tasks.push(Task {
             id: format!("mv:{tdb_part}.{}", id_part(&target)),
             action: Action::ActivateMaterializedView {
                 name: o.name.clone(),
@@ -730,42 +858,62 @@ fn build<'m>(
                 active: o.inactive_reason.is_none(),
                 reason: o.inactive_reason.clone(),
             },
-            after: vec![commit_id.clone()],
+            after: vec![commit_id.to_string()],
         });
     }
+}
+
+/// Pass 3, functions: after the commit, so that a restore failing before it leaves none behind.
+fn function_tasks(
+    cx: &Context<'_>,
+    after_commit: &[String],
+    out: &mut Tasks,
+) -> Vec<PlannedFunction> {
+    let (sel, tdb_part) = (cx.sel, &cx.tdb_part);
     let mut planned_functions = Vec::new();
-    for (sig, (f, target)) in &functions {
+    for (sig, (f, target)) in &sel.functions {
         let target_sig = FunctionDef {
             name: target.clone(),
             ..f.clone()
         }
         .signature();
-        tasks.push(Task {
+        out.tasks.push(Task {
             id: format!("function:{tdb_part}.{}", id_part(&target_sig)),
             action: Action::CreateFunction {
                 signature: sig.clone(),
                 target: target.clone(),
             },
             // After the commit: a restore that fails before it leaves no function behind.
-            after: after_commit.clone(),
+            after: after_commit.to_vec(),
         });
         planned_functions.push(PlannedFunction {
             signature: sig.clone(),
             target: Some(target_sig),
         });
     }
+    planned_functions
+}
+
+/// Pass 3, external catalogs' metadata.
+fn catalog_tasks(
+    cx: &Context<'_>,
+    commit_id: &str,
+    has_data: bool,
+    out: &mut Tasks,
+) -> Vec<PlannedCatalog> {
+    let sel = cx.sel;
     let mut planned_catalogs = Vec::new();
-    for (c, target) in &catalogs {
-        tasks.push(Task {
+    for (c, target) in &sel.catalogs {
+        out.tasks.push(Task {
             id: format!("catalog:{}", id_part(target)),
             action: Action::CreateCatalog {
                 name: c.name.clone(),
                 target: target.clone(),
             },
-            after: if data.is_empty() {
+            after: if !has_data {
                 vec![]
             } else {
-                vec![commit_id.clone()]
+                vec![commit_id.to_string()]
             },
         });
         planned_catalogs.push(PlannedCatalog {
@@ -773,53 +921,7 @@ fn build<'m>(
             target: Some(target.clone()),
         });
     }
-    if objects.is_empty() && planned_functions.is_empty() && planned_catalogs.is_empty() {
-        return Err(EngineError::at(Problem::new(
-            "srbackup::plan::empty",
-            stmt.span,
-            "the RESTORE selects nothing from the snapshot",
-        )));
-    }
-    objects.sort_by(|a, b| (a.kind, &a.name).cmp(&(b.kind, &b.name)));
-    summary.objects = objects.len() as u64;
-    let mut properties = BTreeMap::new();
-    properties.insert(
-        "timeout".to_string(),
-        stmt.properties
-            .get("timeout")
-            .unwrap_or("86400")
-            .to_string(),
-    );
-    for key in ["allow_load", "replication_num"] {
-        if let Some(v) = stmt.properties.get(key) {
-            properties.insert(key.to_string(), v.to_string());
-        }
-    }
-    Ok(Plan {
-        format: super::PLAN_FORMAT.to_string(),
-        version: super::PLAN_VERSION,
-        kind: PlanKind::Restore,
-        statement: text.trim().trim_end_matches(';').trim().to_string(),
-        repository: RepositoryRef {
-            name: repository.name.clone(),
-            location: repository.location.clone(),
-        },
-        snapshot: SnapshotRef {
-            label: manifest.label.clone(),
-            timestamp: Some(manifest.timestamp.clone()),
-            newest,
-            manifest_sha256: Some(manifest_sha256.to_string()),
-        },
-        database: source_db,
-        target_database: target_db,
-        fingerprint: fingerprint.finish(),
-        properties,
-        objects,
-        functions: planned_functions,
-        external_catalogs: planned_catalogs,
-        summary,
-        tasks,
-    })
+    planned_catalogs
 }
 
 /// Why an async MV must stay inactive: a base table that will be neither restored nor present.
@@ -873,13 +975,15 @@ struct TargetState {
     fingerprint_parts: Vec<serde_json::Value>,
 }
 
-fn target_state(
-    conn: &Connection,
-    target_db: Option<&str>,
-    chosen: &BTreeMap<String, Chosen>,
-    functions: &BTreeMap<String, (FunctionDef, String)>,
-    catalogs: &[(crate::catalog::ExternalCatalogDef, String)],
-) -> Result<TargetState> {
+/// Pass 2: the target database as the cluster holds it now, read in one transaction (and the
+/// part of it the plan depends on, for its fingerprint).
+fn target_state(conn: &Reader<'_>, sel: &Selection<'_>) -> Result<TargetState> {
+    let (target_db, chosen, functions, catalogs) = (
+        sel.target_db.as_deref(),
+        &sel.chosen,
+        &sel.functions,
+        &sel.catalogs,
+    );
     let mut state = TargetState {
         database_exists: false,
         existing: BTreeMap::new(),
@@ -888,7 +992,7 @@ fn target_state(
         fingerprint_parts: Vec::new(),
     };
     let db = match target_db {
-        Some(name) => catalog::database(conn, name)?,
+        Some(name) => conn.database(name)?,
         None => None,
     };
     state.database_exists = db.is_some();
@@ -896,13 +1000,13 @@ fn target_state(
         .fingerprint_parts
         .push(serde_json::json!(state.database_exists));
     if let Some(db) = &db {
-        for o in catalog::objects(conn, db.id)? {
+        for o in conn.objects(db.id)? {
             if o.state == catalog::ObjectState::Staged {
                 continue;
             }
             state.existing_names.insert(o.name.clone());
             if chosen.values().any(|c| c.target == o.name) {
-                let partitions = catalog::partitions(conn, o.id)?;
+                let partitions = conn.partitions(o.id)?;
                 state.fingerprint_parts.push(serde_json::json!([
                     o.name,
                     o.def,
@@ -924,7 +1028,8 @@ fn target_state(
         let mut names: Vec<&String> = state.existing_names.iter().collect();
         names.sort();
         state.fingerprint_parts.push(serde_json::json!(names));
-        let existing_functions: Vec<String> = catalog::functions(conn, Some(db.id))?
+        let existing_functions: Vec<String> = conn
+            .functions(Some(db.id))?
             .iter()
             .map(|f| f.signature())
             .collect();
@@ -950,11 +1055,8 @@ fn target_state(
                     && Some(other) != target_db
                     && !state.other_databases.contains_key(other)
                 {
-                    let names = match catalog::database(conn, other)? {
-                        Some(d) => catalog::objects(conn, d.id)?
-                            .into_iter()
-                            .map(|o| o.name)
-                            .collect(),
+                    let names = match conn.database(other)? {
+                        Some(d) => conn.objects(d.id)?.into_iter().map(|o| o.name).collect(),
                         None => BTreeSet::new(),
                     };
                     state.other_databases.insert(other.to_string(), names);
@@ -962,8 +1064,8 @@ fn target_state(
             }
         }
     }
-    let existing_catalogs = catalog::external_catalogs(conn)?;
-    let touched: Vec<&crate::catalog::ExternalCatalogDef> = existing_catalogs
+    let existing_catalogs = conn.external_catalogs()?;
+    let touched: Vec<&ExternalCatalogDef> = existing_catalogs
         .iter()
         .filter(|e| catalogs.iter().any(|(_, t)| t == &e.name))
         .collect();

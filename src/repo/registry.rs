@@ -3,7 +3,7 @@
 //! The catalog keeps each repository's statement; every use resolves it again, so a repository
 //! created by one srbackup version is read by the next.
 
-use crate::catalog::{self, RepositoryRow};
+use crate::catalog::RepositoryRow;
 use crate::engine::{Engine, EngineError, Result};
 use crate::sql::{CreateRepository, Ident, Literal, Problem, Properties, Property, Span, closest};
 
@@ -37,7 +37,7 @@ pub fn config_of(row: &RepositoryRow) -> Result<RepositoryConfig> {
 
 /// The repository named `name` (at `span` in the statement), opened.
 pub fn open(engine: &mut Engine, name: &Ident) -> Result<Repository> {
-    let row = catalog::repository(engine.catalog().conn(), &name.value)?;
+    let row = engine.catalog().view().repository(&name.value)?;
     let Some(row) = row else {
         return Err(unknown_repository(engine, name));
     };
@@ -45,7 +45,10 @@ pub fn open(engine: &mut Engine, name: &Ident) -> Result<Repository> {
 }
 
 pub fn unknown_repository(engine: &mut Engine, name: &Ident) -> EngineError {
-    let names: Vec<String> = catalog::repositories(engine.catalog().conn())
+    let names: Vec<String> = engine
+        .catalog()
+        .view()
+        .repositories()
         .map(|rows| rows.into_iter().map(|r| r.name).collect())
         .unwrap_or_default();
     let mut p = Problem::new(

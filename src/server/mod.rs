@@ -75,7 +75,7 @@ mod serve_impl {
         for job in exec::interrupted(&mut engine)? {
             eprintln!(
                 "resuming {} job {} ({}) from {}",
-                job.kind.to_uppercase(),
+                job.kind.keyword(),
                 job.id,
                 job.label,
                 job.state

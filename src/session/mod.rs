@@ -13,7 +13,7 @@ use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 use futures::StreamExt;
 
-use crate::catalog::{self, ObjectDef, ObjectKind, PartitionBound, Partitioning};
+use crate::catalog::{self, JobKind, ObjectDef, ObjectKind, PartitionBound, Partitioning};
 use crate::engine::load::{self, LoadMode};
 use crate::engine::{Engine, EngineError, Result, ddl, query};
 use crate::sql::{self, InsertSource, Show, SqlError, Statement};
@@ -339,17 +339,23 @@ impl Session {
                 let text = stmt.to_string();
                 return self.run_job(stmt, &text).await;
             }
-            Statement::ShowBackup(s) => {
-                Output::Rows(crate::exec::jobs::show(engine, "backup", s, current)?)
-            }
-            Statement::ShowRestore(s) => {
-                Output::Rows(crate::exec::jobs::show(engine, "restore", s, current)?)
-            }
+            Statement::ShowBackup(s) => Output::Rows(crate::exec::jobs::show(
+                engine,
+                JobKind::Backup,
+                s,
+                current,
+            )?),
+            Statement::ShowRestore(s) => Output::Rows(crate::exec::jobs::show(
+                engine,
+                JobKind::Restore,
+                s,
+                current,
+            )?),
             Statement::CancelBackup(s) => {
-                done(crate::exec::jobs::cancel(engine, "backup", s, current).await?)
+                done(crate::exec::jobs::cancel(engine, JobKind::Backup, s, current).await?)
             }
             Statement::CancelRestore(s) => {
-                done(crate::exec::jobs::cancel(engine, "restore", s, current).await?)
+                done(crate::exec::jobs::cancel(engine, JobKind::Restore, s, current).await?)
             }
         })
     }
@@ -392,7 +398,7 @@ fn check_query_names(engine: &mut Engine, q: &sql::QueryText, current: Option<&s
                 span: at,
             },
         };
-        let Some(db_row) = catalog::database(engine.catalog().conn(), &db)? else {
+        let Some(db_row) = engine.catalog().view().database(&db)? else {
             let db_at = q
                 .text
                 .find(&format!("{db}."))
@@ -405,7 +411,7 @@ fn check_query_names(engine: &mut Engine, q: &sql::QueryText, current: Option<&s
             continue;
         };
         // Synchronous MVs are queryable by name too; they live inside their base table.
-        let is_rollup = catalog::objects(engine.catalog().conn(), db_row.id)?
+        let is_rollup = engine.catalog().view().objects(db_row.id)?
             .iter()
             .any(|o| matches!(&o.def, ObjectDef::Table { rollups, .. } if rollups.iter().any(|r| r.name == table)));
         if !is_rollup {
@@ -646,7 +652,7 @@ fn show(engine: &mut Engine, what: &Show, current: Option<&str>) -> Result<Resul
     Ok(match what {
         Show::Databases => {
             let mut rs = ResultSet::new(&["Database"]);
-            for d in catalog::databases(engine.catalog().conn())? {
+            for d in engine.catalog().view().databases()? {
                 rs.push(vec![Some(d.name)]);
             }
             rs
@@ -654,7 +660,7 @@ fn show(engine: &mut Engine, what: &Show, current: Option<&str>) -> Result<Resul
         Show::Tables { database } => {
             let db = conn_dbs(engine, database)?;
             let mut rs = ResultSet::new(&[&format!("Tables_in_{}", db.name)]);
-            for o in catalog::objects(engine.catalog().conn(), db.id)? {
+            for o in engine.catalog().view().objects(db.id)? {
                 rs.push(vec![Some(o.name)]);
             }
             rs
@@ -687,11 +693,11 @@ fn show(engine: &mut Engine, what: &Show, current: Option<&str>) -> Result<Resul
                 .get("replication_num")
                 .cloned()
                 .unwrap_or_else(|| "1".into());
-            let parts = catalog::partitions(engine.catalog().conn(), obj.id)?;
+            let parts = engine.catalog().view().partitions(obj.id)?;
             for p in parts {
                 let (mut rows, mut bytes) = (0i64, 0i64);
-                for t in catalog::tablets(engine.catalog().conn(), p.id)? {
-                    for r in catalog::live_rowsets(engine.catalog().conn(), t.id)? {
+                for t in engine.catalog().view().tablets(p.id)? {
+                    for r in engine.catalog().view().live_rowsets(t.id)? {
                         rows += r.rows;
                         bytes += r.bytes;
                     }
@@ -714,7 +720,7 @@ fn show(engine: &mut Engine, what: &Show, current: Option<&str>) -> Result<Resul
         }
         Show::CreateTable { table } => {
             let (db, obj) = engine.object(table, current)?;
-            let partitions = catalog::partitions(engine.catalog().conn(), obj.id)?;
+            let partitions = engine.catalog().view().partitions(obj.id)?;
             let text = create_statement(&db.name, &obj, &partitions)?;
             let mut rs = ResultSet::new(&["Table", "Create Table"]);
             rs.push(vec![Some(obj.name), Some(text)]);
@@ -733,7 +739,7 @@ fn show(engine: &mut Engine, what: &Show, current: Option<&str>) -> Result<Resul
                 "text",
                 "rows",
             ]);
-            for o in catalog::objects(engine.catalog().conn(), db.id)? {
+            for o in engine.catalog().view().objects(db.id)? {
                 match &o.def {
                     ObjectDef::MaterializedView {
                         sql,
@@ -741,7 +747,10 @@ fn show(engine: &mut Engine, what: &Show, current: Option<&str>) -> Result<Resul
                         schema,
                         ..
                     } => {
-                        let rows: i64 = catalog::object_rowsets(engine.catalog().conn(), o.id)?
+                        let rows: i64 = engine
+                            .catalog()
+                            .view()
+                            .object_rowsets(o.id)?
                             .iter()
                             .map(|r| r.rows)
                             .sum();
@@ -785,7 +794,7 @@ fn show(engine: &mut Engine, what: &Show, current: Option<&str>) -> Result<Resul
             };
             let mut rs =
                 ResultSet::new(&["Signature", "Return Type", "Function Type", "Properties"]);
-            for f in catalog::functions(engine.catalog().conn(), db_id)? {
+            for f in engine.catalog().view().functions(db_id)? {
                 let props = masked_properties(&f.properties);
                 rs.push(vec![
                     Some(f.signature()),
@@ -804,7 +813,7 @@ fn show(engine: &mut Engine, what: &Show, current: Option<&str>) -> Result<Resul
                 Some("An internal catalog contains this cluster's self-managed tables.".into()),
                 None,
             ]);
-            for c in catalog::external_catalogs(engine.catalog().conn())? {
+            for c in engine.catalog().view().external_catalogs()? {
                 let props = masked_properties(&c.properties);
                 rs.push(vec![
                     Some(c.name.clone()),

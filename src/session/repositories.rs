@@ -4,7 +4,7 @@
 //! resolves it again into a backend and opens it, so a repository created by one srbackup
 //! version is read by the next. Failures reaching a repository are recorded in its `ErrMsg`.
 
-use crate::catalog::{self, ObjectDef};
+use crate::catalog::ObjectDef;
 use crate::engine::{Engine, EngineError, Result};
 use crate::repo::registry::{lease_holder, open, unknown_repository};
 use crate::repo::{self, Manifest, RepoError, Repository};
@@ -31,12 +31,12 @@ fn record<T>(engine: &mut Engine, name: &str, result: &std::result::Result<T, Re
     let message = result.as_ref().err().map(|e| e.to_string());
     let _ = engine
         .catalog()
-        .write(|tx| catalog::set_repository_error(tx, name, message.as_deref()));
+        .write(|tx| tx.set_repository_error(name, message.as_deref()));
 }
 
 pub async fn create(engine: &mut Engine, stmt: &CreateRepository) -> Result<Output> {
     let config = repo::resolve(stmt).map_err(EngineError::At)?;
-    let taken = catalog::repository(engine.catalog().conn(), &stmt.name.value)?;
+    let taken = engine.catalog().view().repository(&stmt.name.value)?;
     if taken.is_some() {
         return Err(EngineError::at(
             Problem::new(
@@ -62,8 +62,7 @@ pub async fn create(engine: &mut Engine, stmt: &CreateRepository) -> Result<Outp
         .map(|p| (p.key.value.clone(), p.value.value.clone()))
         .collect();
     engine.catalog().write(|tx| {
-        catalog::insert_repository(
-            tx,
+        tx.insert_repository(
             &config.name,
             config.read_only,
             &config.location,
@@ -84,7 +83,7 @@ pub async fn create(engine: &mut Engine, stmt: &CreateRepository) -> Result<Outp
 pub fn drop(engine: &mut Engine, stmt: &DropRepository) -> Result<Output> {
     let gone = engine
         .catalog()
-        .write(|tx| catalog::delete_repository(tx, &stmt.name.value))?;
+        .write(|tx| tx.delete_repository(&stmt.name.value))?;
     if gone == 0 {
         return Err(unknown_repository(engine, &stmt.name));
     }
@@ -94,7 +93,7 @@ pub fn drop(engine: &mut Engine, stmt: &DropRepository) -> Result<Output> {
 }
 
 pub fn show(engine: &mut Engine) -> Result<ResultSet> {
-    let rows = catalog::repositories(engine.catalog().conn())?;
+    let rows = engine.catalog().view().repositories()?;
     let mut rs = ResultSet::new(SHOW_REPOSITORIES_COLUMNS);
     for r in rows {
         rs.push(vec![

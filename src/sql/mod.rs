@@ -11,6 +11,7 @@ mod build_ddl;
 mod ddl;
 mod display;
 mod error;
+pub mod options;
 mod suggest;
 mod validate;
 
@@ -20,10 +21,7 @@ pub use ast::*;
 pub use display::{QuotedIdent, QuotedString, RESERVED_WORDS, is_reserved};
 pub use error::{Problem, SqlError, mask_secrets};
 pub use suggest::{KEYWORDS, closest};
-pub use validate::{
-    BACKUP_PROPERTIES, MIN_TIMEOUT_SECONDS, RESTORE_PROPERTIES, SHOW_BACKUP_COLUMNS,
-    SHOW_RESTORE_COLUMNS, parse_backup_timestamp,
-};
+pub use validate::{SHOW_BACKUP_COLUMNS, SHOW_RESTORE_COLUMNS, parse_backup_timestamp};
 
 #[derive(pest_derive::Parser)]
 #[grammar = "grammar/lexical.pest"]

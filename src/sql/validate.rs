@@ -5,6 +5,7 @@ use std::collections::HashMap;
 
 use super::ast::*;
 use super::error::Problem;
+use super::options::{JobOptions, JobStatement};
 use super::suggest::closest;
 
 /// Output columns of `SHOW BACKUP`, as StarRocks names them.
@@ -47,32 +48,20 @@ pub const SHOW_RESTORE_COLUMNS: &[&str] = &[
     "Timeout",
 ];
 
-/// PROPERTIES a BACKUP accepts. `compression` is srbackup's own (StarRocks has none).
-pub const BACKUP_PROPERTIES: &[&str] = &["type", "timeout", "compression"];
-
-/// PROPERTIES a RESTORE accepts.
-pub const RESTORE_PROPERTIES: &[&str] = &[
-    "backup_timestamp",
-    "timeout",
-    "allow_load",
-    "replication_num",
-    "meta_version",
-    "starrocks_meta_version",
-];
-
-/// StarRocks refuses job timeouts under ten minutes.
-pub const MIN_TIMEOUT_SECONDS: u64 = 600;
-
 pub(super) fn validate(stmt: &Statement) -> Vec<Problem> {
     let mut problems = Vec::new();
     match stmt {
         Statement::Backup(b) => {
-            check_properties(&b.properties, "BACKUP", BACKUP_PROPERTIES, &mut problems);
+            if let Err(p) = JobOptions::resolve(JobStatement::Backup, &b.properties) {
+                problems.extend(p);
+            }
             check_objects(&b.on, b.database.as_ref(), false, &mut problems);
             check_catalogs(b.external_catalogs.as_ref(), false, &mut problems);
         }
         Statement::Restore(r) => {
-            check_properties(&r.properties, "RESTORE", RESTORE_PROPERTIES, &mut problems);
+            if let Err(p) = JobOptions::resolve(JobStatement::Restore, &r.properties) {
+                problems.extend(p);
+            }
             check_objects(
                 &r.on,
                 r.database.as_ref().map(|d| &d.name),
@@ -149,127 +138,6 @@ pub(super) fn validate(stmt: &Statement) -> Vec<Problem> {
         _ => {}
     }
     problems
-}
-
-fn check_properties(props: &Properties, what: &str, allowed: &[&str], problems: &mut Vec<Problem>) {
-    let mut seen: HashMap<String, Span> = HashMap::new();
-    for p in props.iter() {
-        let key = p.key.value.to_ascii_lowercase();
-        if let Some(first) = seen.get(&key) {
-            problems.push(
-                Problem::new(
-                    "srbackup::properties::duplicate",
-                    p.key.span,
-                    format!("property \"{}\" is given twice", p.key.value),
-                )
-                .label("given again here")
-                .also(*first, "first given here")
-                .help("keep one of them"),
-            );
-            continue;
-        }
-        seen.insert(key.clone(), p.key.span);
-        if !allowed.contains(&key.as_str()) {
-            let mut problem = Problem::new(
-                "srbackup::properties::unknown",
-                p.key.span,
-                format!("unknown {what} property \"{}\"", p.key.value),
-            )
-            .label("not a property of this statement");
-            let list = allowed.join(", ");
-            problem = match closest(&p.key.value, allowed.iter().copied()) {
-                Some(s) => problem.help(format!("did you mean \"{s}\"? {what} accepts: {list}")),
-                None => problem.help(format!("{what} accepts: {list}")),
-            };
-            problems.push(problem);
-            continue;
-        }
-        if let Err(problem) = check_property_value(&key, &p.value) {
-            problems.push(*problem);
-        }
-    }
-}
-
-fn invalid_value(value: &Literal, message: String, help: &str) -> Box<Problem> {
-    Box::new(
-        Problem::new("srbackup::properties::value", value.span, message)
-            .label("invalid value")
-            .help(help.to_string()),
-    )
-}
-
-fn check_property_value(key: &str, value: &Literal) -> Result<(), Box<Problem>> {
-    let v = value.value.trim();
-    match key {
-        "timeout" => match v.parse::<u64>() {
-            Ok(secs) if secs >= MIN_TIMEOUT_SECONDS => Ok(()),
-            Ok(secs) => Err(invalid_value(
-                value,
-                format!("timeout of {secs} s is too short"),
-                "a job timeout must be at least 600 seconds (10 minutes)",
-            )),
-            Err(_) => Err(invalid_value(
-                value,
-                format!("timeout \"{}\" is not a number of seconds", value.value),
-                "write the timeout in whole seconds, at least 600, e.g. \"3600\"",
-            )),
-        },
-        "type" => match v.to_ascii_uppercase().as_str() {
-            "FULL" | "INCREMENTAL" => Ok(()),
-            _ => Err(invalid_value(
-                value,
-                format!("backup type \"{}\" is not FULL or INCREMENTAL", value.value),
-                "use \"FULL\" or \"INCREMENTAL\" (every srbackup backup is incremental in what it sends)",
-            )),
-        },
-        "compression" => {
-            let ok = match v.to_ascii_lowercase().as_str() {
-                "none" | "zstd" => true,
-                other => other
-                    .strip_prefix("zstd:")
-                    .and_then(|level| level.parse::<i32>().ok())
-                    .is_some_and(|level| (1..=22).contains(&level)),
-            };
-            if ok {
-                Ok(())
-            } else {
-                Err(invalid_value(
-                    value,
-                    format!("compression \"{}\" is not supported", value.value),
-                    "use \"none\", \"zstd\" or \"zstd:LEVEL\" with LEVEL from 1 to 22",
-                ))
-            }
-        }
-        "backup_timestamp" => check_timestamp(value),
-        "allow_load" => match v.to_ascii_lowercase().as_str() {
-            "true" | "false" => Ok(()),
-            _ => Err(invalid_value(
-                value,
-                format!("allow_load \"{}\" is not true or false", value.value),
-                "use \"true\" or \"false\"",
-            )),
-        },
-        "replication_num" => match v.parse::<u32>() {
-            Ok(n) if n >= 1 => Ok(()),
-            _ => Err(invalid_value(
-                value,
-                format!(
-                    "replication_num \"{}\" is not a positive whole number",
-                    value.value
-                ),
-                "use a number of replicas such as \"1\" or \"3\"",
-            )),
-        },
-        "meta_version" | "starrocks_meta_version" => match v.parse::<u32>() {
-            Ok(_) => Ok(()),
-            Err(_) => Err(invalid_value(
-                value,
-                format!("{key} \"{}\" is not a whole number", value.value),
-                "meta versions are whole numbers, needed only for snapshots of old clusters",
-            )),
-        },
-        _ => Ok(()),
-    }
 }
 
 /// `yyyy-MM-dd-HH-mm-ss-SSS`, or the older `yyyy-MM-dd-HH-mm-ss`, naming a real instant.

@@ -1,0 +1,291 @@
+//! BACKUP and RESTORE jobs: their rows (StarRocks' states and columns), their journals of
+//! finished tasks, and the one-running-job-per-database locks.
+
+use std::collections::BTreeMap;
+
+use rusqlite::{OptionalExtension, params};
+
+use super::{Reader, Result, Tx, from_json, now, to_json};
+use crate::catalog::{JobKind, JobState, JobStatus};
+
+/// A BACKUP or RESTORE job as the catalog records it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JobRow {
+    pub id: i64,
+    pub kind: JobKind,
+    pub label: String,
+    pub db_name: String,
+    pub state: JobState,
+    /// The plan it runs (JSON).
+    pub plan: String,
+    pub snapshot_timestamp: Option<String>,
+    pub created_at: String,
+    /// When the job entered each state.
+    pub state_times: BTreeMap<JobState, String>,
+    pub unfinished_tasks: i64,
+    pub progress: Option<String>,
+    pub task_err_msg: Option<String>,
+    pub status: JobStatus,
+    pub timeout: i64,
+    pub pid: u32,
+    pub cancel_requested: bool,
+    pub finished: bool,
+}
+
+impl JobRow {
+    /// When the job entered `state`, if it did.
+    pub fn time(&self, state: JobState) -> Option<&str> {
+        self.state_times.get(&state).map(String::as_str)
+    }
+}
+
+/// A job about to be accepted.
+pub struct NewJob<'a> {
+    pub kind: JobKind,
+    pub label: &'a str,
+    pub db_name: &'a str,
+    pub plan: &'a str,
+    pub snapshot_timestamp: Option<&'a str>,
+    pub timeout_seconds: i64,
+    pub pid: u32,
+}
+
+const JOB_COLUMNS: &str = "id, kind, label, db_name, state, plan, snapshot_timestamp, created_at, \
+    state_times, unfinished_tasks, progress, task_err_msg, status, timeout, pid, cancel_requested, finished";
+
+fn bad(column: usize, what: &str, value: &str) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(
+        column,
+        rusqlite::types::Type::Text,
+        format!("unknown job {what} {value:?}").into(),
+    )
+}
+
+fn job_from_row(r: &rusqlite::Row) -> rusqlite::Result<JobRow> {
+    let kind: String = r.get(1)?;
+    let state: String = r.get(4)?;
+    let status: String = r.get(12)?;
+    Ok(JobRow {
+        id: r.get(0)?,
+        kind: JobKind::parse(&kind).ok_or_else(|| bad(1, "kind", &kind))?,
+        label: r.get(2)?,
+        db_name: r.get(3)?,
+        state: JobState::parse(&state).ok_or_else(|| bad(4, "state", &state))?,
+        plan: r.get(5)?,
+        snapshot_timestamp: r.get(6)?,
+        created_at: r.get(7)?,
+        state_times: from_json(&r.get::<_, String>(8)?)?,
+        unfinished_tasks: r.get(9)?,
+        progress: r.get(10)?,
+        task_err_msg: r.get(11)?,
+        status: JobStatus::parse(&status).ok_or_else(|| bad(12, "status", &status))?,
+        timeout: r.get(13)?,
+        pid: r.get(14)?,
+        cancel_requested: r.get::<_, i64>(15)? != 0,
+        finished: r.get::<_, i64>(16)? != 0,
+    })
+}
+
+impl Reader<'_> {
+    pub fn job(&self, id: i64) -> Result<Option<JobRow>> {
+        self.run(|c| {
+            c.query_row(
+                &format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?1"),
+                [id],
+                job_from_row,
+            )
+            .optional()
+        })
+    }
+
+    /// Jobs of a kind, newest first, optionally of one database.
+    pub fn jobs(&self, kind: JobKind, db_name: Option<&str>) -> Result<Vec<JobRow>> {
+        self.run(|c| {
+            let mut stmt = c.prepare(&format!(
+                "SELECT {JOB_COLUMNS} FROM jobs WHERE kind = ?1 AND (?2 IS NULL OR db_name = ?2) ORDER BY id DESC"
+            ))?;
+            stmt.query_map(params![kind.as_str(), db_name], job_from_row)?
+                .collect()
+        })
+    }
+
+    /// Jobs not finished (running, or interrupted by a crash), oldest first.
+    pub fn unfinished_jobs(&self) -> Result<Vec<JobRow>> {
+        self.run(|c| {
+            let mut stmt = c.prepare(&format!(
+                "SELECT {JOB_COLUMNS} FROM jobs WHERE finished = 0 ORDER BY id"
+            ))?;
+            stmt.query_map([], job_from_row)?.collect()
+        })
+    }
+
+    pub fn cancel_requested(&self, id: i64) -> Result<bool> {
+        self.run(|c| {
+            c.query_row(
+                "SELECT cancel_requested FROM jobs WHERE id = ?1",
+                [id],
+                |r| r.get::<_, i64>(0).map(|v| v != 0),
+            )
+        })
+    }
+
+    /// The finished tasks of a job with their journal entries (JSON), by task id.
+    pub fn journal(&self, job_id: i64) -> Result<BTreeMap<String, String>> {
+        self.run(|c| {
+            let mut stmt = c.prepare("SELECT task_id, result FROM job_tasks WHERE job_id = ?1")?;
+            stmt.query_map([job_id], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect()
+        })
+    }
+
+    /// Who holds the job lock of a database: `(job, pid)`.
+    pub fn database_lock(&self, db_name: &str) -> Result<Option<(String, u32)>> {
+        self.run(|c| {
+            c.query_row(
+                "SELECT job, pid FROM job_locks WHERE db_name = ?1",
+                [db_name],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+        })
+    }
+}
+
+impl Tx<'_> {
+    pub fn insert_job(&self, job: &NewJob<'_>) -> Result<i64> {
+        let created = now();
+        let times = BTreeMap::from([(JobState::Pending, created.clone())]);
+        self.run(|c| {
+            c.execute(
+                "INSERT INTO jobs (kind, label, db_name, state, plan, snapshot_timestamp, created_at, state_times, timeout, pid)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                params![
+                    job.kind.as_str(),
+                    job.label,
+                    job.db_name,
+                    JobState::Pending.as_str(),
+                    job.plan,
+                    job.snapshot_timestamp,
+                    created,
+                    to_json(&times)?,
+                    job.timeout_seconds,
+                    job.pid
+                ],
+            )?;
+            Ok(c.last_insert_rowid())
+        })
+    }
+
+    /// Moves a job to `state`, recording when.
+    pub fn set_job_state(&self, id: i64, state: JobState) -> Result<()> {
+        self.run(|c| {
+            let times: String =
+                c.query_row("SELECT state_times FROM jobs WHERE id = ?1", [id], |r| {
+                    r.get(0)
+                })?;
+            let mut times: BTreeMap<JobState, String> = from_json(&times)?;
+            times.entry(state).or_insert_with(now);
+            c.execute(
+                "UPDATE jobs SET state = ?2, state_times = ?3 WHERE id = ?1",
+                params![id, state.as_str(), to_json(&times)?],
+            )?;
+            Ok(())
+        })
+    }
+
+    pub fn set_job_progress(&self, id: i64, unfinished: i64, progress: &str) -> Result<()> {
+        self.run(|c| {
+            c.execute(
+                "UPDATE jobs SET unfinished_tasks = ?2, progress = ?3 WHERE id = ?1",
+                params![id, unfinished, progress],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// The process now running the job (a resume takes it over).
+    pub fn set_job_pid(&self, id: i64, pid: u32) -> Result<()> {
+        self.run(|c| {
+            c.execute("UPDATE jobs SET pid = ?2 WHERE id = ?1", params![id, pid])?;
+            Ok(())
+        })
+    }
+
+    /// Ends a job in `state` (FINISHED or CANCELLED) with its status and error message.
+    pub fn finish_job(
+        &self,
+        id: i64,
+        state: JobState,
+        status: JobStatus,
+        task_err_msg: Option<&str>,
+    ) -> Result<()> {
+        self.set_job_state(id, state)?;
+        self.run(|c| {
+            c.execute(
+                "UPDATE jobs SET finished = 1, status = ?2, task_err_msg = ?3 WHERE id = ?1",
+                params![id, status.as_str(), task_err_msg],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// Asks the running job of `kind` on `db_name` to stop; returns its id.
+    pub fn request_cancel(&self, kind: JobKind, db_name: &str) -> Result<Option<i64>> {
+        self.run(|c| {
+            let id: Option<i64> = c
+                .query_row(
+                    "SELECT id FROM jobs WHERE kind = ?1 AND db_name = ?2 AND finished = 0 ORDER BY id DESC LIMIT 1",
+                    params![kind.as_str(), db_name],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            if let Some(id) = id {
+                c.execute("UPDATE jobs SET cancel_requested = 1 WHERE id = ?1", [id])?;
+            }
+            Ok(id)
+        })
+    }
+
+    /// Records a finished task of a job with its journal entry (JSON).
+    pub fn journal_task(&self, job_id: i64, task_id: &str, entry: &str) -> Result<()> {
+        self.run(|c| {
+            c.execute(
+                "INSERT OR REPLACE INTO job_tasks (job_id, task_id, result) VALUES (?1, ?2, ?3)",
+                params![job_id, task_id, entry],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// Takes the one-job-per-database lock; returns the holder when someone else has it.
+    pub fn try_lock_database(
+        &self,
+        db_name: &str,
+        job: &str,
+        pid: u32,
+    ) -> Result<Option<(String, u32)>> {
+        if let Some((holder_job, holder_pid)) = self.database_lock(db_name)? {
+            if holder_job != job {
+                return Ok(Some((holder_job, holder_pid)));
+            }
+            return Ok(None);
+        }
+        self.run(|c| {
+            c.execute(
+                "INSERT INTO job_locks (db_name, job, pid, since) VALUES (?1, ?2, ?3, ?4)",
+                params![db_name, job, pid, now()],
+            )?;
+            Ok(None)
+        })
+    }
+
+    pub fn unlock_database(&self, db_name: &str, job: &str) -> Result<()> {
+        self.run(|c| {
+            c.execute(
+                "DELETE FROM job_locks WHERE db_name = ?1 AND job = ?2",
+                params![db_name, job],
+            )?;
+            Ok(())
+        })
+    }
+}

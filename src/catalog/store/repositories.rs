@@ -1,0 +1,94 @@
+//! Repositories registered with CREATE REPOSITORY.
+
+use rusqlite::{OptionalExtension, params};
+
+use super::{Reader, Result, Tx, from_json, now, to_json};
+
+/// A repository as the catalog records it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RepositoryRow {
+    pub id: i64,
+    pub name: String,
+    pub created_at: String,
+    pub read_only: bool,
+    pub location: String,
+    pub broker: Option<String>,
+    /// The properties as written (credentials included).
+    pub properties: Vec<(String, String)>,
+    /// The last failure reaching it, with its time.
+    pub err_msg: Option<String>,
+}
+
+fn repository_from_row(r: &rusqlite::Row) -> rusqlite::Result<RepositoryRow> {
+    Ok(RepositoryRow {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        created_at: r.get(2)?,
+        read_only: r.get(3)?,
+        location: r.get(4)?,
+        broker: r.get(5)?,
+        properties: from_json(&r.get::<_, String>(6)?)?,
+        err_msg: r.get(7)?,
+    })
+}
+
+const REPOSITORY_COLUMNS: &str =
+    "id, name, created_at, read_only, location, broker, properties, err_msg";
+
+impl Reader<'_> {
+    pub fn repositories(&self) -> Result<Vec<RepositoryRow>> {
+        self.run(|c| {
+            let mut st = c.prepare(&format!(
+                "SELECT {REPOSITORY_COLUMNS} FROM repositories ORDER BY id"
+            ))?;
+            st.query_map([], repository_from_row)?.collect()
+        })
+    }
+
+    pub fn repository(&self, name: &str) -> Result<Option<RepositoryRow>> {
+        self.run(|c| {
+            c.query_row(
+                &format!("SELECT {REPOSITORY_COLUMNS} FROM repositories WHERE name = ?1"),
+                [name],
+                repository_from_row,
+            )
+            .optional()
+        })
+    }
+}
+
+impl Tx<'_> {
+    pub fn insert_repository(
+        &self,
+        name: &str,
+        read_only: bool,
+        location: &str,
+        broker: Option<&str>,
+        properties: &[(String, String)],
+    ) -> Result<i64> {
+        self.run(|c| {
+            c.execute(
+                "INSERT INTO repositories (name, created_at, read_only, location, broker, properties) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![name, now(), read_only, location, broker, to_json(&properties)?],
+            )?;
+            Ok(c.last_insert_rowid())
+        })
+    }
+
+    pub fn delete_repository(&self, name: &str) -> Result<usize> {
+        self.run(|c| c.execute("DELETE FROM repositories WHERE name = ?1", [name]))
+    }
+
+    /// Records (or clears) the last failure reaching a repository.
+    pub fn set_repository_error(&self, name: &str, error: Option<&str>) -> Result<()> {
+        let stamped = error.map(|e| format!("{} {e}", now()));
+        self.run(|c| {
+            c.execute(
+                "UPDATE repositories SET err_msg = ?2 WHERE name = ?1",
+                params![name, stamped],
+            )?;
+            Ok(())
+        })
+    }
+}

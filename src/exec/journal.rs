@@ -1,0 +1,241 @@
+//! The journal of a job: one typed entry per finished task, stored in the catalog in the same
+//! transaction as the task's effect. Resume skips journaled tasks; undo reads what they made
+//! (pins, staged objects) from here. Entries are decoded once, when a job starts or is undone,
+//! and checked against the plan: an entry for a task the plan lacks, an entry of the wrong
+//! kind for its task, or a field that is missing, unknown or of the wrong type is an error
+//! naming the job and the task — never a silent skip.
+//!
+//! The stored form is JSON with an `entry` tag (`{"entry":"stage","staged_id":7,...}`).
+//! Journals written before the tag existed hold the same fields without it; their kind is the
+//! kind of the plan's task, so they decode to the same entries.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::plan::{Action, Plan};
+use crate::repo::{Encoding, Manifest};
+
+/// What a finished task left behind.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "entry", rename_all = "snake_case")]
+pub enum Entry {
+    /// Backup: the pin taken, and the manifest's skeleton read in the pin's transaction.
+    Pin(Box<PinEntry>),
+    /// Backup: one file stored (or found already stored).
+    Upload(UploadEntry),
+    /// Backup: the pin released.
+    Release(Empty),
+    /// Backup: the manifest written; the snapshot exists.
+    Manifest(ManifestEntry),
+    /// Restore: the target database created.
+    CreateDatabase(Empty),
+    /// Restore: the staged object made, and the existing object it will replace.
+    Stage(StageEntry),
+    /// Restore: one file fetched, verified and ingested into its staged tablet.
+    Download(DownloadEntry),
+    /// Restore: everything staged published.
+    Commit(Empty),
+    CreateView(Empty),
+    ActivateMaterializedView(Empty),
+    CreateFunction(Empty),
+    CreateCatalog(Empty),
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Empty {}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PinEntry {
+    pub pin_id: i64,
+    pub skeleton: Manifest,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UploadEntry {
+    pub encoding: Encoding,
+    /// The file's size.
+    pub bytes: u64,
+    /// The object's size in the repository (compressed, when it is).
+    pub stored_bytes: u64,
+    /// Whether this run sent it (false: the repository held it already).
+    pub sent: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ManifestEntry {
+    pub timestamp: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StageEntry {
+    pub staged_id: i64,
+    pub existing_id: Option<i64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DownloadEntry {
+    /// Where the file landed, relative to the cluster directory.
+    pub path: String,
+}
+
+impl Entry {
+    /// The tag of the entry a task of this action leaves.
+    pub fn tag_for(action: &Action) -> &'static str {
+        match action {
+            Action::Pin { .. } => "pin",
+            Action::Upload { .. } => "upload",
+            Action::Release { .. } => "release",
+            Action::WriteManifest { .. } => "manifest",
+            Action::CreateDatabase { .. } => "create_database",
+            Action::Stage { .. } => "stage",
+            Action::Download { .. } => "download",
+            Action::Commit { .. } => "commit",
+            Action::CreateView { .. } => "create_view",
+            Action::ActivateMaterializedView { .. } => "activate_materialized_view",
+            Action::CreateFunction { .. } => "create_function",
+            Action::CreateCatalog { .. } => "create_catalog",
+        }
+    }
+
+    fn tag(&self) -> &'static str {
+        match self {
+            Entry::Pin(_) => "pin",
+            Entry::Upload(_) => "upload",
+            Entry::Release(_) => "release",
+            Entry::Manifest(_) => "manifest",
+            Entry::CreateDatabase(_) => "create_database",
+            Entry::Stage(_) => "stage",
+            Entry::Download(_) => "download",
+            Entry::Commit(_) => "commit",
+            Entry::CreateView(_) => "create_view",
+            Entry::ActivateMaterializedView(_) => "activate_materialized_view",
+            Entry::CreateFunction(_) => "create_function",
+            Entry::CreateCatalog(_) => "create_catalog",
+        }
+    }
+
+    /// The stored form.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("journal entries serialize")
+    }
+
+    /// Decodes the stored form of the entry of a task of `action`.
+    pub fn decode(text: &str, action: &Action) -> Result<Entry, String> {
+        let mut value: serde_json::Value =
+            serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
+        let expected = Entry::tag_for(action);
+        let object = value
+            .as_object_mut()
+            .ok_or_else(|| "not a JSON object".to_string())?;
+        match object.get("entry") {
+            // A journal from before entries were tagged: the task says what it is.
+            None => {
+                object.insert("entry".into(), expected.into());
+            }
+            Some(serde_json::Value::String(tag)) if tag == expected => {}
+            Some(other) => {
+                return Err(format!(
+                    "a {other} entry, but the plan's task is a {expected} task"
+                ));
+            }
+        }
+        let entry: Entry = serde_json::from_value(value).map_err(|e| e.to_string())?;
+        debug_assert_eq!(entry.tag(), expected);
+        Ok(entry)
+    }
+}
+
+/// Why a journal cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("job {job}: the journal entry of task {task} is unusable: {reason}")]
+pub struct JournalError {
+    pub job: i64,
+    pub task: String,
+    pub reason: String,
+}
+
+/// A job's decoded journal, checked against its plan.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Journal {
+    entries: BTreeMap<String, Entry>,
+}
+
+impl Journal {
+    /// Decodes the stored journal of job `job`, which runs `plan`.
+    pub fn decode(
+        job: i64,
+        plan: &Plan,
+        stored: &BTreeMap<String, String>,
+    ) -> Result<Journal, JournalError> {
+        let actions: BTreeMap<&str, &Action> = plan
+            .tasks
+            .iter()
+            .map(|t| (t.id.as_str(), &t.action))
+            .collect();
+        let mut entries = BTreeMap::new();
+        for (task, text) in stored {
+            let error = |reason: String| JournalError {
+                job,
+                task: task.clone(),
+                reason,
+            };
+            let action = actions
+                .get(task.as_str())
+                .ok_or_else(|| error("the plan has no such task".into()))?;
+            let entry = Entry::decode(text, action).map_err(error)?;
+            entries.insert(task.clone(), entry);
+        }
+        Ok(Journal { entries })
+    }
+
+    pub fn contains(&self, task: &str) -> bool {
+        self.entries.contains_key(task)
+    }
+
+    pub fn get(&self, task: &str) -> Option<&Entry> {
+        self.entries.get(task)
+    }
+
+    pub fn insert(&mut self, task: String, entry: Entry) {
+        self.entries.insert(task, entry);
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&String, &Entry)> {
+        self.entries.iter()
+    }
+
+    /// The pin of a backup, once taken.
+    pub fn pin(&self) -> Option<&PinEntry> {
+        self.entries.values().find_map(|e| match e {
+            Entry::Pin(p) => Some(p.as_ref()),
+            _ => None,
+        })
+    }
+
+    /// Whether the restore's commit happened (its data is published).
+    pub fn committed(&self) -> bool {
+        self.entries.values().any(|e| matches!(e, Entry::Commit(_)))
+    }
+
+    /// Whether the backup's pin was released.
+    pub fn released(&self) -> bool {
+        self.entries
+            .values()
+            .any(|e| matches!(e, Entry::Release(_)))
+    }
+
+    /// Stage entries by task id.
+    pub fn stages(&self) -> impl Iterator<Item = (&String, &StageEntry)> {
+        self.entries.iter().filter_map(|(k, e)| match e {
+            Entry::Stage(s) => Some((k, s)),
+            _ => None,
+        })
+    }
+}
