@@ -6,7 +6,8 @@
 
 use std::time::Instant;
 
-use srbackup::session::{Output, Session};
+use srbackup::results::Output;
+use srbackup::session::Session;
 
 fn rows_arg() -> u64 {
     std::env::args()

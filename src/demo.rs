@@ -10,7 +10,8 @@ use std::time::Instant;
 use crate::catalog::{self, ObjectKind};
 use crate::exec::progress::Progress;
 use crate::output;
-use crate::session::{Output, Session};
+use crate::results::Output;
+use crate::session::Session;
 
 pub const FIXTURE: &str = include_str!("../fixtures/sr_hub.sql");
 
@@ -77,11 +78,9 @@ pub async fn run(
         let conn = engine.catalog().view();
         let db = conn
             .database("sr_hub")
-            .map_err(crate::engine::EngineError::from)?
+            .map_err(crate::error::Error::from)?
             .ok_or_else(|| miette::miette!("sr_hub is missing"))?;
-        let all = conn
-            .objects(db.id)
-            .map_err(crate::engine::EngineError::from)?;
+        let all = conn.objects(db.id).map_err(crate::error::Error::from)?;
         let data: Vec<String> = all
             .iter()
             .filter(|o| o.def.kind() != ObjectKind::View)

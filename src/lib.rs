@@ -13,19 +13,26 @@
 
 #[cfg(feature = "formats")]
 pub mod catalog;
+pub mod code;
+#[cfg(feature = "engine")]
+pub mod config;
 #[cfg(feature = "engine")]
 pub mod demo;
 #[cfg(feature = "engine")]
 pub mod engine;
 #[cfg(feature = "engine")]
+pub mod error;
+#[cfg(feature = "engine")]
 pub mod exec;
 #[cfg(feature = "engine")]
 pub mod hashing;
-#[cfg(feature = "engine")]
+#[cfg(feature = "formats")]
 pub mod output;
 #[cfg(feature = "formats")]
 pub mod plan;
 pub mod repo;
+#[cfg(feature = "formats")]
+pub mod results;
 #[cfg(feature = "wire")]
 pub mod server;
 #[cfg(feature = "engine")]

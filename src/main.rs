@@ -252,7 +252,7 @@ async fn run(cli: Cli) -> Result<()> {
         } => {
             let mut session = open_session(&cli.cluster)?;
             let repo = srbackup::repo::registry::open(
-                session.engine(),
+                session.engine().catalog(),
                 &srbackup::sql::Ident::new(&repository),
             )?;
             let id = match timestamp {
@@ -268,7 +268,7 @@ async fn run(cli: Cli) -> Result<()> {
             let summary = format!(
                 "snapshot {id}: {} files, {} checked, {} damaged",
                 report.files,
-                srbackup::session::human_bytes(report.bytes),
+                srbackup::output::human_bytes(report.bytes),
                 report.damaged.len()
             );
             if report.damaged.is_empty() {

@@ -3,8 +3,24 @@
 use std::fmt::Write;
 use std::io::Write as _;
 
-use crate::session::{ColumnKind, Output, ResultSet, Sink};
+use crate::results::{ColumnKind, Output, ResultSet, Sink};
 use crate::sql::Statement;
+
+/// `1.2 MiB`: a size as people read it.
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u < UNITS.len() - 1 {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
 
 /// A result set as the mysql client prints it.
 pub fn table(rs: &ResultSet) -> String {

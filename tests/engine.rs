@@ -9,7 +9,8 @@ use srbackup::engine::storage::read_rowset;
 mod common;
 
 use common::{fails, rows, run};
-use srbackup::session::{ResultSet, Session};
+use srbackup::results::ResultSet;
+use srbackup::session::Session;
 
 const FIXTURE: &str = include_str!("../fixtures/sr_hub.sql");
 

@@ -150,7 +150,9 @@ async fn a_flipped_byte_is_always_caught() {
     .await;
     assert!(e.contains("corrupt"), "{e}");
     // verify reads every object and reports each one as damaged.
-    let repo = srbackup::repo::registry::open(s.engine(), &srbackup::sql::Ident::new("r")).unwrap();
+    let repo =
+        srbackup::repo::registry::open(s.engine().catalog(), &srbackup::sql::Ident::new("r"))
+            .unwrap();
     let id = repo.latest("base").await.unwrap();
     let manifest = repo.read_manifest(&id).await.unwrap();
     let report = repo.verify_snapshot(&manifest, 4).await;

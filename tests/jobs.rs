@@ -7,7 +7,8 @@ mod common;
 use common::{
     FIXTURE, S3Server, assert_no_secret, checksums, fails, hub_with_local_repo, rows, run,
 };
-use srbackup::session::{Output, Session};
+use srbackup::results::Output;
+use srbackup::session::Session;
 use srbackup::sql::{self, Statement};
 
 const SEED: &str = include_str!("../fixtures/seed-statements.sql");

@@ -261,7 +261,7 @@ fn every_malformed_statement_is_refused_with_a_pointed_diagnostic() {
                 problem.label
             );
             assert!(
-                !problem.code.contains("internal"),
+                !problem.code.as_str().contains("internal"),
                 "an internal error for user input: {}",
                 problem.message
             );

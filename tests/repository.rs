@@ -526,7 +526,7 @@ async fn creating_a_repository_names_what_is_wrong() {
 }
 
 /// Every output of a session, as text, for the no-secret check.
-fn all_text(outputs: &[srbackup::session::Output]) -> String {
+fn all_text(outputs: &[srbackup::results::Output]) -> String {
     format!("{outputs:?}")
 }
 

@@ -2,6 +2,7 @@
 //! catalogs. Each statement is checked against the catalog (errors point at the token) and
 //! applied in one catalog transaction.
 
+use crate::code::Code;
 use std::collections::BTreeMap;
 
 use datafusion::arrow::datatypes::DataType;
@@ -29,7 +30,7 @@ fn props_map(properties: &Properties) -> BTreeMap<String, String> {
 fn already_exists(what: &str, name: &impl std::fmt::Display, span: sql::Span) -> EngineError {
     EngineError::at(
         Problem::new(
-            "srbackup::ddl::exists",
+            Code::DdlExists,
             span,
             format!("{what} {name} already exists"),
         )
@@ -72,7 +73,7 @@ fn resolve_column(schema_cols: &[Column], name: &Ident, what: &str) -> Result<us
         .position(|c| c.name.eq_ignore_ascii_case(&name.value))
         .ok_or_else(|| {
             let mut p = Problem::new(
-                "srbackup::ddl::unknown_column",
+                Code::DdlUnknownColumn,
                 name.span,
                 format!("{what} column {name} is not a column of the table"),
             )
@@ -116,7 +117,7 @@ pub fn datum_scalar(value: &Datum, dt: &DataType, column: &str) -> Result<Scalar
     let bad = |text: &str| {
         EngineError::at(
             Problem::new(
-                "srbackup::load::value",
+                Code::LoadValue,
                 value.span(),
                 format!(
                     "{text} is not a valid {} for column {column}",
@@ -147,12 +148,8 @@ pub fn datum_scalar(value: &Datum, dt: &DataType, column: &str) -> Result<Scalar
             parse_scalar(&n.value, dt).map_err(|_| bad(&value.to_string()))
         }
         Datum::Default(s) | Datum::MaxValue(s) => Err(EngineError::at(
-            Problem::new(
-                "srbackup::load::value",
-                *s,
-                format!("{value} is not a value here"),
-            )
-            .label("not allowed here"),
+            Problem::new(Code::LoadValue, *s, format!("{value} is not a value here"))
+                .label("not allowed here"),
         )),
     }
 }
@@ -169,7 +166,7 @@ fn resolve_columns(stmt: &sql::CreateTable) -> Result<(Vec<Column>, KeyKind)> {
             .map_err(|why| {
                 EngineError::at(
                     Problem::new(
-                        "srbackup::ddl::type",
+                        Code::DdlType,
                         def.data_type.name.span,
                         format!("column {}: {why}", def.name),
                     )
@@ -186,7 +183,7 @@ fn resolve_columns(stmt: &sql::CreateTable) -> Result<(Vec<Column>, KeyKind)> {
                 if key_kind != KeyKind::Aggregate {
                     return Err(EngineError::at(
                         Problem::new(
-                            "srbackup::ddl::aggregate",
+                            Code::DdlAggregate,
                             agg.span,
                             format!("{} only applies to AGGREGATE KEY tables", agg.value),
                         )
@@ -195,7 +192,7 @@ fn resolve_columns(stmt: &sql::CreateTable) -> Result<(Vec<Column>, KeyKind)> {
                 }
                 Some(AggregateKind::from_name(&agg.value).ok_or_else(|| {
                     problem_at(
-                        "srbackup::ddl::aggregate",
+                        Code::DdlAggregate,
                         agg.span,
                         format!("{} is not supported; use SUM, MAX, MIN, REPLACE or REPLACE_IF_NOT_NULL", agg.value),
                     )
@@ -226,7 +223,7 @@ fn resolve_columns(stmt: &sql::CreateTable) -> Result<(Vec<Column>, KeyKind)> {
         if at != i {
             return Err(EngineError::at(
                 Problem::new(
-                    "srbackup::ddl::key_order",
+                    Code::DdlKeyOrder,
                     key.span,
                     format!("key column {key} must be column {} of the table", i + 1),
                 )
@@ -237,7 +234,7 @@ fn resolve_columns(stmt: &sql::CreateTable) -> Result<(Vec<Column>, KeyKind)> {
         let col = &mut columns[at];
         if matches!(col.sql_type, SqlType::Float | SqlType::Double) {
             return Err(problem_at(
-                "srbackup::ddl::key_type",
+                Code::DdlKeyType,
                 key.span,
                 format!("key column {key} cannot be FLOAT or DOUBLE"),
             ));
@@ -246,7 +243,7 @@ fn resolve_columns(stmt: &sql::CreateTable) -> Result<(Vec<Column>, KeyKind)> {
         if key_kind == KeyKind::Primary {
             if stmt.columns[at].nullable == Some(true) {
                 return Err(problem_at(
-                    "srbackup::ddl::primary_null",
+                    Code::DdlPrimaryNull,
                     key.span,
                     format!("primary key column {key} must be NOT NULL"),
                 ));
@@ -259,7 +256,7 @@ fn resolve_columns(stmt: &sql::CreateTable) -> Result<(Vec<Column>, KeyKind)> {
             if !col.is_key && col.aggregate.is_none() {
                 return Err(EngineError::at(
                     Problem::new(
-                        "srbackup::ddl::aggregate",
+                        Code::DdlAggregate,
                         def.name.span,
                         format!(
                             "value column {} of an AGGREGATE KEY table needs an aggregate type",
@@ -284,7 +281,7 @@ pub fn resolve_table(
     let must_be_key = |name: &Ident, idx: usize, what: &str| -> Result<()> {
         if keys != KeyKind::Duplicate && !columns[idx].is_key {
             return Err(problem_at(
-                "srbackup::ddl::not_key",
+                Code::DdlNotKey,
                 name.span,
                 format!(
                     "{what} column {name} must be a key column of a {} KEY table",
@@ -352,7 +349,7 @@ pub fn resolve_table(
             must_be_key(column, i, "partition")?;
             if !matches!(columns[i].sql_type, SqlType::Date | SqlType::DateTime) {
                 return Err(problem_at(
-                    "srbackup::ddl::date_trunc",
+                    Code::DdlDateTrunc,
                     column.span,
                     format!(
                         "date_trunc needs a DATE or DATETIME column; {column} is {}",
@@ -364,7 +361,7 @@ pub fn resolve_table(
             {
                 return Err(EngineError::at(
                     Problem::new(
-                        "srbackup::ddl::date_trunc",
+                        Code::DdlDateTrunc,
                         unit.span,
                         format!("date_trunc unit '{}' is not supported", unit.value),
                     )
@@ -398,7 +395,7 @@ pub fn resolve_table(
             if let Some(first) = names.insert(def.name.value.clone(), def.name.span) {
                 return Err(EngineError::at(
                     Problem::new(
-                        "srbackup::ddl::duplicate_partition",
+                        Code::DdlDuplicatePartition,
                         def.name.span,
                         format!("partition {} is defined twice", def.name.value),
                     )
@@ -412,7 +409,7 @@ pub fn resolve_table(
         Some(d) if d.hash.is_empty() => {
             if keys != KeyKind::Duplicate {
                 return Err(problem_at(
-                    "srbackup::ddl::random",
+                    Code::DdlRandom,
                     d.span,
                     format!(
                         "a {} KEY table must be distributed by HASH of key columns",
@@ -480,7 +477,7 @@ fn tuple_text(
 ) -> Result<Vec<String>> {
     if values.len() != types.len() {
         return Err(problem_at(
-            "srbackup::ddl::bound",
+            Code::DdlBound,
             span,
             format!(
                 "a bound needs {} value(s), one per partition column; found {}",
@@ -495,11 +492,7 @@ fn tuple_text(
         .zip(idx)
         .map(|((v, t), i)| {
             datum_text(v, t, &columns[*i].name)?.ok_or_else(|| {
-                problem_at(
-                    "srbackup::ddl::bound",
-                    v.span(),
-                    "a partition bound cannot be NULL",
-                )
+                problem_at(Code::DdlBound, v.span(), "a partition bound cannot be NULL")
             })
         })
         .collect()
@@ -526,7 +519,7 @@ fn range_bound(
             tuple_text(hi, types, columns, idx, def.span)?,
         )),
         sql::PartitionBound::In(_) => Err(problem_at(
-            "srbackup::ddl::bound",
+            Code::DdlBound,
             def.span,
             "a RANGE partition takes VALUES LESS THAN (...) or VALUES [(...), (...))",
         )),
@@ -545,7 +538,7 @@ fn list_bound(
             for item in items {
                 if item.len() != types.len() {
                     return Err(problem_at(
-                        "srbackup::ddl::bound",
+                        Code::DdlBound,
                         def.span,
                         format!(
                             "each list value needs {} value(s), one per partition column",
@@ -564,7 +557,7 @@ fn list_bound(
             Ok(PartitionBound::List { values })
         }
         _ => Err(problem_at(
-            "srbackup::ddl::bound",
+            Code::DdlBound,
             def.span,
             "a LIST partition takes VALUES IN (...)",
         )),
@@ -589,7 +582,7 @@ fn check_ranges(
             let (lo, hi) = (parse(lower)?, parse(upper)?);
             if !lo.is_empty() && !hi.is_empty() && lo.partial_cmp(&hi).is_none_or(|o| o.is_ge()) {
                 return Err(problem_at(
-                    "srbackup::ddl::empty_range",
+                    Code::DdlEmptyRange,
                     def.span,
                     format!(
                         "partition {name} is empty: its lower bound is not below its upper bound"
@@ -605,7 +598,7 @@ fn check_ranges(
                     || (!ohi.is_empty() && !lo.is_empty() && below(ohi, &lo));
                 if !disjoint {
                     return Err(problem_at(
-                        "srbackup::ddl::overlap",
+                        Code::DdlOverlap,
                         def.span,
                         format!("partition {name} overlaps partition {other}"),
                     ));
@@ -695,7 +688,7 @@ pub fn drop_object(
     if obj.def.kind() != kind {
         return Err(EngineError::at(
             Problem::new(
-                "srbackup::ddl::wrong_kind",
+                Code::DdlWrongKind,
                 stmt.name.name.span,
                 format!(
                     "{} is a {}, not a {}",
@@ -757,7 +750,7 @@ fn unknown_partition(engine: &mut Engine, object_id: i64, name: &sql::Literal) -
         .map(|ps| ps.into_iter().map(|p| p.name).collect())
         .unwrap_or_default();
     let mut p = Problem::new(
-        "srbackup::ddl::unknown_partition",
+        Code::DdlUnknownPartition,
         name.span,
         format!("unknown partition {}", name.value),
     )
@@ -815,7 +808,7 @@ pub fn alter_table(
     let (_, obj) = engine.object(&stmt.name, current)?;
     let Some(schema) = obj.def.schema().cloned() else {
         return Err(problem_at(
-            "srbackup::ddl::not_table",
+            Code::DdlNotTable,
             stmt.name.span(),
             format!("{} is a view", stmt.name),
         ));
@@ -890,7 +883,7 @@ pub fn alter_table(
                 Partitioning::List { .. } => list_bound(def, &types, columns, &idx)?,
                 _ => {
                     return Err(problem_at(
-                        "srbackup::ddl::add_partition",
+                        Code::DdlAddPartition,
                         def.span,
                         format!(
                             "{} is not RANGE or LIST partitioned; its partitions are made on load",
@@ -914,7 +907,7 @@ pub fn alter_table(
 fn base_tables(engine: &mut Engine, query: &sql::QueryText, db: &str) -> Result<Vec<String>> {
     let refs = super::query::referenced_tables(&query.text, Some(db)).map_err(|e| {
         problem_at(
-            "srbackup::ddl::query",
+            Code::DdlQuery,
             query.span,
             format!("the query does not parse: {e}"),
         )
@@ -929,7 +922,7 @@ fn base_tables(engine: &mut Engine, query: &sql::QueryText, db: &str) -> Result<
         if !found {
             return Err(EngineError::at(
                 Problem::new(
-                    "srbackup::ddl::unknown_base",
+                    Code::DdlUnknownBase,
                     query.span,
                     format!("the query reads {rdb}.{table}, which does not exist"),
                 )
@@ -954,7 +947,7 @@ pub async fn create_view(
     let schema = plan_schema(engine, &stmt.query, &db.name).await?;
     if !stmt.columns.is_empty() && stmt.columns.len() != schema.fields().len() {
         return Err(problem_at(
-            "srbackup::ddl::view_columns",
+            Code::DdlViewColumns,
             stmt.name.span(),
             format!(
                 "the view names {} columns but its query returns {}",
@@ -986,7 +979,7 @@ async fn plan_schema(
     let df = ctx.sql(&query.text).await.map_err(|e| {
         EngineError::at(
             Problem::new(
-                "srbackup::ddl::query",
+                Code::DdlQuery,
                 query.span,
                 format!(
                     "the query cannot be planned: {}",
@@ -1023,7 +1016,7 @@ pub async fn create_materialized_view(
     for (i, f) in schema.fields().iter().enumerate() {
         let sql_type = sql_type_of(f.data_type()).ok_or_else(|| {
             problem_at(
-                "srbackup::ddl::mv_type",
+                Code::DdlMvType,
                 stmt.query.span,
                 format!(
                     "column {} of the query has type {}, which a table cannot store",
@@ -1119,7 +1112,7 @@ async fn create_sync_mv(
 ) -> Result<bool> {
     let [base] = bases else {
         return Err(problem_at(
-            "srbackup::ddl::sync_mv",
+            Code::DdlSyncMv,
             stmt.query.span,
             "a synchronous materialized view reads exactly one table; add REFRESH ASYNC for a multi-table view",
         ));
@@ -1131,14 +1124,14 @@ async fn create_sync_mv(
         .object(db.id, table)?
         .ok_or_else(|| {
             problem_at(
-                "srbackup::ddl::sync_mv",
+                Code::DdlSyncMv,
                 stmt.query.span,
                 format!("{base} must be a table of database {}", db.name),
             )
         })?;
     let ObjectDef::Table { schema, rollups } = &obj.def else {
         return Err(problem_at(
-            "srbackup::ddl::sync_mv",
+            Code::DdlSyncMv,
             stmt.query.span,
             format!("{base} is not a table"),
         ));
@@ -1151,7 +1144,7 @@ async fn create_sync_mv(
         &stmt.query.text,
     )
     .await
-    .map_err(|e| problem_at("srbackup::ddl::sync_mv", stmt.query.span, e.to_string()))?;
+    .map_err(|e| problem_at(Code::DdlSyncMv, stmt.query.span, e.to_string()))?;
     // Build the rollup of the rows already there: one rollup rowset per base rowset, in files
     // named after a lease so that garbage collection leaves them alone until the commit.
     let rollup_arrow = super::types::arrow_schema(&rollup.schema);
@@ -1300,7 +1293,7 @@ pub fn alter_materialized_view(
     let (_, obj) = engine.object(&stmt.name, current)?;
     let ObjectDef::MaterializedView { base_tables, .. } = &obj.def else {
         return Err(problem_at(
-            "srbackup::ddl::not_mv",
+            Code::DdlNotMv,
             stmt.name.span(),
             format!("{} is not an asynchronous materialized view", stmt.name),
         ));
@@ -1310,7 +1303,7 @@ pub fn alter_materialized_view(
         if let Some(m) = missing.first() {
             return Err(EngineError::at(
                 Problem::new(
-                    "srbackup::ddl::inactive",
+                    Code::DdlInactive,
                     stmt.name.span(),
                     format!(
                         "cannot activate {}: base table {m} does not exist",
@@ -1406,7 +1399,7 @@ pub fn drop_function(
         [] if stmt.if_exists => Ok(false),
         [] => Err(EngineError::at(
             Problem::new(
-                "srbackup::ddl::unknown_function",
+                Code::DdlUnknownFunction,
                 stmt.name.span(),
                 format!("unknown function {}", stmt.name),
             )
@@ -1426,7 +1419,7 @@ pub fn drop_function(
             Ok(true)
         }
         many => Err(problem_at(
-            "srbackup::ddl::ambiguous_function",
+            Code::DdlAmbiguousFunction,
             stmt.name.span(),
             format!(
                 "{} has several overloads ({}); name the argument types",
@@ -1455,7 +1448,7 @@ pub fn create_catalog(engine: &mut Engine, stmt: &sql::CreateCatalog) -> Result<
     }
     if stmt.properties.get("type").is_none() {
         return Err(EngineError::at(
-            Problem::new("srbackup::ddl::catalog_type", stmt.name.span, format!("catalog {} has no \"type\" property", stmt.name))
+            Problem::new(Code::DdlCatalogType, stmt.name.span, format!("catalog {} has no \"type\" property", stmt.name))
                 .label("which kind of catalog?")
                 .help("add PROPERTIES (\"type\" = \"hive\" | \"iceberg\" | \"hudi\" | \"deltalake\" | \"jdbc\" | ...)"),
         ));
@@ -1477,7 +1470,7 @@ pub fn drop_catalog(engine: &mut Engine, stmt: &sql::DropCatalog) -> Result<bool
         .write(|tx| tx.delete_external_catalog(&stmt.name.value))?;
     if n == 0 && !stmt.if_exists {
         return Err(problem_at(
-            "srbackup::ddl::unknown_catalog",
+            Code::DdlUnknownCatalog,
             stmt.name.span,
             format!("unknown catalog {}", stmt.name),
         ));

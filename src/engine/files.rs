@@ -1,6 +1,7 @@
 //! `FILES("path" = ..., "format" = "csv" | "parquet", ...)`: StarRocks' bulk-load source, read
 //! as a stream of batches so that memory stays bounded whatever the file size.
 
+use crate::code::Code;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -53,7 +54,7 @@ pub fn open(
         if !FILES_PROPERTIES.contains(&p.key.value.to_ascii_lowercase().as_str()) {
             return Err(EngineError::at(
                 Problem::new(
-                    "srbackup::load::files_property",
+                    Code::LoadFilesProperty,
                     p.key.span,
                     format!("unknown FILES property \"{}\"", p.key.value),
                 )
@@ -64,12 +65,12 @@ pub fn open(
     }
     let path = properties
         .get("path")
-        .ok_or_else(|| problem_at("srbackup::load::files", span, "FILES needs a \"path\""))?;
+        .ok_or_else(|| problem_at(Code::LoadFiles, span, "FILES needs a \"path\""))?;
     let local = match path.strip_prefix("file://") {
         Some(rest) => rest,
         None if path.contains("://") => {
             return Err(problem_at(
-                "srbackup::load::files",
+                Code::LoadFiles,
                 properties
                     .find("path")
                     .map(|p| p.value.span)
@@ -118,7 +119,7 @@ pub fn open(
                 Some(s) if s.len() == 1 => s.as_bytes()[0],
                 Some(s) => {
                     return Err(problem_at(
-                        "srbackup::load::files",
+                        Code::LoadFiles,
                         span,
                         format!("csv.column_separator must be one character, not \"{s}\""),
                     ));
@@ -130,7 +131,7 @@ pub fn open(
                 .transpose()
                 .map_err(|_| {
                     problem_at(
-                        "srbackup::load::files",
+                        Code::LoadFiles,
                         span,
                         "csv.skip_header must be a number of lines",
                     )
@@ -161,12 +162,12 @@ pub fn open(
             Ok(Box::pin(futures::stream::iter(iter)))
         }
         Some(other) => Err(problem_at(
-            "srbackup::load::files",
+            Code::LoadFiles,
             span,
             format!("FILES format \"{other}\" is not supported; use \"csv\" or \"parquet\""),
         )),
         None => Err(problem_at(
-            "srbackup::load::files",
+            Code::LoadFiles,
             span,
             "FILES needs a \"format\" (\"csv\" or \"parquet\")",
         )),

@@ -19,6 +19,7 @@ pub mod rollup;
 pub mod storage;
 pub mod types;
 
+use crate::code::Code;
 use std::path::{Path, PathBuf};
 
 use crate::catalog::{Catalog, CatalogError, DatabaseRow, ObjectRow};
@@ -50,9 +51,6 @@ pub enum EngineError {
         #[help]
         help: Option<String>,
     },
-    #[error(transparent)]
-    #[diagnostic(transparent)]
-    Repo(#[from] crate::repo::RepoError),
     #[error("query failed: {0}")]
     #[diagnostic(code(srbackup::engine::query))]
     Query(String),
@@ -129,7 +127,7 @@ impl Engine {
         }
         let all = self.catalog.view().databases()?;
         let mut problem = Problem::new(
-            "srbackup::engine::unknown_database",
+            Code::EngineUnknownDatabase,
             name.span,
             format!("unknown database {name}"),
         )
@@ -158,7 +156,7 @@ impl Engine {
             }),
             (None, None) => Err(EngineError::at(
                 Problem::new(
-                    "srbackup::engine::no_database",
+                    Code::EngineNoDatabase,
                     name.span(),
                     format!("{} names no database", name),
                 )
@@ -183,7 +181,7 @@ impl Engine {
         }
         let all = self.catalog.view().objects(db.id)?;
         let mut problem = Problem::new(
-            "srbackup::engine::unknown_object",
+            Code::EngineUnknownObject,
             name.name.span,
             format!(
                 "unknown table {}.{}",
@@ -200,10 +198,6 @@ impl Engine {
 }
 
 /// A problem at a span, as an error.
-pub(crate) fn problem_at(
-    code: &'static str,
-    span: Span,
-    message: impl Into<String>,
-) -> EngineError {
+pub(crate) fn problem_at(code: Code, span: Span, message: impl Into<String>) -> EngineError {
     EngineError::at(Problem::new(code, span, message))
 }

@@ -3,9 +3,10 @@
 use std::time::{Duration, Instant};
 
 use crate::catalog::{JobKind, JobRow, JobState};
-use crate::engine::{Engine, EngineError, Result, maintenance};
+use crate::engine::{Engine, maintenance};
+use crate::error::{Error, Result};
 use crate::plan::{ObjectAction, Plan};
-use crate::session::ResultSet;
+use crate::results::ResultSet;
 use crate::sql::{CancelJob, CancelTarget, CompareOp, Predicate, ShowJobs};
 
 pub const SHOW_BACKUP_COLUMNS: &[&str] = crate::sql::SHOW_BACKUP_COLUMNS;
@@ -189,7 +190,7 @@ pub async fn cancel(
         CancelTarget::Database(d) => d.value.clone(),
         CancelTarget::ExternalCatalog => super::EXTERNAL_CATALOGS.to_string(),
         CancelTarget::Current => current.map(str::to_string).ok_or_else(|| {
-            EngineError::invalid(
+            Error::invalid(
                 format!("CANCEL {} names no database", kind.keyword()),
                 Some("write CANCEL BACKUP FROM db, or USE db first"),
             )

@@ -15,7 +15,6 @@
 pub mod jobs;
 pub mod journal;
 pub mod progress;
-pub mod settings;
 mod tasks;
 
 use std::collections::{BTreeSet, HashMap};
@@ -25,7 +24,9 @@ use std::time::{Duration, Instant};
 use tokio::task::JoinSet;
 
 use crate::catalog::{self, JobKind, JobState, JobStatus, NewJob};
-use crate::engine::{Engine, EngineError, Result, maintenance};
+use crate::config::Settings;
+use crate::engine::{Engine, maintenance};
+use crate::error::{Error, Result};
 use crate::plan::graph::TaskGraph;
 use crate::plan::{Action, Plan};
 use crate::repo::gc::{LEASE_REFRESH, Lease, LeaseKind};
@@ -34,7 +35,6 @@ use crate::repo::{Manifest, RepoError, Repository};
 use crate::sql::{Ident, Statement};
 use journal::{Entry, Journal};
 use progress::Progress;
-use settings::Settings;
 
 /// The pseudo-database whose lock external-catalog-only jobs take.
 pub const EXTERNAL_CATALOGS: &str = "__external_catalogs__";
@@ -70,7 +70,7 @@ impl Outcome {
 
     /// The closing summary line.
     pub fn summary(&self) -> String {
-        let h = crate::session::human_bytes;
+        let h = crate::output::human_bytes;
         let secs = self.elapsed.as_secs_f64().max(0.001);
         let what = match self.kind {
             JobKind::Backup => "BACKUP",
@@ -133,8 +133,14 @@ enum Stop {
     Failed(String),
 }
 
-impl From<EngineError> for Stop {
-    fn from(e: EngineError) -> Stop {
+impl From<Error> for Stop {
+    fn from(e: Error) -> Stop {
+        Stop::Failed(e.to_string())
+    }
+}
+
+impl From<crate::engine::EngineError> for Stop {
+    fn from(e: crate::engine::EngineError) -> Stop {
         Stop::Failed(e.to_string())
     }
 }
@@ -166,10 +172,10 @@ pub fn snapshot_timestamp(label: &str, fixed: Option<&str>) -> Result<String> {
     match fixed {
         Some(t) => crate::repo::SnapshotId::new(label, t)
             .map(|id| id.timestamp)
-            .map_err(|e| EngineError::invalid(format!("snapshot time: {e}"), None)),
+            .map_err(|e| Error::invalid(format!("snapshot time: {e}"), None)),
         None => crate::repo::SnapshotId::now(label)
             .map(|id| id.timestamp)
-            .map_err(|e| EngineError::invalid(e.to_string(), None)),
+            .map_err(|e| Error::invalid(e.to_string(), None)),
     }
 }
 
@@ -188,14 +194,14 @@ pub async fn apply(
     options: StartOptions<'_>,
 ) -> Result<Outcome> {
     let statement = crate::sql::parse_one(&plan.statement).map_err(|e| {
-        EngineError::invalid(
+        Error::invalid(
             format!("the plan's statement does not parse: {}", e.render_plain()),
             None,
         )
     })?;
     let current = crate::plan::plan(engine, &statement, &plan.statement).await?;
     if current.fingerprint != plan.fingerprint {
-        return Err(EngineError::invalid(
+        return Err(Error::invalid(
             format!(
                 "the plan is stale: the catalog (or the snapshot) changed since it was made ({} now, {} in the plan)",
                 short(&current.fingerprint),
@@ -303,7 +309,7 @@ pub async fn resume(
             Some(j) => vec![j],
             None => {
                 let job = engine.catalog().view().job(id)?;
-                return Err(EngineError::invalid(
+                return Err(Error::invalid(
                     match job {
                         None => format!("there is no job {id}"),
                         Some(j) if j.finished => format!("job {id} already ended ({})", j.state),
@@ -336,19 +342,19 @@ pub async fn run_job(engine: &mut Engine, job_id: i64, progress: &dyn Progress) 
         .catalog()
         .view()
         .job(job_id)?
-        .ok_or_else(|| EngineError::invalid(format!("there is no job {job_id}"), None))?;
+        .ok_or_else(|| Error::invalid(format!("there is no job {job_id}"), None))?;
     let plan = Plan::from_json(&job.plan)
-        .map_err(|e| EngineError::invalid(format!("job {job_id}: {e}"), None))?;
+        .map_err(|e| Error::invalid(format!("job {job_id}: {e}"), None))?;
     // A journal that does not decode stops here, before anything is resumed or undone: the
     // error names the job and the task, and the job stays as it is for a person to look at.
     let journal = Journal::decode(job_id, &plan, &engine.catalog().view().journal(job_id)?)
-        .map_err(|e| EngineError::invalid(e.to_string(), None))?;
+        .map_err(|e| Error::invalid(e.to_string(), None))?;
     let lock_job = format!("{} {}", job.kind.as_str(), job.label);
     // A job that cannot even start (its repository was dropped, the settings file is wrong)
     // ends as CANCELLED with the reason, and lets go of its database.
     let setup = (|| -> Result<(Repository, Settings)> {
         let settings = Settings::load(engine.root())?;
-        let repository = registry::open(engine, &Ident::new(&plan.repository.name))?
+        let repository = registry::open(engine.catalog(), &Ident::new(&plan.repository.name))?
             .with_rate_limits(
                 settings.max_upload_speed_kbps,
                 settings.max_download_speed_kbps,
@@ -431,11 +437,11 @@ pub async fn run_job(engine: &mut Engine, job_id: i64, progress: &dyn Progress) 
 /// undoes what a cancel undoes, from the journal.
 pub async fn cancel_interrupted(engine: &mut Engine, job: &catalog::JobRow) -> Result<()> {
     let plan = Plan::from_json(&job.plan)
-        .map_err(|e| EngineError::invalid(format!("job {}: {e}", job.id), None))?;
+        .map_err(|e| Error::invalid(format!("job {}: {e}", job.id), None))?;
     let journal = Journal::decode(job.id, &plan, &engine.catalog().view().journal(job.id)?)
-        .map_err(|e| EngineError::invalid(e.to_string(), None))?;
+        .map_err(|e| Error::invalid(e.to_string(), None))?;
     tasks::undo(engine, &plan, &journal)
-        .map_err(|e| EngineError::invalid(format!("job {}: {e}", job.id), None))?;
+        .map_err(|e| Error::invalid(format!("job {}: {e}", job.id), None))?;
     engine.catalog().write(|tx| {
         tx.finish_job(
             job.id,
@@ -445,7 +451,11 @@ pub async fn cancel_interrupted(engine: &mut Engine, job: &catalog::JobRow) -> R
         )
     })?;
     let lock_job = format!("{} {}", job.kind.as_str(), job.label);
-    maintenance::unlock_database(engine, &job.db_name, &lock_job)
+    Ok(maintenance::unlock_database(
+        engine,
+        &job.db_name,
+        &lock_job,
+    )?)
 }
 
 #[derive(Default)]

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::session::human_bytes;
+use crate::output::human_bytes;
 
 pub trait Progress: Send + Sync {
     /// The job's transfer volume is known.

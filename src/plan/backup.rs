@@ -1,6 +1,7 @@
 //! BACKUP → plan: what the statement selects in the catalog, every rowset to send, and the
 //! tasks pin → uploads → manifest, release.
 
+use crate::code::Code;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use crate::catalog::{JobKind, Reader};
@@ -12,7 +13,8 @@ use super::{
 use crate::catalog::{
     self, DatabaseRow, ExternalCatalogDef, FunctionDef, ObjectDef, ObjectRow, PartitionRow,
 };
-use crate::engine::{Engine, EngineError, Result};
+use crate::engine::Engine;
+use crate::error::{Error, Result};
 use crate::repo::registry;
 use crate::sql::options::{self, BackupType, JobOptions, JobStatement};
 use crate::sql::{Backup, CatalogSelection, Ident, ObjectRef, Problem, Span, closest};
@@ -66,14 +68,14 @@ impl Selection {
     }
 }
 
-fn problem(code: &'static str, span: Span, message: impl Into<String>) -> EngineError {
-    EngineError::at(Problem::new(code, span, message))
+fn problem(code: Code, span: Span, message: impl Into<String>) -> Error {
+    Error::at(Problem::new(code, span, message))
 }
 
 /// An unknown name, with the closest existing one or the list of candidates.
-pub(crate) fn unknown(what: &str, name: &Ident, place: &str, candidates: &[String]) -> EngineError {
+pub(crate) fn unknown(what: &str, name: &Ident, place: &str, candidates: &[String]) -> Error {
     let mut p = Problem::new(
-        "srbackup::plan::unknown",
+        Code::PlanUnknown,
         name.span,
         format!("{what} {} does not exist in {place}", name.value),
     )
@@ -83,7 +85,7 @@ pub(crate) fn unknown(what: &str, name: &Ident, place: &str, candidates: &[Strin
         None if candidates.is_empty() => p.help(format!("{place} has no {what}s")),
         None => p.help(format!("{place} has: {}", candidates.join(", "))),
     };
-    EngineError::at(p)
+    Error::at(p)
 }
 
 /// Every partition a statement names must be among `existing` (of `place`).
@@ -139,9 +141,9 @@ pub fn select(engine: &mut Engine, stmt: &Backup) -> Result<Selection> {
         Some(db) => Some(engine.database(db)?),
         None if stmt.external_catalogs.is_some() => None,
         None => {
-            return Err(EngineError::at(
+            return Err(Error::at(
                 Problem::new(
-                    "srbackup::plan::no_database",
+                    Code::PlanNoDatabase,
                     stmt.snapshot.span,
                     "the BACKUP names no database",
                 )
@@ -164,7 +166,7 @@ pub fn select(engine: &mut Engine, stmt: &Backup) -> Result<Selection> {
                 CatalogSelection::All => {
                     if all.is_empty() {
                         return Err(problem(
-                            "srbackup::plan::no_catalogs",
+                            Code::PlanNoCatalogs,
                             stmt.span,
                             "the cluster has no external catalogs to back up",
                         ));
@@ -278,9 +280,9 @@ fn select_in_database(
                     if let Some(base) = objects.iter().find(|o| {
                         matches!(&o.def, ObjectDef::Table { rollups, .. } if rollups.iter().any(|r| r.name == name.name.value))
                     }) {
-                        return Err(EngineError::at(
+                        return Err(Error::at(
                             Problem::new(
-                                "srbackup::plan::sync_mv",
+                                Code::PlanSyncMv,
                                 name.name.span,
                                 format!("{} is a synchronous materialized view of {}", name.name.value, base.name),
                             )
@@ -297,9 +299,9 @@ fn select_in_database(
                     ));
                 };
                 if o.def.kind() != want {
-                    return Err(EngineError::at(
+                    return Err(Error::at(
                         Problem::new(
-                            "srbackup::plan::wrong_kind",
+                            Code::PlanWrongKind,
                             name.name.span,
                             format!(
                                 "{} is a {}, not a {}",
@@ -355,9 +357,9 @@ fn select_in_database(
 
 fn check_database(named: Option<&Ident>, db: &DatabaseRow) -> Result<()> {
     match named {
-        Some(n) if n.value != db.name => Err(EngineError::at(
+        Some(n) if n.value != db.name => Err(Error::at(
             Problem::new(
-                "srbackup::plan::other_database",
+                Code::PlanOtherDatabase,
                 n.span,
                 format!(
                     "{} is not the database being backed up ({})",
@@ -378,9 +380,9 @@ pub async fn plan(engine: &mut Engine, stmt: &Backup, text: &str) -> Result<Plan
         let at = options::find(&stmt.properties, "type")
             .map(|v| v.span)
             .unwrap_or(stmt.span);
-        return Err(EngineError::at(
+        return Err(Error::at(
             Problem::new(
-                "srbackup::plan::incremental",
+                Code::PlanIncremental,
                 at,
                 "the embedded engine takes no \"type\" = \"INCREMENTAL\"",
             )
@@ -392,11 +394,11 @@ pub async fn plan(engine: &mut Engine, stmt: &Backup, text: &str) -> Result<Plan
             ),
         ));
     }
-    let repository = registry::open(engine, &stmt.repository)?;
+    let repository = registry::open(engine.catalog(), &stmt.repository)?;
     if repository.read_only {
-        return Err(EngineError::at(
+        return Err(Error::at(
             Problem::new(
-                "srbackup::plan::read_only",
+                Code::PlanReadOnly,
                 stmt.repository.span,
                 format!("repository {} is read-only", repository.name),
             )
@@ -411,7 +413,7 @@ pub async fn plan(engine: &mut Engine, stmt: &Backup, text: &str) -> Result<Plan
         && selection.catalogs.is_empty()
     {
         return Err(problem(
-            "srbackup::plan::empty",
+            Code::PlanEmpty,
             stmt.span,
             "the BACKUP selects nothing: the database holds no such objects",
         ));

@@ -7,7 +7,7 @@ use std::fmt::Write;
 
 use super::{Action, ObjectAction, Plan, Size};
 use crate::catalog::JobKind;
-use crate::session::human_bytes;
+use crate::output::human_bytes;
 
 fn action_word(a: ObjectAction) -> &'static str {
     match a {

@@ -22,27 +22,14 @@ pub mod restore;
 use serde::{Deserialize, Serialize};
 
 use crate::catalog::JobKind;
+use crate::output::human_bytes;
 
 #[cfg(feature = "engine")]
-use crate::engine::{Engine, EngineError, Result};
+use crate::engine::Engine;
+#[cfg(feature = "engine")]
+use crate::error::{Error, Result};
 #[cfg(feature = "engine")]
 use crate::sql::Statement;
-
-/// `1.2 MiB`: a size as people read it.
-pub fn human_bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = n as f64;
-    let mut u = 0;
-    while v >= 1024.0 && u < UNITS.len() - 1 {
-        v /= 1024.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.1} {}", UNITS[u])
-    }
-}
 
 pub const PLAN_FORMAT: &str = "srbackup-plan";
 pub const PLAN_VERSION: u32 = 1;
@@ -415,7 +402,7 @@ pub async fn plan(engine: &mut Engine, statement: &Statement, text: &str) -> Res
     match statement {
         Statement::Backup(b) => backup::plan(engine, b, text).await,
         Statement::Restore(r) => restore::plan(engine, r, text).await,
-        _ => Err(EngineError::invalid(
+        _ => Err(Error::invalid(
             "only BACKUP and RESTORE statements have plans",
             None,
         )),
@@ -430,7 +417,7 @@ pub(crate) fn job_options(
     properties: &crate::sql::Properties,
 ) -> Result<crate::sql::options::JobOptions> {
     crate::sql::options::JobOptions::resolve(statement, properties)
-        .map_err(|mut problems| EngineError::at(problems.swap_remove(0)))
+        .map_err(|mut problems| Error::at(problems.swap_remove(0)))
 }
 
 /// Accumulates the state a plan depends on, in a fixed order, into one SHA-256.

@@ -3,6 +3,7 @@
 //! first difference), and order the tasks: stage → downloads → one commit → views and MV
 //! activation; functions and catalogs beside.
 
+use crate::code::Code;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use crate::catalog::{ExternalCatalogDef, JobKind, Reader};
@@ -13,7 +14,8 @@ use super::{
     PlannedObject, PublishRef, RepositoryRef, Size, SnapshotRef, Summary, Task, id_part,
 };
 use crate::catalog::{self, FunctionDef, ObjectDef, PartitionRow};
-use crate::engine::{Engine, EngineError, Result};
+use crate::engine::Engine;
+use crate::error::{Error, Result};
 use crate::repo::format::{Manifest, ObjectEntry};
 use crate::repo::{Repository, SnapshotId, registry};
 use crate::sql::options::{self, JobOptions, JobStatement};
@@ -61,7 +63,7 @@ struct Selection<'m> {
 /// catalog read) → tasks (pass 3, pure).
 pub async fn plan(engine: &mut Engine, stmt: &Restore, text: &str) -> Result<Plan> {
     let options = super::job_options(JobStatement::Restore, &stmt.properties)?;
-    let repository = registry::open(engine, &stmt.repository)?;
+    let repository = registry::open(engine.catalog(), &stmt.repository)?;
     repository.require_format().await?;
     let label = &stmt.snapshot.value;
     if repository.timestamps(label).await?.is_empty() {
@@ -133,9 +135,9 @@ async fn resolve_timestamp(
     } else {
         format!("snapshot {label} has: {}", all.join(", "))
     };
-    Err(EngineError::at(
+    Err(Error::at(
         Problem::new(
-            "srbackup::plan::no_snapshot",
+            Code::PlanNoSnapshot,
             span,
             format!("snapshot {label} has no backup at {given}"),
         )
@@ -241,12 +243,7 @@ fn names_of(manifest: &Manifest, kind: ObjectKind) -> Vec<String> {
         .collect()
 }
 
-fn not_in_snapshot(
-    what: &str,
-    name: &Ident,
-    manifest: &Manifest,
-    candidates: &[String],
-) -> EngineError {
+fn not_in_snapshot(what: &str, name: &Ident, manifest: &Manifest, candidates: &[String]) -> Error {
     unknown(
         what,
         name,
@@ -263,9 +260,9 @@ fn select<'m>(input: &Input<'m>) -> Result<Selection<'m>> {
     if let (Some(named), Some(held)) = (&stmt.database, &manifest.database)
         && &named.name.value != held
     {
-        return Err(EngineError::at(
+        return Err(Error::at(
             Problem::new(
-                "srbackup::plan::other_database",
+                Code::PlanOtherDatabase,
                 named.name.span,
                 format!(
                     "snapshot {} holds database {held}, not {}",
@@ -280,9 +277,9 @@ fn select<'m>(input: &Input<'m>) -> Result<Selection<'m>> {
         ));
     }
     if let (Some(named), None) = (&stmt.database, &manifest.database) {
-        return Err(EngineError::at(
+        return Err(Error::at(
             Problem::new(
-                "srbackup::plan::no_database",
+                Code::PlanNoDatabase,
                 named.name.span,
                 format!("snapshot {} holds external catalogs only", manifest.label),
             )
@@ -475,9 +472,9 @@ fn select<'m>(input: &Input<'m>) -> Result<Selection<'m>> {
     let mut targets: BTreeMap<&str, &str> = BTreeMap::new();
     for c in chosen.values() {
         if let Some(other) = targets.insert(&c.target, &c.entry.name) {
-            return Err(EngineError::at(
+            return Err(Error::at(
                 Problem::new(
-                    "srbackup::plan::target_taken",
+                    Code::PlanTargetTaken,
                     c.span,
                     format!(
                         "{} and {other} would both be restored as {}",
@@ -553,8 +550,8 @@ fn build(input: &Input<'_>, sel: &Selection<'_>, check: &TargetState) -> Result<
         mut summary,
     } = out;
     if objects.is_empty() && planned_functions.is_empty() && planned_catalogs.is_empty() {
-        return Err(EngineError::at(Problem::new(
-            "srbackup::plan::empty",
+        return Err(Error::at(Problem::new(
+            Code::PlanEmpty,
             input.stmt.span,
             "the RESTORE selects nothing from the snapshot",
         )));
@@ -611,9 +608,9 @@ fn data_tasks(
             None => ObjectAction::Create,
             Some(e) => {
                 if kind_of(&e.def) != kind_of(&c.entry.definition) {
-                    return Err(EngineError::at(
+                    return Err(Error::at(
                         Problem::new(
-                            "srbackup::plan::target_kind",
+                            Code::PlanTargetKind,
                             c.span,
                             format!(
                                 "{tdb}.{} exists and is a {}, not a {}",
@@ -631,9 +628,9 @@ fn data_tasks(
                 }
                 if let Some(diff) = first_difference(&e.def, &e.partitions, c.entry, &c.partitions)
                 {
-                    return Err(EngineError::at(
+                    return Err(Error::at(
                         Problem::new(
-                            "srbackup::plan::schema_differs",
+                            Code::PlanSchemaDiffers,
                             c.span,
                             format!(
                                 "cannot overwrite {tdb}.{}: its schema differs from the snapshot's ({diff})",
@@ -795,9 +792,9 @@ fn view_tasks(cx: &Context<'_>, after_commit: &[String], out: &mut Tasks) -> Res
         let action = if check.existing.contains_key(&c.target) {
             let e = &check.existing[&c.target];
             if kind_of(&e.def) != ObjectKind::View {
-                return Err(EngineError::at(
+                return Err(Error::at(
                     Problem::new(
-                        "srbackup::plan::target_kind",
+                        Code::PlanTargetKind,
                         c.span,
                         format!(
                             "{tdb}.{} exists and is a {}, not a view",

@@ -5,6 +5,7 @@
 //! S3 interoperability), HDFS, or the local filesystem. Credentials are [`Secret`]s, which never
 //! print: a resolved configuration can be shown to a user, logged or snapshot-tested.
 
+use crate::code::Code;
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -139,7 +140,7 @@ fn is_hadoop_key(key: &str) -> bool {
 
 type Resolved<T> = Result<T, Box<Problem>>;
 
-fn problem(code: &'static str, span: Span, message: impl Into<String>) -> Box<Problem> {
+fn problem(code: Code, span: Span, message: impl Into<String>) -> Box<Problem> {
     Box::new(Problem::new(code, span, message))
 }
 
@@ -173,7 +174,7 @@ impl<'a> Props<'a> {
                 "false" => Ok(Some(false)),
                 _ => Err(Box::new(
                     Problem::new(
-                        "srbackup::repo::property",
+                        Code::RepoProperty,
                         self.value_span(key),
                         format!("{key} must be \"true\" or \"false\""),
                     )
@@ -188,7 +189,7 @@ impl<'a> Props<'a> {
         match (self.get(a), self.get(b)) {
             (Some(x), Some(y)) if x != y => Err(Box::new(
                 Problem::new(
-                    "srbackup::repo::conflict",
+                    Code::RepoConflict,
                     self.key_span(b),
                     format!("{a} and {b} are both given, with different values"),
                 )
@@ -216,7 +217,7 @@ impl<'a> Props<'a> {
                 "a"
             };
             let mut p = Problem::new(
-                "srbackup::repo::unknown_property",
+                Code::RepoUnknownProperty,
                 k.span,
                 format!(
                     "\"{}\" is not a property of {article} {backend} repository",
@@ -261,7 +262,7 @@ pub fn resolve(stmt: &CreateRepository) -> Resolved<RepositoryConfig> {
         None if location.starts_with('/') => ("file".to_string(), location),
         None => {
             return Err(Box::new(
-                Problem::new("srbackup::repo::location", loc_span, format!("\"{location}\" is not a repository location"))
+                Problem::new(Code::RepoLocation, loc_span, format!("\"{location}\" is not a repository location"))
                     .label("no scheme")
                     .help("use s3a://bucket/path, hdfs://host:port/path, file:///absolute/path or an absolute path"),
             ));
@@ -272,7 +273,7 @@ pub fn resolve(stmt: &CreateRepository) -> Resolved<RepositoryConfig> {
             props.check_known(&[], never, "local")?;
             if !rest.starts_with('/') {
                 return Err(problem(
-                    "srbackup::repo::location",
+                    Code::RepoLocation,
                     loc_span,
                     "a local repository needs an absolute path (file:///...)",
                 ));
@@ -287,7 +288,7 @@ pub fn resolve(stmt: &CreateRepository) -> Resolved<RepositoryConfig> {
             let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
             if authority.is_empty() {
                 return Err(problem(
-                    "srbackup::repo::location",
+                    Code::RepoLocation,
                     loc_span,
                     "an HDFS location needs a name node: hdfs://host:port/path",
                 ));
@@ -316,7 +317,7 @@ pub fn resolve(stmt: &CreateRepository) -> Resolved<RepositoryConfig> {
             };
             return Err(Box::new(
                 Problem::new(
-                    "srbackup::repo::scheme",
+                    Code::RepoScheme,
                     loc_span,
                     format!("{other}:// is not a supported repository location"),
                 )
@@ -339,7 +340,7 @@ fn s3(props: &Props, rest: &str, loc_span: Span) -> Resolved<Backend> {
     let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
     if bucket.is_empty() {
         return Err(problem(
-            "srbackup::repo::location",
+            Code::RepoLocation,
             loc_span,
             "an S3 location needs a bucket: s3a://bucket/path",
         ));
@@ -367,7 +368,7 @@ fn s3(props: &Props, rest: &str, loc_span: Span) -> Resolved<Backend> {
             };
             return Err(Box::new(
                 Problem::new(
-                    "srbackup::repo::credentials",
+                    Code::RepoCredentials,
                     props.key_span(key),
                     "an access key without its secret key",
                 )
@@ -387,7 +388,7 @@ fn s3(props: &Props, rest: &str, loc_span: Span) -> Resolved<Backend> {
             };
             return Err(Box::new(
                 Problem::new(
-                    "srbackup::repo::credentials",
+                    Code::RepoCredentials,
                     props.key_span(key),
                     "a secret key without its access key",
                 )
@@ -399,7 +400,7 @@ fn s3(props: &Props, rest: &str, loc_span: Span) -> Resolved<Backend> {
     if instance_profile && static_keys.is_some() {
         return Err(Box::new(
             Problem::new(
-                "srbackup::repo::conflict",
+                Code::RepoConflict,
                 props.key_span("aws.s3.use_instance_profile"),
                 "both an instance profile and access keys are given",
             )
@@ -412,7 +413,7 @@ fn s3(props: &Props, rest: &str, loc_span: Span) -> Resolved<Backend> {
         (None, true) => S3Credentials::InstanceProfile,
         (None, false) => {
             return Err(Box::new(
-                Problem::new("srbackup::repo::credentials", props.statement, "the S3 repository has no credentials")
+                Problem::new(Code::RepoCredentials, props.statement, "the S3 repository has no credentials")
                     .label("no credentials")
                     .help("give aws.s3.access_key and aws.s3.secret_key, or \"aws.s3.use_instance_profile\" = \"true\""),
             ));
@@ -427,7 +428,7 @@ fn s3(props: &Props, rest: &str, loc_span: Span) -> Resolved<Backend> {
         None => {
             if props.get("aws.s3.external_id").is_some() {
                 return Err(problem(
-                    "srbackup::repo::conflict",
+                    Code::RepoConflict,
                     props.key_span("aws.s3.external_id"),
                     "aws.s3.external_id only applies with aws.s3.iam_role_arn",
                 ));

@@ -3,11 +3,11 @@
 //! The catalog keeps each repository's statement; every use resolves it again, so a repository
 //! created by one srbackup version is read by the next.
 
-use crate::catalog::RepositoryRow;
-use crate::engine::{Engine, EngineError, Result};
+use crate::catalog::{Catalog, RepositoryRow};
+use crate::code::Code;
 use crate::sql::{CreateRepository, Ident, Literal, Problem, Properties, Property, Span, closest};
 
-use super::{Repository, RepositoryConfig};
+use super::{RepoError, Repository, RepositoryConfig, Result};
 
 /// The configuration a catalog row stands for.
 pub fn config_of(row: &RepositoryRow) -> Result<RepositoryConfig> {
@@ -27,32 +27,33 @@ pub fn config_of(row: &RepositoryRow) -> Result<RepositoryConfig> {
         ),
         span: Span::default(),
     };
-    super::resolve(&stmt).map_err(|p| {
-        EngineError::invalid(
-            format!("repository {} no longer resolves: {}", row.name, p.message),
-            Some("drop it and create it again"),
-        )
+    super::resolve(&stmt).map_err(|p| RepoError::Unavailable {
+        repository: row.name.clone(),
+        reason: format!(
+            "its definition no longer resolves ({}); drop it and create it again",
+            p.message
+        ),
     })
 }
 
 /// The repository named `name` (at `span` in the statement), opened.
-pub fn open(engine: &mut Engine, name: &Ident) -> Result<Repository> {
-    let row = engine.catalog().view().repository(&name.value)?;
+pub fn open(catalog: &Catalog, name: &Ident) -> Result<Repository> {
+    let row = catalog.view().repository(&name.value)?;
     let Some(row) = row else {
-        return Err(unknown_repository(engine, name));
+        return Err(unknown_repository(catalog, name));
     };
-    Ok(Repository::open(&config_of(&row)?)?)
+    Repository::open(&config_of(&row)?)
 }
 
-pub fn unknown_repository(engine: &mut Engine, name: &Ident) -> EngineError {
-    let names: Vec<String> = engine
-        .catalog()
+/// "repository x does not exist", at the name, with the closest existing one.
+pub fn unknown_repository(catalog: &Catalog, name: &Ident) -> RepoError {
+    let names: Vec<String> = catalog
         .view()
         .repositories()
         .map(|rows| rows.into_iter().map(|r| r.name).collect())
         .unwrap_or_default();
     let mut p = Problem::new(
-        "srbackup::repo::unknown",
+        Code::RepoUnknown,
         name.span,
         format!("repository {} does not exist", name.value),
     )
@@ -64,7 +65,7 @@ pub fn unknown_repository(engine: &mut Engine, name: &Ident) -> EngineError {
         }
         None => p.help(format!("repositories: {}", names.join(", "))),
     };
-    EngineError::at(p)
+    RepoError::At(Box::new(p))
 }
 
 /// Who holds a repository lease: enough to find the process.

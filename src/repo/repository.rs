@@ -14,6 +14,12 @@ use super::{Encoding, store};
 /// A repository failure. Messages never contain credentials (see [`RepoError::from_store`]).
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum RepoError {
+    /// A problem at a place in the statement (an unknown repository name, say).
+    #[error("{}", .0.message)]
+    At(Box<crate::sql::Problem>),
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Catalog(#[from] crate::catalog::CatalogError),
     #[error("repository {repository} is not usable: {reason}")]
     #[diagnostic(code(srbackup::repo::unavailable))]
     Unavailable { repository: String, reason: String },

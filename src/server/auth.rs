@@ -9,11 +9,10 @@ use std::collections::BTreeMap;
 
 use sha1::{Digest, Sha1};
 
+use crate::config::Stage2;
+
 /// The salt (scramble) length of `mysql_native_password`.
 pub const SALT_LEN: usize = 20;
-
-/// A user's stored credential: `SHA1(SHA1(password))`, or none for a user without password.
-pub type Stage2 = Option<[u8; 20]>;
 
 /// The users a server accepts.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -86,21 +85,6 @@ pub fn native_hash(password: &str) -> String {
     format!("*{}", hex::encode_upper(stage2))
 }
 
-/// Reads a stored hash (`*` + 40 hex digits); empty means no password.
-pub fn parse_stage2(text: &str) -> Result<Stage2, String> {
-    if text.is_empty() {
-        return Ok(None);
-    }
-    let digits = text.strip_prefix('*').ok_or_else(|| {
-        "a password is stored as its hash, `*` and 40 hex digits (`srbackup password` prints it)"
-            .to_string()
-    })?;
-    let bytes = hex::decode(digits).map_err(|_| format!("`{text}` is not `*` and hex digits"))?;
-    <[u8; 20]>::try_from(bytes)
-        .map(Some)
-        .map_err(|_| format!("`{text}` is not `*` and 40 hex digits"))
-}
-
 /// What a client sends for `password` and `salt` (what the tests' client side computes).
 pub fn native_answer(password: &str, salt: &[u8]) -> Vec<u8> {
     let stage1 = Sha1::digest(password.as_bytes());
@@ -132,6 +116,7 @@ pub fn new_salt() -> [u8; SALT_LEN] {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::parse_stage2;
 
     #[test]
     fn native_password_round_trip() {

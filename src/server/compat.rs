@@ -9,7 +9,7 @@
 
 use opensrv_mysql::ErrorKind;
 
-use crate::session::{ColumnKind, ResultSet};
+use crate::results::{ColumnKind, ResultSet};
 
 /// What the server answers instead of running a statement.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -13,7 +13,7 @@ use tokio::io::AsyncWrite;
 
 use super::auth::{SALT_LEN, Users, new_salt};
 use super::worker::{Peer, Reply, SESSION_ENDED, Worker, session_ended};
-use crate::session::ColumnKind;
+use crate::results::ColumnKind;
 use crate::sql::QuotedIdent;
 
 const NATIVE_PASSWORD: &str = "mysql_native_password";

@@ -34,8 +34,10 @@ mod serve_impl {
     use super::connection::Connection;
     use super::framing::OnePacketPerRead;
     use super::worker::{JobStart, Peer, Shared, Worker, launch};
-    use crate::engine::{Engine, EngineError, Result};
-    use crate::exec::{self, settings::Settings};
+    use crate::config::Settings;
+    use crate::engine::Engine;
+    use crate::error::{Error, Result};
+    use crate::exec;
 
     /// Where the server listens and what it serves.
     #[derive(Clone, Debug)]
@@ -52,7 +54,7 @@ mod serve_impl {
         if !options.listen.ip().is_loopback() {
             let open = users.without_password();
             if !open.is_empty() {
-                return Err(EngineError::invalid(
+                return Err(Error::invalid(
                     format!(
                         "listening on {} needs a password for every user, and {} has none",
                         options.listen,
@@ -86,16 +88,15 @@ mod serve_impl {
         }
         drop(engine);
 
-        let listener =
-            TcpListener::bind(options.listen)
-                .await
-                .map_err(|e| EngineError::Invalid {
-                    message: format!("cannot listen on {}: {e}", options.listen),
-                    help: None,
-                })?;
+        let listener = TcpListener::bind(options.listen)
+            .await
+            .map_err(|e| Error::Invalid {
+                message: format!("cannot listen on {}: {e}", options.listen),
+                help: None,
+            })?;
         let address = listener
             .local_addr()
-            .map_err(|e| EngineError::invalid(e.to_string(), None))?;
+            .map_err(|e| Error::invalid(e.to_string(), None))?;
         // Scripts wait for this line (and read the port from it with --listen 127.0.0.1:0).
         println!(
             "srbackup serve: listening on {address} (cluster {})",

@@ -6,6 +6,7 @@
 //! planned and accepted there (one job per database is checked then); the job itself runs on a
 //! job thread with its own catalog connection, as a CLI process would.
 
+use crate::code::Code;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -13,9 +14,11 @@ use opensrv_mysql::ErrorKind;
 use tokio::sync::mpsc;
 
 use super::compat::{self, Answer};
-use crate::engine::{Engine, EngineError};
+use crate::engine::Engine;
+use crate::error::Error;
 use crate::exec::{self, StartOptions, progress::Silent};
-use crate::session::{ColumnKind, Output, ResultSet, Session, Sink};
+use crate::results::{ColumnKind, Output, ResultSet, Sink};
+use crate::session::Session;
 use crate::sql::{self, Problem, SqlError, Statement};
 
 /// What the server sends back for a statement: one of `Rows`, `Ok` or `Error`, or a query's
@@ -232,14 +235,14 @@ async fn run(
                         },
                     }
                 }
-                Err(e) => engine_error(e, sql),
+                Err(e) => error_reply(e, sql),
             }
         }
         Statement::Query(q) => {
             let mut rows = RowSender { reply, gone: false };
             match session.stream_query(q, &mut rows).await {
                 Ok(()) => Reply::End,
-                Err(e) => engine_error(e, sql),
+                Err(e) => error_reply(e, sql),
             }
         }
         _ => match session.execute_text(stmt, sql).await {
@@ -248,7 +251,7 @@ async fn run(
                 affected: affected.unwrap_or(0),
                 info: info(&message),
             },
-            Err(e) => engine_error(e, sql),
+            Err(e) => error_reply(e, sql),
         },
     }
 }
@@ -289,16 +292,21 @@ pub fn launch(shared: &Arc<Shared>, start: JobStart) -> std::io::Result<()> {
     std::thread::Builder::new()
         .name(format!("srbackup-job-{id}"))
         .spawn(move || {
-            let result = Engine::open(&shared.cluster).and_then(|mut engine| {
-                shared.runtime.block_on(async {
-                    match start {
-                        JobStart::Run(id) => exec::run_job(&mut engine, id, &Silent)
-                            .await
-                            .map(|o| vec![o]),
-                        JobStart::Resume(id) => exec::resume(&mut engine, Some(id), &Silent).await,
-                    }
-                })
-            });
+            let result =
+                Engine::open(&shared.cluster)
+                    .map_err(Error::from)
+                    .and_then(|mut engine| {
+                        shared.runtime.block_on(async {
+                            match start {
+                                JobStart::Run(id) => exec::run_job(&mut engine, id, &Silent)
+                                    .await
+                                    .map(|o| vec![o]),
+                                JobStart::Resume(id) => {
+                                    exec::resume(&mut engine, Some(id), &Silent).await
+                                }
+                            }
+                        })
+                    });
             match result {
                 Ok(outcomes) => {
                     for o in outcomes {
@@ -314,14 +322,16 @@ pub fn launch(shared: &Arc<Shared>, start: JobStart) -> std::io::Result<()> {
 /// The MySQL error code of a diagnostic code: the few MySQL clients act on, else a parse
 /// error for statements that do not hold together (as StarRocks reports analysis errors) and
 /// an unknown error for failures while running.
-fn mysql_code(code: &str, positioned: bool) -> ErrorKind {
+fn mysql_code(code: Code, positioned: bool) -> ErrorKind {
     match code {
-        c if c.starts_with("srbackup::syntax") => ErrorKind::ER_PARSE_ERROR,
-        "srbackup::engine::unknown_database" => ErrorKind::ER_BAD_DB_ERROR,
-        "srbackup::engine::no_database" => ErrorKind::ER_NO_DB_ERROR,
-        "srbackup::engine::unknown_object" => ErrorKind::ER_NO_SUCH_TABLE,
-        "srbackup::ddl::exists" | "srbackup::repo::exists" => ErrorKind::ER_TABLE_EXISTS_ERROR,
-        c if c.ends_with("unknown_column") => ErrorKind::ER_BAD_FIELD_ERROR,
+        c if c.is_syntax() => ErrorKind::ER_PARSE_ERROR,
+        Code::EngineUnknownDatabase => ErrorKind::ER_BAD_DB_ERROR,
+        Code::EngineNoDatabase => ErrorKind::ER_NO_DB_ERROR,
+        Code::EngineUnknownObject => ErrorKind::ER_NO_SUCH_TABLE,
+        Code::DdlExists | Code::RepoExists => ErrorKind::ER_TABLE_EXISTS_ERROR,
+        Code::DdlUnknownColumn | Code::LoadUnknownColumn | Code::ShowUnknownColumn => {
+            ErrorKind::ER_BAD_FIELD_ERROR
+        }
         _ if positioned => ErrorKind::ER_PARSE_ERROR,
         _ => ErrorKind::ER_UNKNOWN_ERROR,
     }
@@ -363,21 +373,20 @@ fn sql_error(e: &SqlError, src: &str) -> Reply {
     }
 }
 
-fn engine_error(e: EngineError, src: &str) -> Reply {
+fn error_reply(e: Error, src: &str) -> Reply {
     use miette::Diagnostic;
     match &e {
-        EngineError::At(p) => Reply::Error {
+        Error::At(p) => Reply::Error {
             code: mysql_code(p.code, true),
             message: problem_message(p, src),
         },
         other => {
-            let code = other.code().map(|c| c.to_string()).unwrap_or_default();
             let mut message = other.to_string();
             if let Some(help) = other.help() {
                 message.push_str(&format!("; {help}"));
             }
             Reply::Error {
-                code: mysql_code(&code, false),
+                code: mysql_code(other.error_code(), false),
                 message,
             }
         }
@@ -409,7 +418,7 @@ mod tests {
         let src = "CREATE REPOSITORY r WITH BROKER ON LOCATION \"s3://b/p\"\nPROPERTIES (\"aws.s3.secret_key\" = \"TOPSECRET\", \"bogus\" = \"1\")";
         let at = src.find("\"bogus\"").unwrap();
         let p = Problem::new(
-            "srbackup::repo::unknown_property",
+            Code::RepoUnknownProperty,
             Span::new(at, at + 7),
             "unknown property bogus",
         )
@@ -419,16 +428,10 @@ mod tests {
             m,
             "unknown property bogus (line 2, column 48, at `\"bogus\"`); remove it"
         );
-        let whole = Problem::new("srbackup::x", Span::new(0, src.len()), "bad");
+        let whole = Problem::new(Code::Internal, Span::new(0, src.len()), "bad");
         assert!(!problem_message(&whole, src).contains("TOPSECRET"));
-        assert_eq!(
-            mysql_code("srbackup::syntax::end_of_input", true) as u16,
-            1064
-        );
-        assert_eq!(
-            mysql_code("srbackup::engine::unknown_object", true) as u16,
-            1146
-        );
-        assert_eq!(mysql_code("srbackup::engine::invalid", false) as u16, 1105);
+        assert_eq!(mysql_code(Code::SyntaxEndOfInput, true) as u16, 1064);
+        assert_eq!(mysql_code(Code::EngineUnknownObject, true) as u16, 1146);
+        assert_eq!(mysql_code(Code::EngineInvalid, false) as u16, 1105);
     }
 }

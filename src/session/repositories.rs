@@ -5,7 +5,9 @@
 //! version is read by the next. Failures reaching a repository are recorded in its `ErrMsg`.
 
 use crate::catalog::ObjectDef;
-use crate::engine::{Engine, EngineError, Result};
+use crate::code::Code;
+use crate::engine::Engine;
+use crate::error::{Error, Result};
 use crate::repo::registry::{lease_holder, open, unknown_repository};
 use crate::repo::{self, Manifest, RepoError, Repository};
 use crate::sql::{CreateRepository, DropRepository, DropSnapshot, Problem, ShowSnapshot};
@@ -35,12 +37,12 @@ fn record<T>(engine: &mut Engine, name: &str, result: &std::result::Result<T, Re
 }
 
 pub async fn create(engine: &mut Engine, stmt: &CreateRepository) -> Result<Output> {
-    let config = repo::resolve(stmt).map_err(EngineError::At)?;
+    let config = repo::resolve(stmt).map_err(Error::At)?;
     let taken = engine.catalog().view().repository(&stmt.name.value)?;
     if taken.is_some() {
-        return Err(EngineError::at(
+        return Err(Error::at(
             Problem::new(
-                "srbackup::repo::exists",
+                Code::RepoExists,
                 stmt.name.span,
                 format!("repository {} already exists", stmt.name.value),
             )
@@ -85,7 +87,7 @@ pub fn drop(engine: &mut Engine, stmt: &DropRepository) -> Result<Output> {
         .catalog()
         .write(|tx| tx.delete_repository(&stmt.name.value))?;
     if gone == 0 {
-        return Err(unknown_repository(engine, &stmt.name));
+        return Err(unknown_repository(engine.catalog(), &stmt.name).into());
     }
     Ok(done(
         "Query OK, the repository's mapping is removed; its data stays where it is",
@@ -110,7 +112,7 @@ pub fn show(engine: &mut Engine) -> Result<ResultSet> {
 }
 
 pub async fn show_snapshots(engine: &mut Engine, stmt: &ShowSnapshot) -> Result<ResultSet> {
-    let repository = open(engine, &stmt.repository)?;
+    let repository = open(engine.catalog(), &stmt.repository)?;
     let listed = repository.list_snapshots().await;
     record(engine, &repository.name, &listed);
     let wanted =
@@ -206,7 +208,7 @@ fn details(m: &Manifest) -> String {
 }
 
 pub async fn drop_snapshot(engine: &mut Engine, stmt: &DropSnapshot) -> Result<Output> {
-    let repository = open(engine, &stmt.repository)?;
+    let repository = open(engine.catalog(), &stmt.repository)?;
     let result = repository
         .drop_snapshot(&stmt.snapshot.value, stmt.force, &lease_holder())
         .await;
@@ -224,7 +226,7 @@ pub async fn drop_snapshot(engine: &mut Engine, stmt: &DropSnapshot) -> Result<O
         None => message.push_str(&format!(
             "; deleted {} unreferenced objects ({}), {} kept",
             gc.deleted_objects,
-            super::human_bytes(gc.deleted_bytes),
+            crate::output::human_bytes(gc.deleted_bytes),
             gc.kept_objects
         )),
         Some(reason) => message.push_str(&format!(

@@ -3,6 +3,7 @@
 //! The grammar has already checked the shape, so a missing child here is a grammar/builder
 //! mismatch; it is reported as an internal error rather than a panic.
 
+use crate::code::Code;
 use pest::iterators::Pair;
 
 use super::Rule;
@@ -21,7 +22,7 @@ pub(super) fn span_of(pair: &Node) -> Span {
 pub(super) fn internal(pair: &Node, what: &str) -> Box<Problem> {
     Box::new(
         Problem::new(
-            "srbackup::internal",
+            Code::Internal,
             span_of(pair),
             format!("internal error: the parser produced no {what} here"),
         )
@@ -151,7 +152,7 @@ fn snapshot_ref(pair: Node) -> Built<(Option<Ident>, Ident)> {
 
 fn database_named_twice(qualified: &Ident, clause: &Ident) -> Box<Problem> {
     Box::new(Problem::new(
-        "srbackup::syntax::database_twice",
+        Code::SyntaxDatabaseTwice,
         qualified.span,
         "the database is named twice",
     )

@@ -6,6 +6,7 @@ use super::build::{
     Built, Children, Node, first_child, ident_of, internal, literal_of, name_or_string, properties,
     qualified_of, span_of,
 };
+use crate::code::Code;
 
 pub(super) fn statement(pair: Node) -> Built<Statement> {
     let span = span_of(&pair);
@@ -259,7 +260,7 @@ fn column_type(pair: Node) -> Built<ColumnType> {
             p.as_str().parse::<u32>().map_err(|_| {
                 Box::new(
                     super::error::Problem::new(
-                        "srbackup::ddl::type_parameter",
+                        Code::DdlTypeParameter,
                         span_of(&p),
                         format!("type parameter {} is too large", p.as_str()),
                     )
@@ -469,7 +470,7 @@ fn distribution(pair: Node) -> Built<Distribution> {
         Some(b) => Some(b.as_str().parse::<u32>().map_err(|_| {
             Box::new(
                 super::error::Problem::new(
-                    "srbackup::ddl::buckets",
+                    Code::DdlBuckets,
                     span_of(&b),
                     format!("{} buckets is too many", b.as_str()),
                 )

@@ -1,6 +1,7 @@
 //! Diagnostics for statements: one type for syntax and validation errors, rendered by miette
 //! with a label on the offending token of the whole (multi-line, multi-statement) input.
 
+use crate::code::Code;
 use std::fmt;
 
 use miette::{Diagnostic, LabeledSpan, NamedSource, SourceCode};
@@ -10,7 +11,7 @@ use super::ast::Span;
 /// What went wrong, before it is attached to the input it came from.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Problem {
-    pub code: &'static str,
+    pub code: Code,
     pub message: String,
     pub span: Span,
     pub label: String,
@@ -20,7 +21,7 @@ pub struct Problem {
 }
 
 impl Problem {
-    pub fn new(code: &'static str, span: Span, message: impl Into<String>) -> Self {
+    pub fn new(code: Code, span: Span, message: impl Into<String>) -> Self {
         Problem {
             code,
             message: message.into(),
@@ -65,7 +66,7 @@ impl SqlError {
         let mut problems = problems.into_iter();
         let first = problems
             .next()
-            .unwrap_or_else(|| Problem::new("srbackup::sql", Span::default(), "invalid input"));
+            .unwrap_or_else(|| Problem::new(Code::Sql, Span::default(), "invalid input"));
         let related = problems
             .map(|problem| {
                 SqlError(Box::new(Inner {

@@ -15,6 +15,7 @@ pub mod options;
 mod suggest;
 mod validate;
 
+use crate::code::Code;
 use pest::Parser;
 
 pub use ast::*;
@@ -74,7 +75,7 @@ pub fn parse_one(src: &str) -> Result<Statement, SqlError> {
             .map(|s| s.span())
             .unwrap_or(Span::new(0, src.len()));
         let problem = Problem::new(
-            "srbackup::syntax::statement_count",
+            Code::SyntaxStatementCount,
             span,
             format!("expected one statement, found {}", statements.len()),
         )
@@ -287,14 +288,14 @@ fn syntax_problem(err: &pest::error::Error<Rule>, src: &str) -> Problem {
         let last = src.trim_end();
         let at = last.char_indices().last().map(|(i, _)| i).unwrap_or(0);
         Problem::new(
-            "srbackup::syntax::end_of_input",
+            Code::SyntaxEndOfInput,
             Span::new(at, last.len()),
             "the statement ends too early",
         )
         .label(format!("expected {expected_text} after this"))
     } else {
         Problem::new(
-            "srbackup::syntax",
+            Code::Syntax,
             Span::new(start, end),
             format!("unexpected `{found}`"),
         )

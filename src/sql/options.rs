@@ -4,6 +4,7 @@
 //! in the plan; the executor only reads it. Nothing else parses a job property, so what was
 //! checked is exactly what runs.
 
+use crate::code::Code;
 use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
@@ -131,7 +132,7 @@ impl JobOptions {
             if let Some(first) = seen.get(&key) {
                 problems.push(
                     Problem::new(
-                        "srbackup::properties::duplicate",
+                        Code::PropertiesDuplicate,
                         p.key.span,
                         format!("property \"{}\" is given twice", p.key.value),
                     )
@@ -148,7 +149,7 @@ impl JobOptions {
             else {
                 let what = statement.keyword();
                 let mut problem = Problem::new(
-                    "srbackup::properties::unknown",
+                    Code::PropertiesUnknown,
                     p.key.span,
                     format!("unknown {what} property \"{}\"", p.key.value),
                 )
@@ -226,7 +227,7 @@ impl JobOptions {
 
 /// Why a value was refused.
 pub struct Invalid {
-    code: &'static str,
+    code: Code,
     message: String,
     label: &'static str,
     help: String,
@@ -234,7 +235,7 @@ pub struct Invalid {
 
 fn invalid(message: impl Into<String>, help: impl Into<String>) -> Invalid {
     Invalid {
-        code: "srbackup::properties::value",
+        code: Code::PropertiesValue,
         message: message.into(),
         label: "invalid value",
         help: help.into(),
@@ -285,7 +286,7 @@ pub const OPTIONS: &[OptionSpec] = &[
         apply: |o, v| {
             if super::validate::parse_backup_timestamp(v).is_none() {
                 return Err(Invalid {
-                    code: "srbackup::properties::timestamp",
+                    code: Code::PropertiesTimestamp,
                     message: format!("\"{v}\" is not a snapshot timestamp"),
                     label: "expected yyyy-MM-dd-HH-mm-ss-SSS",
                     help: "copy the Timestamp column of SHOW SNAPSHOT ON <repo>, e.g. \
@@ -489,20 +490,16 @@ mod tests {
             let problems = JobOptions::resolve(statement, &props(&[(key, value)])).unwrap_err();
             assert_eq!(problems.len(), 1, "{key} = {value}");
             let code = if key == "backup_timestamp" {
-                "timestamp"
+                Code::PropertiesTimestamp
             } else {
-                "value"
+                Code::PropertiesValue
             };
-            assert_eq!(
-                problems[0].code,
-                format!("srbackup::properties::{code}"),
-                "{key}"
-            );
+            assert_eq!(problems[0].code, code, "{key}");
         }
         let problems =
             JobOptions::resolve(JobStatement::Restore, &props(&[("compression", "zstd")]))
                 .unwrap_err();
-        assert_eq!(problems[0].code, "srbackup::properties::unknown");
+        assert_eq!(problems[0].code, Code::PropertiesUnknown);
         let _ = Span::default();
     }
 

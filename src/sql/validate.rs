@@ -1,6 +1,7 @@
 //! Checks that need no catalog: property keys and values, duplicate objects, `AS` where it means
 //! nothing, column names in SHOW filters. Every problem points at the offending token.
 
+use crate::code::Code;
 use std::collections::HashMap;
 
 use super::ast::*;
@@ -87,7 +88,7 @@ pub(super) fn validate(stmt: &Statement) -> Vec<Problem> {
                 if s.snapshots.len() > 1 {
                     problems.push(
                         Problem::new(
-                            "srbackup::show::timestamp_with_list",
+                            Code::ShowTimestampWithList,
                             ts.span,
                             "TIMESTAMP can only be combined with a single snapshot",
                         )
@@ -146,7 +147,7 @@ pub fn check_timestamp(value: &Literal) -> Result<(), Box<Problem>> {
         return Ok(());
     }
     Err(Box::new(Problem::new(
-        "srbackup::properties::timestamp",
+        Code::PropertiesTimestamp,
         value.span,
         format!("\"{}\" is not a snapshot timestamp", value.value),
     )
@@ -198,7 +199,7 @@ fn check_objects(
             if let Some(alias) = alias {
                 problems.push(
                     Problem::new(
-                        "srbackup::on::alias_on_all",
+                        Code::OnAliasOnAll,
                         alias.span,
                         format!("AS cannot rename ALL {}", plural(*of)),
                     )
@@ -222,7 +223,7 @@ fn check_objects(
         {
             problems.push(
                 Problem::new(
-                    "srbackup::on::other_database",
+                    Code::OnOtherDatabase,
                     qualifier.span,
                     format!("{} {} is not in database {}", item.kind().noun(), name, db),
                 )
@@ -248,7 +249,7 @@ fn check_objects(
         if let Some(all) = seen_all.get(&item.kind()) {
             problems.push(
                 Problem::new(
-                    "srbackup::on::covered_by_all",
+                    Code::OnCoveredByAll,
                     name.span(),
                     format!(
                         "{} {} is already included by ALL {}",
@@ -272,7 +273,7 @@ fn check_objects(
         if let (Some(alias), false) = (item.alias(), is_restore) {
             problems.push(
                 Problem::new(
-                    "srbackup::on::alias_in_backup",
+                    Code::OnAliasInBackup,
                     alias.span,
                     "BACKUP cannot rename objects",
                 )
@@ -287,7 +288,7 @@ fn check_objects(
         {
             problems.push(
                 Problem::new(
-                    "srbackup::on::duplicate_target",
+                    Code::OnDuplicateTarget,
                     target.span,
                     format!(
                         "two {}s would be restored as {}",
@@ -321,7 +322,7 @@ fn check_catalogs(
         if !is_restore {
             problems.push(
                 Problem::new(
-                    "srbackup::on::alias_in_backup",
+                    Code::OnAliasInBackup,
                     alias.span,
                     "BACKUP cannot rename catalogs",
                 )
@@ -337,7 +338,7 @@ fn check_catalogs(
             if let Some(first) = targets.insert(&target.value, target.span) {
                 problems.push(
                     Problem::new(
-                        "srbackup::on::duplicate_target",
+                        Code::OnDuplicateTarget,
                         target.span,
                         format!("two catalogs would be restored as {target}"),
                     )
@@ -363,7 +364,7 @@ fn check_filter(filter: &[Predicate], what: &str, columns: &[&str], problems: &m
             };
             problems.push(
                 Problem::new(
-                    "srbackup::show::unknown_column",
+                    Code::ShowUnknownColumn,
                     pred.column.span,
                     format!("{what} has no column {}", pred.column),
                 )
@@ -390,14 +391,10 @@ fn check_unique<'a>(
 }
 
 fn duplicate(span: Span, first: Span, what: &str) -> Problem {
-    Problem::new(
-        "srbackup::on::duplicate",
-        span,
-        format!("{what} is listed twice"),
-    )
-    .label("listed again here")
-    .also(first, "first listed here")
-    .help("remove the repetition")
+    Problem::new(Code::OnDuplicate, span, format!("{what} is listed twice"))
+        .label("listed again here")
+        .also(first, "first listed here")
+        .help("remove the repetition")
 }
 
 fn plural(kind: ObjectKind) -> &'static str {

@@ -7,7 +7,8 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto::Builder as ConnBuilder;
 use s3s::auth::SimpleAuth;
 use s3s::service::S3ServiceBuilder;
-use srbackup::session::{Output, ResultSet, Session, render};
+use srbackup::results::{Output, ResultSet};
+use srbackup::session::{Session, render};
 use tokio::net::TcpListener;
 
 pub const ACCESS_KEY: &str = "AKIDSRBACKUPTEST0001";

@@ -1,13 +1,34 @@
-//! The cluster's job settings, from `<cluster>/srbackup.conf` (StarRocks' `be.conf` style:
-//! `key = value` lines, `#` comments). Missing keys take StarRocks' defaults.
+//! The cluster's settings, from `<cluster>/srbackup.conf` (StarRocks' `be.conf` style:
+//! `key = value` lines, `#` comments): job workers and rate limits (read by `exec`), and the
+//! users `srbackup serve` accepts (read by `server`). Missing keys take StarRocks' defaults.
+//! The file is decoded here once, into [`Settings`]; an unknown key or a bad value is an error
+//! naming its line.
 
 use std::collections::BTreeMap;
-use std::path::Path;
-
-use crate::engine::{EngineError, Result};
-use crate::server::auth::{Stage2, parse_stage2};
+use std::path::{Path, PathBuf};
 
 pub const CONFIG_FILE: &str = "srbackup.conf";
+
+/// `srbackup.conf` cannot be used.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum ConfigError {
+    #[error("{path}: {message}")]
+    #[diagnostic(
+        code(srbackup::config::invalid),
+        help("each line is `key = value`; see README.md for the keys")
+    )]
+    Invalid { path: PathBuf, message: String },
+    #[error("cannot read {path}: {source}")]
+    #[diagnostic(code(srbackup::config::io))]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// A user's stored credential: `SHA1(SHA1(password))`, or none for a user without password.
+pub type Stage2 = Option<[u8; 20]>;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Settings {
@@ -49,17 +70,14 @@ impl Default for Settings {
 
 impl Settings {
     /// Reads the cluster's settings file; absent means defaults.
-    pub fn load(cluster: &Path) -> Result<Settings> {
+    pub fn load(cluster: &Path) -> Result<Settings, ConfigError> {
         let path = cluster.join(CONFIG_FILE);
         match std::fs::read_to_string(&path) {
-            Ok(text) => Settings::parse(&text).map_err(|e| {
-                EngineError::invalid(
-                    format!("{}: {e}", path.display()),
-                    Some("each line is `key = value`; see README.md for the keys"),
-                )
-            }),
+            Ok(text) => {
+                Settings::parse(&text).map_err(|message| ConfigError::Invalid { path, message })
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Settings::default()),
-            Err(source) => Err(EngineError::Io { path, source }),
+            Err(source) => Err(ConfigError::Io { path, source }),
         }
     }
 
@@ -115,6 +133,21 @@ impl Settings {
         }
         .max(1)
     }
+}
+
+/// Reads a stored hash (`*` + 40 hex digits); empty means no password.
+pub fn parse_stage2(text: &str) -> Result<Stage2, String> {
+    if text.is_empty() {
+        return Ok(None);
+    }
+    let digits = text.strip_prefix('*').ok_or_else(|| {
+        "a password is stored as its hash, `*` and 40 hex digits (`srbackup password` prints it)"
+            .to_string()
+    })?;
+    let bytes = hex::decode(digits).map_err(|_| format!("`{text}` is not `*` and hex digits"))?;
+    <[u8; 20]>::try_from(bytes)
+        .map(Some)
+        .map_err(|_| format!("`{text}` is not `*` and 40 hex digits"))
 }
 
 #[cfg(test)]
