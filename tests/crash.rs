@@ -338,3 +338,57 @@ fn a_job_that_cannot_resume_is_ended_and_undone() {
     let (_, out, _) = srbackup(&c.path, &["resume"]);
     assert!(out.contains("no interrupted job"), "{out}");
 }
+
+/// A job interrupted by the previous srbackup (untagged journal entries, a plan with a
+/// `properties` map) resumes under this one and ends with the snapshot's data.
+#[test]
+fn a_restore_interrupted_by_the_previous_format_resumes() {
+    let c = cluster();
+    sql(&c, "BACKUP DATABASE sr_hub SNAPSHOT base TO r");
+    let snapshot = all_checksums(&c, "sr_hub");
+    sql(
+        &c,
+        "INSERT INTO sr_hub.sr_pmc VALUES (7777, 1, 'after', '2024-01-01')",
+    );
+    throttle(&c, 8);
+    let mut child = spawn(&c, &["sql", "RESTORE SNAPSHOT base FROM r DATABASE sr_hub"]);
+    let job = wait_for_progress(&c, "restore", 10);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // Rewrite the catalog as srbackup 0.1.0 left it (a hand edit of the file).
+    let db = rusqlite::Connection::open(c.path.join("catalog.db")).unwrap();
+    let entries: Vec<(String, String)> = db
+        .prepare("SELECT task_id, result FROM job_tasks WHERE job_id = ?1")
+        .unwrap()
+        .query_map([job.id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert!(entries.len() >= 10, "{entries:?}");
+    for (task, result) in &entries {
+        let mut v: serde_json::Value = serde_json::from_str(result).unwrap();
+        assert!(
+            v.as_object_mut().unwrap().remove("entry").is_some(),
+            "{result}"
+        );
+        db.execute(
+            "UPDATE job_tasks SET result = ?3 WHERE job_id = ?1 AND task_id = ?2",
+            rusqlite::params![job.id, task, v.to_string()],
+        )
+        .unwrap();
+    }
+    let mut plan: serde_json::Value = serde_json::from_str(&job.plan).unwrap();
+    let object = plan.as_object_mut().unwrap();
+    object.remove("options").unwrap();
+    object.insert("properties".into(), serde_json::json!({"timeout": "86400"}));
+    db.execute(
+        "UPDATE jobs SET plan = ?2 WHERE id = ?1",
+        rusqlite::params![job.id, plan.to_string()],
+    )
+    .unwrap();
+    drop(db);
+    throttle(&c, 0);
+    let (ok, out, err) = srbackup(&c.path, &["resume"]);
+    assert!(ok && out.contains("FINISHED"), "{out}\n{err}");
+    assert_eq!(all_checksums(&c, "sr_hub"), snapshot);
+}
