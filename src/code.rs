@@ -77,6 +77,8 @@ codes! {
     Internal = "srbackup::internal",
     // invalid
     Invalid = "srbackup::invalid",
+    // restoring
+    Restoring = "srbackup::restoring",
     // load
     LoadColumnCount = "srbackup::load::column_count",
     LoadFiles = "srbackup::load::files",

@@ -30,6 +30,8 @@ pub mod hashing;
 pub mod output;
 #[cfg(feature = "formats")]
 pub mod plan;
+#[cfg(feature = "engine")]
+pub mod process;
 pub mod repo;
 #[cfg(feature = "formats")]
 pub mod results;

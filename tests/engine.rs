@@ -538,7 +538,14 @@ async fn a_staged_restore_is_invisible_until_one_publish_makes_it_whole() {
         err.contains("sr_pmc_copy"),
         "staged tables are invisible: {err}"
     );
-    maintenance::publish(s.engine(), &[Publish::Replace { staged_id: staged }]).unwrap();
+    maintenance::publish(
+        s.engine(),
+        &[Publish::Replace {
+            staged_id: staged,
+            replaces: None,
+        }],
+    )
+    .unwrap();
     assert_eq!(checksum(&mut s, "sr_hub.sr_pmc_copy").await, before);
     // Partition publish: an empty staged partition replaces sr_pmc's data in one commit.
     let empty = maintenance::stage(s.engine(), db_id, "sr_pmc", &def, &parts).unwrap();

@@ -190,12 +190,17 @@ async fn a_second_backup_sends_only_what_changed() {
     // One new rowset in sr_pmc (merge-on-write rewrites its tablet) and sr_mv2 is unchanged
     // (no refresh): everything else is already in the repository.
     let sent: u64 = second
-        .split(" files (")
+        .split(" of ")
         .next()
         .and_then(|s| s.rsplit(' ').next())
         .and_then(|n| n.parse().ok())
         .unwrap();
     assert!((1..=3).contains(&sent), "{second}");
+    // The rest is counted as found, not sent, and the rate is of the bytes sent.
+    assert!(
+        second.contains(&format!("{} files (", 45 - sent)) && second.contains("already in the repository"),
+        "{second}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -222,16 +227,42 @@ async fn stale_plans_busy_databases_and_damaged_objects_are_refused() {
     let e = format!("{e:?}");
     assert!(e.contains("stale") && e.contains("re-plan"), "{e}");
 
-    // One job per database.
-    s.engine()
+    // One job per database: a job this process holds blocks another.
+    let holder = s
+        .engine()
         .catalog()
-        .write(|tx| tx.try_lock_database("sr_hub", "restore other", std::process::id()))
+        .write(|tx| {
+            tx.accept_job(
+                &srbackup::catalog::NewJob {
+                    kind: srbackup::catalog::JobKind::Restore,
+                    label: "other",
+                    db_name: "sr_hub",
+                    plan: "{}",
+                    snapshot_timestamp: None,
+                    timeout_seconds: 86400,
+                    process: srbackup::process::Process::current(),
+                },
+                &[],
+            )
+        })
+        .unwrap()
         .unwrap();
     let e = fails(&mut s, "BACKUP DATABASE sr_hub SNAPSHOT busy TO r").await;
-    assert!(e.contains("already runs a backup or restore job"), "{e}");
+    assert!(
+        e.contains("Can only run one backup or restore job of a database at same time")
+            && e.contains(&format!("RESTORE job {holder} (other)")),
+        "{e}"
+    );
     s.engine()
         .catalog()
-        .write(|tx| tx.unlock_database("sr_hub", "restore other"))
+        .write(|tx| {
+            tx.finish_job(
+                holder,
+                srbackup::catalog::JobState::Cancelled,
+                srbackup::catalog::JobStatus::Cancelled,
+                None,
+            )
+        })
         .unwrap();
 
     // A flipped byte in the repository: restore fails before touching sr_hub, verify names it.

@@ -2,6 +2,7 @@
 //! catalogs. Each statement is checked against the catalog (errors point at the token) and
 //! applied in one catalog transaction.
 
+use super::guard::{self, Change};
 use crate::code::Code;
 use std::collections::BTreeMap;
 
@@ -63,7 +64,10 @@ pub fn drop_database(engine: &mut Engine, stmt: &sql::DropDatabase) -> Result<bo
         None if stmt.if_exists => return Ok(false),
         None => return engine.database(&stmt.name).map(|_| false),
     };
-    engine.catalog().write(|tx| tx.drop_database(db.id))?;
+    engine.catalog().try_write(|tx| -> Result<()> {
+        guard::database_not_restoring(tx, &db.name, stmt.name.span)?;
+        Ok(tx.drop_database(db.id)?)
+    })?;
     Ok(true)
 }
 
@@ -648,8 +652,10 @@ pub fn create_table(
         schema,
         rollups: Vec::new(),
     };
-    engine.catalog().write(|tx| {
-        let id = tx.insert_object(db.id, &stmt.name.name.value, &def, ObjectState::Normal)?;
+    engine.catalog().try_write(|tx| -> Result<()> {
+        let name = &stmt.name.name;
+        guard::not_restoring(tx, &db.name, &name.value, Change::Create, name.span)?;
+        let id = tx.insert_object(db.id, &name.value, &def, ObjectState::Normal)?;
         for (name, bound) in &partitions {
             tx.insert_partition(id, name, bound, buckets)?;
         }
@@ -675,7 +681,7 @@ pub fn drop_object(
         None => {
             // A sync MV lives inside its base table.
             if kind == catalog::ObjectKind::MaterializedView
-                && drop_rollup(engine, db.id, &stmt.name.name.value)?
+                && drop_rollup(engine, db.id, &stmt.name.name.value, stmt.name.name.span)?
             {
                 return Ok(true);
             }
@@ -704,11 +710,23 @@ pub fn drop_object(
             )),
         ));
     }
-    engine.catalog().write(|tx| tx.drop_object(obj.id))?;
+    engine.catalog().try_write(|tx| -> Result<()> {
+        let name = &stmt.name.name;
+        guard::not_restoring(tx, &db.name, &name.value, Change::Drop, name.span)?;
+        Ok(tx.drop_object(obj.id)?)
+    })?;
+    collect_dropped(engine)?;
     Ok(true)
 }
 
-fn drop_rollup(engine: &mut Engine, db_id: i64, name: &str) -> Result<bool> {
+/// Deletes the files of rowsets a DROP or TRUNCATE retired (those no pin holds): a dropped
+/// table gives its space back now, not at some later garbage collection.
+fn collect_dropped(engine: &mut Engine) -> Result<()> {
+    super::maintenance::collect_retired(engine)?;
+    Ok(())
+}
+
+fn drop_rollup(engine: &mut Engine, db_id: i64, name: &str, span: sql::Span) -> Result<bool> {
     for obj in engine.catalog().view().objects(db_id)? {
         if let ObjectDef::Table { schema, rollups } = &obj.def
             && rollups.iter().any(|r| r.name == name)
@@ -717,11 +735,13 @@ fn drop_rollup(engine: &mut Engine, db_id: i64, name: &str) -> Result<bool> {
                 schema: schema.clone(),
                 rollups: rollups.iter().filter(|r| r.name != name).cloned().collect(),
             };
-            engine.catalog().write(|tx| {
+            let db_name = engine.catalog().view().database_name(db_id)?;
+            engine.catalog().try_write(|tx| -> Result<()> {
+                guard::not_restoring(tx, &db_name, &obj.name, Change::Alter, span)?;
                 for r in tx.rollup_rowsets(obj.id, name)? {
                     tx.retire_rowset(r.id)?;
                 }
-                tx.update_definition(obj.id, &def)
+                Ok(tx.update_definition(obj.id, &def)?)
             })?;
             return Ok(true);
         }
@@ -768,7 +788,7 @@ pub fn truncate_table(
     stmt: &sql::TruncateTable,
     current: Option<&str>,
 ) -> Result<()> {
-    let (_, obj) = engine.object(&stmt.name, current)?;
+    let (db, obj) = engine.object(&stmt.name, current)?;
     let mut ids = Vec::new();
     if stmt.partitions.is_empty() {
         ids = engine
@@ -786,7 +806,9 @@ pub fn truncate_table(
             }
         }
     }
-    engine.catalog().write(|tx| {
+    engine.catalog().try_write(|tx| -> Result<()> {
+        let span = stmt.name.name.span;
+        guard::not_restoring(tx, &db.name, &obj.name, Change::Truncate, span)?;
         for pid in &ids {
             for t in tx.tablets(*pid)? {
                 for r in tx.all_live_rowsets(t.id)? {
@@ -797,7 +819,7 @@ pub fn truncate_table(
         }
         Ok(())
     })?;
-    Ok(())
+    collect_dropped(engine)
 }
 
 pub fn alter_table(
@@ -805,7 +827,10 @@ pub fn alter_table(
     stmt: &sql::AlterTable,
     current: Option<&str>,
 ) -> Result<()> {
-    let (_, obj) = engine.object(&stmt.name, current)?;
+    let (db, obj) = engine.object(&stmt.name, current)?;
+    let guarded = |tx: &catalog::Tx<'_>| {
+        guard::not_restoring(tx, &db.name, &obj.name, Change::Alter, stmt.name.name.span)
+    };
     let Some(schema) = obj.def.schema().cloned() else {
         return Err(problem_at(
             Code::DdlNotTable,
@@ -818,8 +843,11 @@ pub fn alter_table(
             if_exists, name, ..
         } => match find_partition(engine, obj.id, name)? {
             Some(p) => {
-                engine.catalog().write(|tx| tx.drop_partition(p.id))?;
-                Ok(())
+                engine.catalog().try_write(|tx| -> Result<()> {
+                    guarded(tx)?;
+                    Ok(tx.drop_partition(p.id)?)
+                })?;
+                collect_dropped(engine)
             }
             None if *if_exists => Ok(()),
             None => Err(unknown_partition(engine, obj.id, name)),
@@ -893,9 +921,11 @@ pub fn alter_table(
                 }
             };
             let buckets = schema.distribution.buckets();
-            engine
-                .catalog()
-                .write(|tx| tx.insert_partition(obj.id, &def.name.value, &bound, buckets))?;
+            engine.catalog().try_write(|tx| -> Result<()> {
+                guarded(tx)?;
+                tx.insert_partition(obj.id, &def.name.value, &bound, buckets)?;
+                Ok(())
+            })?;
             Ok(())
         }
     }
@@ -962,9 +992,12 @@ pub async fn create_view(
         base_tables: bases,
         comment: stmt.comment.as_ref().map(|c| c.value.clone()),
     };
-    engine
-        .catalog()
-        .write(|tx| tx.insert_object(db.id, &stmt.name.name.value, &def, ObjectState::Normal))?;
+    engine.catalog().try_write(|tx| -> Result<()> {
+        let name = &stmt.name.name;
+        guard::not_restoring(tx, &db.name, &name.value, Change::Create, name.span)?;
+        tx.insert_object(db.id, &name.value, &def, ObjectState::Normal)?;
+        Ok(())
+    })?;
     Ok(true)
 }
 
@@ -1090,7 +1123,9 @@ pub async fn create_materialized_view(
         base_tables: bases,
     };
     let name = stmt.name.name.value.clone();
-    engine.catalog().write(|tx| {
+    engine.catalog().try_write(|tx| -> Result<()> {
+        let span = stmt.name.name.span;
+        guard::not_restoring(tx, &db.name, &name, Change::Create, span)?;
         let id = tx.insert_object(db.id, &name, &def, ObjectState::Normal)?;
         if partitioning == Partitioning::Unpartitioned {
             tx.insert_partition(id, &name, &PartitionBound::Whole, buckets)?;
@@ -1150,7 +1185,7 @@ async fn create_sync_mv(
     let rollup_arrow = super::types::arrow_schema(&rollup.schema);
     let lease = engine
         .catalog()
-        .write(|tx| tx.begin_load(obj.id, std::process::id()))?;
+        .write(|tx| tx.begin_load(obj.id, crate::process::Process::current()))?;
     let mut built: Vec<(i64, catalog::RowsetRow)> = Vec::new();
     for base_rowset in engine.catalog().view().object_rowsets(obj.id)? {
         let rows = super::storage::read_rowset(&engine.file_path(&base_rowset.path))?;
@@ -1184,7 +1219,8 @@ async fn create_sync_mv(
         rollups,
     };
     let base_ids: Vec<i64> = built.iter().map(|(id, _)| *id).collect();
-    let committed = engine.catalog().write(|tx| {
+    let committed = engine.catalog().try_write(|tx| -> Result<bool> {
+        guard::not_restoring(tx, &db.name, &obj.name, Change::Alter, stmt.name.name.span)?;
         // The rollup must describe exactly the rows live now.
         let live: Vec<i64> = tx.object_rowsets(obj.id)?.iter().map(|r| r.id).collect();
         if live != base_ids {
@@ -1236,7 +1272,7 @@ pub async fn refresh_materialized_view(engine: &mut Engine, db: &str, name: &str
         ));
     };
     if !obj.active {
-        let missing = missing_base(engine, base_tables)?;
+        let missing = missing_base(engine, db, query, base_tables)?;
         let why = match missing.first() {
             Some(m) => format!(
                 "base table {m} does not exist; restore it, then ALTER MATERIALIZED VIEW {name} ACTIVE"
@@ -1269,10 +1305,22 @@ pub async fn refresh_materialized_view(engine: &mut Engine, db: &str, name: &str
     Ok(summary.rows)
 }
 
-/// Base tables (as `db.name`) that do not exist now.
-pub fn missing_base(engine: &mut Engine, base_tables: &[String]) -> Result<Vec<String>> {
+/// Base tables (as `db.name`) that do not exist now. They are read again from the query, as
+/// it resolves in the view's own database `db` (an MV restored under another database name
+/// reads that database's tables); `recorded` (what CREATE found) counts only when the query
+/// no longer parses.
+pub fn missing_base(
+    engine: &mut Engine,
+    db: &str,
+    query: &str,
+    recorded: &[String],
+) -> Result<Vec<String>> {
+    let bases: Vec<String> = match super::query::referenced_tables(query, Some(db)) {
+        Ok(refs) => refs.into_iter().map(|(d, t)| format!("{d}.{t}")).collect(),
+        Err(_) => recorded.to_vec(),
+    };
     let mut missing = Vec::new();
-    for base in base_tables {
+    for base in &bases {
         let (db, table) = base.split_once('.').unwrap_or(("", base));
         let found = match engine.catalog().view().database(db)? {
             Some(d) => engine.catalog().view().object(d.id, table)?.is_some(),
@@ -1290,16 +1338,22 @@ pub fn alter_materialized_view(
     stmt: &sql::AlterMaterializedView,
     current: Option<&str>,
 ) -> Result<()> {
-    let (_, obj) = engine.object(&stmt.name, current)?;
-    let ObjectDef::MaterializedView { base_tables, .. } = &obj.def else {
+    let (db, obj) = engine.object(&stmt.name, current)?;
+    let ObjectDef::MaterializedView {
+        base_tables,
+        sql: query,
+        ..
+    } = &obj.def
+    else {
         return Err(problem_at(
             Code::DdlNotMv,
             stmt.name.span(),
             format!("{} is not an asynchronous materialized view", stmt.name),
         ));
     };
+    let span = stmt.name.name.span;
     if stmt.active {
-        let missing = missing_base(engine, base_tables)?;
+        let missing = missing_base(engine, &db.name, query, base_tables)?;
         if let Some(m) = missing.first() {
             return Err(EngineError::at(
                 Problem::new(
@@ -1314,16 +1368,14 @@ pub fn alter_materialized_view(
                 .help(format!("restore or create {m} first")),
             ));
         }
-        engine
-            .catalog()
-            .write(|tx| tx.set_active(obj.id, true, None))?;
+        engine.catalog().try_write(|tx| -> Result<()> {
+            guard::not_restoring(tx, &db.name, &obj.name, Change::Alter, span)?;
+            Ok(tx.set_active(obj.id, true, None)?)
+        })?;
     } else {
-        engine.catalog().write(|tx| {
-            tx.set_active(
-                obj.id,
-                false,
-                Some("set INACTIVE by ALTER MATERIALIZED VIEW"),
-            )
+        engine.catalog().try_write(|tx| -> Result<()> {
+            guard::not_restoring(tx, &db.name, &obj.name, Change::Alter, span)?;
+            Ok(tx.set_active(obj.id, false, Some(super::maintenance::USER_INACTIVE))?)
         })?;
     }
     Ok(())

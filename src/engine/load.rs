@@ -18,13 +18,14 @@ use datafusion::common::ScalarValue;
 use futures::{Stream, StreamExt};
 use std::collections::{BTreeMap, HashMap};
 
+use super::guard::{self, Change};
 use super::storage::{RowsetWriter, WrittenFile, read_rowset};
 use super::types::{arrow_schema, arrow_type, canonical_text, parse_scalar};
 use super::{Engine, EngineError, Result, merge};
 use crate::catalog::{
-    self, KeyKind, ObjectRow, ObjectState, PartitionBound, PartitionRow, Partitioning, RowsetRow,
-    TableSchema,
+    self, KeyKind, ObjectRow, PartitionBound, PartitionRow, Partitioning, RowsetRow, TableSchema,
 };
+use crate::sql::Span;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LoadMode {
@@ -466,15 +467,16 @@ pub async fn load<S>(
 where
     S: Stream<Item = Result<RecordBatch>> + Unpin,
 {
-    if object.state == ObjectState::Restoring {
-        return Err(EngineError::invalid(
-            format!(
-                "{} is being restored; loads are refused until the restore finishes",
-                object.name
-            ),
-            Some("wait for the RESTORE job (SHOW RESTORE) or cancel it"),
-        ));
-    }
+    let db_name = engine.catalog().view().database_name(object.db_id)?;
+    // Checked again in the commit; here it saves writing files for nothing.
+    guard::not_restoring(
+        &engine.catalog().view(),
+        &db_name,
+        &object.name,
+        Change::Load,
+        Span::default(),
+    )
+    .map_err(unpositioned)?;
     let schema = object
         .def
         .schema()
@@ -487,7 +489,7 @@ where
     let mut router = Router::new(&schema, partitions)?;
     let load_id = engine
         .catalog()
-        .write(|tx| tx.begin_load(object.id, std::process::id()))?;
+        .write(|tx| tx.begin_load(object.id, crate::process::Process::current()))?;
     let result = write_and_commit(
         engine,
         object,
@@ -654,7 +656,10 @@ where
             .collect(),
     };
     let object_name = object.name.clone();
+    let db_name = engine.catalog().view().database_name(object.db_id)?;
     engine.catalog().try_write(|tx| -> Result<()> {
+        guard::not_restoring(tx, &db_name, &object_name, Change::Load, Span::default())
+            .map_err(unpositioned)?;
         // Partitions this load creates (automatic partitioning), only where rows landed.
         let mut partition_ids: Vec<Option<i64>> = targets.iter().map(|t| t.0).collect();
         for (i, (existing, name, bound)) in targets.iter().enumerate() {
@@ -733,6 +738,18 @@ where
         Ok(())
     })?;
     Ok(summary)
+}
+
+/// A load has no statement position to point at (it may come from FILES() or a refresh): the
+/// guard's problem as plain words.
+fn unpositioned(e: EngineError) -> EngineError {
+    match e {
+        EngineError::At(p) => EngineError::Invalid {
+            message: p.message,
+            help: p.help,
+        },
+        other => other,
+    }
 }
 
 /// A file the commit adds: (target, bucket), the file, its cluster-relative path, and the

@@ -10,12 +10,12 @@
 //!   files no live rowset, pin or running load references.
 
 use std::collections::HashSet;
-use std::path::Path;
 
 use super::storage::{RowsetWriter, read_rowset, sync_dir};
 use super::types::arrow_schema;
 use super::{Engine, EngineError, Result, merge};
 use crate::catalog::{ObjectDef, ObjectState, PartitionBound, RowsetRow, Tx};
+use crate::process::Process;
 
 /// One pinned rowset, with where it sits in its table.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -106,7 +106,7 @@ pub async fn compact(engine: &mut Engine, object_id: i64) -> Result<CompactionRe
     // A lease names the files this compaction writes, so GC leaves them alone until committed.
     let lease = engine
         .catalog()
-        .write(|tx| tx.begin_load(object_id, std::process::id()))?;
+        .write(|tx| tx.begin_load(object_id, Process::current()))?;
     let result = compact_tablets(engine, object_id, &schema, &arrow, lease).await;
     engine.catalog().write(|tx| tx.end_load(lease))?;
     result
@@ -179,10 +179,6 @@ pub struct GcReport {
     pub bytes_removed: u64,
 }
 
-pub(crate) fn process_alive(pid: u32) -> bool {
-    Path::new(&format!("/proc/{pid}")).exists()
-}
-
 /// How old a file that names no load must be before garbage collection may delete it. Every
 /// writer names its files after a load lease (`L<id>-...`); anything else is left for this long.
 pub const ORPHAN_GRACE: std::time::Duration = std::time::Duration::from_secs(3600);
@@ -190,6 +186,14 @@ pub const ORPHAN_GRACE: std::time::Duration = std::time::Duration::from_secs(360
 /// Deletes retired, unpinned rowsets and files that nothing references (leftovers of loads
 /// that died). Files of a load whose process still runs are left alone.
 pub fn collect_garbage(engine: &mut Engine) -> Result<GcReport> {
+    let mut report = collect_retired(engine)?;
+    collect_orphans(engine, &mut report)?;
+    Ok(report)
+}
+
+/// Deletes the rows and files of retired rowsets no pin holds (what DROP, TRUNCATE, a merge
+/// or an undone restore left behind). Cheap: one indexed query, no directory scan.
+pub fn collect_retired(engine: &mut Engine) -> Result<GcReport> {
     let mut report = GcReport::default();
     let collectable = engine.catalog().view().collectable_rowsets()?;
     for r in &collectable {
@@ -205,14 +209,18 @@ pub fn collect_garbage(engine: &mut Engine) -> Result<GcReport> {
         let _ = std::fs::remove_file(&path);
         report.rowsets_removed += 1;
     }
-    // Orphans: files no rowset row names, from loads that are no longer running.
+    Ok(report)
+}
+
+/// Orphans: files no rowset row names, from loads that are no longer running.
+fn collect_orphans(engine: &mut Engine, report: &mut GcReport) -> Result<()> {
     let (referenced, loads) = engine.catalog().read(|conn| -> Result<_> {
         let referenced: HashSet<String> = conn.referenced_paths()?.into_iter().collect();
         Ok((referenced, conn.loads()?))
     })?;
     let running: HashSet<i64> = loads
         .iter()
-        .filter(|(_, pid)| process_alive(*pid))
+        .filter(|(_, process)| process.is_alive())
         .map(|(id, _)| *id)
         .collect();
     let dead: Vec<i64> = loads
@@ -281,7 +289,7 @@ pub fn collect_garbage(engine: &mut Engine) -> Result<GcReport> {
             Ok(())
         })?;
     }
-    Ok(report)
+    Ok(())
 }
 
 // ---- restore: stage, ingest, publish -------------------------------------------------------
@@ -338,8 +346,12 @@ pub fn ingest(
 /// How a staged object lands.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Publish {
-    /// Take the name; an existing object of that name is dropped in the same transaction.
-    Replace { staged_id: i64 },
+    /// Take the name; the existing object of that name (`replaces`, as the restore found it
+    /// when it staged) is dropped in the same transaction. `None`: the name must be free.
+    Replace {
+        staged_id: i64,
+        replaces: Option<i64>,
+    },
     /// Replace only these partitions of an existing table with the staged ones.
     Partitions {
         staged_id: i64,
@@ -362,13 +374,34 @@ pub fn publish(engine: &mut Engine, items: &[Publish]) -> Result<()> {
 pub fn publish_in(tx: &Tx<'_>, items: &[Publish]) -> Result<()> {
     let gone =
         |what: String| EngineError::invalid(format!("{what} disappeared before the commit"), None);
+    // What the restore relies on is checked again here, in the commit's own transaction: a
+    // target that appeared, vanished or changed since it was staged fails the commit, and
+    // nothing is published.
+    let moved = |what: String| {
+        EngineError::invalid(
+            format!("{what} since the restore staged it; nothing was restored"),
+            Some("plan the restore again"),
+        )
+    };
     for item in items {
         match item {
-            Publish::Replace { staged_id } => {
+            Publish::Replace {
+                staged_id,
+                replaces,
+            } => {
                 let staged = tx
                     .object_by_id(*staged_id)?
                     .ok_or_else(|| gone(format!("staged object {staged_id}")))?;
-                if let Some(existing) = tx.object(staged.db_id, &staged.name)? {
+                let existing = tx.object(staged.db_id, &staged.name)?;
+                match (replaces, &existing) {
+                    (None, None) => {}
+                    (Some(id), Some(e)) if e.id == *id => {}
+                    (None, Some(_)) => return Err(moved(format!("{} was created", staged.name))),
+                    (Some(_), _) => {
+                        return Err(moved(format!("{} was dropped or replaced", staged.name)));
+                    }
+                }
+                if let Some(existing) = existing {
                     tx.drop_object(existing.id)?;
                 }
                 tx.set_state(*staged_id, ObjectState::Normal)?;
@@ -378,8 +411,36 @@ pub fn publish_in(tx: &Tx<'_>, items: &[Publish]) -> Result<()> {
                 target_id,
                 partitions,
             } => {
+                let staged = tx
+                    .object_by_id(*staged_id)?
+                    .ok_or_else(|| gone(format!("staged object {staged_id}")))?;
+                let target = tx
+                    .object_by_id(*target_id)?
+                    .filter(|t| t.name == staged.name && t.db_id == staged.db_id)
+                    .ok_or_else(|| moved(format!("{} was dropped or replaced", staged.name)))?;
                 let staged_parts = tx.partitions(*staged_id)?;
                 let target_parts = tx.partitions(*target_id)?;
+                let pairs = |ps: &[crate::catalog::PartitionRow]| -> Vec<(String, PartitionBound)> {
+                    ps.iter()
+                        .map(|p| (p.name.clone(), p.bound.clone()))
+                        .collect()
+                };
+                if let Some(diff) = super::fit::first_difference(
+                    &target.def,
+                    &pairs(&target_parts),
+                    &staged.def,
+                    &pairs(&staged_parts),
+                    partitions,
+                    true,
+                ) {
+                    return Err(EngineError::invalid(
+                        format!(
+                            "cannot restore into {}: {diff}; nothing was restored",
+                            target.name
+                        ),
+                        Some("plan the restore again"),
+                    ));
+                }
                 for name in partitions {
                     let from = staged_parts
                         .iter()
@@ -436,31 +497,48 @@ pub fn set_restoring(engine: &mut Engine, object_id: i64, restoring: bool) -> Re
     Ok(())
 }
 
-/// Takes the one-running-job-per-database lock; the error names the holder.
-pub fn lock_database(engine: &mut Engine, db: &str, job: &str) -> Result<()> {
-    let holder = engine
-        .catalog()
-        .write(|tx| tx.try_lock_database(db, job, std::process::id()))?;
-    match holder {
-        None => Ok(()),
-        Some((other, pid)) if process_alive(pid) => Err(EngineError::invalid(
-            format!("database {db} already runs a backup or restore job ({other})"),
-            Some(
-                "only one BACKUP or RESTORE runs per database; wait for it (SHOW BACKUP / SHOW RESTORE) or cancel it",
-            ),
-        )),
-        Some((other, _)) => {
-            // The holder died: its job can be resumed; take the lock over explicitly.
-            engine.catalog().write(|tx| {
-                tx.unlock_database(db, &other)?;
-                tx.try_lock_database(db, job, std::process::id())
-            })?;
-            Ok(())
-        }
+/// Activates the inactive asynchronous MVs that a missing base table made inactive
+/// (a restore left them so, or their base was dropped) once every table their query reads
+/// exists again, as StarRocks' automatic activation does; runs in the caller's transaction
+/// (a restore's commit). MVs a user set INACTIVE stay so.
+pub fn reactivate_mvs(tx: &Tx<'_>) -> Result<()> {
+    for db_row in tx.databases()? {
+        reactivate_in(tx, &db_row)?;
     }
-}
-
-pub fn unlock_database(engine: &mut Engine, db: &str, job: &str) -> Result<()> {
-    engine.catalog().write(|tx| tx.unlock_database(db, job))?;
     Ok(())
 }
+
+fn reactivate_in(tx: &Tx<'_>, db_row: &crate::catalog::DatabaseRow) -> Result<()> {
+    let db = db_row.name.as_str();
+    for mv in tx.objects(db_row.id)? {
+        let ObjectDef::MaterializedView { sql, .. } = &mv.def else {
+            continue;
+        };
+        if mv.active
+            || mv
+                .inactive_reason
+                .as_deref()
+                .is_some_and(|r| r.contains(USER_INACTIVE))
+        {
+            continue;
+        }
+        let Ok(bases) = super::query::referenced_tables(sql, Some(db)) else {
+            continue;
+        };
+        let mut present = true;
+        for (base_db, table) in &bases {
+            let found = match tx.database(base_db)? {
+                Some(d) => tx.object(d.id, table)?.is_some(),
+                None => false,
+            };
+            present &= found;
+        }
+        if present {
+            tx.set_active(mv.id, true, None)?;
+        }
+    }
+    Ok(())
+}
+
+/// The inactive reason ALTER MATERIALIZED VIEW ... INACTIVE records.
+pub const USER_INACTIVE: &str = "set INACTIVE by ALTER MATERIALIZED VIEW";

@@ -11,6 +11,8 @@
 
 pub mod ddl;
 pub mod files;
+pub mod fit;
+pub mod guard;
 pub mod load;
 pub mod maintenance;
 pub mod merge;

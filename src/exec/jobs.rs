@@ -3,7 +3,7 @@
 use std::time::{Duration, Instant};
 
 use crate::catalog::{JobKind, JobRow, JobState};
-use crate::engine::{Engine, maintenance};
+use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::plan::{ObjectAction, Plan};
 use crate::results::ResultSet;
@@ -215,7 +215,7 @@ pub async fn cancel(
             kind.keyword()
         ));
     };
-    if !maintenance::process_alive(job.pid) {
+    if !job.process.is_alive() {
         super::cancel_interrupted(engine, &job).await?;
         return Ok(format!("Query OK, job {} cancelled", job.id));
     }
@@ -232,7 +232,7 @@ pub async fn cancel(
                 j.state.as_str().to_lowercase()
             ));
         }
-        if !maintenance::process_alive(job.pid) {
+        if !job.process.is_alive() {
             super::cancel_interrupted(engine, &job).await?;
             return Ok(format!("Query OK, job {} cancelled", job.id));
         }

@@ -195,6 +195,25 @@ impl Journal {
         Ok(Journal { entries })
     }
 
+    /// [`Journal::decode`] that keeps going: the entries that decode, and an error for each
+    /// that does not (for CANCEL, which must end a job whatever its journal holds).
+    pub fn decode_partial(
+        job: i64,
+        plan: &Plan,
+        stored: &BTreeMap<String, String>,
+    ) -> (Journal, Vec<JournalError>) {
+        let mut journal = Journal::default();
+        let mut errors = Vec::new();
+        for (task, text) in stored {
+            let one = BTreeMap::from([(task.clone(), text.clone())]);
+            match Journal::decode(job, plan, &one) {
+                Ok(j) => journal.entries.extend(j.entries),
+                Err(e) => errors.push(e),
+            }
+        }
+        (journal, errors)
+    }
+
     pub fn contains(&self, task: &str) -> bool {
         self.entries.contains_key(task)
     }

@@ -23,12 +23,13 @@ use std::time::{Duration, Instant};
 
 use tokio::task::JoinSet;
 
-use crate::catalog::{self, JobKind, JobState, JobStatus, NewJob};
+use crate::catalog::{self, Claim, Held, JobKind, JobState, JobStatus, NewJob};
 use crate::config::Settings;
 use crate::engine::{Engine, maintenance};
 use crate::error::{Error, Result};
 use crate::plan::graph::TaskGraph;
 use crate::plan::{Action, Plan};
+use crate::process::Process;
 use crate::repo::gc::{LEASE_REFRESH, Lease, LeaseKind};
 use crate::repo::registry::{self, lease_holder};
 use crate::repo::{Manifest, RepoError, Repository};
@@ -39,7 +40,8 @@ use progress::Progress;
 /// The pseudo-database whose lock external-catalog-only jobs take.
 pub const EXTERNAL_CATALOGS: &str = "__external_catalogs__";
 
-/// How a job ended.
+/// How a job ended. Every count is of what happened, not what was planned: a stopped job's
+/// summary says what it moved before it stopped.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Outcome {
     pub job_id: i64,
@@ -52,11 +54,15 @@ pub struct Outcome {
     /// Why it was cancelled or failed.
     pub message: Option<String>,
     pub timestamp: Option<String>,
+    /// The files (and bytes) the plan transfers.
     pub files: u64,
     pub bytes: u64,
-    /// Files transferred by this run (a backup skips what the repository already holds).
+    /// Files this run moved (uploaded, or downloaded and verified).
     pub files_sent: u64,
     pub bytes_sent: u64,
+    /// Backup: files this run found already in the repository (nothing sent).
+    pub files_skipped: u64,
+    pub bytes_skipped: u64,
     /// Files an earlier, interrupted run of the job had already transferred.
     pub files_resumed: u64,
     pub bytes_resumed: u64,
@@ -72,48 +78,43 @@ impl Outcome {
     pub fn summary(&self) -> String {
         let h = crate::output::human_bytes;
         let secs = self.elapsed.as_secs_f64().max(0.001);
-        let what = match self.kind {
-            JobKind::Backup => "BACKUP",
-            JobKind::Restore => "RESTORE",
+        let stopped = if self.succeeded() {
+            ""
+        } else {
+            " before it stopped"
         };
         let moved = match self.kind {
-            // What a stopped job did not send is neither sent nor in the repository.
-            JobKind::Backup if !self.succeeded() => format!(
-                "{} files ({}) sent before it stopped",
-                self.files_sent,
-                h(self.bytes_sent)
-            ),
             JobKind::Backup => format!(
-                "{} files ({}) sent, {} files ({}) already in the repository",
+                "{} of {} files ({}) sent, {} files ({}) already in the repository{stopped}",
                 self.files_sent,
+                self.files,
                 h(self.bytes_sent),
-                self.files - self.files_sent - self.files_resumed,
-                h(self.bytes - self.bytes_sent - self.bytes_resumed)
+                self.files_skipped,
+                h(self.bytes_skipped),
             ),
             JobKind::Restore => format!(
-                "{} files ({}) downloaded and verified",
+                "{} of {} files ({}) downloaded and verified{stopped}",
+                self.files_sent,
                 self.files,
-                h(self.bytes)
+                h(self.bytes_sent),
             ),
         };
+        // The rate is of bytes that moved.
         let mut s = format!(
-            "{what} {} (job {}) {}: {} objects; {moved}; {:.1} s, {}/s",
+            "{} {} (job {}) {}: {} objects; {moved}; {:.1} s, {}/s",
+            self.kind.keyword(),
             self.label,
             self.job_id,
             self.state,
             self.objects,
             secs,
-            h((self.bytes_sent.max(if self.kind == JobKind::Restore {
-                self.bytes
-            } else {
-                0
-            }) as f64
-                / secs) as u64)
+            h((self.bytes_sent as f64 / secs) as u64)
         );
         if self.files_resumed > 0 {
             s.push_str(&format!(
-                "; {} files were done before the resume",
-                self.files_resumed
+                "; {} files ({}) were done before the resume",
+                self.files_resumed,
+                h(self.bytes_resumed)
             ));
         }
         if let Some(ts) = &self.timestamp {
@@ -186,7 +187,14 @@ pub struct StartOptions<'a> {
     pub snapshot_time: Option<&'a str>,
 }
 
-/// Runs a saved plan as a new job, in the foreground. Refuses a stale plan.
+/// Runs a saved plan as a new job, in the foreground.
+///
+/// The plan is the contract both ways: its statement is planned again against the cluster
+/// (and the repository) as they are now, and the file must equal that plan in everything but
+/// presentation (white space, key order, the human-readable sizes) and the advisory "already
+/// in the repository" marks. A stale plan (the catalog or snapshot moved) and an edited one
+/// (a task removed, added or retargeted) are both refused; what runs is the re-derived plan,
+/// which is exactly what was reviewed.
 pub async fn apply(
     engine: &mut Engine,
     plan: &Plan,
@@ -210,7 +218,82 @@ pub async fn apply(
             Some("re-plan: run `srbackup plan` again and review the new plan"),
         ));
     }
-    start(engine, plan, progress, options).await
+    if let Some(difference) = plan_difference(plan, &current) {
+        return Err(Error::invalid(
+            format!(
+                "the plan file is not the plan of its statement: {difference}; it was edited, or made by another srbackup"
+            ),
+            Some(
+                "run `srbackup plan` again and review the new plan; a plan runs only as srbackup made it",
+            ),
+        ));
+    }
+    start(engine, &current, progress, options).await
+}
+
+/// The first place where a plan file differs from the plan of its statement, ignoring what a
+/// reviewer cannot change the run with (presentation, advisory marks).
+fn plan_difference(file: &Plan, derived: &Plan) -> Option<String> {
+    fn strip(v: &mut serde_json::Value) {
+        match v {
+            serde_json::Value::Object(map) => {
+                for advisory in [
+                    "in_repository",
+                    "already_in_repository",
+                    "already_in_repository_size",
+                ] {
+                    map.remove(advisory);
+                }
+                map.values_mut().for_each(strip);
+            }
+            serde_json::Value::Array(items) => items.iter_mut().for_each(strip),
+            _ => {}
+        }
+    }
+    fn first(a: &serde_json::Value, b: &serde_json::Value, at: &str) -> Option<String> {
+        use serde_json::Value;
+        match (a, b) {
+            (Value::Object(x), Value::Object(y)) => {
+                let mut keys: Vec<&String> = x.keys().chain(y.keys()).collect();
+                keys.sort();
+                keys.dedup();
+                keys.into_iter().find_map(|k| match (x.get(k), y.get(k)) {
+                    (Some(p), Some(q)) => first(p, q, &format!("{at}.{k}")),
+                    (Some(_), None) => Some(format!("{at}.{k} is not in the derived plan")),
+                    (None, Some(_)) => Some(format!("{at}.{k} is missing from the file")),
+                    (None, None) => None,
+                })
+            }
+            (Value::Array(x), Value::Array(y)) => {
+                for (i, (p, q)) in x.iter().zip(y).enumerate() {
+                    // Tasks and objects are named: say which one.
+                    let name = p
+                        .get("id")
+                        .or_else(|| p.get("name"))
+                        .and_then(|n| n.as_str())
+                        .map(|n| format!("[{n}]"))
+                        .unwrap_or_else(|| format!("[{i}]"));
+                    if let Some(d) = first(p, q, &format!("{at}{name}")) {
+                        return Some(d);
+                    }
+                }
+                (x.len() != y.len()).then(|| {
+                    format!(
+                        "{at} has {} entries in the file, {} in the derived plan",
+                        x.len(),
+                        y.len()
+                    )
+                })
+            }
+            _ if a == b => None,
+            _ => Some(format!("{at} is {a} in the file, {b} in the derived plan")),
+        }
+    }
+    let mut a = serde_json::to_value(file).ok()?;
+    let mut b = serde_json::to_value(derived).ok()?;
+    strip(&mut a);
+    strip(&mut b);
+    first(&a, &b, "plan")
 }
 
 /// Plans and runs a statement in one step (what `srbackup sql "BACKUP ..."` does).
@@ -252,10 +335,11 @@ pub async fn submit(
     accept(engine, &plan, options)
 }
 
-/// Takes the job's database (one job per database) and records the job as PENDING.
+/// Records the job as PENDING, holding its database (one job per database, as StarRocks) and,
+/// for a restore, every name it will create or replace, in one catalog transaction. The holds
+/// last until the transaction that ends the job, whichever process that is.
 fn accept(engine: &mut Engine, plan: &Plan, options: StartOptions<'_>) -> Result<i64> {
-    let lock = lock_name(plan);
-    let job_name = format!("{} {}", plan.kind.as_str(), plan.snapshot.label);
+    let db = lock_name(plan);
     let timestamp = match plan.kind {
         JobKind::Backup => Some(snapshot_timestamp(
             &plan.snapshot.label,
@@ -263,25 +347,64 @@ fn accept(engine: &mut Engine, plan: &Plan, options: StartOptions<'_>) -> Result
         )?),
         JobKind::Restore => plan.snapshot.timestamp.clone(),
     };
-    maintenance::lock_database(engine, &lock, &job_name)?;
+    let targets: Vec<String> = match plan.kind {
+        JobKind::Backup => Vec::new(),
+        JobKind::Restore => plan
+            .objects
+            .iter()
+            .map(|o| o.target.clone().unwrap_or_else(|| o.name.clone()))
+            .collect(),
+    };
     let plan_json = plan.to_json();
-    let created = engine.catalog().write(|tx| {
-        tx.insert_job(&NewJob {
-            kind: plan.kind,
-            label: &plan.snapshot.label,
-            db_name: &lock,
-            plan: &plan_json,
-            snapshot_timestamp: timestamp.as_deref(),
-            timeout_seconds: i64::try_from(plan.options.timeout_seconds).unwrap_or(i64::MAX),
-            pid: std::process::id(),
-        })
-    });
-    match created {
-        Ok(id) => Ok(id),
-        Err(e) => {
-            let _ = maintenance::unlock_database(engine, &lock, &job_name);
-            Err(e.into())
-        }
+    let accepted = engine.catalog().write(|tx| {
+        tx.accept_job(
+            &NewJob {
+                kind: plan.kind,
+                label: &plan.snapshot.label,
+                db_name: &db,
+                plan: &plan_json,
+                snapshot_timestamp: timestamp.as_deref(),
+                timeout_seconds: i64::try_from(plan.options.timeout_seconds).unwrap_or(i64::MAX),
+                process: Process::current(),
+            },
+            &targets,
+        )
+    })?;
+    accepted.map_err(|held| held_error(&db, held))
+}
+
+/// Why a job cannot start: what holds its database or one of its names, and what to do.
+fn held_error(db: &str, held: Held) -> Error {
+    let (job, what) = match held {
+        Held::Database(job) => (job, format!("database {db}")),
+        Held::Name { name, job } => (job, format!("{db}.{name}")),
+    };
+    let running = format!("{} job {} ({})", job.kind.keyword(), job.id, job.label);
+    if job.process.is_alive() {
+        // StarRocks' words for the one-job-per-database rule.
+        Error::invalid(
+            format!(
+                "Can only run one backup or restore job of a database at same time: {what} is held by {running}, {}",
+                job.state
+            ),
+            Some(&format!(
+                "wait for it (SHOW {} FROM {db}) or stop it with CANCEL {} FROM {db}",
+                job.kind.keyword(),
+                job.kind.keyword()
+            )),
+        )
+    } else {
+        Error::invalid(
+            format!(
+                "{what} is held by {running}, interrupted in state {} when its process died",
+                job.state
+            ),
+            Some(&format!(
+                "finish it with `srbackup resume {}` or undo it with CANCEL {} FROM {db}; until then no other BACKUP or RESTORE runs on {db}",
+                job.id,
+                job.kind.keyword()
+            )),
+        )
     }
 }
 
@@ -292,7 +415,7 @@ pub fn interrupted(engine: &mut Engine) -> Result<Vec<catalog::JobRow>> {
         .view()
         .unfinished_jobs()?
         .into_iter()
-        .filter(|j| j.pid != std::process::id() && !maintenance::process_alive(j.pid))
+        .filter(|j| !j.process.is_alive())
         .collect())
 }
 
@@ -302,54 +425,63 @@ pub async fn resume(
     job_id: Option<i64>,
     progress: &dyn Progress,
 ) -> Result<Vec<Outcome>> {
-    let candidates = interrupted(engine)?;
-    let chosen: Vec<catalog::JobRow> = match job_id {
-        None => candidates,
-        Some(id) => match candidates.into_iter().find(|j| j.id == id) {
-            Some(j) => vec![j],
-            None => {
-                let job = engine.catalog().view().job(id)?;
-                return Err(Error::invalid(
-                    match job {
-                        None => format!("there is no job {id}"),
-                        Some(j) if j.finished => format!("job {id} already ended ({})", j.state),
-                        Some(j) => format!("job {id} is running in process {}", j.pid),
-                    },
-                    None,
-                ));
-            }
-        },
+    let ids: Vec<i64> = match job_id {
+        None => interrupted(engine)?.into_iter().map(|j| j.id).collect(),
+        Some(id) => vec![id],
     };
     let mut out = Vec::new();
-    for job in chosen {
-        let job_name = format!("{} {}", job.kind.as_str(), job.label);
-        maintenance::lock_database(engine, &job.db_name, &job_name)?;
-        engine
-            .catalog()
-            .write(|tx| tx.set_job_pid(job.id, std::process::id()))?;
+    for id in ids {
+        let job = claim(engine, id)?;
         progress.note(&format!(
-            "resuming job {} ({job_name}) from {}",
-            job.id, job.state
+            "resuming job {} ({} {}) from {}",
+            job.id,
+            job.kind.as_str(),
+            job.label,
+            job.state
         ));
-        out.push(run_job(engine, job.id, progress).await?);
+        out.push(run_claimed(engine, job, progress).await?);
     }
     Ok(out)
 }
 
+/// Makes this process the one running job `id` (atomically: of two `resume`s, one wins).
+fn claim(engine: &mut Engine, id: i64) -> Result<catalog::JobRow> {
+    let me = Process::current();
+    match engine.catalog().write(|tx| tx.claim_job(id, me))? {
+        Claim::Claimed(job) => Ok(*job),
+        Claim::NoSuchJob => Err(Error::invalid(format!("there is no job {id}"), None)),
+        Claim::Ended(job) => Err(Error::invalid(
+            format!("job {id} already ended ({})", job.state),
+            None,
+        )),
+        Claim::Running(job) => Err(Error::invalid(
+            format!(
+                "job {id} is running in process {} (state {})",
+                job.process.pid, job.state
+            ),
+            Some("wait for it, or CANCEL it"),
+        )),
+    }
+}
+
 /// Runs (or resumes) job `job_id` to its end.
 pub async fn run_job(engine: &mut Engine, job_id: i64, progress: &dyn Progress) -> Result<Outcome> {
-    let job = engine
-        .catalog()
-        .view()
-        .job(job_id)?
-        .ok_or_else(|| Error::invalid(format!("there is no job {job_id}"), None))?;
+    let job = claim(engine, job_id)?;
+    run_claimed(engine, job, progress).await
+}
+
+async fn run_claimed(
+    engine: &mut Engine,
+    job: catalog::JobRow,
+    progress: &dyn Progress,
+) -> Result<Outcome> {
+    let job_id = job.id;
     let plan = Plan::from_json(&job.plan)
         .map_err(|e| Error::invalid(format!("job {job_id}: {e}"), None))?;
     // A journal that does not decode stops here, before anything is resumed or undone: the
-    // error names the job and the task, and the job stays as it is for a person to look at.
+    // error names the job and the task; CANCEL ends such a job.
     let journal = Journal::decode(job_id, &plan, &engine.catalog().view().journal(job_id)?)
-        .map_err(|e| Error::invalid(e.to_string(), None))?;
-    let lock_job = format!("{} {}", job.kind.as_str(), job.label);
+        .map_err(|e| Error::invalid(e.to_string(), Some("CANCEL the job to end it")))?;
     // A job that cannot even start (its repository was dropped, the settings file is wrong)
     // ends as CANCELLED with the reason, and lets go of its database.
     let setup = (|| -> Result<(Repository, Settings)> {
@@ -376,14 +508,15 @@ pub async fn run_job(engine: &mut Engine, job_id: i64, progress: &dyn Progress) 
                     Some(&message),
                 )
             })?;
-            maintenance::unlock_database(engine, &job.db_name, &lock_job)?;
             return Err(e);
         }
     };
     let created = chrono::NaiveDateTime::parse_from_str(&job.created_at, "%Y-%m-%d %H:%M:%S")
         .map(|t| t.and_utc())
         .unwrap_or_else(|_| chrono::Utc::now());
-    let deadline = created + chrono::Duration::seconds(job.timeout);
+    let deadline = chrono::Duration::try_seconds(job.timeout)
+        .and_then(|d| created.checked_add_signed(d))
+        .unwrap_or(chrono::DateTime::<chrono::Utc>::MAX_UTC);
     let mut runner = Runner {
         engine,
         job: job.clone(),
@@ -428,34 +561,52 @@ pub async fn run_job(engine: &mut Engine, job_id: i64, progress: &dyn Progress) 
     if let Some(lease) = runner.lease.take() {
         let _ = runner.repo.release(lease).await;
     }
-    maintenance::unlock_database(runner.engine, &job.db_name, &lock_job)?;
+    // Files of staged objects an undone restore dropped, and of a pin's retired rowsets.
+    let _ = maintenance::collect_retired(runner.engine);
     progress.finish();
     Ok(outcome)
 }
 
 /// Ends an interrupted job whose process died, from another process (CANCEL on a dead job):
-/// undoes what a cancel undoes, from the journal.
+/// undoes what a cancel undoes, from the journal. A journal entry that does not decode does not
+/// keep the job alive: the job ends with what could not be undone named in its message.
 pub async fn cancel_interrupted(engine: &mut Engine, job: &catalog::JobRow) -> Result<()> {
-    let plan = Plan::from_json(&job.plan)
-        .map_err(|e| Error::invalid(format!("job {}: {e}", job.id), None))?;
-    let journal = Journal::decode(job.id, &plan, &engine.catalog().view().journal(job.id)?)
-        .map_err(|e| Error::invalid(e.to_string(), None))?;
-    tasks::undo(engine, &plan, &journal)
-        .map_err(|e| Error::invalid(format!("job {}: {e}", job.id), None))?;
+    let job = claim(engine, job.id)?;
+    let (undo_result, damage) = match Plan::from_json(&job.plan) {
+        Ok(plan) => {
+            let (journal, damage) =
+                Journal::decode_partial(job.id, &plan, &engine.catalog().view().journal(job.id)?);
+            (tasks::undo(engine, &plan, &journal), damage)
+        }
+        Err(e) => (
+            Err(format!(
+                "its plan does not decode ({e}); nothing was undone"
+            )),
+            Vec::new(),
+        ),
+    };
+    let mut message = "cancelled after its process died".to_string();
+    if let Err(e) = &undo_result {
+        message.push_str(&format!("; {e}"));
+    }
+    for d in &damage {
+        message.push_str(&format!("; {d} (not undone)"));
+    }
+    let failed = undo_result.is_err() || !damage.is_empty();
     engine.catalog().write(|tx| {
         tx.finish_job(
             job.id,
             JobState::Cancelled,
-            JobStatus::Cancelled,
-            Some("cancelled after its process died"),
+            if failed {
+                JobStatus::Failed
+            } else {
+                JobStatus::Cancelled
+            },
+            Some(&message),
         )
     })?;
-    let lock_job = format!("{} {}", job.kind.as_str(), job.label);
-    Ok(maintenance::unlock_database(
-        engine,
-        &job.db_name,
-        &lock_job,
-    )?)
+    let _ = maintenance::collect_retired(engine);
+    Ok(())
 }
 
 #[derive(Default)]
@@ -464,6 +615,8 @@ struct Stats {
     bytes: u64,
     files_sent: u64,
     bytes_sent: u64,
+    files_skipped: u64,
+    bytes_skipped: u64,
     files_resumed: u64,
     bytes_resumed: u64,
 }
@@ -508,6 +661,8 @@ impl Runner<'_> {
             bytes: self.stats.bytes,
             files_sent: self.stats.files_sent,
             bytes_sent: self.stats.bytes_sent,
+            files_skipped: self.stats.files_skipped,
+            bytes_skipped: self.stats.bytes_skipped,
             files_resumed: self.stats.files_resumed,
             bytes_resumed: self.stats.bytes_resumed,
             elapsed: self.started.elapsed(),
@@ -646,8 +801,8 @@ impl Runner<'_> {
                             *running_by_kind.entry(tasks[i].action.kind()).or_default() -= 1;
                             match result {
                                 Ok(value) => {
-                                    self.count_transfer(&tasks[i], &value);
-                                    self.progress.file_done(tasks::file_size(&tasks[i].action), true);
+                                    let sent = self.count_transfer(&tasks[i], &value);
+                                    self.progress.file_done(tasks::file_size(&tasks[i].action), sent);
                                     finished.push((i, value));
                                 }
                                 Err(e) => {

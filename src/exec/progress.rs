@@ -11,7 +11,9 @@ use crate::output::human_bytes;
 pub trait Progress: Send + Sync {
     /// The job's transfer volume is known.
     fn start(&self, what: &str, files: u64, bytes: u64);
-    /// One file done; `sent` is false when dedup skipped it.
+    /// One file done; `sent` is false when nothing moved (the repository held it already, or
+    /// an earlier run of the job transferred it): its bytes count toward neither the rate nor
+    /// the bytes still to move.
     fn file_done(&self, bytes: u64, sent: bool);
     /// A phase or note.
     fn note(&self, message: &str);
@@ -38,7 +40,9 @@ pub struct Console {
 struct PlainState {
     what: String,
     files: u64,
+    skipped: u64,
     total_files: u64,
+    /// Bytes moved, and bytes to move (the job's total less what was skipped).
     bytes: u64,
     total_bytes: u64,
     started: Instant,
@@ -62,6 +66,7 @@ impl Console {
             state: Mutex::new(PlainState {
                 what: String::new(),
                 files: 0,
+                skipped: 0,
                 total_files: 0,
                 bytes: 0,
                 total_bytes: 0,
@@ -89,18 +94,32 @@ impl Progress for Console {
         self.bar.set_message(format!("{what} 0/{files} files"));
     }
 
-    fn file_done(&self, bytes: u64, _sent: bool) {
+    fn file_done(&self, bytes: u64, sent: bool) {
         let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
         s.files += 1;
-        s.bytes += bytes;
-        self.bar.inc(bytes);
-        self.bar
-            .set_message(format!("{} {}/{} files", s.what, s.files, s.total_files));
+        if sent {
+            s.bytes += bytes;
+            self.bar.inc(bytes);
+        } else {
+            // Nothing moved: the bar and the rate are about bytes that do.
+            s.skipped += 1;
+            s.total_bytes = s.total_bytes.saturating_sub(bytes);
+            self.bar.set_length(s.total_bytes);
+        }
+        let skipped = if s.skipped > 0 {
+            format!(" ({} already there)", s.skipped)
+        } else {
+            String::new()
+        };
+        self.bar.set_message(format!(
+            "{} {}/{} files{skipped}",
+            s.what, s.files, s.total_files
+        ));
         if self.plain && (s.last.elapsed() >= Duration::from_secs(5) || s.files == s.total_files) {
             s.last = Instant::now();
             let secs = s.started.elapsed().as_secs_f64().max(0.001);
             eprintln!(
-                "{}: {}/{} files, {}/{} ({}/s)",
+                "{}: {}/{} files{skipped}, {}/{} ({}/s)",
                 s.what,
                 s.files,
                 s.total_files,

@@ -36,8 +36,8 @@ impl Runner<'_> {
             .ok_or_else(|| failed(format!("database {name} does not exist")))
     }
 
-    /// The staged object a restore created for `target`.
-    fn staged_id(&self, target: &str) -> Result<i64, Stop> {
+    /// What the restore's stage task made for `target`.
+    fn stage_of(&self, target: &str) -> Result<StageEntry, Stop> {
         let db = self.plan.target_database.clone().unwrap_or_default();
         let id = format!(
             "stage:{}.{}",
@@ -45,9 +45,24 @@ impl Runner<'_> {
             crate::plan::id_part(target)
         );
         match self.journal.get(&id) {
-            Some(Entry::Stage(s)) => Ok(s.staged_id),
+            Some(Entry::Stage(s)) => Ok(s.clone()),
             _ => Err(failed(format!("{target} was not staged"))),
         }
+    }
+
+    /// The staged object a restore created for `target`.
+    fn staged_id(&self, target: &str) -> Result<i64, Stop> {
+        self.stage_of(target).map(|s| s.staged_id)
+    }
+
+    /// What the plan decided for `target` (create, overwrite, replace partitions).
+    fn planned_action(&self, target: &str) -> Result<ObjectAction, Stop> {
+        self.plan
+            .objects
+            .iter()
+            .find(|o| o.target.as_deref().unwrap_or(&o.name) == target)
+            .map(|o| o.action)
+            .ok_or_else(|| failed(format!("the plan has no object {target}")))
     }
 
     fn manifest(&self) -> Result<&Manifest, Stop> {
@@ -79,16 +94,23 @@ impl Runner<'_> {
         Ok(manifest)
     }
 
-    pub(super) fn count_transfer(&mut self, task: &Task, entry: &Entry) {
+    /// Counts a finished transfer: moved, or (an upload) found already stored. Returns
+    /// whether bytes moved.
+    pub(super) fn count_transfer(&mut self, task: &Task, entry: &Entry) -> bool {
         // A download always moves its bytes; an upload only when the repository lacked them.
         let sent = match entry {
             Entry::Upload(u) => u.sent,
             _ => true,
         };
+        let size = file_size(&task.action);
         if sent {
             self.stats.files_sent += 1;
-            self.stats.bytes_sent += file_size(&task.action);
+            self.stats.bytes_sent += size;
+        } else {
+            self.stats.files_skipped += 1;
+            self.stats.bytes_skipped += size;
         }
+        sent
     }
 
     /// The work of a transfer task, for a worker.
@@ -249,6 +271,9 @@ impl Runner<'_> {
                             )));
                         }
                     }
+                    // Every upload sends a pinned rowset's own file, as the catalog names it:
+                    // a plan cannot make a backup read anything else.
+                    check_uploads(tx, &plan, &rowsets)?;
                     let pin_id = tx.insert_pin(&label, &rowsets)?;
                     let skeleton = skeleton(tx, &plan, &database, &timestamp)?;
                     let entry = Entry::Pin(Box::new(PinEntry { pin_id, skeleton }));
@@ -331,24 +356,45 @@ impl Runner<'_> {
                 let db = self.plan.target_database.clone().unwrap_or_default();
                 let db_id = self.db_id(&db)?;
                 let target = target.clone();
+                let planned = self.planned_action(&target)?;
                 let staged_partitions: Vec<_> = entry
                     .partitions
                     .iter()
                     .filter(|p| partitions.contains(&p.name))
                     .map(|p| (p.name.clone(), p.bound.clone(), p.version))
                     .collect();
+                let restored = partitions.clone();
+                let replication = self.plan.options.replication_num;
                 self.engine
                     .catalog()
                     .try_write(|tx| -> Result<Entry, Stop> {
+                        // The target as the plan found it: still absent, or still the same
+                        // object with a schema the snapshot fits.
+                        let existing = tx.object(db_id, &target)?;
+                        check_target(
+                            tx,
+                            &db,
+                            &target,
+                            planned,
+                            existing.as_ref(),
+                            &entry,
+                            &restored,
+                        )?;
+                        let mut definition = entry.definition.clone();
+                        if let (Some(n), Some(schema)) = (replication, schema_mut(&mut definition))
+                        {
+                            schema
+                                .properties
+                                .insert("replication_num".into(), n.to_string());
+                        }
                         let staged_id = tx.insert_object_with_partitions(
                             db_id,
                             &target,
-                            &entry.definition,
+                            &definition,
                             ObjectState::Staged,
                             &staged_partitions,
                         )?;
                         // The table being overwritten refuses loads until the restore ends.
-                        let existing = tx.object(db_id, &target)?;
                         if let Some(e) = &existing {
                             tx.set_state(e.id, ObjectState::Restoring)?;
                         }
@@ -360,30 +406,30 @@ impl Runner<'_> {
                         Ok(entry)
                     })?
             }
-            Action::Commit { database, publish } => {
-                let db_id = self.db_id(database)?;
+            Action::Commit { publish, .. } => {
                 let mut items = Vec::new();
                 let mut back_to_normal = Vec::new();
                 for p in publish {
-                    let staged_id = self.staged_id(&p.target)?;
-                    match p.action {
-                        ObjectAction::ReplacePartitions => {
-                            let target = self
-                                .engine
-                                .catalog()
-                                .view()
-                                .object(db_id, &p.target)?
-                                .ok_or_else(|| {
-                                    failed(format!("{} disappeared during the restore", p.target))
-                                })?;
-                            back_to_normal.push(target.id);
+                    let stage = self.stage_of(&p.target)?;
+                    match (p.action, stage.existing_id) {
+                        (ObjectAction::ReplacePartitions, Some(target_id)) => {
+                            back_to_normal.push(target_id);
                             items.push(Publish::Partitions {
-                                staged_id,
-                                target_id: target.id,
+                                staged_id: stage.staged_id,
+                                target_id,
                                 partitions: p.partitions.clone(),
                             });
                         }
-                        _ => items.push(Publish::Replace { staged_id }),
+                        (ObjectAction::ReplacePartitions, None) => {
+                            return Err(failed(format!(
+                                "{} was not there when the restore staged it",
+                                p.target
+                            )));
+                        }
+                        (_, replaces) => items.push(Publish::Replace {
+                            staged_id: stage.staged_id,
+                            replaces,
+                        }),
                     }
                 }
                 let entry = Entry::Commit(Empty {});
@@ -392,6 +438,8 @@ impl Runner<'_> {
                     for id in &back_to_normal {
                         tx.set_state(*id, ObjectState::Normal)?;
                     }
+                    // Inactive MVs of the database whose base tables exist now come back.
+                    maintenance::reactivate_mvs(tx)?;
                     Self::journal_in(tx, job_id, &id, &entry)
                 })?;
                 entry
@@ -485,6 +533,95 @@ impl Runner<'_> {
     /// Undoes a stopped job (see [`undo`]).
     pub(super) async fn clean_up(&mut self) -> Result<(), String> {
         undo(self.engine, &self.plan, &self.journal)
+    }
+}
+
+/// Each upload task of a backup plan names a rowset the pin holds, with that rowset's own path,
+/// checksum and size.
+fn check_uploads(tx: &Reader<'_>, plan: &crate::plan::Plan, pinned: &[i64]) -> Result<(), Stop> {
+    let pinned: std::collections::HashSet<i64> = pinned.iter().copied().collect();
+    for t in &plan.tasks {
+        let Action::Upload {
+            file,
+            rowset_id,
+            path,
+            ..
+        } = &t.action
+        else {
+            continue;
+        };
+        let row = tx.rowset(*rowset_id)?;
+        let matches = pinned.contains(rowset_id)
+            && row.as_ref().is_some_and(|r| {
+                &r.path == path
+                    && r.sha256 == file.sha256
+                    && u64::try_from(r.bytes).ok() == Some(file.size.0)
+            });
+        if !matches {
+            return Err(failed(format!(
+                "task {} does not match the catalog's rowset {rowset_id} (path, checksum or size); the plan was edited or is stale: plan it again",
+                t.id
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The schema of a table or MV definition, to change its properties.
+fn schema_mut(def: &mut ObjectDef) -> Option<&mut crate::catalog::TableSchema> {
+    match def {
+        ObjectDef::Table { schema, .. } | ObjectDef::MaterializedView { schema, .. } => {
+            Some(schema)
+        }
+        ObjectDef::View { .. } => None,
+    }
+}
+
+/// The target of a stage as the plan decided: a created object's name still free, an
+/// overwritten one still there with a schema the snapshot's fits (and, for a partition
+/// restore, partitions that cover no value twice).
+fn check_target(
+    tx: &Reader<'_>,
+    db: &str,
+    target: &str,
+    planned: ObjectAction,
+    existing: Option<&crate::catalog::ObjectRow>,
+    entry: &ObjectEntry,
+    restored: &[String],
+) -> Result<(), Stop> {
+    match (planned, existing) {
+        (ObjectAction::Create, None) => Ok(()),
+        (ObjectAction::Create, Some(_)) => Err(failed(format!(
+            "{db}.{target} was created after the restore was planned; nothing was restored (plan it again)"
+        ))),
+        (_, None) => Err(failed(format!(
+            "{db}.{target} was dropped after the restore was planned; nothing was restored (plan it again)"
+        ))),
+        (action, Some(e)) => {
+            let parts: Vec<(String, crate::catalog::PartitionBound)> = tx
+                .partitions(e.id)?
+                .into_iter()
+                .map(|p| (p.name, p.bound))
+                .collect();
+            let incoming: Vec<(String, crate::catalog::PartitionBound)> = entry
+                .partitions
+                .iter()
+                .map(|p| (p.name.clone(), p.bound.clone()))
+                .collect();
+            match crate::engine::fit::first_difference(
+                &e.def,
+                &parts,
+                &entry.definition,
+                &incoming,
+                restored,
+                action == ObjectAction::ReplacePartitions,
+            ) {
+                None => Ok(()),
+                Some(diff) => Err(failed(format!(
+                    "{db}.{target} changed after the restore was planned ({diff}); nothing was restored (plan it again)"
+                ))),
+            }
+        }
     }
 }
 

@@ -13,8 +13,9 @@ use super::{
     Action, FileRef, Fingerprint, ObjectAction, ObjectKind, Plan, PlannedCatalog, PlannedFunction,
     PlannedObject, PublishRef, RepositoryRef, Size, SnapshotRef, Summary, Task, id_part,
 };
-use crate::catalog::{self, FunctionDef, ObjectDef, PartitionRow};
+use crate::catalog::{self, FunctionDef, ObjectDef, PartitionBound, PartitionRow};
 use crate::engine::Engine;
+use crate::engine::fit;
 use crate::error::{Error, Result};
 use crate::repo::format::{Manifest, ObjectEntry};
 use crate::repo::{Repository, SnapshotId, registry};
@@ -150,87 +151,31 @@ fn kind_of(def: &ObjectDef) -> ObjectKind {
     def.kind().into()
 }
 
-/// The first way `incoming` differs from the existing object, or `None` if a restore may
-/// overwrite it.
+/// The first way `incoming` cannot land on the existing object (see [`fit::first_difference`]).
 fn first_difference(
     existing: &ObjectDef,
     existing_parts: &[PartitionRow],
     incoming: &ObjectEntry,
     partitions: &[String],
+    partial: bool,
 ) -> Option<String> {
-    let (Some(a), Some(b)) = (existing.schema(), incoming.definition.schema()) else {
-        return None;
-    };
-    if a.keys != b.keys {
-        return Some(format!(
-            "the key type differs: {} in the cluster, {} in the snapshot",
-            a.keys.keyword(),
-            b.keys.keyword()
-        ));
-    }
-    if a.columns.len() != b.columns.len() {
-        return Some(format!(
-            "the number of columns differs: {} in the cluster, {} in the snapshot",
-            a.columns.len(),
-            b.columns.len()
-        ));
-    }
-    for (x, y) in a.columns.iter().zip(&b.columns) {
-        if !x.name.eq_ignore_ascii_case(&y.name) {
-            return Some(format!(
-                "column {} in the cluster is {} in the snapshot",
-                x.name, y.name
-            ));
-        }
-        if x.sql_type != y.sql_type {
-            return Some(format!(
-                "column {} is {} in the cluster, {} in the snapshot",
-                x.name,
-                x.sql_type.sql_name(),
-                y.sql_type.sql_name()
-            ));
-        }
-        if x.nullable != y.nullable {
-            let n = |b: bool| if b { "NULL" } else { "NOT NULL" };
-            return Some(format!(
-                "column {} is {} in the cluster, {} in the snapshot",
-                x.name,
-                n(x.nullable),
-                n(y.nullable)
-            ));
-        }
-        if x.is_key != y.is_key || x.aggregate != y.aggregate {
-            return Some(format!(
-                "column {} has a different key or aggregate role",
-                x.name
-            ));
-        }
-    }
-    if a.partitioning != b.partitioning {
-        return Some("the partitioning differs".to_string());
-    }
-    if a.distribution.buckets() != b.distribution.buckets() {
-        return Some(format!(
-            "the bucket count differs: {} in the cluster, {} in the snapshot",
-            a.distribution.buckets(),
-            b.distribution.buckets()
-        ));
-    }
-    for p in incoming
+    let existing_parts: Vec<(String, PartitionBound)> = existing_parts
+        .iter()
+        .map(|p| (p.name.clone(), p.bound.clone()))
+        .collect();
+    let incoming_parts: Vec<(String, PartitionBound)> = incoming
         .partitions
         .iter()
-        .filter(|p| partitions.contains(&p.name))
-    {
-        if let Some(e) = existing_parts.iter().find(|e| e.name == p.name)
-            && e.bound != p.bound
-        {
-            return Some(format!(
-                "partition {} covers different values in the cluster and in the snapshot",
-                p.name
-            ));
-        }
-    }
-    None
+        .map(|p| (p.name.clone(), p.bound.clone()))
+        .collect();
+    fit::first_difference(
+        existing,
+        &existing_parts,
+        &incoming.definition,
+        &incoming_parts,
+        partitions,
+        partial,
+    )
 }
 
 /// What the snapshot holds, for "not in the snapshot" errors.
@@ -626,7 +571,8 @@ fn data_tasks(
                         )),
                     ));
                 }
-                if let Some(diff) = first_difference(&e.def, &e.partitions, c.entry, &c.partitions)
+                if let Some(diff) =
+                    first_difference(&e.def, &e.partitions, c.entry, &c.partitions, c.partial)
                 {
                     return Err(Error::at(
                         Problem::new(

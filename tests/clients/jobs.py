@@ -122,7 +122,7 @@ try:
     run(b, "BACKUP DATABASE big SNAPSHOT b2 TO r")
     check("a second job on one database is refused", False)
 except pymysql.err.MySQLError as e:
-    check("a second job on one database is refused", "one BACKUP or RESTORE runs per database" in str(e), repr(e))
+    check("a second job on one database is refused", "Can only run one backup or restore job of a database at same time" in str(e), repr(e))
 j = wait(b, "BACKUP", "small", "s2", ("FINISHED", "CANCELLED"))
 big = job(b, "BACKUP", "big", "b1")
 check(

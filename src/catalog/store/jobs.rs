@@ -1,5 +1,8 @@
 //! BACKUP and RESTORE jobs: their rows (StarRocks' states and columns), their journals of
-//! finished tasks, and the one-running-job-per-database locks.
+//! finished tasks, and what a job holds until it ends: its database (one job per database, as
+//! StarRocks allows) and, for a restore, the names it will create or replace. A job is
+//! accepted, holding both, in one transaction, and lets go of both in the transaction that
+//! ends it; a job whose process died keeps holding them until it is resumed or cancelled.
 
 use std::collections::BTreeMap;
 
@@ -7,6 +10,7 @@ use rusqlite::{OptionalExtension, params};
 
 use super::{Reader, Result, Tx, from_json, now, to_json};
 use crate::catalog::{JobKind, JobState, JobStatus};
+use crate::process::Process;
 
 /// A BACKUP or RESTORE job as the catalog records it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -27,7 +31,8 @@ pub struct JobRow {
     pub task_err_msg: Option<String>,
     pub status: JobStatus,
     pub timeout: i64,
-    pub pid: u32,
+    /// The process running (or that last ran) the job.
+    pub process: Process,
     pub cancel_requested: bool,
     pub finished: bool,
 }
@@ -47,11 +52,33 @@ pub struct NewJob<'a> {
     pub plan: &'a str,
     pub snapshot_timestamp: Option<&'a str>,
     pub timeout_seconds: i64,
-    pub pid: u32,
+    pub process: Process,
+}
+
+/// Why a job could not be accepted: another unfinished job holds what it needs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Held {
+    /// The database, by this job.
+    Database(Box<JobRow>),
+    /// A name the new restore would create or replace, by this job.
+    Name { name: String, job: Box<JobRow> },
+}
+
+/// Whether a process may run a job.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Claim {
+    /// It is this process's now.
+    Claimed(Box<JobRow>),
+    /// The job already ended.
+    Ended(Box<JobRow>),
+    /// Another live process runs it.
+    Running(Box<JobRow>),
+    NoSuchJob,
 }
 
 const JOB_COLUMNS: &str = "id, kind, label, db_name, state, plan, snapshot_timestamp, created_at, \
-    state_times, unfinished_tasks, progress, task_err_msg, status, timeout, pid, cancel_requested, finished";
+    state_times, unfinished_tasks, progress, task_err_msg, status, timeout, pid, cancel_requested, finished, \
+    pid_start";
 
 fn bad(column: usize, what: &str, value: &str) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(
@@ -80,7 +107,10 @@ fn job_from_row(r: &rusqlite::Row) -> rusqlite::Result<JobRow> {
         task_err_msg: r.get(11)?,
         status: JobStatus::parse(&status).ok_or_else(|| bad(12, "status", &status))?,
         timeout: r.get(13)?,
-        pid: r.get(14)?,
+        process: Process {
+            pid: r.get(14)?,
+            started: r.get::<_, i64>(17)? as u64,
+        },
         cancel_requested: r.get::<_, i64>(15)? != 0,
         finished: r.get::<_, i64>(16)? != 0,
     })
@@ -138,27 +168,121 @@ impl Reader<'_> {
         })
     }
 
-    /// Who holds the job lock of a database: `(job, pid)`.
-    pub fn database_lock(&self, db_name: &str) -> Result<Option<(String, u32)>> {
-        self.run(|c| {
+    /// The unfinished job holding a database, if any.
+    pub fn database_holder(&self, db_name: &str) -> Result<Option<JobRow>> {
+        let id: Option<i64> = self.run(|c| {
             c.query_row(
-                "SELECT job, pid FROM job_locks WHERE db_name = ?1",
+                "SELECT job_id FROM job_holds WHERE db_name = ?1",
                 [db_name],
-                |r| Ok((r.get(0)?, r.get(1)?)),
+                |r| r.get(0),
             )
             .optional()
-        })
+        })?;
+        match id {
+            Some(id) => self.job(id),
+            None => Ok(None),
+        }
+    }
+
+    /// The unfinished restore that will create or replace `name` in `db_name`, if any.
+    pub fn target_holder(&self, db_name: &str, name: &str) -> Result<Option<JobRow>> {
+        let id: Option<i64> = self.run(|c| {
+            c.query_row(
+                "SELECT job_id FROM job_targets WHERE db_name = ?1 AND name = ?2",
+                params![db_name, name],
+                |r| r.get(0),
+            )
+            .optional()
+        })?;
+        match id {
+            Some(id) => self.job(id),
+            None => Ok(None),
+        }
+    }
+
+    /// Whether an unfinished restore will create or replace anything in `db_name`.
+    pub fn database_has_targets(&self, db_name: &str) -> Result<Option<JobRow>> {
+        let id: Option<i64> = self.run(|c| {
+            c.query_row(
+                "SELECT job_id FROM job_targets WHERE db_name = ?1 LIMIT 1",
+                [db_name],
+                |r| r.get(0),
+            )
+            .optional()
+        })?;
+        match id {
+            Some(id) => self.job(id),
+            None => Ok(None),
+        }
     }
 }
 
 impl Tx<'_> {
-    pub fn insert_job(&self, job: &NewJob<'_>) -> Result<i64> {
+    /// Accepts a job: records it PENDING, holding its database and (a restore) the names it
+    /// will create or replace, all in this transaction; or says who holds one of them.
+    pub fn accept_job(
+        &self,
+        job: &NewJob<'_>,
+        targets: &[String],
+    ) -> Result<std::result::Result<i64, Held>> {
+        if let Some(holder) = self.database_holder(job.db_name)? {
+            return Ok(Err(Held::Database(Box::new(holder))));
+        }
+        for name in targets {
+            if let Some(holder) = self.target_holder(job.db_name, name)? {
+                return Ok(Err(Held::Name {
+                    name: name.clone(),
+                    job: Box::new(holder),
+                }));
+            }
+        }
+        let id = self.insert_job(job)?;
+        let since = now();
+        self.run(|c| {
+            c.execute(
+                "INSERT INTO job_holds (db_name, job_id, since) VALUES (?1, ?2, ?3)",
+                params![job.db_name, id, since],
+            )?;
+            let mut st =
+                c.prepare("INSERT INTO job_targets (job_id, db_name, name) VALUES (?1, ?2, ?3)")?;
+            for name in targets {
+                st.execute(params![id, job.db_name, name])?;
+            }
+            Ok(())
+        })?;
+        Ok(Ok(id))
+    }
+
+    /// Makes `me` the process running job `id`, unless it ended or another live process runs
+    /// it (two `resume`s at once: one wins).
+    pub fn claim_job(&self, id: i64, me: Process) -> Result<Claim> {
+        let Some(job) = self.job(id)? else {
+            return Ok(Claim::NoSuchJob);
+        };
+        if job.finished {
+            return Ok(Claim::Ended(Box::new(job)));
+        }
+        if job.process != me && job.process.is_alive() {
+            return Ok(Claim::Running(Box::new(job)));
+        }
+        self.run(|c| {
+            c.execute(
+                "UPDATE jobs SET pid = ?2, pid_start = ?3 WHERE id = ?1",
+                params![id, me.pid, me.started as i64],
+            )?;
+            Ok(())
+        })?;
+        let job = self.job(id)?.expect("the job was just read");
+        Ok(Claim::Claimed(Box::new(job)))
+    }
+
+    fn insert_job(&self, job: &NewJob<'_>) -> Result<i64> {
         let created = now();
         let times = BTreeMap::from([(JobState::Pending, created.clone())]);
         self.run(|c| {
             c.execute(
-                "INSERT INTO jobs (kind, label, db_name, state, plan, snapshot_timestamp, created_at, state_times, timeout, pid)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                "INSERT INTO jobs (kind, label, db_name, state, plan, snapshot_timestamp, created_at, state_times, timeout, pid, pid_start)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
                 params![
                     job.kind.as_str(),
                     job.label,
@@ -169,7 +293,8 @@ impl Tx<'_> {
                     created,
                     to_json(&times)?,
                     job.timeout_seconds,
-                    job.pid
+                    job.process.pid,
+                    job.process.started as i64
                 ],
             )?;
             Ok(c.last_insert_rowid())
@@ -203,15 +328,8 @@ impl Tx<'_> {
         })
     }
 
-    /// The process now running the job (a resume takes it over).
-    pub fn set_job_pid(&self, id: i64, pid: u32) -> Result<()> {
-        self.run(|c| {
-            c.execute("UPDATE jobs SET pid = ?2 WHERE id = ?1", params![id, pid])?;
-            Ok(())
-        })
-    }
-
-    /// Ends a job in `state` (FINISHED or CANCELLED) with its status and error message.
+    /// Ends a job in `state` (FINISHED or CANCELLED) with its status and error message, and
+    /// lets go of its database and names in the same transaction.
     pub fn finish_job(
         &self,
         id: i64,
@@ -225,6 +343,8 @@ impl Tx<'_> {
                 "UPDATE jobs SET finished = 1, status = ?2, task_err_msg = ?3 WHERE id = ?1",
                 params![id, status.as_str(), task_err_msg],
             )?;
+            c.execute("DELETE FROM job_holds WHERE job_id = ?1", [id])?;
+            c.execute("DELETE FROM job_targets WHERE job_id = ?1", [id])?;
             Ok(())
         })
     }
@@ -252,38 +372,6 @@ impl Tx<'_> {
             c.execute(
                 "INSERT OR REPLACE INTO job_tasks (job_id, task_id, result) VALUES (?1, ?2, ?3)",
                 params![job_id, task_id, entry],
-            )?;
-            Ok(())
-        })
-    }
-
-    /// Takes the one-job-per-database lock; returns the holder when someone else has it.
-    pub fn try_lock_database(
-        &self,
-        db_name: &str,
-        job: &str,
-        pid: u32,
-    ) -> Result<Option<(String, u32)>> {
-        if let Some((holder_job, holder_pid)) = self.database_lock(db_name)? {
-            if holder_job != job {
-                return Ok(Some((holder_job, holder_pid)));
-            }
-            return Ok(None);
-        }
-        self.run(|c| {
-            c.execute(
-                "INSERT INTO job_locks (db_name, job, pid, since) VALUES (?1, ?2, ?3, ?4)",
-                params![db_name, job, pid, now()],
-            )?;
-            Ok(None)
-        })
-    }
-
-    pub fn unlock_database(&self, db_name: &str, job: &str) -> Result<()> {
-        self.run(|c| {
-            c.execute(
-                "DELETE FROM job_locks WHERE db_name = ?1 AND job = ?2",
-                params![db_name, job],
             )?;
             Ok(())
         })

@@ -5,14 +5,24 @@ use rusqlite::params;
 
 use super::tablets::{ROWSET_COLUMNS, RowsetRow, rowset_from_row};
 use super::{Reader, Result, Tx, now, qualified};
+use crate::process::Process;
 
 impl Reader<'_> {
     /// `(load id, pid)` of every registered load.
-    pub fn loads(&self) -> Result<Vec<(i64, u32)>> {
+    /// Every registered load with the process that runs it.
+    pub fn loads(&self) -> Result<Vec<(i64, Process)>> {
         self.run(|c| {
-            let mut stmt = c.prepare("SELECT id, pid FROM loads")?;
-            stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
-                .collect()
+            let mut stmt = c.prepare("SELECT id, pid, pid_start FROM loads")?;
+            stmt.query_map([], |r| {
+                Ok((
+                    r.get(0)?,
+                    Process {
+                        pid: r.get(1)?,
+                        started: r.get::<_, i64>(2)? as u64,
+                    },
+                ))
+            })?
+            .collect()
         })
     }
 
@@ -49,11 +59,11 @@ impl Reader<'_> {
 
 impl Tx<'_> {
     /// Registers a load before it writes files, so garbage collection leaves them alone.
-    pub fn begin_load(&self, object_id: i64, pid: u32) -> Result<i64> {
+    pub fn begin_load(&self, object_id: i64, process: Process) -> Result<i64> {
         self.run(|c| {
             c.execute(
-                "INSERT INTO loads (object_id, pid, started_at) VALUES (?1, ?2, ?3)",
-                params![object_id, pid, now()],
+                "INSERT INTO loads (object_id, pid, started_at, pid_start) VALUES (?1, ?2, ?3, ?4)",
+                params![object_id, process.pid, now(), process.started as i64],
             )?;
             Ok(c.last_insert_rowid())
         })

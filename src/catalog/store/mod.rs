@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
 
-pub use jobs::{JobRow, NewJob};
+pub use jobs::{Claim, Held, JobRow, NewJob};
 pub use objects::{DatabaseRow, ObjectRow, ObjectState};
 pub use repositories::RepositoryRow;
 pub use tablets::{PartitionRow, RowsetRow, TabletRow};
@@ -32,7 +32,7 @@ pub use tablets::{PartitionRow, RowsetRow, TabletRow};
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The catalog schema this build writes; older catalogs are migrated, newer ones refused.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum CatalogError {
@@ -138,7 +138,8 @@ CREATE TABLE IF NOT EXISTS external_catalogs (
 -- A load in progress: its files are not garbage while its process lives.
 -- AUTOINCREMENT: ids are never reused, because they name the load's files.
 CREATE TABLE IF NOT EXISTS loads (
-    id INTEGER PRIMARY KEY AUTOINCREMENT, object_id INTEGER NOT NULL, pid INTEGER NOT NULL, started_at TEXT NOT NULL);
+    id INTEGER PRIMARY KEY AUTOINCREMENT, object_id INTEGER NOT NULL, pid INTEGER NOT NULL, started_at TEXT NOT NULL,
+    pid_start INTEGER NOT NULL DEFAULT 0);
 -- Pins keep rowsets (and their files) from compaction and garbage collection.
 CREATE TABLE IF NOT EXISTS pins (id INTEGER PRIMARY KEY AUTOINCREMENT, label TEXT NOT NULL, created_at TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS pinned_rowsets (
@@ -158,14 +159,52 @@ CREATE TABLE IF NOT EXISTS jobs (
     snapshot_timestamp TEXT, created_at TEXT NOT NULL, state_times TEXT NOT NULL DEFAULT '{}',
     unfinished_tasks INTEGER NOT NULL DEFAULT 0, progress TEXT, task_err_msg TEXT,
     status TEXT NOT NULL DEFAULT '[OK]', timeout INTEGER NOT NULL, pid INTEGER NOT NULL,
-    cancel_requested INTEGER NOT NULL DEFAULT 0, finished INTEGER NOT NULL DEFAULT 0);
+    cancel_requested INTEGER NOT NULL DEFAULT 0, finished INTEGER NOT NULL DEFAULT 0,
+    pid_start INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS job_tasks (
     job_id INTEGER NOT NULL, task_id TEXT NOT NULL, result TEXT NOT NULL,
     PRIMARY KEY (job_id, task_id));
--- One running backup or restore per database.
-CREATE TABLE IF NOT EXISTS job_locks (
-    db_name TEXT PRIMARY KEY, job TEXT NOT NULL, pid INTEGER NOT NULL, since TEXT NOT NULL);
+-- v3: the database an unfinished job holds (one job per database), until the transaction
+-- that ends the job; a job whose process died keeps holding it.
+CREATE TABLE IF NOT EXISTS job_holds (
+    db_name TEXT PRIMARY KEY, job_id INTEGER NOT NULL, since TEXT NOT NULL);
+-- v3: the names an unfinished restore will create or replace: no DDL or load touches them.
+CREATE TABLE IF NOT EXISTS job_targets (
+    job_id INTEGER NOT NULL, db_name TEXT NOT NULL, name TEXT NOT NULL,
+    PRIMARY KEY (db_name, name));
 "#;
+
+/// Changes from schema 2 to 3 that `CREATE ... IF NOT EXISTS` cannot make: process start times
+/// beside pids, and v2's `job_locks` (held by a job's name, "backup label") turned into
+/// `job_holds` (held by the job's id), dropping locks whose job already ended.
+fn migrate_v2(c: &Connection) -> rusqlite::Result<()> {
+    for table in ["jobs", "loads"] {
+        let has: bool = c.query_row(
+            &format!("SELECT count(*) FROM pragma_table_info('{table}') WHERE name = 'pid_start'"),
+            [],
+            |r| r.get::<_, i64>(0).map(|n| n > 0),
+        )?;
+        if !has {
+            c.execute_batch(&format!(
+                "ALTER TABLE {table} ADD COLUMN pid_start INTEGER NOT NULL DEFAULT 0"
+            ))?;
+        }
+    }
+    let has_locks: bool = c.query_row(
+        "SELECT count(*) FROM sqlite_master WHERE name = 'job_locks'",
+        [],
+        |r| r.get::<_, i64>(0).map(|n| n > 0),
+    )?;
+    if has_locks {
+        c.execute_batch(
+            "INSERT OR IGNORE INTO job_holds (db_name, job_id, since)
+               SELECT l.db_name, j.id, l.since FROM job_locks l JOIN jobs j
+                 ON j.db_name = l.db_name AND j.kind || ' ' || j.label = l.job AND j.finished = 0;
+             DROP TABLE job_locks;",
+        )?;
+    }
+    Ok(())
+}
 
 /// The time the catalog records, in UTC.
 fn now() -> String {
@@ -231,6 +270,7 @@ impl Catalog {
             Some(_) | None => self.write(|tx| {
                 tx.run(|c| {
                     c.execute_batch(SCHEMA)?;
+                    migrate_v2(c)?;
                     c.execute(
                         "INSERT OR IGNORE INTO meta (key, value) VALUES ('cluster_id', ?1)",
                         [format!("{:032x}", rand::random::<u128>())],

@@ -141,6 +141,17 @@ impl Reader<'_> {
         })
     }
 
+    /// Rowset `id`, live or not.
+    pub fn rowset(&self, id: i64) -> Result<Option<RowsetRow>> {
+        self.run(|c| {
+            rusqlite::OptionalExtension::optional(c.query_row(
+                &format!("SELECT {ROWSET_COLUMNS} FROM rowsets WHERE id = ?1"),
+                [id],
+                rowset_from_row,
+            ))
+        })
+    }
+
     /// Whether rowset `id` exists and is live.
     pub fn rowset_is_live(&self, id: i64) -> Result<bool> {
         self.run(|c| {
