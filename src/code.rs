@@ -77,6 +77,8 @@ codes! {
     Internal = "srbackup::internal",
     // invalid
     Invalid = "srbackup::invalid",
+    // label
+    Label = "srbackup::label",
     // restoring
     Restoring = "srbackup::restoring",
     // load
@@ -125,6 +127,7 @@ codes! {
     RepoExists = "srbackup::repo::exists",
     RepoFormat = "srbackup::repo::format",
     RepoIo = "srbackup::repo::io",
+    RepoLeaseLost = "srbackup::repo::lease_lost",
     RepoLocation = "srbackup::repo::location",
     RepoNoSnapshot = "srbackup::repo::no_snapshot",
     RepoProperty = "srbackup::repo::property",

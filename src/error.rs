@@ -131,6 +131,7 @@ impl RepoError {
             RepoError::ReadOnly { .. } => Code::RepoReadOnly,
             RepoError::Corrupt { .. } => Code::RepoCorrupt,
             RepoError::Io { .. } => Code::RepoIo,
+            RepoError::LeaseLost { .. } => Code::RepoLeaseLost,
         }
     }
 }

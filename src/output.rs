@@ -22,18 +22,20 @@ pub fn human_bytes(n: u64) -> String {
     }
 }
 
+/// How many terminal columns `text` takes (a CJK character takes two, a combining mark none),
+/// as the mysql client pads its tables.
+fn width(text: &str) -> usize {
+    unicode_width::UnicodeWidthStr::width(text)
+}
+
 /// A result set as the mysql client prints it.
 pub fn table(rs: &ResultSet) -> String {
     let cell = |v: &Option<String>| v.clone().unwrap_or_else(|| "NULL".into());
-    let mut widths: Vec<usize> = rs.columns.iter().map(|c| c.chars().count()).collect();
+    let mut widths: Vec<usize> = rs.columns.iter().map(|c| width(c)).collect();
     for row in &rs.rows {
         for (w, v) in widths.iter_mut().zip(row) {
             // Multi-line values (SHOW CREATE TABLE) are measured by their longest line.
-            let longest = cell(v)
-                .lines()
-                .map(|l| l.chars().count())
-                .max()
-                .unwrap_or(0);
+            let longest = cell(v).lines().map(|l| width(l)).max().unwrap_or(0);
             *w = (*w).max(longest);
         }
     }
@@ -45,7 +47,7 @@ pub fn table(rs: &ResultSet) -> String {
     let line = |values: Vec<String>| -> String {
         let mut out = String::new();
         for (v, w) in values.iter().zip(&widths) {
-            let pad = w - v.chars().count().min(*w);
+            let pad = w - width(v).min(*w);
             let _ = write!(out, "| {v}{} ", " ".repeat(pad));
         }
         out + "|\n"
@@ -139,16 +141,16 @@ impl TableSink {
     fn line(widths: &[usize], values: &[String]) -> String {
         let mut out = String::new();
         for (v, w) in values.iter().zip(widths) {
-            let pad = w.saturating_sub(v.chars().count());
+            let pad = w.saturating_sub(width(v));
             let _ = write!(out, "| {v}{} ", " ".repeat(pad));
         }
         out + "|"
     }
     fn start(&mut self) {
-        let mut widths: Vec<usize> = self.columns.iter().map(|c| c.chars().count()).collect();
+        let mut widths: Vec<usize> = self.columns.iter().map(|c| width(c)).collect();
         for row in &self.buffered {
             for (w, v) in widths.iter_mut().zip(row) {
-                *w = (*w).max(cell(v).chars().count());
+                *w = (*w).max(width(&cell(v)));
             }
         }
         let mut out = std::io::stdout().lock();

@@ -198,7 +198,8 @@ async fn a_second_backup_sends_only_what_changed() {
     assert!((1..=3).contains(&sent), "{second}");
     // The rest is counted as found, not sent, and the rate is of the bytes sent.
     assert!(
-        second.contains(&format!("{} files (", 45 - sent)) && second.contains("already in the repository"),
+        second.contains(&format!("{} files (", 45 - sent))
+            && second.contains("already in the repository"),
         "{second}"
     );
 }

@@ -204,6 +204,11 @@ pub async fn cancel(
         .rev()
         .find(|j| j.kind == kind && j.db_name == db);
     let Some(job) = job else {
+        // Nothing runs there; a database that does not exist at all is an error, as in
+        // StarRocks, with the closest name.
+        if let CancelTarget::Database(d) = &stmt.target {
+            engine.database(d)?;
+        }
         let what = if db == super::EXTERNAL_CATALOGS {
             "external catalogs".to_string()
         } else {

@@ -837,13 +837,23 @@ impl Runner<'_> {
             }
             if last_lease.elapsed() >= LEASE_REFRESH {
                 last_lease = Instant::now();
-                if let Some(l) = &self.lease {
-                    self.repo.refresh(l).await?;
+                if let Err(stop) = self.renew_lease().await {
+                    running.abort_all();
+                    return Err(stop);
                 }
             }
         }
         if let Some(i) = done.iter().position(|d| !d) {
             return Err(Stop::Failed(format!("task {} could not run", tasks[i].id)));
+        }
+        Ok(())
+    }
+
+    /// Renews the repository lease; a lost one stops the job (see `Repository::refresh`).
+    async fn renew_lease(&mut self) -> std::result::Result<(), Stop> {
+        let repo = &self.repo;
+        if let Some(lease) = self.lease.as_mut() {
+            repo.refresh(lease).await?;
         }
         Ok(())
     }

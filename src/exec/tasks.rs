@@ -308,6 +308,9 @@ impl Runner<'_> {
                     }
                 }
                 manifest.files = files.into_values().collect();
+                // The snapshot may name objects found already stored only while the lease
+                // that kept GC from deleting them still holds.
+                self.renew_lease().await?;
                 match self.repo.write_manifest(&manifest).await {
                     Ok(()) => {}
                     // Written before a crash, or the same snapshot made twice at one instant.

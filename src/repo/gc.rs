@@ -23,10 +23,20 @@ use serde::{Deserialize, Serialize};
 use super::format::{self, SnapshotId};
 use super::{RepoError, Repository, Result};
 
+/// A local repository keeps this much space in a reserve file, so that on a full disk GC can
+/// still write its lease (after deleting the reserve) and free space.
+const GC_RESERVE_BYTES: usize = 256 * 1024;
+/// Where: under `locks/`, not a `.json` lease, never swept.
+const GC_RESERVE: &str = "locks/.gc-reserve";
+
 /// How long a lease lasts unless refreshed.
 pub const LEASE_TTL: Duration = Duration::from_secs(15 * 60);
 /// Holders refresh this often.
 pub const LEASE_REFRESH: Duration = Duration::from_secs(60);
+/// A holder whose lease has less than this left when it comes to refresh it has stalled (a
+/// stopped process, a hung disk): it treats the lease as lost rather than renewing it, since
+/// a GC may already have judged it expired.
+pub const LEASE_MARGIN: Duration = Duration::from_secs(120);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -63,6 +73,8 @@ pub struct Lease {
     key: ObjectPath,
     kind: LeaseKind,
     holder: String,
+    /// When the last write of it said it expires.
+    expires: DateTime<Utc>,
 }
 
 impl Lease {
@@ -91,12 +103,21 @@ impl Repository {
             kind.as_str(),
             rand::random::<u64>()
         ));
-        let lease = Lease {
+        let mut lease = Lease {
             key,
             kind,
             holder: holder.to_string(),
+            expires: Utc::now(),
         };
-        self.write_lease(&lease, PutMode::Create).await?;
+        match self.write_lease(&mut lease, PutMode::Create).await {
+            Ok(()) => {}
+            // A full local disk must not keep GC, the one thing that frees space, from running:
+            // the space a small reserve file holds makes room for its lease.
+            Err(e) if kind == LeaseKind::Gc && e.is_storage_full() && self.drop_gc_reserve() => {
+                self.write_lease(&mut lease, PutMode::Create).await?;
+            }
+            Err(e) => return Err(e),
+        }
         // Write first, then look: see the module comment.
         match self.conflicting_lease(&lease).await {
             Ok(None) => Ok(lease),
@@ -114,12 +135,13 @@ impl Repository {
         }
     }
 
-    async fn write_lease(&self, lease: &Lease, mode: PutMode) -> Result<()> {
+    async fn write_lease(&self, lease: &mut Lease, mode: PutMode) -> Result<()> {
         let body = LeaseBody {
             kind: lease.kind,
             holder: lease.holder.clone(),
             expires: Utc::now() + LEASE_TTL,
         };
+        let expires = body.expires;
         self.store
             .put_opts(
                 &lease.key,
@@ -128,19 +150,81 @@ impl Repository {
             )
             .await
             .map_err(|e| self.err(format!("writing lease {}", lease.key), e))?;
+        lease.expires = expires;
         Ok(())
     }
 
-    /// Extends the lease by another [`LEASE_TTL`].
-    pub async fn refresh(&self, lease: &Lease) -> Result<()> {
+    /// Extends the lease by another [`LEASE_TTL`] — unless it is lost: nearly expired by this
+    /// host's clock (the holder stalled), gone, or rewritten by someone else. A lost lease is
+    /// never written again: a GC may have judged it expired and swept objects the holder
+    /// relies on, so the holder must stop ([`RepoError::LeaseLost`]).
+    pub async fn refresh(&self, lease: &mut Lease) -> Result<()> {
+        let lost = |reason: String| RepoError::LeaseLost {
+            repository: self.name.clone(),
+            lease: lease.key.to_string(),
+            reason,
+        };
+        let left = lease.expires - Utc::now();
+        if left < chrono::Duration::from_std(LEASE_MARGIN).expect("a small duration") {
+            return Err(lost(format!(
+                "it expires at {} and was not renewed in time",
+                lease.expires.format("%Y-%m-%d %H:%M:%S UTC")
+            )));
+        }
+        let body = match self.store.get(&lease.key).await {
+            Ok(r) => r
+                .bytes()
+                .await
+                .map_err(|e| self.err(format!("reading lease {}", lease.key), e))?,
+            Err(object_store::Error::NotFound { .. }) => {
+                return Err(lost("it was deleted".into()));
+            }
+            Err(e) => return Err(self.err(format!("reading lease {}", lease.key), e)),
+        };
+        match serde_json::from_slice::<LeaseBody>(&body) {
+            Ok(b) if b.holder == lease.holder && b.kind == lease.kind => {}
+            _ => return Err(lost("someone else rewrote it".into())),
+        }
         self.write_lease(lease, PutMode::Overwrite).await
     }
 
     pub async fn release(&self, lease: Lease) -> Result<()> {
         match self.store.delete(&lease.key).await {
-            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
-            Err(e) => Err(self.err(format!("releasing lease {}", lease.key), e)),
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+            Err(e) => return Err(self.err(format!("releasing lease {}", lease.key), e)),
         }
+        if lease.kind == LeaseKind::Gc {
+            // A sweep freed space: put the reserve back for the next full disk.
+            self.ensure_gc_reserve();
+        }
+        Ok(())
+    }
+
+    /// Makes sure a local repository keeps [`GC_RESERVE_BYTES`] in a reserve file (best
+    /// effort: on a disk already full it is simply not there).
+    pub fn ensure_gc_reserve(&self) {
+        let Some(root) = self.local_root() else {
+            return;
+        };
+        let path = root.join(GC_RESERVE);
+        if path.exists() {
+            return;
+        }
+        let made = (|| -> std::io::Result<()> {
+            std::fs::create_dir_all(root.join(format::LOCKS_DIR))?;
+            let mut f = std::fs::File::create_new(&path)?;
+            std::io::Write::write_all(&mut f, &vec![0u8; GC_RESERVE_BYTES])?;
+            f.sync_all()
+        })();
+        if made.is_err() {
+            let _ = std::fs::remove_file(&path);
+        }
+    }
+
+    /// Frees the reserve; whether there was one.
+    fn drop_gc_reserve(&self) -> bool {
+        self.local_root()
+            .is_some_and(|root| std::fs::remove_file(root.join(GC_RESERVE)).is_ok())
     }
 
     async fn leases(&self) -> Result<Vec<object_store::ObjectMeta>> {
@@ -220,8 +304,8 @@ impl Repository {
             }
         }
         let report = match self.acquire(LeaseKind::Gc, holder).await {
-            Ok(lease) => {
-                let swept = self.sweep(&lease).await;
+            Ok(mut lease) => {
+                let swept = self.sweep(&mut lease).await;
                 self.release(lease).await?;
                 swept?
             }
@@ -238,14 +322,14 @@ impl Repository {
     pub async fn collect_garbage(&self, holder: &str) -> Result<GcReport> {
         self.writable()?;
         self.require_format().await?;
-        let lease = self.acquire(LeaseKind::Gc, holder).await?;
-        let swept = self.sweep(&lease).await;
+        let mut lease = self.acquire(LeaseKind::Gc, holder).await?;
+        let swept = self.sweep(&mut lease).await;
         self.release(lease).await?;
         swept
     }
 
     /// Deletes objects that no manifest names, and expired leases. Runs under a GC lease.
-    async fn sweep(&self, lease: &Lease) -> Result<GcReport> {
+    async fn sweep(&self, mut lease: &mut Lease) -> Result<GcReport> {
         // A manifest that cannot be read might still name objects: refuse to guess.
         let mut referenced = BTreeSet::new();
         for listing in self.list_snapshots().await? {
@@ -290,7 +374,7 @@ impl Repository {
         }
         // Long sweeps keep their lease alive between batches.
         for batch in doomed.chunks(1000) {
-            self.refresh(lease).await?;
+            self.refresh(&mut lease).await?;
             let paths =
                 futures::stream::iter(batch.iter().cloned().map(Ok).collect::<Vec<_>>()).boxed();
             let results: Vec<_> = self.store.delete_stream(paths).collect().await;
@@ -309,7 +393,7 @@ impl Repository {
         let now = Utc::now();
         let metas = self.leases().await?;
         for meta in metas {
-            if meta.location == mine.key {
+            if meta.location == mine.key || meta.location.as_ref() == GC_RESERVE {
                 continue;
             }
             let stale_by_age =

@@ -65,6 +65,18 @@ pub enum RepoError {
         expected: String,
         actual: String,
     },
+    #[error("repository {repository}: lease {lease} was lost: {reason}")]
+    #[diagnostic(
+        code(srbackup::repo::lease_lost),
+        help(
+            "the job stopped before it could rely on objects a garbage collection may have deleted; run it again"
+        )
+    )]
+    LeaseLost {
+        repository: String,
+        lease: String,
+        reason: String,
+    },
     #[error("cannot access {path}: {source}")]
     #[diagnostic(code(srbackup::repo::io))]
     Io {
@@ -76,7 +88,37 @@ pub enum RepoError {
 
 pub type Result<T, E = RepoError> = std::result::Result<T, E>;
 
+/// Whether an I/O error says the disk (or the user's quota) is full.
+pub(super) fn io_is_full(e: &std::io::Error) -> bool {
+    e.kind() == std::io::ErrorKind::StorageFull
+        || e.kind() == std::io::ErrorKind::QuotaExceeded
+        || matches!(e.raw_os_error(), Some(28 | 122))
+}
+
+/// Whether a storage error comes from a full disk somewhere down its chain.
+fn storage_full(e: &object_store::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(s) = source {
+        if let Some(io) = s.downcast_ref::<std::io::Error>()
+            && io_is_full(io)
+        {
+            return true;
+        }
+        source = s.source();
+    }
+    false
+}
+
 impl RepoError {
+    /// A full disk (or quota) made it fail.
+    pub fn is_storage_full(&self) -> bool {
+        match self {
+            RepoError::Storage { reason, .. } => reason.contains("is full"),
+            RepoError::Io { source, .. } => io_is_full(source),
+            _ => false,
+        }
+    }
+
     /// Classifies a storage error into a reason a user can act on. Credential values the
     /// repository holds are blanked from the text (signed URLs, echoed headers).
     pub fn from_store(config: &RepositoryConfig, e: object_store::Error) -> RepoError {
@@ -230,6 +272,9 @@ pub struct Repository {
     /// with the kernel's file copy rather than streamed through object_store.
     pub(super) direct_local: Option<std::path::PathBuf>,
     pub(super) limits: Arc<Limits>,
+    /// The stored size of every object the readable snapshots name, read once per handle
+    /// when a backup first needs it (to judge an existing compressed object).
+    stored_sizes: Arc<tokio::sync::OnceCell<std::collections::HashMap<String, u64>>>,
 }
 
 /// Upload and download rate limits shared by every transfer of a repository handle.
@@ -249,27 +294,28 @@ pub struct RateLimit {
 impl RateLimit {
     fn new(kbps: u64) -> RateLimit {
         RateLimit {
-            bytes_per_sec: kbps * 1024,
+            bytes_per_sec: kbps.saturating_mul(1024),
             next: tokio::sync::Mutex::new(None),
         }
     }
 
-    /// Waits until `bytes` more may pass.
+    /// Waits until `bytes` more may pass: until the end of the slot they reserve after every
+    /// earlier reservation. Waiting for the slot's end, not its start, means no burst: a job
+    /// of any size, even one chunk, takes at least its bytes over the rate.
     pub(super) async fn take(&self, bytes: usize) {
         if self.bytes_per_sec == 0 {
             return;
         }
-        let start = {
+        let end = {
             let mut next = self.next.lock().await;
             let now = tokio::time::Instant::now();
             let start = next.map_or(now, |n| n.max(now));
-            *next = Some(
-                start
-                    + std::time::Duration::from_secs_f64(bytes as f64 / self.bytes_per_sec as f64),
-            );
-            start
+            let end = start
+                + std::time::Duration::from_secs_f64(bytes as f64 / self.bytes_per_sec as f64);
+            *next = Some(end);
+            end
         };
-        tokio::time::sleep_until(start).await;
+        tokio::time::sleep_until(end).await;
     }
 }
 
@@ -315,6 +361,7 @@ impl Repository {
             store,
             secrets: Arc::new(secrets_of(config)),
             limits: Arc::new(Limits::default()),
+            stored_sizes: Arc::default(),
             direct_local: None,
             local_root: match &config.backend {
                 Backend::Local { path } => Some(std::path::PathBuf::from(path)),
@@ -355,12 +402,47 @@ impl Repository {
         self
     }
 
+    /// The stored size the snapshots record for the object of `hash`, if any names it.
+    pub(super) async fn recorded_stored_size(&self, hash: &Sha256) -> Result<Option<u64>> {
+        let sizes = self
+            .stored_sizes
+            .get_or_try_init(|| async {
+                let mut sizes = std::collections::HashMap::new();
+                for listing in self.list_snapshots().await? {
+                    for (_, manifest) in listing.snapshots {
+                        if let Ok(m) = manifest {
+                            for f in &m.files {
+                                sizes.insert(f.sha256.to_string(), f.stored_bytes);
+                            }
+                        }
+                    }
+                }
+                Ok::<_, RepoError>(sizes)
+            })
+            .await?;
+        Ok(sizes.get(hash.as_str()).copied())
+    }
+
     pub fn store(&self) -> &Arc<dyn ObjectStore> {
         &self.store
     }
 
     pub(super) fn err(&self, operation: impl Into<String>, e: object_store::Error) -> RepoError {
-        RepoError::storage(&self.name, &self.secrets, &operation.into(), e)
+        let full = storage_full(&e);
+        let mut err = RepoError::storage(&self.name, &self.secrets, &operation.into(), e);
+        if full && let RepoError::Storage { reason, .. } = &mut err {
+            // Say which disk: the repository's, not the file being read.
+            *reason = format!(
+                "the disk holding the repository ({}) is full: {reason}",
+                self.location
+            );
+        }
+        err
+    }
+
+    /// The directory of a local repository.
+    pub(super) fn local_root(&self) -> Option<&std::path::Path> {
+        self.local_root.as_deref()
     }
 
     pub(super) fn format_err(&self, source: FormatError) -> RepoError {
@@ -420,6 +502,7 @@ impl Repository {
             .delete(&probe)
             .await
             .map_err(|e| self.err("deleting the probe object", e))?;
+        self.ensure_gc_reserve();
         if existing.is_some() {
             return Ok(true);
         }
@@ -592,15 +675,32 @@ impl Repository {
     }
 
     pub(super) async fn no_such_snapshot(&self, what: &str) -> RepoError {
+        /// Labels named in the hint when nothing is close: enough to orient, not the listing.
+        const SHOWN: usize = 5;
         let available = match self.manifest_keys().await {
             Ok(keys) if keys.is_empty() => Some("the repository holds no snapshot".to_string()),
             Ok(keys) => {
-                let ids: Vec<String> = keys
+                let mut labels: Vec<String> = keys
                     .iter()
                     .filter_map(|k| SnapshotId::from_manifest_key(k).ok())
-                    .map(|id| id.to_string())
+                    .map(|id| id.label)
                     .collect();
-                Some(format!("the repository holds: {}", ids.join(", ")))
+                labels.dedup();
+                let wanted = what.split(' ').next().unwrap_or(what);
+                Some(
+                    match crate::sql::closest(wanted, labels.iter().map(String::as_str)) {
+                        Some(label) => format!("did you mean {label}?"),
+                        None if labels.len() <= SHOWN => {
+                            format!("the repository holds: {}", labels.join(", "))
+                        }
+                        None => format!(
+                            "the repository holds {} labels, among them {} (SHOW SNAPSHOT ON {} lists them)",
+                            labels.len(),
+                            labels[..SHOWN].join(", "),
+                            self.name
+                        ),
+                    },
+                )
             }
             Err(_) => None,
         };

@@ -122,24 +122,46 @@ impl Repository {
         compression: Option<i32>,
     ) -> Result<Uploaded> {
         self.writable()?;
+        let mut replace = false;
         if let Some((encoding, stored_bytes)) = self.find_object(hash).await? {
             let bytes = tokio::fs::metadata(path)
                 .await
                 .map_err(|e| io_err(path, e))?
                 .len();
-            return Ok(Uploaded {
-                encoding,
-                bytes,
-                stored_bytes,
-                sent: false,
-            });
+            if self
+                .existing_is_sound(hash, encoding, stored_bytes, bytes)
+                .await?
+            {
+                return Ok(Uploaded {
+                    encoding,
+                    bytes,
+                    stored_bytes,
+                    sent: false,
+                });
+            }
+            // A damaged object (truncated, say) must not be reused: store the content again,
+            // over it, in the encoding it was stored in (the name says which).
+            replace = true;
+            return self
+                .store_object(path, hash, compression_for(encoding, compression), replace)
+                .await;
         }
+        self.store_object(path, hash, compression, replace).await
+    }
+
+    async fn store_object(
+        &self,
+        path: &Path,
+        hash: &Sha256,
+        compression: Option<i32>,
+        replace: bool,
+    ) -> Result<Uploaded> {
         if let (Some(root), None) = (&self.direct_local, compression) {
-            return self.upload_local(root, path, hash).await;
+            return self.upload_local(root, path, hash, replace).await;
         }
         let mut attempt = 1;
         loop {
-            match self.upload_once(path, hash, compression).await {
+            match self.upload_once(path, hash, compression, replace).await {
                 Err(e) if e.is_transient() && attempt < ATTEMPTS => {
                     tracing_backoff(attempt).await;
                     attempt += 1;
@@ -149,12 +171,50 @@ impl Repository {
         }
     }
 
+    /// Whether an object already stored under `hash` may stand for a file of `file_bytes`
+    /// bytes: an object stored as is must be exactly that long; a compressed one as long as
+    /// the snapshots that name it recorded, and one no snapshot names (left by an interrupted
+    /// backup) is read back and checked whole.
+    async fn existing_is_sound(
+        &self,
+        hash: &Sha256,
+        encoding: Encoding,
+        stored: u64,
+        file_bytes: u64,
+    ) -> Result<bool> {
+        match encoding {
+            Encoding::None => Ok(stored == file_bytes),
+            Encoding::Zstd => {
+                if let Some(expected) = self.recorded_stored_size(hash).await? {
+                    return Ok(expected == stored);
+                }
+                let entry = FileEntry {
+                    sha256: hash.clone(),
+                    bytes: file_bytes,
+                    stored_bytes: stored,
+                    encoding,
+                };
+                match self.verify_file(&entry).await {
+                    Ok(()) => Ok(true),
+                    Err(RepoError::Corrupt { .. }) => Ok(false),
+                    Err(e) => Err(e),
+                }
+            }
+        }
+    }
+
     async fn upload_once(
         &self,
         path: &Path,
         hash: &Sha256,
         compression: Option<i32>,
+        replace: bool,
     ) -> Result<Uploaded> {
+        let put_mode = if replace {
+            PutMode::Overwrite
+        } else {
+            PutMode::Create
+        };
         let encoding = if compression.is_some() {
             Encoding::Zstd
         } else {
@@ -196,7 +256,7 @@ impl Repository {
                 .put_opts(
                     &key,
                     head.into_iter().collect::<PutPayload>(),
-                    PutOptions::from(PutMode::Create),
+                    PutOptions::from(put_mode),
                 )
                 .await
             {
@@ -298,7 +358,13 @@ impl Repository {
     /// Local repository, stored as is: the kernel copies the file (copy_file_range), then the
     /// copy is hashed and fsynced in its staging name, and a hard link publishes it under its
     /// hash (create-if-absent, like the object store's own local writes).
-    async fn upload_local(&self, root: &Path, path: &Path, hash: &Sha256) -> Result<Uploaded> {
+    async fn upload_local(
+        &self,
+        root: &Path,
+        path: &Path,
+        hash: &Sha256,
+        replace: bool,
+    ) -> Result<Uploaded> {
         let key = format::object_key(hash, Encoding::None);
         let target = root.join(&key);
         let staging =
@@ -314,7 +380,19 @@ impl Repository {
             move || -> std::result::Result<(), (PathBuf, std::io::Error)> {
                 let dir = staging.parent().expect("objects/<xx>/");
                 std::fs::create_dir_all(dir).map_err(|e| (dir.to_path_buf(), e))?;
-                std::fs::copy(&source, &staging).map_err(|e| (source.clone(), e))?;
+                if let Err(e) = std::fs::copy(&source, &staging) {
+                    // Nothing half-copied stays behind, and the error names the side that
+                    // failed: a full repository disk is the staging file's, not the source's.
+                    let _ = std::fs::remove_file(&staging);
+                    let blame = if super::repository::io_is_full(&e)
+                        || std::fs::File::open(&source).is_ok()
+                    {
+                        staging.clone()
+                    } else {
+                        source.clone()
+                    };
+                    return Err((blame, e));
+                }
                 let result = (|| {
                     let actual = hash_file(&staging)?;
                     if actual != expected {
@@ -324,15 +402,27 @@ impl Repository {
                         ));
                     }
                     std::fs::File::open(&staging)?.sync_all()?;
-                    match std::fs::hard_link(&staging, &target) {
-                        Ok(()) => {}
-                        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-                        Err(e) => return Err(e),
+                    if replace {
+                        // Over a damaged object: rename replaces it in one step.
+                        std::fs::rename(&staging, &target)?;
+                    } else {
+                        match std::fs::hard_link(&staging, &target) {
+                            Ok(()) => {}
+                            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                            Err(e) => return Err(e),
+                        }
                     }
                     std::fs::File::open(dir)?.sync_all()
                 })();
                 let _ = std::fs::remove_file(&staging);
-                result.map_err(|e| (source.clone(), e))
+                // After the copy only the repository side is written or read.
+                result.map_err(|e| {
+                    if e.kind() == std::io::ErrorKind::InvalidData {
+                        (source.clone(), e)
+                    } else {
+                        (target.clone(), e)
+                    }
+                })
             },
         )
         .await
@@ -499,6 +589,14 @@ impl Repository {
             });
         }
         Ok(())
+    }
+}
+
+/// The level to store a replacement with: the encoding of the object it replaces decides.
+fn compression_for(existing: Encoding, asked: Option<i32>) -> Option<i32> {
+    match existing {
+        Encoding::None => None,
+        Encoding::Zstd => asked.or(Some(crate::sql::options::DEFAULT_ZSTD_LEVEL)),
     }
 }
 

@@ -53,6 +53,9 @@ pub(super) fn validate(stmt: &Statement) -> Vec<Problem> {
     let mut problems = Vec::new();
     match stmt {
         Statement::Backup(b) => {
+            if let Some(p) = check_label(&b.snapshot) {
+                problems.push(p);
+            }
             if let Err(p) = JobOptions::resolve(JobStatement::Backup, &b.properties) {
                 problems.extend(p);
             }
@@ -139,6 +142,41 @@ pub(super) fn validate(stmt: &Statement) -> Vec<Problem> {
         _ => {}
     }
     problems
+}
+
+/// The longest snapshot label StarRocks takes.
+pub const MAX_LABEL_LEN: usize = 128;
+
+/// A new snapshot's label: StarRocks' rule (letters, digits, `_` and `-`, at most 128), which
+/// also keeps it a safe key in the repository.
+fn check_label(label: &Ident) -> Option<Problem> {
+    let text = &label.value;
+    let problem = |message: String| {
+        Some(
+            Problem::new(Code::Label, label.span, message)
+                .label("snapshot label")
+                .help("a label has letters, digits, `_` and `-` (not first), at most 128 of them"),
+        )
+    };
+    if text.chars().count() > MAX_LABEL_LEN {
+        return problem(format!(
+            "the snapshot label is {} characters long; at most {MAX_LABEL_LEN} are allowed",
+            text.chars().count()
+        ));
+    }
+    let ok = !text.is_empty()
+        && !text.starts_with('-')
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if ok {
+        None
+    } else {
+        problem(format!(
+            "\"{}\" is not a snapshot label",
+            text.escape_debug()
+        ))
+    }
 }
 
 /// `yyyy-MM-dd-HH-mm-ss-SSS`, or the older `yyyy-MM-dd-HH-mm-ss`, naming a real instant.
