@@ -158,13 +158,30 @@ impl std::fmt::Display for Code {
 impl Code {
     /// Syntax errors: the statement's text itself does not parse.
     pub fn is_syntax(self) -> bool {
-        self.as_str().starts_with("srbackup::syntax")
+        matches!(
+            self,
+            Code::Syntax
+                | Code::SyntaxDatabaseTwice
+                | Code::SyntaxEndOfInput
+                | Code::SyntaxStatementCount
+        )
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::Code;
+
+    #[test]
+    fn every_syntax_code_is_one() {
+        for c in Code::ALL {
+            assert_eq!(
+                c.is_syntax(),
+                c.as_str().starts_with("srbackup::syntax"),
+                "{c}"
+            );
+        }
+    }
 
     #[test]
     fn codes_are_unique_and_well_formed() {

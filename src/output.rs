@@ -35,7 +35,7 @@ pub fn table(rs: &ResultSet) -> String {
     for row in &rs.rows {
         for (w, v) in widths.iter_mut().zip(row) {
             // Multi-line values (SHOW CREATE TABLE) are measured by their longest line.
-            let longest = cell(v).lines().map(|l| width(l)).max().unwrap_or(0);
+            let longest = cell(v).lines().map(width).max().unwrap_or(0);
             *w = (*w).max(longest);
         }
     }

@@ -24,10 +24,30 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
 fn crate_references(text: &str) -> Vec<String> {
     let mut out = Vec::new();
     for line in text.lines() {
-        let code = line.split("//").next().unwrap_or("");
+        // Comments are not code; a `//` inside a string ("s3://…") does not start one.
+        let trimmed = line.trim_start();
+        if trimmed.starts_with("//") {
+            continue;
+        }
+        let code = line;
         let mut rest = code;
         while let Some(i) = rest.find("crate::") {
             rest = &rest[i + "crate::".len()..];
+            // `use crate::{a, b::c}` names several modules at once.
+            if let Some(group) = rest.strip_prefix('{') {
+                let inner = group.split('}').next().unwrap_or("");
+                for item in inner.split(',') {
+                    let name: String = item
+                        .trim()
+                        .chars()
+                        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                        .collect();
+                    if !name.is_empty() {
+                        out.push(name);
+                    }
+                }
+                continue;
+            }
             let name: String = rest
                 .chars()
                 .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')

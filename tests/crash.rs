@@ -385,6 +385,7 @@ fn a_restore_interrupted_by_the_previous_format_resumes() {
     let mut plan: serde_json::Value = serde_json::from_str(&job.plan).unwrap();
     let object = plan.as_object_mut().unwrap();
     object.remove("options").unwrap();
+    object.insert("version".into(), 1.into());
     object.insert("properties".into(), serde_json::json!({"timeout": "86400"}));
     db.execute(
         "UPDATE jobs SET plan = ?2 WHERE id = ?1",

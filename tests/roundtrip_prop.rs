@@ -22,6 +22,18 @@ fn ident() -> impl Strategy<Value = Ident> {
     name().prop_map(Ident::new)
 }
 
+/// A label a BACKUP may create (StarRocks' rule: letters, digits, `_` and `-`), reserved words
+/// and names that need back quotes included.
+fn label() -> impl Strategy<Value = Ident> {
+    prop_oneof![
+        4 => "[a-z_][a-z0-9_]{0,6}",
+        1 => proptest::sample::select(sql::RESERVED_WORDS).prop_map(|w| w.to_lowercase()),
+        1 => "[a-z][a-z0-9_-]{0,6}",
+        1 => "[0-9][a-z0-9]{0,3}",
+    ]
+    .prop_map(Ident::new)
+}
+
 fn any_text() -> impl Strategy<Value = String> {
     prop_oneof![
         "[a-z0-9:/._-]{0,12}",
@@ -192,7 +204,7 @@ fn backup() -> impl Strategy<Value = Statement> {
         .prop_flat_map(|(legacy, db, cats)| {
             let cats = if legacy { None } else { cats };
             (
-                ident(),
+                label(),
                 ident(),
                 on_list(db.clone(), false),
                 backup_properties(),

@@ -657,6 +657,12 @@ where
     };
     let object_name = object.name.clone();
     let db_name = engine.catalog().view().database_name(object.db_id)?;
+    let concurrent = || {
+        EngineError::invalid(
+            format!("another load changed {object_name} while this one ran; nothing was loaded"),
+            Some("run the load again"),
+        )
+    };
     engine.catalog().try_write(|tx| -> Result<()> {
         guard::not_restoring(tx, &db_name, &object_name, Change::Load, Span::default())
             .map_err(unpositioned)?;
@@ -664,8 +670,7 @@ where
         let mut partition_ids: Vec<Option<i64>> = targets.iter().map(|t| t.0).collect();
         for (i, (existing, name, bound)) in targets.iter().enumerate() {
             if existing.is_none() && files.iter().any(|(k, _, _, _)| k.0 == i) {
-                partition_ids[i] = Some(tx.insert_partition(object_id, name, bound, buckets,
-                )?);
+                partition_ids[i] = Some(tx.insert_partition(object_id, name, bound, buckets)?);
             }
         }
         let mut touched: Vec<i64> = Vec::new();
@@ -673,10 +678,7 @@ where
             for r in tx.object_all_rowsets(object_id)? {
                 tx.retire_rowset(r.id)?;
             }
-            touched = tx.partitions(object_id)?
-                .iter()
-                .map(|p| p.id)
-                .collect();
+            touched = tx.partitions(object_id)?.iter().map(|p| p.id).collect();
         }
         for ((target, _), _, _, _) in &files {
             if let Some(pid) = partition_ids[*target]
@@ -697,24 +699,14 @@ where
                 )
             };
             let pid = partition_ids[*target].ok_or_else(missing)?;
-            let tablet = tx
-                .tablet(pid, i64::from(*bucket))?
-                .ok_or_else(missing)?;
+            let tablet = tx.tablet(pid, i64::from(*bucket))?.ok_or_else(missing)?;
             if let Some(expected) = replaced.get(&(*target, *bucket))
                 && mode == LoadMode::Append
                 && rollup.is_none()
             {
-                let live: Vec<i64> = tx.live_rowsets(tablet.id)?
-                    .iter()
-                    .map(|r| r.id)
-                    .collect();
+                let live: Vec<i64> = tx.live_rowsets(tablet.id)?.iter().map(|r| r.id).collect();
                 if &live != expected {
-                    return Err(EngineError::invalid(
-                        format!(
-                            "another load changed {object_name} while this one ran; nothing was loaded"
-                        ),
-                        Some("run the load again"),
-                    ));
+                    return Err(concurrent());
                 }
                 // The merged rowset replaces the tablet's rows, and its rollups replace theirs.
                 for r in tx.all_live_rowsets(tablet.id)? {
@@ -722,17 +714,16 @@ where
                 }
             }
             tx.insert_rowset(&RowsetRow {
-                    id: 0,
-                    tablet_id: tablet.id,
-                    version: versions.get(&pid).copied().unwrap_or(1),
-                    path: rel.clone(),
-                    rows: file.rows as i64,
-                    bytes: file.bytes as i64,
-                    sha256: file.sha256.clone(),
-                    live: true,
-                    rollup: rollup.clone(),
-                },
-            )?;
+                id: 0,
+                tablet_id: tablet.id,
+                version: versions.get(&pid).copied().unwrap_or(1),
+                path: rel.clone(),
+                rows: file.rows as i64,
+                bytes: file.bytes as i64,
+                sha256: file.sha256.clone(),
+                live: true,
+                rollup: rollup.clone(),
+            })?;
         }
         tx.end_load(load_id)?;
         Ok(())

@@ -146,12 +146,7 @@ pub fn show(
                 j.snapshot_timestamp.clone(),
                 Some(j.db_name.clone()),
                 Some(j.state.to_string()),
-                Some(
-                    options
-                        .and_then(|o| o.allow_load)
-                        .unwrap_or(false)
-                        .to_string(),
-                ),
+                Some(options.is_some_and(|o| o.allow_load()).to_string()),
                 Some(
                     options
                         .and_then(|o| o.replication_num)

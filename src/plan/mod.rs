@@ -32,7 +32,8 @@ use crate::error::{Error, Result};
 use crate::sql::Statement;
 
 pub const PLAN_FORMAT: &str = "srbackup-plan";
-pub const PLAN_VERSION: u32 = 1;
+/// 2: typed `options` (version 1 plans carry a `properties` map, upgraded when read).
+pub const PLAN_VERSION: u32 = 2;
 
 /// A byte count with its human form, for reviewers.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -344,12 +345,58 @@ impl Plan {
         }
         let mut value: serde_json::Value =
             serde_json::from_str(text).map_err(|e| format!("not a plan file: {e}"))?;
-        upgrade_properties(&mut value)?;
-        let plan: Plan =
-            serde_json::from_value(value).map_err(|e| format!("the plan file is damaged: {e}"))?;
+        if h.version < 2 {
+            upgrade_properties(&mut value)?;
+            value["version"] = PLAN_VERSION.into();
+        }
+        let plan: Plan = serde_json::from_value(value.clone())
+            .map_err(|e| format!("the plan file is damaged: {e}"))?;
+        // Decoded once, here: a field this version does not know is refused, not ignored.
+        if let Some(field) = unknown_field(&value, &plan) {
+            return Err(format!("the plan file is damaged: unknown field {field}"));
+        }
+        let statement = match plan.kind {
+            JobKind::Backup => crate::sql::options::JobStatement::Backup,
+            JobKind::Restore => crate::sql::options::JobStatement::Restore,
+        };
+        plan.options
+            .check(statement)
+            .map_err(|e| format!("the plan file is damaged: its options: {e}"))?;
         graph::TaskGraph::new(&plan.tasks)?;
         Ok(plan)
     }
+}
+
+/// The first field of `input` (a plan file) that the decoded plan does not hold: a key serde
+/// would ignore (a typo such as `"afer"` for `"after"` in a task would silently drop a
+/// dependency). Keys whose value is empty (`null`, `false`, `[]`, `{}`) are what the plan
+/// leaves out when it writes itself, so they are not unknown.
+fn unknown_field(input: &serde_json::Value, plan: &Plan) -> Option<String> {
+    fn walk(a: &serde_json::Value, b: &serde_json::Value, at: &str) -> Option<String> {
+        use serde_json::Value;
+        match (a, b) {
+            (Value::Object(x), Value::Object(y)) => x.iter().find_map(|(k, v)| match y.get(k) {
+                Some(w) => walk(v, w, &format!("{at}.{k}")),
+                None => {
+                    let empty = match v {
+                        Value::Null | Value::Bool(false) => true,
+                        Value::Array(a) => a.is_empty(),
+                        Value::Object(o) => o.is_empty(),
+                        _ => false,
+                    };
+                    (!empty).then(|| format!("{at}.{k}"))
+                }
+            }),
+            (Value::Array(x), Value::Array(y)) => x
+                .iter()
+                .zip(y)
+                .enumerate()
+                .find_map(|(i, (v, w))| walk(v, w, &format!("{at}[{i}]"))),
+            _ => None,
+        }
+    }
+    let written = serde_json::to_value(plan).ok()?;
+    walk(input, &written, "plan")
 }
 
 /// Plans written before job options were typed carry `"properties": {"timeout": "86400", ...}`
@@ -368,8 +415,33 @@ fn upgrade_properties(plan: &mut serde_json::Value) -> std::result::Result<(), S
     };
     let statement = match object.get("kind").and_then(|k| k.as_str()) {
         Some("restore") => JobStatement::Restore,
-        _ => JobStatement::Backup,
+        Some("backup") => JobStatement::Backup,
+        other => return Err(format!("the plan file is damaged: kind {other:?}")),
     };
+    // Values the old validator took but this one bounds (a timeout over a year, more replicas
+    // than StarRocks counts) are clamped rather than refused, so that such a job can still be
+    // resumed or cancelled.
+    fn clamped(p: &crate::sql::Properties) -> crate::sql::Properties {
+        use crate::sql::options::{MAX_REPLICATION_NUM, MAX_TIMEOUT_SECONDS};
+        let mut p = p.clone();
+        for prop in &mut p.0 {
+            let limit = match prop.key.value.as_str() {
+                "timeout" => MAX_TIMEOUT_SECONDS,
+                "replication_num" => u64::from(MAX_REPLICATION_NUM),
+                _ => continue,
+            };
+            if prop
+                .value
+                .value
+                .trim()
+                .parse::<u64>()
+                .is_ok_and(|n| n > limit)
+            {
+                prop.value.value = limit.to_string();
+            }
+        }
+        p
+    }
     let properties = crate::sql::Properties(
         properties
             .iter()
@@ -379,7 +451,7 @@ fn upgrade_properties(plan: &mut serde_json::Value) -> std::result::Result<(), S
             })
             .collect(),
     );
-    let options = JobOptions::resolve(statement, &properties).map_err(|problems| {
+    let options = JobOptions::resolve(statement, &clamped(&properties)).map_err(|problems| {
         format!(
             "the plan file is damaged: its properties do not resolve: {}",
             problems

@@ -329,7 +329,7 @@ impl Repository {
     }
 
     /// Deletes objects that no manifest names, and expired leases. Runs under a GC lease.
-    async fn sweep(&self, mut lease: &mut Lease) -> Result<GcReport> {
+    async fn sweep(&self, lease: &mut Lease) -> Result<GcReport> {
         // A manifest that cannot be read might still name objects: refuse to guess.
         let mut referenced = BTreeSet::new();
         for listing in self.list_snapshots().await? {
@@ -374,7 +374,7 @@ impl Repository {
         }
         // Long sweeps keep their lease alive between batches.
         for batch in doomed.chunks(1000) {
-            self.refresh(&mut lease).await?;
+            self.refresh(lease).await?;
             let paths =
                 futures::stream::iter(batch.iter().cloned().map(Ok).collect::<Vec<_>>()).boxed();
             let results: Vec<_> = self.store.delete_stream(paths).collect().await;

@@ -680,27 +680,41 @@ impl Repository {
         let available = match self.manifest_keys().await {
             Ok(keys) if keys.is_empty() => Some("the repository holds no snapshot".to_string()),
             Ok(keys) => {
-                let mut labels: Vec<String> = keys
+                let ids: Vec<SnapshotId> = keys
                     .iter()
                     .filter_map(|k| SnapshotId::from_manifest_key(k).ok())
-                    .map(|id| id.label)
                     .collect();
+                let mut labels: Vec<&str> = ids.iter().map(|id| id.label.as_str()).collect();
                 labels.dedup();
-                let wanted = what.split(' ').next().unwrap_or(what);
-                Some(
-                    match crate::sql::closest(wanted, labels.iter().map(String::as_str)) {
-                        Some(label) => format!("did you mean {label}?"),
-                        None if labels.len() <= SHOWN => {
-                            format!("the repository holds: {}", labels.join(", "))
-                        }
-                        None => format!(
-                            "the repository holds {} labels, among them {} (SHOW SNAPSHOT ON {} lists them)",
-                            labels.len(),
-                            labels[..SHOWN].join(", "),
+                let wanted = what.split(" (").next().unwrap_or(what);
+                let list = |items: Vec<String>| {
+                    if items.len() <= SHOWN {
+                        items.join(", ")
+                    } else {
+                        format!(
+                            "{} and {} more (SHOW SNAPSHOT ON {} lists them)",
+                            items[..SHOWN].join(", "),
+                            items.len() - SHOWN,
                             self.name
-                        ),
-                    },
-                )
+                        )
+                    }
+                };
+                Some(if labels.contains(&wanted) {
+                    // The label exists, the timestamp does not: its timestamps.
+                    let stamps = ids
+                        .iter()
+                        .filter(|id| id.label == wanted)
+                        .map(|id| id.timestamp.clone())
+                        .collect();
+                    format!("snapshot {wanted} has: {}", list(stamps))
+                } else if let Some(label) = crate::sql::closest(wanted, labels.iter().copied()) {
+                    format!("did you mean {label}?")
+                } else {
+                    format!(
+                        "the repository holds: {}",
+                        list(ids.iter().map(|id| id.to_string()).collect())
+                    )
+                })
             }
             Err(_) => None,
         };

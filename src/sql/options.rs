@@ -23,9 +23,8 @@ pub const MAX_TIMEOUT_SECONDS: u64 = 366 * 86_400;
 pub const ZSTD_LEVELS: std::ops::RangeInclusive<i32> = 1..=22;
 /// The level of plain `"zstd"`.
 pub const DEFAULT_ZSTD_LEVEL: i32 = 3;
-/// The most replicas a RESTORE may ask for (StarRocks caps replication at the backend count;
-/// this bounds what a statement can make srbackup record).
-pub const MAX_REPLICATION_NUM: u32 = 32;
+/// The most replicas a RESTORE may ask for: StarRocks keeps a replication number in 16 bits.
+pub const MAX_REPLICATION_NUM: u32 = i16::MAX as u32;
 
 /// Which statement an option belongs to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -100,17 +99,51 @@ pub struct JobOptions {
 
 impl JobOptions {
     /// The options of a statement that gives no PROPERTIES.
+    /// Every option of `statement` at its default: each default is written once, in
+    /// [`OPTIONS`], and read through the same parser as a value a user gives.
     pub fn defaults(statement: JobStatement) -> JobOptions {
-        JobOptions {
-            timeout_seconds: DEFAULT_TIMEOUT_SECONDS,
-            compression: (statement == JobStatement::Backup).then_some(Compression::None),
+        let mut options = JobOptions {
+            timeout_seconds: 0,
+            compression: None,
             backup_type: None,
             backup_timestamp: None,
             allow_load: None,
             replication_num: None,
             meta_version: None,
             starrocks_meta_version: None,
+        };
+        for spec in OPTIONS.iter().filter(|o| o.statements.contains(&statement)) {
+            if let Some(default) = spec.default {
+                // The table's defaults parse (tested): nothing to report here.
+                let _ = (spec.apply)(&mut options, default);
+            }
         }
+        options
+    }
+
+    /// Checks options read back from a plan file against the same limits as a statement's.
+    pub fn check(&self, statement: JobStatement) -> Result<(), String> {
+        let mut again = JobOptions::defaults(statement);
+        let mut apply = |key: &str, value: String| -> Result<(), String> {
+            let spec = OPTIONS
+                .iter()
+                .find(|o| o.key == key && o.statements.contains(&statement))
+                .ok_or_else(|| format!("{key} is not an option of {}", statement.keyword()))?;
+            (spec.apply)(&mut again, &value).map_err(|e| e.message)
+        };
+        for (key, value) in self.properties() {
+            apply(key, value)?;
+        }
+        if &again == self {
+            Ok(())
+        } else {
+            Err("the options do not read back as written".into())
+        }
+    }
+
+    /// Whether a RESTORE allows loads (SHOW RESTORE's AllowLoad).
+    pub fn allow_load(&self) -> bool {
+        self.allow_load.unwrap_or(false)
     }
 
     /// Resolves a statement's PROPERTIES: every problem (unknown key, duplicate, bad value)
