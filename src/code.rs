@@ -27,6 +27,7 @@ macro_rules! codes {
 codes! {
     // catalog
     CatalogBusy = "srbackup::catalog::busy",
+    CatalogFull = "srbackup::catalog::full",
     CatalogDamaged = "srbackup::catalog::damaged",
     CatalogNewer = "srbackup::catalog::newer",
     CatalogSqlite = "srbackup::catalog::sqlite",
@@ -105,6 +106,7 @@ codes! {
     PlanNoDatabase = "srbackup::plan::no_database",
     PlanNoSnapshot = "srbackup::plan::no_snapshot",
     PlanOtherDatabase = "srbackup::plan::other_database",
+    PlanOverlap = "srbackup::plan::overlap",
     PlanReadOnly = "srbackup::plan::read_only",
     PlanSchemaDiffers = "srbackup::plan::schema_differs",
     PlanSyncMv = "srbackup::plan::sync_mv",

@@ -10,6 +10,23 @@ use datafusion::common::ScalarValue;
 use super::types::{arrow_type, parse_scalar};
 use crate::catalog::{ObjectDef, PartitionBound, TableSchema};
 
+/// Why a snapshot's object cannot land on an existing one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Misfit {
+    /// The schemas differ (key type, columns, partitioning, buckets, a partition's range).
+    Schema(String),
+    /// A restored partition would cover values another partition of the table covers.
+    Overlap(String),
+}
+
+impl std::fmt::Display for Misfit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Misfit::Schema(s) | Misfit::Overlap(s) => f.write_str(s),
+        }
+    }
+}
+
 /// The first way `incoming` cannot land on `existing`, or `None` if it may. `restored` are the
 /// partitions the restore brings; with `partial`, they replace or join the existing ones,
 /// otherwise the whole object is replaced.
@@ -20,27 +37,27 @@ pub fn first_difference(
     incoming_parts: &[(String, PartitionBound)],
     restored: &[String],
     partial: bool,
-) -> Option<String> {
+) -> Option<Misfit> {
     if existing.kind() != incoming.kind() {
-        return Some(format!(
+        return Some(Misfit::Schema(format!(
             "it is a {} in the cluster and a {} in the snapshot",
             existing.kind().noun(),
             incoming.kind().noun()
-        ));
+        )));
     }
     let (Some(a), Some(b)) = (existing.schema(), incoming.schema()) else {
         return None;
     };
     if let Some(d) = schema_difference(a, b) {
-        return Some(d);
+        return Some(Misfit::Schema(d));
     }
     let mut new_parts = Vec::new();
     for (name, bound) in incoming_parts.iter().filter(|(n, _)| restored.contains(n)) {
         match existing_parts.iter().find(|(n, _)| n == name) {
             Some((_, e)) if e != bound => {
-                return Some(format!(
+                return Some(Misfit::Schema(format!(
                     "partition {name} covers different values in the cluster and in the snapshot"
-                ));
+                )));
             }
             Some(_) => {}
             None => new_parts.push((name.clone(), bound.clone())),
@@ -53,7 +70,7 @@ pub fn first_difference(
             .filter(|(n, _)| !restored.contains(n))
             .cloned()
             .collect();
-        return overlap(a, &staying, &new_parts);
+        return overlap(a, &staying, &new_parts).map(Misfit::Overlap);
     }
     None
 }

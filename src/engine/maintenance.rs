@@ -542,3 +542,36 @@ fn reactivate_in(tx: &Tx<'_>, db_row: &crate::catalog::DatabaseRow) -> Result<()
 
 /// The inactive reason ALTER MATERIALIZED VIEW ... INACTIVE records.
 pub const USER_INACTIVE: &str = "set INACTIVE by ALTER MATERIALIZED VIEW";
+
+/// Deletes the files a restore job downloaded (`data/<staged>/R<job>-…`) that no rowset names:
+/// after the job was undone, or for a download that landed but was never ingested (a full
+/// disk, a kill). Only the job's own files in its own staged objects' directories are looked
+/// at, so this is cheap and touches nothing else.
+pub fn remove_job_files(engine: &mut Engine, job_id: i64, staged: &[i64]) -> Result<u64> {
+    let referenced: HashSet<String> = engine
+        .catalog()
+        .view()
+        .referenced_paths()?
+        .into_iter()
+        .collect();
+    let prefix = format!("R{job_id}-");
+    let mut removed = 0;
+    for id in staged {
+        let dir = engine.root().join("data").join(id.to_string());
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let relative = format!("data/{id}/{name}");
+            if name.starts_with(&prefix)
+                && !referenced.contains(&relative)
+                && std::fs::remove_file(entry.path()).is_ok()
+            {
+                removed += 1;
+            }
+        }
+        let _ = std::fs::remove_dir(&dir); // only when empty
+    }
+    Ok(removed)
+}

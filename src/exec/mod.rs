@@ -497,7 +497,7 @@ async fn run_claimed(
         Ok(x) => x,
         Err(e) => {
             let mut message = e.to_string();
-            if let Err(undo) = tasks::undo(engine, &plan, &journal) {
+            if let Err(undo) = tasks::undo(engine, job_id, &plan, &journal) {
                 message = format!("{message}; {undo}");
             }
             engine.catalog().write(|tx| {
@@ -576,7 +576,7 @@ pub async fn cancel_interrupted(engine: &mut Engine, job: &catalog::JobRow) -> R
         Ok(plan) => {
             let (journal, damage) =
                 Journal::decode_partial(job.id, &plan, &engine.catalog().view().journal(job.id)?);
-            (tasks::undo(engine, &plan, &journal), damage)
+            (tasks::undo(engine, job.id, &plan, &journal), damage)
         }
         Err(e) => (
             Err(format!(

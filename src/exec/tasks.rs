@@ -535,7 +535,7 @@ impl Runner<'_> {
 
     /// Undoes a stopped job (see [`undo`]).
     pub(super) async fn clean_up(&mut self) -> Result<(), String> {
-        undo(self.engine, &self.plan, &self.journal)
+        undo(self.engine, self.job.id, &self.plan, &self.journal)
     }
 }
 
@@ -633,6 +633,7 @@ fn check_target(
 /// have overwritten take loads again, exactly as they were.
 pub(super) fn undo(
     engine: &mut crate::engine::Engine,
+    job_id: i64,
     plan: &crate::plan::Plan,
     journal: &Journal,
 ) -> Result<(), String> {
@@ -661,7 +662,16 @@ pub(super) fn undo(
         }
         Ok(())
     });
-    cleaned.map_err(|e| format!("undoing the job failed: {e}"))
+    cleaned.map_err(|e| format!("undoing the job failed: {e}"))?;
+    if !committed {
+        // The downloaded files of the dropped staged objects go now, with any download that
+        // landed but was never ingested.
+        let staged: Vec<i64> = journal.stages().map(|(_, s)| s.staged_id).collect();
+        let _ = maintenance::collect_retired(engine);
+        maintenance::remove_job_files(engine, job_id, &staged)
+            .map_err(|e| format!("removing the job's files failed: {e}"))?;
+    }
+    Ok(())
 }
 
 /// The manifest of a backup without its file list: definitions and the tablets' rowsets, read

@@ -158,7 +158,7 @@ fn first_difference(
     incoming: &ObjectEntry,
     partitions: &[String],
     partial: bool,
-) -> Option<String> {
+) -> Option<fit::Misfit> {
     let existing_parts: Vec<(String, PartitionBound)> = existing_parts
         .iter()
         .map(|p| (p.name.clone(), p.bound.clone()))
@@ -571,24 +571,39 @@ fn data_tasks(
                         )),
                     ));
                 }
-                if let Some(diff) =
-                    first_difference(&e.def, &e.partitions, c.entry, &c.partitions, c.partial)
-                {
-                    return Err(Error::at(
-                        Problem::new(
-                            Code::PlanSchemaDiffers,
-                            c.span,
-                            format!(
-                                "cannot overwrite {tdb}.{}: its schema differs from the snapshot's ({diff})",
-                                c.target
-                            ),
-                        )
-                        .label("schema differs")
-                        .help(format!(
-                            "restore it under another name: {} AS {}_restored",
-                            c.entry.name, c.entry.name
-                        )),
-                    ));
+                match first_difference(&e.def, &e.partitions, c.entry, &c.partitions, c.partial) {
+                    None => {}
+                    Some(fit::Misfit::Schema(diff)) => {
+                        return Err(Error::at(
+                            Problem::new(
+                                Code::PlanSchemaDiffers,
+                                c.span,
+                                format!(
+                                    "cannot overwrite {tdb}.{}: its schema differs from the snapshot's ({diff})",
+                                    c.target
+                                ),
+                            )
+                            .label("schema differs")
+                            .help(format!(
+                                "restore it under another name: {} AS {}_restored",
+                                c.entry.name, c.entry.name
+                            )),
+                        ));
+                    }
+                    Some(fit::Misfit::Overlap(diff)) => {
+                        return Err(Error::at(
+                            Problem::new(
+                                Code::PlanOverlap,
+                                c.span,
+                                format!("cannot restore into {tdb}.{}: {diff}", c.target),
+                            )
+                            .label("overlapping partitions")
+                            .help(format!(
+                                "StarRocks refuses partitions that overlap: restore into another table (TABLE {} PARTITION (...) AS {}_restored), or drop the overlapping partition first",
+                                c.entry.name, c.entry.name
+                            )),
+                        ));
+                    }
                 }
                 if c.partial {
                     ObjectAction::ReplacePartitions

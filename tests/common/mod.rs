@@ -1,6 +1,8 @@
 //! Test helpers shared by integration tests: an S3-protocol server on 127.0.0.1.
 #![allow(dead_code)]
 
+pub mod cli;
+
 use std::net::SocketAddr;
 
 use hyper_util::rt::{TokioExecutor, TokioIo};

@@ -50,6 +50,14 @@ pub enum CatalogError {
     #[error("the catalog at {path} is damaged: {reason}")]
     #[diagnostic(code(srbackup::catalog::damaged))]
     Damaged { path: PathBuf, reason: String },
+    #[error("the disk holding the catalog at {path} is full")]
+    #[diagnostic(
+        code(srbackup::catalog::full),
+        help(
+            "free space on that disk (DROP TABLE and TRUNCATE give a table's space back); nothing was changed"
+        )
+    )]
+    Full { path: PathBuf },
     #[error("catalog error at {path}: {source}")]
     #[diagnostic(code(srbackup::catalog::sqlite))]
     Sqlite {
@@ -220,10 +228,7 @@ impl Catalog {
     /// [`Catalog::open`] with how long a writer waits for another process's write lock.
     pub fn open_with_timeout(path: &Path, busy_timeout: Duration) -> Result<Catalog> {
         let path = path.to_path_buf();
-        let sql = |source| CatalogError::Sqlite {
-            path: path.clone(),
-            source,
-        };
+        let sql = |source| sqlite_error(&path, source);
         let conn = Connection::open(&path).map_err(sql)?;
         conn.busy_timeout(busy_timeout).map_err(sql)?;
         // WAL lets readers in other processes work while one process writes.
@@ -390,10 +395,35 @@ fn sqlite_error(path: &Path, source: rusqlite::Error) -> CatalogError {
             path: path.to_path_buf(),
         };
     }
+    // SQLite says "disk is full" for some writes and "disk I/O error" for others (a WAL page
+    // that cannot be mapped): either way, with no space left, say so and name the disk.
+    if let rusqlite::Error::SqliteFailure(e, _) = &source
+        && (e.code == rusqlite::ErrorCode::DiskFull
+            || (e.code == rusqlite::ErrorCode::SystemIoFailure && no_space_left(path)))
+    {
+        return CatalogError::Full {
+            path: path.to_path_buf(),
+        };
+    }
     CatalogError::Sqlite {
         path: path.to_path_buf(),
         source,
     }
+}
+
+/// Whether the filesystem holding `path` has (next to) no space left: less than SQLite needs to
+/// grow its WAL index by one step.
+fn no_space_left(path: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = path.parent().unwrap_or(path);
+    let Ok(c) = std::ffi::CString::new(dir.as_os_str().as_bytes()) else {
+        return false;
+    };
+    // SAFETY: a zeroed statvfs is a valid out-parameter, and `c` is a NUL-terminated path.
+    let mut stat: libc::statvfs = unsafe { std::mem::zeroed() };
+    let ok = unsafe { libc::statvfs(c.as_ptr(), &mut stat) } == 0;
+    const NEARLY_FULL: u64 = 256 * 1024;
+    ok && (stat.f_bavail as u64).saturating_mul(stat.f_frsize as u64) < NEARLY_FULL
 }
 
 fn json_err(e: serde_json::Error) -> rusqlite::Error {
