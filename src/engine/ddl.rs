@@ -713,7 +713,18 @@ pub fn drop_object(
     engine.catalog().try_write(|tx| -> Result<()> {
         let name = &stmt.name.name;
         guard::not_restoring(tx, &db.name, &name.value, Change::Drop, name.span)?;
-        Ok(tx.drop_object(obj.id)?)
+        // What holds the name now (it may have been dropped and created again since it was
+        // looked up), and still of the kind the statement names.
+        match tx.object(db.id, &name.value)? {
+            Some(now) if now.def.kind() == kind => Ok(tx.drop_object(now.id)?),
+            _ => Err(EngineError::invalid(
+                format!(
+                    "{} changed while it was being dropped; nothing was dropped",
+                    stmt.name
+                ),
+                Some("run DROP again"),
+            )),
+        }
     })?;
     collect_dropped(engine)?;
     Ok(true)
@@ -789,26 +800,37 @@ pub fn truncate_table(
     current: Option<&str>,
 ) -> Result<()> {
     let (db, obj) = engine.object(&stmt.name, current)?;
-    let mut ids = Vec::new();
-    if stmt.partitions.is_empty() {
-        ids = engine
-            .catalog()
-            .view()
-            .partitions(obj.id)?
-            .iter()
-            .map(|p| p.id)
-            .collect();
-    } else {
-        for name in &stmt.partitions {
-            match find_partition(engine, obj.id, name)? {
-                Some(p) => ids.push(p.id),
-                None => return Err(unknown_partition(engine, obj.id, name)),
-            }
+    for name in &stmt.partitions {
+        if find_partition(engine, obj.id, name)?.is_none() {
+            return Err(unknown_partition(engine, obj.id, name));
         }
     }
     engine.catalog().try_write(|tx| -> Result<()> {
         let span = stmt.name.name.span;
         guard::not_restoring(tx, &db.name, &obj.name, Change::Truncate, span)?;
+        // The partitions as they are in this transaction: one added since the lookup is
+        // emptied too, one dropped since is an error.
+        let partitions = tx.partitions(obj.id)?;
+        let mut ids = Vec::new();
+        if stmt.partitions.is_empty() {
+            ids = partitions.iter().map(|p| p.id).collect();
+        } else {
+            for name in &stmt.partitions {
+                let p = partitions
+                    .iter()
+                    .find(|p| p.name == name.value)
+                    .ok_or_else(|| {
+                        EngineError::invalid(
+                            format!(
+                                "partition {} was dropped meanwhile; nothing was truncated",
+                                name.value
+                            ),
+                            None,
+                        )
+                    })?;
+                ids.push(p.id);
+            }
+        }
         for pid in &ids {
             for t in tx.tablets(*pid)? {
                 for r in tx.all_live_rowsets(t.id)? {
@@ -921,9 +943,22 @@ pub fn alter_table(
                 }
             };
             let buckets = schema.distribution.buckets();
+            let name = def.name.value.clone();
             engine.catalog().try_write(|tx| -> Result<()> {
                 guarded(tx)?;
-                tx.insert_partition(obj.id, &def.name.value, &bound, buckets)?;
+                // Against the partitions as they are now: another ADD PARTITION may have run
+                // since they were read.
+                let now: Vec<(String, PartitionBound)> = tx
+                    .partitions(obj.id)?
+                    .into_iter()
+                    .map(|p| (p.name, p.bound))
+                    .collect();
+                if let Some(m) =
+                    super::fit::overlap(&schema, &now, &[(name.clone(), bound.clone())])
+                {
+                    return Err(problem_at(Code::DdlOverlap, def.span, m));
+                }
+                tx.insert_partition(obj.id, &name, &bound, buckets)?;
                 Ok(())
             })?;
             Ok(())

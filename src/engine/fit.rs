@@ -136,7 +136,7 @@ fn schema_difference(a: &TableSchema, b: &TableSchema) -> Option<String> {
 
 /// The first new partition that covers a value a staying partition (or an earlier new one)
 /// covers.
-fn overlap(
+pub fn overlap(
     schema: &TableSchema,
     staying: &[(String, PartitionBound)],
     new: &[(String, PartitionBound)],

@@ -219,7 +219,8 @@ pub async fn cancel(
         super::cancel_interrupted(engine, &job).await?;
         return Ok(format!("Query OK, job {} cancelled", job.id));
     }
-    engine.catalog().write(|tx| tx.request_cancel(kind, &db))?;
+    // The job found above, by id: never another one that started meanwhile.
+    engine.catalog().write(|tx| tx.request_cancel(job.id))?;
     let started = Instant::now();
     while started.elapsed() < Duration::from_secs(60) {
         tokio::time::sleep(Duration::from_millis(200)).await;

@@ -491,6 +491,16 @@ async fn run_claimed(
                 settings.max_upload_speed_kbps,
                 settings.max_download_speed_kbps,
             );
+        // The repository the plan named, not another one given its name since.
+        if repository.location != plan.repository.location {
+            return Err(Error::invalid(
+                format!(
+                    "repository {} is at {} now, not at {} as when the job was planned",
+                    plan.repository.name, repository.location, plan.repository.location
+                ),
+                Some("plan the job again"),
+            ));
+        }
         Ok((repository, settings))
     })();
     let (repository, settings) = match setup {

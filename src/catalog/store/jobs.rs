@@ -349,20 +349,14 @@ impl Tx<'_> {
         })
     }
 
-    /// Asks the running job of `kind` on `db_name` to stop; returns its id.
-    pub fn request_cancel(&self, kind: JobKind, db_name: &str) -> Result<Option<i64>> {
+    /// Asks job `id` to stop, if it has not ended; returns whether it was asked.
+    pub fn request_cancel(&self, id: i64) -> Result<bool> {
         self.run(|c| {
-            let id: Option<i64> = c
-                .query_row(
-                    "SELECT id FROM jobs WHERE kind = ?1 AND db_name = ?2 AND finished = 0 ORDER BY id DESC LIMIT 1",
-                    params![kind.as_str(), db_name],
-                    |r| r.get(0),
-                )
-                .optional()?;
-            if let Some(id) = id {
-                c.execute("UPDATE jobs SET cancel_requested = 1 WHERE id = ?1", [id])?;
-            }
-            Ok(id)
+            c.execute(
+                "UPDATE jobs SET cancel_requested = 1 WHERE id = ?1 AND finished = 0",
+                [id],
+            )
+            .map(|n| n > 0)
         })
     }
 
