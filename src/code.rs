@@ -31,6 +31,7 @@ codes! {
     CatalogDamaged = "srbackup::catalog::damaged",
     CatalogNewer = "srbackup::catalog::newer",
     CatalogSqlite = "srbackup::catalog::sqlite",
+    CatalogIo = "srbackup::catalog::io",
     // config
     ConfigInvalid = "srbackup::config::invalid",
     ConfigIo = "srbackup::config::io",

@@ -9,6 +9,13 @@ use std::path::{Path, PathBuf};
 
 pub const CONFIG_FILE: &str = "srbackup.conf";
 
+/// The most workers of one kind a cluster may run: more would only queue on two cores.
+pub const MAX_WORKERS: u64 = 4096;
+/// The most connections a server may admit (file descriptors and threads bound it anyway).
+pub const MAX_CONNECTIONS: u64 = 65_536;
+/// The highest rate limit, in KiB/s (a petabyte a second): beyond it, no limit is meant.
+pub const MAX_KBPS: u64 = 1 << 40;
+
 /// `srbackup.conf` cannot be used.
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum ConfigError {
@@ -46,6 +53,16 @@ pub struct Settings {
     pub max_download_speed_kbps: u64,
     /// Who may connect to `srbackup serve`: `user.<name> = *<hash>` lines (see server::auth).
     pub users: BTreeMap<String, Stage2>,
+    /// `srbackup serve`: logged-in connections at most.
+    pub max_connections: usize,
+    /// `srbackup serve`: connections waiting to log in at most (the oldest makes room).
+    pub max_pending_logins: usize,
+    /// `srbackup serve`: how long a connection may take to log in.
+    pub login_timeout_seconds: u64,
+    /// Directories whose files FILES() may read and where local repositories may be created by
+    /// a remote session (`srbackup serve`); none by default. `srbackup sql` on the machine
+    /// itself is not limited (it already holds the files).
+    pub allowed_paths: Vec<std::path::PathBuf>,
 }
 
 fn cores() -> usize {
@@ -64,6 +81,10 @@ impl Default for Settings {
             max_upload_speed_kbps: 0,
             max_download_speed_kbps: 0,
             users: BTreeMap::new(),
+            max_connections: 1024,
+            max_pending_logins: 128,
+            login_timeout_seconds: 10,
+            allowed_paths: Vec::new(),
         }
     }
 }
@@ -100,12 +121,41 @@ impl Settings {
                 s.users.insert(user.to_string(), stage2);
                 continue;
             }
+            if key == "allowed_paths" {
+                for path in value.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+                    let path = std::path::PathBuf::from(path);
+                    if !path.is_absolute() {
+                        return Err(format!(
+                            "line {}: allowed_paths takes absolute paths, not {}",
+                            n + 1,
+                            path.display()
+                        ));
+                    }
+                    s.allowed_paths.push(path);
+                }
+                continue;
+            }
             let number: u64 = value.parse().map_err(|_| {
                 format!(
                     "line {}: {key} must be a whole number, not \"{value}\"",
                     n + 1
                 )
             })?;
+            let limit = if key.ends_with("_kbps") {
+                MAX_KBPS
+            } else if key == "login_timeout_seconds" {
+                3600
+            } else if key.starts_with("max_") {
+                MAX_CONNECTIONS
+            } else {
+                MAX_WORKERS
+            };
+            if number > limit {
+                return Err(format!(
+                    "line {}: {key} = {number} is more than the {limit} this setting allows",
+                    n + 1
+                ));
+            }
             let workers = |v: u64| if v == 0 { cores() } else { v as usize };
             match key {
                 "make_snapshot_worker_count" => s.make_snapshot_worker_count = workers(number),
@@ -116,6 +166,9 @@ impl Settings {
                 "download_worker_count" => s.download_worker_count = workers(number),
                 "max_upload_speed_kbps" => s.max_upload_speed_kbps = number,
                 "max_download_speed_kbps" => s.max_download_speed_kbps = number,
+                "max_connections" => s.max_connections = (number as usize).max(1),
+                "max_pending_logins" => s.max_pending_logins = (number as usize).max(1),
+                "login_timeout_seconds" => s.login_timeout_seconds = number.max(1),
                 other => return Err(format!("line {}: unknown setting {other}", n + 1)),
             }
         }
@@ -190,5 +243,14 @@ mod tests {
                 .unwrap_err()
                 .contains("whole number")
         );
+        for huge in [
+            "max_upload_speed_kbps = 18446744073709551615",
+            "upload_worker_count = 9223372036854775808",
+        ] {
+            assert!(
+                Settings::parse(huge).unwrap_err().contains("more than"),
+                "{huge}"
+            );
+        }
     }
 }

@@ -74,6 +74,7 @@ fn catalog_code(e: &CatalogError) -> Code {
         CatalogError::NewerSchema { .. } => Code::CatalogNewer,
         CatalogError::Damaged { .. } => Code::CatalogDamaged,
         CatalogError::Sqlite { .. } => Code::CatalogSqlite,
+        CatalogError::Io { .. } => Code::CatalogIo,
         CatalogError::Full { .. } => Code::CatalogFull,
     }
 }

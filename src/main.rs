@@ -383,6 +383,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        .thread_stack_size(srbackup::engine::query::STATEMENT_STACK)
         .build()
     {
         Ok(rt) => rt,
@@ -391,7 +392,17 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(cli)) {
+    // Statements are planned on this thread too: give it the same stack as the workers'.
+    let outcome = std::thread::Builder::new()
+        .name("srbackup".into())
+        .stack_size(srbackup::engine::query::STATEMENT_STACK)
+        .spawn(move || runtime.block_on(run(cli)))
+        .map_err(|e| miette::miette!("cannot start: {e}"))
+        .and_then(|t| {
+            t.join()
+                .unwrap_or_else(|_| Err(miette::miette!("srbackup failed")))
+        });
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(report) => {
             eprintln!("{report:?}");

@@ -20,6 +20,10 @@ use srbackup::sql::{self, Statement};
 const BIN: &str = env!("CARGO_BIN_EXE_srbackup");
 const SEED: &str = include_str!("../fixtures/seed-statements.sql");
 
+/// root's password on the test clusters (`user.root = <its hash>` in srbackup.conf): as root,
+/// a server refuses users without one.
+const ROOT_PW: &str = "root-test-pw";
+
 /// A server on an ephemeral port of 127.0.0.1, killed when dropped.
 struct Server {
     child: Child,
@@ -28,7 +32,18 @@ struct Server {
 }
 
 impl Server {
+    /// Starts a server on `cluster`, whose `root` has the password [`ROOT_PW`] unless the
+    /// cluster's srbackup.conf says otherwise.
     fn start(cluster: &Path) -> Server {
+        let conf = cluster.join("srbackup.conf");
+        if !conf.exists() {
+            std::fs::create_dir_all(cluster).unwrap();
+            std::fs::write(&conf, root_conf()).unwrap();
+        }
+        Server::start_as_is(cluster)
+    }
+
+    fn start_as_is(cluster: &Path) -> Server {
         let log = cluster.with_extension("server.log");
         let stderr = std::fs::OpenOptions::new()
             .create(true)
@@ -68,6 +83,13 @@ impl Drop for Server {
     }
 }
 
+fn root_conf() -> String {
+    format!(
+        "user.root = {}\n",
+        srbackup::server::auth::native_hash(ROOT_PW)
+    )
+}
+
 /// What the `mariadb` client printed for `sql` (`--table`: the boxes of a `mysql>` prompt).
 struct ClientRun {
     ok: bool,
@@ -76,7 +98,13 @@ struct ClientRun {
 }
 
 fn mariadb(port: u16, sql: &str) -> ClientRun {
+    mariadb_with(port, ROOT_PW, sql)
+}
+
+fn mariadb_with(port: u16, password: &str, sql: &str) -> ClientRun {
     let out = Command::new("mariadb")
+        // The client reads the password from MYSQL_PWD (on its command line, it would warn).
+        .env("MYSQL_PWD", password)
         .args(["--protocol=tcp", "-h127.0.0.1", "-uroot", "--table"])
         .arg(format!("-P{port}"))
         .arg("-e")
@@ -366,8 +394,9 @@ fn slow_cluster(dir: &Path, password: &str) -> PathBuf {
     std::fs::write(
         cluster.join("srbackup.conf"),
         format!(
-            "user.admin = {}\nuser.root =\nmax_upload_speed_kbps = 256\n",
-            srbackup::server::auth::native_hash(password)
+            "user.admin = {}\n{}max_upload_speed_kbps = 256\n",
+            srbackup::server::auth::native_hash(password),
+            root_conf()
         ),
     )
     .unwrap();
@@ -407,6 +436,8 @@ fn thirty_two_connections_read_and_write_while_a_backup_runs() {
         &[
             "--port".into(),
             server.port.to_string(),
+            "--password".into(),
+            ROOT_PW.into(),
             "--connections".into(),
             "32".into(),
             "--statements".into(),
@@ -492,7 +523,10 @@ fn column_value(port: u16, sql: &str, name: &str) -> String {
 fn listening_beyond_loopback_needs_a_password_for_every_user() {
     let dir = tempfile::tempdir().unwrap();
     let cluster = dir.path().join("cluster");
-    // Refused before anything listens: no user has a password yet.
+    // Refused before anything listens: root has no password (as root, the refusal says so
+    // even on the loopback interface).
+    std::fs::create_dir_all(&cluster).unwrap();
+    std::fs::write(cluster.join("srbackup.conf"), "user.root =\n").unwrap();
     let out = Command::new(BIN)
         .arg("--cluster")
         .arg(&cluster)
@@ -502,11 +536,11 @@ fn listening_beyond_loopback_needs_a_password_for_every_user() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(
-        err.contains("needs a password for every user, and root has none"),
+        err.contains("needs a password for every user, and root has none")
+            || err.contains("runs as root, and root has no password"),
         "{err}"
     );
     // A password as plain text in the config is refused too: it must be the hash.
-    std::fs::create_dir_all(&cluster).unwrap();
     std::fs::write(cluster.join("srbackup.conf"), "user.root = hunter2\n").unwrap();
     let out = Command::new(BIN)
         .arg("--cluster")
@@ -518,6 +552,67 @@ fn listening_beyond_loopback_needs_a_password_for_every_user() {
     assert!(!out.status.success());
     assert!(err.contains("a password is stored as its"), "{err}");
     assert!(!err.contains("hunter2"), "{err}");
+}
+
+fn euid() -> u32 {
+    std::fs::metadata("/proc/self").map_or(u32::MAX, |m| {
+        use std::os::unix::fs::MetadataExt;
+        m.uid()
+    })
+}
+
+/// #16 case 2: a server running as root with no users configured does not let everyone on
+/// the machine in as a passwordless root (who could then read root's files through FILES()).
+/// root gets a random password, in a file only root can read.
+#[test]
+fn as_root_without_users_root_gets_a_password_only_root_can_read() {
+    if euid() != 0 {
+        eprintln!("skipped: not running as root");
+        return;
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = dir.path().join("cluster");
+    let server = Server::start_as_is(&cluster);
+    let file = cluster.join("root.password");
+    let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "{mode:o}");
+    let password = std::fs::read_to_string(&file).unwrap().trim().to_string();
+    assert!(password.len() >= 20, "{password}");
+    assert!(server.log().contains("root.password"), "{}", server.log());
+    assert!(!server.log().contains(&password), "{}", server.log());
+    let refused = mariadb_with(server.port, "", "SELECT 1");
+    assert!(
+        !refused.ok && refused.err.contains("Authenticate failed"),
+        "{}",
+        refused.err
+    );
+    assert!(mariadb_with(server.port, &password, "SELECT 1").ok);
+    // The catalog and the cluster directory are private too.
+    let cluster_mode = std::fs::metadata(&cluster).unwrap().permissions().mode();
+    assert_eq!(cluster_mode & 0o777, 0o700, "{cluster_mode:o}");
+    let catalog_mode = std::fs::metadata(cluster.join("catalog.db"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(catalog_mode & 0o777, 0o600, "{catalog_mode:o}");
+    // The same password the next time (and a file others could read is refused).
+    drop(server);
+    let server = Server::start_as_is(&cluster);
+    assert!(mariadb_with(server.port, &password, "SELECT 1").ok);
+    drop(server);
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = Command::new(BIN)
+        .arg("--cluster")
+        .arg(&cluster)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("only they can read"),
+        "{err}"
+    );
 }
 
 /// Reads one MySQL packet: (sequence id, payload).
@@ -551,14 +646,23 @@ fn packets_sent_back_to_back_are_answered_in_order() {
         .unwrap();
     let (_, greeting) = read_packet(&mut stream).unwrap();
     assert_eq!(greeting[0], 10, "protocol 10");
-    // 4.1 protocol, secure connection, plugin auth (+ length-encoded auth data): root, no password.
+    // The salt: 8 bytes after the version and connection id, 12 more after the fixed fields.
+    let version_end = greeting.iter().position(|&b| b == 0).unwrap();
+    let part1 = &greeting[version_end + 5..version_end + 13];
+    let part2 = &greeting[version_end + 13 + 1 + 2 + 1 + 2 + 2 + 1 + 10..][..12];
+    let salt = [part1, part2].concat();
+    let answer = srbackup::server::auth::native_answer(ROOT_PW, &salt);
+    // 4.1 protocol, secure connection, plugin auth (+ length-encoded auth data): root.
     let caps: u32 = 0x0200 | 0x8000 | 0x0008_0000 | 0x0020_0000;
     let mut response = Vec::new();
     response.extend_from_slice(&caps.to_le_bytes());
     response.extend_from_slice(&(16u32 << 20).to_le_bytes());
     response.push(0x21);
     response.extend_from_slice(&[0; 23]);
-    response.extend_from_slice(b"root\0\0mysql_native_password\0");
+    response.extend_from_slice(b"root\0");
+    response.push(answer.len() as u8);
+    response.extend_from_slice(&answer);
+    response.extend_from_slice(b"mysql_native_password\0");
     let mut burst = packet(1, &response);
     burst.extend(packet(0, b"\x03SELECT 41 + 1"));
     burst.extend(packet(0, b"\x01")); // COM_QUIT

@@ -8,6 +8,19 @@ use serde::{Deserialize, Serialize};
 
 pub use crate::sql::KeyKind;
 
+/// Limits on what a table may be, from a statement or from a file (a manifest, a plan): every
+/// count read from outside is checked against these before anything is made from it.
+pub mod limits {
+    /// Buckets (tablets per partition) of one table.
+    pub const MAX_BUCKETS: u32 = 1024;
+    /// Partitions of one table (StarRocks' `max_partition_number_per_table`).
+    pub const MAX_PARTITIONS: usize = 100_000;
+    /// Columns of one table (StarRocks' limit).
+    pub const MAX_COLUMNS: usize = 10_000;
+    /// A size or a row count, in bytes or rows: the catalog stores them as SQLite integers.
+    pub const MAX_COUNT: u64 = i64::MAX as u64;
+}
+
 /// A StarRocks column type.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]

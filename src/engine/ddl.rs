@@ -11,6 +11,7 @@ use datafusion::common::ScalarValue;
 
 use super::types::{arrow_type, canonical_text, parse_scalar, sql_type_of};
 use super::{Engine, EngineError, Result, problem_at};
+use crate::catalog::limits;
 use crate::catalog::{
     self, AggregateKind, Column, Distribution, ExternalCatalogDef, FunctionDef, KeyKind, ObjectDef,
     ObjectState, PartitionBound, Partitioning, SqlType, TableSchema,
@@ -449,9 +450,13 @@ pub fn resolve_table(
             buckets: DEFAULT_BUCKETS,
         },
     };
-    if distribution.buckets() == 0 || distribution.buckets() > 1024 {
+    if distribution.buckets() == 0 || distribution.buckets() > limits::MAX_BUCKETS {
         return Err(EngineError::invalid(
-            format!("{} buckets is outside 1..=1024", distribution.buckets()),
+            format!(
+                "{} buckets is outside 1..={}",
+                distribution.buckets(),
+                limits::MAX_BUCKETS
+            ),
             None,
         ));
     }

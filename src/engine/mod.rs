@@ -97,10 +97,17 @@ pub struct Engine {
 impl Engine {
     /// Opens the cluster in `root`, creating it on first use.
     pub fn open(root: &Path) -> Result<Engine> {
-        std::fs::create_dir_all(root.join("data")).map_err(|e| EngineError::Io {
-            path: root.to_path_buf(),
-            source: e,
-        })?;
+        // Only its owner may enter a cluster this creates (the catalog holds repository
+        // settings, the data files the tables); an existing directory keeps its mode.
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(root.join("data"))
+            .map_err(|e| EngineError::Io {
+                path: root.to_path_buf(),
+                source: e,
+            })?;
         let root = root.canonicalize().map_err(|e| EngineError::Io {
             path: root.to_path_buf(),
             source: e,

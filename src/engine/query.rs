@@ -149,6 +149,7 @@ pub async fn register_referenced(
 
 /// The `db.table` names a query reads, with CTE names left out (sqlparser underneath).
 pub fn referenced_tables(sql: &str, current_db: Option<&str>) -> Result<Vec<(String, String)>> {
+    check_size(sql)?;
     let ctx = new_context(current_db);
     let state = ctx.state();
     let stmt = state.sql_to_statement(sql, &datafusion::config::Dialect::MySQL)?;
@@ -275,6 +276,63 @@ fn find_rollup(
     Ok(None)
 }
 
+/// The most operators one statement may hold. A chain `a + b + … + z` is a tree as deep as it
+/// is long, and planning it recurses that deep; past this a query is refused before it is
+/// parsed. Measured (debug build): DataFusion plans 1,000 on an 8 MiB stack and overflows at
+/// 1,500 (its column naming is not stack-protected); statements run on threads of
+/// [`STATEMENT_STACK`].
+pub const MAX_OPERATORS: usize = 1000;
+
+/// The stack of every thread that plans statements (the CLI's runtime, the server's sessions and
+/// jobs): room for [`MAX_OPERATORS`] many times over.
+pub const STATEMENT_STACK: usize = 32 * 1024 * 1024;
+
+/// Refuses a statement whose expressions are too large to plan safely ([`MAX_OPERATORS`]),
+/// counting operator tokens without parsing (the tokenizer does not recurse).
+pub fn check_size(sql: &str) -> Result<()> {
+    use datafusion::sql::sqlparser::dialect::MySqlDialect;
+    use datafusion::sql::sqlparser::keywords::Keyword;
+    use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
+    let Ok(tokens) = Tokenizer::new(&MySqlDialect {}, sql).tokenize() else {
+        return Ok(()); // not SQL at all: the parser says why
+    };
+    let operators = tokens
+        .iter()
+        .filter(|t| match t {
+            Token::Word(w) => matches!(
+                w.keyword,
+                Keyword::AND | Keyword::OR | Keyword::XOR | Keyword::NOT | Keyword::IS
+            ),
+            Token::Plus
+            | Token::Minus
+            | Token::Mul
+            | Token::Div
+            | Token::Mod
+            | Token::Eq
+            | Token::DoubleEq
+            | Token::Neq
+            | Token::Lt
+            | Token::Gt
+            | Token::LtEq
+            | Token::GtEq
+            | Token::Spaceship
+            | Token::StringConcat
+            | Token::Ampersand
+            | Token::Pipe
+            | Token::Caret
+            | Token::ShiftLeft
+            | Token::ShiftRight => true,
+            _ => false,
+        })
+        .count();
+    if operators > MAX_OPERATORS {
+        return Err(EngineError::Query(format!(
+            "the statement has {operators} operators; at most {MAX_OPERATORS} are planned (split the expression, or use IN (...) for long lists of alternatives)"
+        )));
+    }
+    Ok(())
+}
+
 pub(crate) fn ensure_schema(ctx: &SessionContext, db: &str) -> Result<()> {
     let catalog = ctx
         .catalog(DF_CATALOG)
@@ -291,6 +349,7 @@ pub async fn run(
     sql: &str,
     current_db: Option<&str>,
 ) -> Result<(SchemaRef, SendableRecordBatchStream)> {
+    check_size(sql)?;
     let ctx = new_context(current_db);
     if let Some(db) = current_db {
         ensure_schema(&ctx, db)?;

@@ -44,7 +44,7 @@ pub fn summary(plan: &Plan) -> String {
             s.already_in_repository,
             human_bytes(s.already_in_repository_size.0),
             plan.repository.name,
-            human_bytes(s.size.0 - s.already_in_repository_size.0)
+            human_bytes(s.size.0.saturating_sub(s.already_in_repository_size.0))
         );
     }
     let _ = write!(out, "; {} tasks", plan.tasks.len());

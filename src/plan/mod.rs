@@ -362,8 +362,65 @@ impl Plan {
         plan.options
             .check(statement)
             .map_err(|e| format!("the plan file is damaged: its options: {e}"))?;
+        plan.check_numbers()
+            .map_err(|e| format!("the plan file is damaged: {e}"))?;
         graph::TaskGraph::new(&plan.tasks)?;
         Ok(plan)
+    }
+}
+
+impl Plan {
+    /// Every size and count of the plan within what the catalog and the executor can hold,
+    /// and the totals representable: a plan file is input like any other.
+    fn check_numbers(&self) -> std::result::Result<(), String> {
+        use crate::catalog::limits::{MAX_BUCKETS, MAX_COUNT};
+        let mut total = 0u64;
+        for t in &self.tasks {
+            let file = match &t.action {
+                Action::Upload {
+                    file, rowset_id, ..
+                } => {
+                    if *rowset_id <= 0 {
+                        return Err(format!("task {} names rowset {rowset_id}", t.id));
+                    }
+                    file
+                }
+                Action::Download { file, version } => {
+                    if *version < 1 {
+                        return Err(format!("task {} has version {version}", t.id));
+                    }
+                    file
+                }
+                _ => continue,
+            };
+            if file.size.0 > MAX_COUNT || file.rows > MAX_COUNT || file.bucket >= MAX_BUCKETS {
+                return Err(format!(
+                    "task {} has an impossible size, row count or bucket",
+                    t.id
+                ));
+            }
+            total = total
+                .checked_add(file.size.0)
+                .filter(|t| *t <= MAX_COUNT)
+                .ok_or_else(|| "its files add up to more bytes than can be counted".to_string())?;
+        }
+        let s = &self.summary;
+        for n in [
+            s.files,
+            s.size.0,
+            s.already_in_repository,
+            s.already_in_repository_size.0,
+        ] {
+            if n > MAX_COUNT {
+                return Err("its summary has an impossible count".into());
+            }
+        }
+        for o in &self.objects {
+            if o.files > MAX_COUNT || o.size.0 > MAX_COUNT {
+                return Err(format!("object {} has an impossible size", o.name));
+            }
+        }
+        Ok(())
     }
 }
 

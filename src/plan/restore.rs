@@ -432,6 +432,28 @@ fn select<'m>(input: &Input<'m>) -> Result<Selection<'m>> {
         }
     }
 
+    // SQL that a snapshot carries is planned when its view or MV is read: one too large to
+    // plan safely is refused here, naming the object, rather than at its first query.
+    for c in chosen.values() {
+        let sql = match &c.entry.definition {
+            ObjectDef::View { sql, .. } | ObjectDef::MaterializedView { sql, .. } => sql,
+            ObjectDef::Table { .. } => continue,
+        };
+        if let Err(e) = crate::engine::query::check_size(sql) {
+            return Err(Error::at(
+                Problem::new(
+                    Code::Query,
+                    c.span,
+                    format!(
+                        "{} {} in the snapshot cannot be restored: {e}",
+                        kind_of(&c.entry.definition).noun(),
+                        c.entry.name
+                    ),
+                )
+                .label("in the snapshot"),
+            ));
+        }
+    }
     Ok(Selection {
         source_db,
         target_db,

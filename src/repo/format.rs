@@ -9,6 +9,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::catalog::limits;
 use crate::catalog::{ExternalCatalogDef, FunctionDef, ObjectDef, PartitionBound};
 
 /// The format version this build writes and the newest it reads.
@@ -374,12 +375,61 @@ impl Manifest {
         }
         let files: std::collections::HashSet<&Sha256> =
             self.files.iter().map(|f| &f.sha256).collect();
+        let damaged = |what: String| Err(FormatError::Damaged(format!("manifest {key}: {what}")));
+        // Every count is bounded before anything is made from it: a table of 2^31 buckets or
+        // a size past what the catalog stores is damage, not a plan.
+        let (mut total, mut stored) = (0u64, 0u64);
+        for f in &self.files {
+            total = total.saturating_add(f.bytes);
+            stored = stored.saturating_add(f.stored_bytes);
+            if total > limits::MAX_COUNT || stored > limits::MAX_COUNT {
+                return damaged(format!("file {} has an impossible size", f.sha256));
+            }
+        }
         for o in &self.objects {
             check_name(&o.name, "object")?;
+            if o.partitions.len() > limits::MAX_PARTITIONS {
+                return damaged(format!(
+                    "{} has {} partitions; a table has at most {}",
+                    o.name,
+                    o.partitions.len(),
+                    limits::MAX_PARTITIONS
+                ));
+            }
+            let buckets = o.definition.schema().map(|s| s.distribution.buckets());
+            if let Some(schema) = o.definition.schema()
+                && (schema.columns.len() > limits::MAX_COLUMNS
+                    || !(1..=limits::MAX_BUCKETS).contains(&schema.distribution.buckets()))
+            {
+                return damaged(format!(
+                    "{} has {} columns and {} buckets; a table has at most {} and 1 to {}",
+                    o.name,
+                    schema.columns.len(),
+                    schema.distribution.buckets(),
+                    limits::MAX_COLUMNS,
+                    limits::MAX_BUCKETS
+                ));
+            }
             for p in &o.partitions {
                 check_name(&p.name, "partition")?;
+                if p.version < 1 {
+                    return damaged(format!("{}.{} has version {}", o.name, p.name, p.version));
+                }
+                let mut seen = std::collections::HashSet::new();
                 for t in &p.tablets {
+                    if buckets.is_none_or(|b| t.bucket >= b) || !seen.insert(t.bucket) {
+                        return damaged(format!(
+                            "{}.{} has a tablet for bucket {} it does not have",
+                            o.name, p.name, t.bucket
+                        ));
+                    }
                     for r in &t.rowsets {
+                        if r.rows > limits::MAX_COUNT || r.bytes > limits::MAX_COUNT {
+                            return damaged(format!(
+                                "a rowset of {}.{} has an impossible size",
+                                o.name, p.name
+                            ));
+                        }
                         if let Some(rollup) = &r.rollup {
                             check_name(rollup, "materialized view")?;
                         }
@@ -402,9 +452,11 @@ impl Manifest {
         Ok(())
     }
 
-    /// Total content bytes of the snapshot's files.
+    /// Total content bytes of the snapshot's files (saturating: sizes come from a file).
     pub fn total_bytes(&self) -> u64 {
-        self.files.iter().map(|f| f.bytes).sum()
+        self.files
+            .iter()
+            .fold(0u64, |t, f| t.saturating_add(f.bytes))
     }
 }
 

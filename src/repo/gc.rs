@@ -206,6 +206,9 @@ impl Repository {
         let Some(root) = self.local_root() else {
             return;
         };
+        if super::confined::check(root, GC_RESERVE).is_err() {
+            return;
+        }
         let path = root.join(GC_RESERVE);
         if path.exists() {
             return;
@@ -224,7 +227,7 @@ impl Repository {
     /// Frees the reserve; whether there was one.
     fn drop_gc_reserve(&self) -> bool {
         self.local_root()
-            .is_some_and(|root| std::fs::remove_file(root.join(GC_RESERVE)).is_ok())
+            .is_some_and(|root| super::confined::unlink(root, GC_RESERVE).is_ok())
     }
 
     async fn leases(&self) -> Result<Vec<object_store::ObjectMeta>> {

@@ -12,6 +12,8 @@
 //!   from racing a backup or restore that uses the same repository.
 
 pub mod config;
+#[cfg(feature = "engine")]
+pub mod confined;
 #[cfg(feature = "faults")]
 pub mod faults;
 #[cfg(feature = "formats")]

@@ -284,6 +284,9 @@ pub struct Limits {
     pub(super) download: RateLimit,
 }
 
+/// The longest a rate limit ever waits for one reservation.
+const MAX_WAIT: std::time::Duration = std::time::Duration::from_secs(366 * 86_400);
+
 /// A byte rate shared by concurrent transfers: each chunk reserves its slot of time.
 #[derive(Debug, Default)]
 pub struct RateLimit {
@@ -310,8 +313,13 @@ impl RateLimit {
             let mut next = self.next.lock().await;
             let now = tokio::time::Instant::now();
             let start = next.map_or(now, |n| n.max(now));
-            let end = start
-                + std::time::Duration::from_secs_f64(bytes as f64 / self.bytes_per_sec as f64);
+            // A size from a damaged manifest must not overflow the clock: a year is the most
+            // one reservation waits.
+            let wait =
+                std::time::Duration::try_from_secs_f64(bytes as f64 / self.bytes_per_sec as f64)
+                    .unwrap_or(MAX_WAIT)
+                    .min(MAX_WAIT);
+            let end = start.checked_add(wait).unwrap_or(start);
             *next = Some(end);
             end
         };
@@ -364,7 +372,9 @@ impl Repository {
             stored_sizes: Arc::default(),
             direct_local: None,
             local_root: match &config.backend {
-                Backend::Local { path } => Some(std::path::PathBuf::from(path)),
+                Backend::Local { path } => Some(
+                    std::fs::canonicalize(path).unwrap_or_else(|_| std::path::PathBuf::from(path)),
+                ),
                 _ => None,
             },
         }
@@ -376,6 +386,10 @@ impl Repository {
         let Some(root) = &self.local_root else {
             return Ok(());
         };
+        super::confined::check(root, key).map_err(|source| RepoError::Io {
+            path: root.join(key),
+            source,
+        })?;
         let path = root.join(key);
         tokio::task::spawn_blocking(move || -> std::io::Result<()> {
             std::fs::File::open(&path)?.sync_all()?;

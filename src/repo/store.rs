@@ -68,7 +68,16 @@ pub fn connect(config: &RepositoryConfig) -> Result<Arc<dyn ObjectStore>, RepoEr
             }
             let store = LocalFileSystem::new_with_prefix(dir)
                 .map_err(|e| RepoError::from_store(config, e))?;
-            Ok(Arc::new(store))
+            // Its directory as given (links to it are the admin's choice); nothing below it
+            // is followed out of it.
+            let root = dir.canonicalize().map_err(|e| RepoError::Unavailable {
+                repository: config.name.clone(),
+                reason: format!("cannot resolve {}: {e}", dir.display()),
+            })?;
+            Ok(Arc::new(super::confined::Confined::new(
+                Arc::new(store),
+                root,
+            )))
         }
         Backend::S3 { .. } => s3(config),
         Backend::Hdfs { .. } => hdfs(config),

@@ -366,6 +366,7 @@ impl Repository {
         replace: bool,
     ) -> Result<Uploaded> {
         let key = format::object_key(hash, Encoding::None);
+        super::confined::check(root, &key).map_err(|e| io_err(&root.join(&key), e))?;
         let target = root.join(&key);
         let staging =
             target.with_file_name(format!(".{}.{:016x}.tmp", hash, rand::random::<u64>()));
@@ -446,11 +447,18 @@ impl Repository {
     /// Local repository, stored as is: kernel copy into `dest`, then hash and fsync it there.
     async fn download_local(&self, root: &Path, file: &FileEntry, dest: &Path) -> Result<()> {
         let key = format::object_key(&file.sha256, Encoding::None);
+        super::confined::check(root, &key).map_err(|e| io_err(&root.join(&key), e))?;
         let source = root.join(&key);
         self.limits.download.take(file.bytes as usize).await;
         let target = dest.to_path_buf();
         let src = source.clone();
+        let declared = file.bytes;
         let actual = tokio::task::spawn_blocking(move || -> std::io::Result<(String, u64)> {
+            // Copy nothing that is not the declared size (a planted huge file stays put).
+            let size = std::fs::metadata(&src)?.len();
+            if size != declared {
+                return Ok((String::new(), size));
+            }
             if target.exists() {
                 return Err(std::io::Error::new(
                     std::io::ErrorKind::AlreadyExists,
@@ -497,6 +505,7 @@ impl Repository {
         let (tx, mut rx) = mpsc::channel::<Bytes>(4);
         let target = dest.map(Path::to_path_buf);
         let encoding = file.encoding;
+        let declared = file.bytes;
         let writer = tokio::task::spawn_blocking(move || -> std::io::Result<(String, u64)> {
             let out = match &target {
                 Some(t) => Some(std::fs::File::create_new(t)?),
@@ -509,7 +518,12 @@ impl Repository {
                 )),
                 None => Box::new(std::io::sink()),
             };
-            let mut hashing = HashingWriter::new(sink);
+            // Never more than the manifest declares: a small object that decodes to gigabytes
+            // fails at the first byte past the declared size, not when the disk is full.
+            let mut hashing = HashingWriter::new(Bounded {
+                inner: sink,
+                left: declared,
+            });
             match encoding {
                 Encoding::None => {
                     while let Some(chunk) = rx.blocking_recv() {
@@ -569,9 +583,10 @@ impl Repository {
             return Err(e);
         }
         let (actual, bytes) = written.map_err(|e| match e.kind() {
-            // A zstd frame that does not decode is damage in the repository, not a local fault.
-            std::io::ErrorKind::Other | std::io::ErrorKind::InvalidData
-                if encoding == Encoding::Zstd =>
+            // A zstd frame that does not decode, or content longer than declared, is damage in
+            // the repository, not a local fault.
+            std::io::ErrorKind::InvalidData | std::io::ErrorKind::Other
+                if encoding == Encoding::Zstd || e.kind() == std::io::ErrorKind::InvalidData =>
             {
                 RepoError::Corrupt {
                     what: format!("object {key}"),
@@ -597,6 +612,30 @@ fn compression_for(existing: Encoding, asked: Option<i32>) -> Option<i32> {
     match existing {
         Encoding::None => None,
         Encoding::Zstd => asked.or(Some(crate::sql::options::DEFAULT_ZSTD_LEVEL)),
+    }
+}
+
+/// A writer that takes at most `left` bytes, then fails with `InvalidData`.
+struct Bounded<W> {
+    inner: W,
+    left: u64,
+}
+
+impl<W: Write> Write for Bounded<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if buf.len() as u64 > self.left {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "the object decodes to more bytes than the manifest declares",
+            ));
+        }
+        let n = self.inner.write(buf)?;
+        self.left -= n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
     }
 }
 

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use sha1::{Digest, Sha1};
 
-use crate::config::Stage2;
+use crate::config::{Stage2, parse_stage2};
 
 /// The salt (scramble) length of `mysql_native_password`.
 pub const SALT_LEN: usize = 20;
@@ -96,6 +96,76 @@ pub fn native_answer(password: &str, salt: &[u8]) -> Vec<u8> {
     stage1.iter().zip(mask.iter()).map(|(a, m)| a ^ m).collect()
 }
 
+/// The file where a server running as root without configured users keeps root's password.
+pub const ROOT_PASSWORD_FILE: &str = "root.password";
+
+/// As root (who reads every file), a server without configured users does not let anyone on
+/// the machine in as `root` without a password: root gets a random password, kept in
+/// `<cluster>/root.password` (0600, so only root reads it) and reused on later starts.
+/// Returns where the password is. Configured users are the operator's choice and untouched.
+pub fn root_password(cluster: &std::path::Path) -> std::io::Result<(String, std::path::PathBuf)> {
+    use std::io::{Read, Write};
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+    let path = cluster.join(ROOT_PASSWORD_FILE);
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)
+    {
+        Ok(mut file) => {
+            use rand::Rng;
+            let password: String = rand::rng()
+                .sample_iter(rand::distr::Alphanumeric)
+                .take(24)
+                .map(char::from)
+                .collect();
+            file.write_all(format!("{password}\n").as_bytes())?;
+            file.sync_all()?;
+            Ok((password, path))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            // Not through a link, and not if others could have read (or written) it.
+            let mut file = std::fs::OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_NOFOLLOW)
+                .open(&path)?;
+            let meta = file.metadata()?;
+            // SAFETY: geteuid has no preconditions.
+            let me = unsafe { libc::geteuid() };
+            if !meta.is_file() || meta.mode() & 0o077 != 0 || meta.uid() != me {
+                return Err(std::io::Error::other(format!(
+                    "{} must be a file of this user that only they can read (mode 0600)",
+                    path.display()
+                )));
+            }
+            let mut text = String::new();
+            Read::take(&mut file, 1024).read_to_string(&mut text)?;
+            let password = text.lines().next().unwrap_or("").trim().to_string();
+            if password.is_empty() {
+                return Err(std::io::Error::other(format!(
+                    "{} holds no password",
+                    path.display()
+                )));
+            }
+            Ok((password, path))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+impl Users {
+    /// Only `root`, with this password.
+    pub fn root_with(password: &str) -> Users {
+        Users {
+            users: BTreeMap::from([(
+                "root".to_string(),
+                parse_stage2(&native_hash(password)).ok().flatten(),
+            )]),
+        }
+    }
+}
+
 /// A fresh random salt of printable bytes other than `\0` and `$` (which clients treat
 /// specially in the handshake).
 pub fn new_salt() -> [u8; SALT_LEN] {
@@ -116,7 +186,6 @@ pub fn new_salt() -> [u8; SALT_LEN] {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::parse_stage2;
 
     #[test]
     fn native_password_round_trip() {

@@ -11,8 +11,9 @@ use opensrv_mysql::{
 };
 use tokio::io::AsyncWrite;
 
+use super::admission::Admission;
 use super::auth::{SALT_LEN, Users, new_salt};
-use super::worker::{Peer, Reply, SESSION_ENDED, Worker, session_ended};
+use super::worker::{Peer, Reply, SESSION_ENDED, Shared, Worker, session_ended};
 use crate::results::ColumnKind;
 use crate::sql::QuotedIdent;
 
@@ -25,20 +26,64 @@ pub struct Connection {
     /// One salt per connection: the library asks for it twice (greeting, then the check).
     salt: [u8; SALT_LEN],
     users: Arc<Users>,
-    worker: Worker,
+    shared: Arc<Shared>,
+    admission: Arc<Admission>,
+    /// The session, started at the first request after the login: a connection that never
+    /// logs in never opens the catalog or starts a thread.
+    worker: Option<Worker>,
     /// The column definitions of the result being written (they must outlive the writer).
     columns: Vec<Column>,
 }
 
 impl Connection {
-    pub fn new(peer: Arc<Peer>, users: Arc<Users>, worker: Worker) -> Connection {
+    pub fn new(
+        peer: Arc<Peer>,
+        users: Arc<Users>,
+        shared: Arc<Shared>,
+        admission: Arc<Admission>,
+    ) -> Connection {
         Connection {
             peer,
             salt: new_salt(),
             users,
-            worker,
+            shared,
+            admission,
+            worker: None,
             columns: Vec::new(),
         }
+    }
+
+    /// The session of a logged-in connection, started on first use; `Err` when the server
+    /// is full or the session cannot start.
+    fn worker(&mut self) -> Result<&Worker, (ErrorKind, String)> {
+        if self.worker.is_none() {
+            if self.peer.user.get().is_none() {
+                return Err((ErrorKind::ER_ACCESS_DENIED_ERROR, "not logged in".into()));
+            }
+            if !self.admission.log_in(self.peer.connection_id) {
+                return Err((ErrorKind::ER_CON_COUNT_ERROR, "Too many connections".into()));
+            }
+            match Worker::start(self.shared.clone(), self.peer.clone()) {
+                Ok(w) => self.worker = Some(w),
+                Err(e) => {
+                    self.admission.log_out();
+                    return Err((
+                        ErrorKind::ER_UNKNOWN_ERROR,
+                        format!("cannot start a session: {e}"),
+                    ));
+                }
+            }
+        }
+        Ok(self.worker.as_ref().expect("started above"))
+    }
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        if self.worker.is_some() {
+            self.admission.log_out();
+        }
+        self.admission.leave_queue(self.peer.connection_id);
     }
 }
 
@@ -117,6 +162,8 @@ impl<W: AsyncWrite + Send + Unpin> AsyncMysqlShim<W> for Connection {
                 .peer
                 .user
                 .set(String::from_utf8_lossy(username).into_owned());
+            // Logged in: no longer one of the connections waiting to.
+            self.admission.leave_queue(self.peer.connection_id);
         }
         ok
     }
@@ -159,7 +206,11 @@ impl<W: AsyncWrite + Send + Unpin> AsyncMysqlShim<W> for Connection {
         writer: InitWriter<'a, W>,
     ) -> std::io::Result<()> {
         let sql = format!("USE {}", QuotedIdent(database));
-        match self.worker.run(sql).await.recv().await {
+        let worker = match self.worker() {
+            Ok(w) => w,
+            Err((code, message)) => return writer.error(code, message.as_bytes()).await,
+        };
+        match worker.run(sql).await.recv().await {
             Some(Reply::Error { code, message }) => writer.error(code, message.as_bytes()).await,
             Some(_) => writer.ok().await,
             None => {
@@ -175,7 +226,11 @@ impl<W: AsyncWrite + Send + Unpin> AsyncMysqlShim<W> for Connection {
         query: &'a str,
         results: QueryResultWriter<'a, W>,
     ) -> std::io::Result<()> {
-        let mut replies = self.worker.run(query.to_string()).await;
+        let worker = match self.worker() {
+            Ok(w) => w,
+            Err((code, message)) => return results.error(code, message.as_bytes()).await,
+        };
+        let mut replies = worker.run(query.to_string()).await;
         match replies.recv().await.unwrap_or_else(session_ended) {
             Reply::Rows(rs) => {
                 self.columns = columns_of(&rs.columns, &rs.kinds);

@@ -9,6 +9,8 @@
 //! - [`auth`]: users and `mysql_native_password` from the cluster's `srbackup.conf`.
 
 #[cfg(feature = "engine")]
+mod admission;
+#[cfg(feature = "engine")]
 pub mod auth;
 #[cfg(feature = "engine")]
 pub mod compat;
@@ -30,10 +32,11 @@ mod serve_impl {
     use opensrv_mysql::AsyncMysqlIntermediary;
     use tokio::net::TcpListener;
 
+    use super::admission::{Admission, Backoff, Limits, raise_fd_limit, too_many_connections};
     use super::auth::Users;
     use super::connection::Connection;
     use super::framing::OnePacketPerRead;
-    use super::worker::{JobStart, Peer, Shared, Worker, launch};
+    use super::worker::{JobStart, Peer, Shared, launch};
     use crate::config::Settings;
     use crate::engine::Engine;
     use crate::error::{Error, Result};
@@ -50,7 +53,35 @@ mod serve_impl {
     /// journals, by the next `srbackup serve` (or `srbackup resume`).
     pub async fn serve(options: ServeOptions) -> Result<()> {
         let settings = Settings::load(&options.cluster)?;
-        let users = Users::from_config(&settings.users);
+        // Opening the cluster creates it on first use (0700; see Engine::open).
+        let mut engine = Engine::open(&options.cluster)?;
+        let mut users = Users::from_config(&settings.users);
+        // SAFETY: geteuid has no preconditions.
+        let as_root = unsafe { libc::geteuid() } == 0;
+        if as_root && settings.users.is_empty() {
+            // Root reads every file: a passwordless root would be anyone on this machine.
+            let (password, path) = super::auth::root_password(&options.cluster)
+                .map_err(|e| Error::invalid(format!("cannot keep root's password: {e}"), None))?;
+            users = Users::root_with(&password);
+            eprintln!(
+                "running as root: user root's password is in {} (only root can read it)",
+                path.display()
+            );
+        } else if as_root {
+            // Configured users are the operator's; as root, each needs a password.
+            let open = users.without_password();
+            if !open.is_empty() {
+                return Err(Error::invalid(
+                    format!(
+                        "srbackup serve runs as root, and {} has no password: anyone on this machine could connect as them",
+                        open.join(", ")
+                    ),
+                    Some(
+                        "give every user a password (`srbackup password` prints the hash for a `user.<name> = ` line of srbackup.conf in the cluster directory), or run the server as an unprivileged user",
+                    ),
+                ));
+            }
+        }
         if !options.listen.ip().is_loopback() {
             let open = users.without_password();
             if !open.is_empty() {
@@ -71,9 +102,7 @@ mod serve_impl {
             runtime: tokio::runtime::Handle::current(),
             snapshot_time: std::env::var("SRBACKUP_SNAPSHOT_TIME").ok(),
         });
-        // Opening the cluster creates it on first use; jobs a previous server left
-        // unfinished go on where their journals say.
-        let mut engine = Engine::open(&options.cluster)?;
+        // Jobs a previous server left unfinished go on where their journals say.
         for job in exec::interrupted(&mut engine)? {
             eprintln!(
                 "resuming {} job {} ({}) from {}",
@@ -103,19 +132,38 @@ mod serve_impl {
             options.cluster.display()
         );
         let users = Arc::new(users);
+        raise_fd_limit();
+        let admission = Arc::new(Admission::new(Limits {
+            max_connections: settings.max_connections,
+            max_pending: settings.max_pending_logins,
+            login_timeout: std::time::Duration::from_secs(settings.login_timeout_seconds),
+        }));
+        let mut backoff = Backoff::new();
         let mut next_id: u32 = 1;
         let stop = shutdown_signal();
         tokio::pin!(stop);
         loop {
             tokio::select! {
                 accepted = listener.accept() => {
-                    let (stream, peer) = match accepted {
-                        Ok(x) => x,
+                    let (mut stream, peer) = match accepted {
+                        Ok(x) => {
+                            backoff.reset();
+                            x
+                        }
                         Err(e) => {
-                            eprintln!("accept: {e}");
+                            // Out of descriptors, say: wait for connections to end, quietly.
+                            admission.log(&format!("accept: {e}"));
+                            tokio::time::sleep(backoff.next()).await;
                             continue;
                         }
                     };
+                    if admission.logged_in() >= admission.limits().max_connections {
+                        tokio::spawn(async move {
+                            use tokio::io::AsyncWriteExt;
+                            let _ = stream.write_all(&too_many_connections()).await;
+                        });
+                        continue;
+                    }
                     let _ = stream.set_nodelay(true);
                     let id = next_id;
                     next_id = next_id.wrapping_add(1).max(1);
@@ -124,26 +172,44 @@ mod serve_impl {
                         address: peer,
                         user: std::sync::OnceLock::new(),
                     });
-                    let worker = match Worker::start(shared.clone(), peer.clone()) {
-                        Ok(w) => w,
-                        Err(e) => {
-                            eprintln!("connection {id} from {}: cannot start a session: {e}", peer.address);
-                            continue;
-                        }
-                    };
-                    let connection = Connection::new(peer.clone(), users.clone(), worker);
+                    let evicted = admission.arrive(id);
+                    let connection =
+                        Connection::new(peer.clone(), users.clone(), shared.clone(), admission.clone());
+                    let admission = admission.clone();
                     tokio::spawn(async move {
                         let (read, write) = stream.into_split();
-                        let result = AsyncMysqlIntermediary::run_on(
+                        let run = AsyncMysqlIntermediary::run_on(
                             connection,
                             OnePacketPerRead::new(read),
                             write,
-                        )
-                        .await;
-                        if let Err(e) = result {
+                        );
+                        tokio::pin!(run);
+                        let login = tokio::time::sleep(admission.limits().login_timeout);
+                        tokio::pin!(login);
+                        let mut waiting = true;
+                        let result = loop {
+                            tokio::select! {
+                                r = &mut run => break Some(r),
+                                // Made room for a newer connection, or too slow to log in:
+                                // closed (dropping the connection closes the socket).
+                                _ = evicted.notified(), if waiting => {
+                                    if peer.user.get().is_none() {
+                                        break None;
+                                    }
+                                    waiting = false;
+                                }
+                                _ = &mut login, if waiting => {
+                                    if peer.user.get().is_none() {
+                                        break None;
+                                    }
+                                    waiting = false;
+                                }
+                            }
+                        };
+                        if let Some(Err(e)) = result {
                             use std::io::ErrorKind as K;
                             if !matches!(e.kind(), K::UnexpectedEof | K::ConnectionReset | K::BrokenPipe) {
-                                eprintln!("connection {id} from {}: {e}", peer.address);
+                                admission.log(&format!("connection {id} from {}: {e}", peer.address));
                             }
                         }
                     });

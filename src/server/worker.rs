@@ -90,6 +90,7 @@ impl Worker {
         let (tx, mut rx) = mpsc::channel::<Request>(1);
         std::thread::Builder::new()
             .name("srbackup-session".into())
+            .stack_size(crate::engine::query::STATEMENT_STACK)
             .spawn(move || {
                 let mut session = Session::open(&shared.cluster).map_err(|e| e.to_string());
                 let mut snapshot_time = shared.snapshot_time.clone();
@@ -291,6 +292,7 @@ pub fn launch(shared: &Arc<Shared>, start: JobStart) -> std::io::Result<()> {
     };
     std::thread::Builder::new()
         .name(format!("srbackup-job-{id}"))
+        .stack_size(crate::engine::query::STATEMENT_STACK)
         .spawn(move || {
             let result =
                 Engine::open(&shared.cluster)

@@ -58,6 +58,13 @@ pub enum CatalogError {
         )
     )]
     Full { path: PathBuf },
+    #[error("cannot open the catalog at {path}: {source}")]
+    #[diagnostic(code(srbackup::catalog::io))]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("catalog error at {path}: {source}")]
     #[diagnostic(code(srbackup::catalog::sqlite))]
     Sqlite {
@@ -229,6 +236,10 @@ impl Catalog {
     pub fn open_with_timeout(path: &Path, busy_timeout: Duration) -> Result<Catalog> {
         let path = path.to_path_buf();
         let sql = |source| sqlite_error(&path, source);
+        private_file(&path).map_err(|source| CatalogError::Io {
+            path: path.clone(),
+            source,
+        })?;
         let conn = Connection::open(&path).map_err(sql)?;
         conn.busy_timeout(busy_timeout).map_err(sql)?;
         // WAL lets readers in other processes work while one process writes.
@@ -445,4 +456,33 @@ fn qualified(alias: &str, columns: &str) -> String {
         .map(|c| format!("{alias}.{c}"))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// The catalog holds repository settings (and their encrypted secrets): created 0600, and an
+/// older, wider file (or its WAL files) narrowed to 0600. SQLite gives the `-wal` and `-shm`
+/// files it creates the mode of the database file.
+fn private_file(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => return Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(e),
+    }
+    for suffix in ["", "-wal", "-shm"] {
+        let mut name = path.as_os_str().to_owned();
+        name.push(suffix);
+        let file = Path::new(&name);
+        if let Ok(meta) = std::fs::symlink_metadata(file)
+            && meta.is_file()
+            && meta.permissions().mode() & 0o077 != 0
+        {
+            std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o600))?;
+        }
+    }
+    Ok(())
 }
