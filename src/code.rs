@@ -130,6 +130,7 @@ codes! {
     RepoExists = "srbackup::repo::exists",
     RepoFormat = "srbackup::repo::format",
     RepoIo = "srbackup::repo::io",
+    RepoInUse = "srbackup::repo::in_use",
     RepoLeaseLost = "srbackup::repo::lease_lost",
     RepoLocation = "srbackup::repo::location",
     RepoNoSnapshot = "srbackup::repo::no_snapshot",

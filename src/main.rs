@@ -162,7 +162,7 @@ async fn run(cli: Cli) -> Result<()> {
                 Format::Json => serde_json::to_string_pretty(&parsed).into_diagnostic()?,
                 Format::Yaml => serde_yaml::to_string(&parsed).into_diagnostic()?,
             };
-            println!("{out}");
+            srbackup::outln!("{out}");
             Ok(())
         }
         Command::Repo { statement, file } => {
@@ -178,7 +178,7 @@ async fn run(cli: Cli) -> Result<()> {
                     .map_err(|p| srbackup::sql::SqlError::new(vec![*p], &name, &text))?;
                 resolved.push(config);
             }
-            println!(
+            srbackup::outln!(
                 "{}",
                 serde_json::to_string_pretty(&resolved).into_diagnostic()?
             );
@@ -208,11 +208,11 @@ async fn run(cli: Cli) -> Result<()> {
                     std::fs::write(&path, plan.to_json())
                         .into_diagnostic()
                         .wrap_err_with(|| format!("cannot write {}", path.display()))?;
-                    println!("{summary}\nplan written to {}", path.display());
+                    srbackup::outln!("{summary}\nplan written to {}", path.display());
                 }
                 None => {
-                    print!("{}", plan.to_json());
-                    eprintln!("{summary}");
+                    srbackup::out!("{}", plan.to_json());
+                    srbackup::errln!("{summary}");
                 }
             }
             Ok(())
@@ -238,7 +238,7 @@ async fn run(cli: Cli) -> Result<()> {
             let progress = srbackup::exec::progress::Console::new();
             let outcomes = srbackup::exec::resume(session.engine(), job, &progress).await?;
             if outcomes.is_empty() {
-                println!("no interrupted job to resume");
+                srbackup::outln!("no interrupted job to resume");
             }
             for o in &outcomes {
                 finish(o)?;
@@ -263,7 +263,7 @@ async fn run(cli: Cli) -> Result<()> {
             let manifest = repo.read_manifest(&id).await?;
             let report = repo.verify_snapshot(&manifest, 4).await;
             for (key, reason) in &report.damaged {
-                println!("DAMAGED {key}: {reason}");
+                srbackup::outln!("DAMAGED {key}: {reason}");
             }
             let summary = format!(
                 "snapshot {id}: {} files, {} checked, {} damaged",
@@ -272,7 +272,7 @@ async fn run(cli: Cli) -> Result<()> {
                 report.damaged.len()
             );
             if report.damaged.is_empty() {
-                println!("{summary}");
+                srbackup::outln!("{summary}");
                 Ok(())
             } else {
                 Err(miette::miette!("{summary}"))
@@ -280,7 +280,7 @@ async fn run(cli: Cli) -> Result<()> {
         }
         Command::Demo { dir } => {
             let progress = std::sync::Arc::new(srbackup::exec::progress::Console::new());
-            srbackup::demo::run(&dir, progress, |line| println!("{line}")).await
+            srbackup::demo::run(&dir, progress, |line| srbackup::outln!("{line}")).await
         }
         Command::Explain { plan, dot } => {
             let text = std::fs::read_to_string(&plan)
@@ -291,9 +291,9 @@ async fn run(cli: Cli) -> Result<()> {
             if dot {
                 let graph = srbackup::plan::graph::TaskGraph::new(&parsed.tasks)
                     .map_err(|e| miette::miette!("{}: {e}", plan.display()))?;
-                print!("{}", graph.dot());
+                srbackup::out!("{}", graph.dot());
             } else {
-                print!("{}", srbackup::plan::explain::explain(&parsed));
+                srbackup::out!("{}", srbackup::plan::explain::explain(&parsed));
             }
             Ok(())
         }
@@ -312,7 +312,7 @@ async fn run(cli: Cli) -> Result<()> {
             if password.is_empty() {
                 return Err(miette::miette!("the password is empty"));
             }
-            println!("{}", srbackup::server::auth::native_hash(password));
+            srbackup::outln!("{}", srbackup::server::auth::native_hash(password));
             Ok(())
         }
         Command::Sql {
@@ -345,7 +345,7 @@ async fn run(cli: Cli) -> Result<()> {
 fn open_session(cluster: &std::path::Path) -> Result<srbackup::session::Session> {
     let mut session = srbackup::session::Session::open(cluster)?;
     for job in srbackup::exec::interrupted(session.engine())? {
-        eprintln!(
+        srbackup::errln!(
             "note: {} job {} ({}) was interrupted in state {}; `srbackup resume {}` finishes it, CANCEL {} undoes it",
             job.kind.keyword(),
             job.id,
@@ -361,7 +361,7 @@ fn open_session(cluster: &std::path::Path) -> Result<srbackup::session::Session>
 /// Prints a job's closing summary; a job that did not finish is a failure.
 fn finish(outcome: &srbackup::exec::Outcome) -> Result<()> {
     if outcome.succeeded() {
-        println!("{}", outcome.summary());
+        srbackup::outln!("{}", outcome.summary());
         Ok(())
     } else {
         Err(miette::miette!("{}", outcome.summary()))
@@ -388,7 +388,7 @@ fn main() -> ExitCode {
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("cannot start the async runtime: {e}");
+            srbackup::errln!("cannot start the async runtime: {e}");
             return ExitCode::FAILURE;
         }
     };
@@ -405,7 +405,7 @@ fn main() -> ExitCode {
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(report) => {
-            eprintln!("{report:?}");
+            srbackup::errln!("{report:?}");
             ExitCode::FAILURE
         }
     }

@@ -6,6 +6,47 @@ use std::io::Write as _;
 use crate::results::{ColumnKind, Output, ResultSet, Sink};
 use crate::sql::Statement;
 
+/// `print!` that never panics: when whoever reads stdout has gone (`| head`), the output is
+/// dropped and the work goes on (a job must not die half-way because its reader left).
+#[macro_export]
+macro_rules! out {
+    ($($t:tt)*) => {
+        $crate::output::write_to(false, false, format_args!($($t)*))
+    };
+}
+
+/// `println!` that never panics (see [`out!`]).
+#[macro_export]
+macro_rules! outln {
+    ($($t:tt)*) => {
+        $crate::output::write_to(false, true, format_args!($($t)*))
+    };
+}
+
+/// `eprintln!` that never panics (see [`out!`]).
+#[macro_export]
+macro_rules! errln {
+    ($($t:tt)*) => {
+        $crate::output::write_to(true, true, format_args!($($t)*))
+    };
+}
+
+/// Writes to stdout or stderr, ignoring a closed pipe or a full disk behind them.
+pub fn write_to(stderr: bool, newline: bool, args: std::fmt::Arguments<'_>) {
+    fn put(mut w: impl std::io::Write, newline: bool, args: std::fmt::Arguments<'_>) {
+        let _ = w.write_fmt(args);
+        if newline {
+            let _ = w.write_all(b"\n");
+        }
+        let _ = w.flush();
+    }
+    if stderr {
+        put(std::io::stderr().lock(), newline, args);
+    } else {
+        put(std::io::stdout().lock(), newline, args);
+    }
+}
+
 /// `1.2 MiB`: a size as people read it.
 pub fn human_bytes(n: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
@@ -170,7 +211,7 @@ impl TableSink {
 
 impl Sink for TableSink {
     fn output(&mut self, _: &Statement, output: &Output) {
-        print!("{}", text(output));
+        crate::out!("{}", text(output));
     }
     fn begin_rows(&mut self, _: &str, columns: &[String], _: &[ColumnKind]) {
         self.columns = columns.to_vec();
@@ -205,16 +246,16 @@ impl Sink for TableSink {
                 rows: Vec::new(),
                 kinds: Vec::new(),
             };
-            print!("{}", table(&rs));
+            crate::out!("{}", table(&rs));
             return;
         }
         if self.widths.is_none() {
             self.start();
         }
         if let Some(widths) = &self.widths {
-            println!("{}", Self::rule(widths));
+            crate::outln!("{}", Self::rule(widths));
         }
-        println!(
+        crate::outln!(
             "{} in set",
             if total == 1 {
                 "1 row".to_string()
@@ -236,7 +277,7 @@ pub struct JsonSink {
 impl JsonSink {
     /// `redact` gives the text shown for a statement (credentials removed).
     pub fn new(redact: fn(&Statement) -> String) -> Self {
-        print!("[");
+        crate::out!("[");
         JsonSink {
             first_statement: true,
             first_row: true,
@@ -246,25 +287,25 @@ impl JsonSink {
     }
     fn separator(&mut self) {
         if !self.first_statement {
-            print!(",");
+            crate::out!(",");
         }
         self.first_statement = false;
     }
     pub fn finish(self) {
-        println!("]");
+        crate::outln!("]");
     }
 }
 
 impl Sink for JsonSink {
     fn output(&mut self, statement: &Statement, output: &Output) {
         self.separator();
-        print!("{}", json(&(self.redact)(statement), output));
+        crate::out!("{}", json(&(self.redact)(statement), output));
     }
     fn begin_rows(&mut self, query: &str, columns: &[String], _: &[ColumnKind]) {
         self.separator();
         self.columns = columns.to_vec();
         self.first_row = true;
-        print!(
+        crate::out!(
             "{{\"statement\":{},\"columns\":{},\"rows\":[",
             serde_json::Value::String(query.to_string()),
             serde_json::to_string(columns).unwrap_or_default()
@@ -295,6 +336,6 @@ impl Sink for JsonSink {
         }
     }
     fn end_rows(&mut self, _total: u64) {
-        print!("]}}");
+        crate::out!("]}}");
     }
 }

@@ -34,6 +34,16 @@ impl Process {
     }
 }
 
+/// Where pids mean the same process: this boot of this kernel (`boot_id`) and this pid
+/// namespace (containers on one kernel share the boot id, not their pids). Two records with
+/// the same machine name their processes in the same pid space; `None` when /proc does not
+/// tell.
+pub fn machine() -> Option<String> {
+    let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").ok()?;
+    let namespace = std::fs::read_link("/proc/self/ns/pid").ok()?;
+    Some(format!("{}/{}", boot.trim(), namespace.to_string_lossy()))
+}
+
 struct Stat {
     zombie: bool,
     started: u64,

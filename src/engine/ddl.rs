@@ -67,7 +67,12 @@ pub fn drop_database(engine: &mut Engine, stmt: &sql::DropDatabase) -> Result<bo
     };
     engine.catalog().try_write(|tx| -> Result<()> {
         guard::database_not_restoring(tx, &db.name, stmt.name.span)?;
-        Ok(tx.drop_database(db.id)?)
+        let names: Vec<String> = tx.objects(db.id)?.into_iter().map(|o| o.name).collect();
+        tx.drop_database(db.id)?;
+        for name in &names {
+            super::maintenance::deactivate_readers(tx, &db.name, name)?;
+        }
+        Ok(())
     })?;
     Ok(true)
 }
@@ -721,7 +726,11 @@ pub fn drop_object(
         // What holds the name now (it may have been dropped and created again since it was
         // looked up), and still of the kind the statement names.
         match tx.object(db.id, &name.value)? {
-            Some(now) if now.def.kind() == kind => Ok(tx.drop_object(now.id)?),
+            Some(now) if now.def.kind() == kind => {
+                tx.drop_object(now.id)?;
+                super::maintenance::deactivate_readers(tx, &db.name, &name.value)?;
+                Ok(())
+            }
             _ => Err(EngineError::invalid(
                 format!(
                     "{} changed while it was being dropped; nothing was dropped",
@@ -1373,7 +1382,54 @@ pub fn missing_base(
     Ok(missing)
 }
 
-pub fn alter_materialized_view(
+/// Why the query of a materialized view no longer yields the columns it stores, if it does
+/// not: a base table dropped and created with other columns, say. Planned as a REFRESH would
+/// run it, in the view's own database.
+async fn mv_misfit(
+    engine: &mut Engine,
+    db: &str,
+    query: &str,
+    stored: &catalog::TableSchema,
+) -> Result<Option<String>> {
+    use datafusion::arrow::compute::can_cast_types;
+    let ctx = super::query::new_context(Some(db));
+    if let Err(e) = super::query::register_referenced(engine, &ctx, query, Some(db)).await {
+        return Ok(Some(e.to_string()));
+    }
+    let df = match ctx.sql(query).await {
+        Ok(df) => df,
+        Err(e) => return Ok(Some(e.to_string().replace('\n', " "))),
+    };
+    let found = df.schema().as_arrow().clone();
+    let target = super::types::arrow_schema(stored);
+    if found.fields().len() != target.fields().len() {
+        return Ok(Some(format!(
+            "its query yields {} columns, and it stores {}",
+            found.fields().len(),
+            target.fields().len()
+        )));
+    }
+    for (f, t) in found.fields().iter().zip(target.fields()) {
+        if !f.name().eq_ignore_ascii_case(t.name()) {
+            return Ok(Some(format!(
+                "its query yields column {} where it stores {}",
+                f.name(),
+                t.name()
+            )));
+        }
+        if !can_cast_types(f.data_type(), t.data_type()) {
+            return Ok(Some(format!(
+                "its query yields {} as {}, which its column of type {} cannot hold",
+                f.name(),
+                f.data_type(),
+                t.data_type()
+            )));
+        }
+    }
+    Ok(None)
+}
+
+pub async fn alter_materialized_view(
     engine: &mut Engine,
     stmt: &sql::AlterMaterializedView,
     current: Option<&str>,
@@ -1382,6 +1438,7 @@ pub fn alter_materialized_view(
     let ObjectDef::MaterializedView {
         base_tables,
         sql: query,
+        schema,
         ..
     } = &obj.def
     else {
@@ -1406,6 +1463,17 @@ pub fn alter_materialized_view(
                 )
                 .label("base table missing")
                 .help(format!("restore or create {m} first")),
+            ));
+        }
+        if let Some(why) = mv_misfit(engine, &db.name, query, schema).await? {
+            return Err(EngineError::at(
+                Problem::new(
+                    Code::DdlInactive,
+                    stmt.name.span(),
+                    format!("cannot activate {}: {why}", stmt.name),
+                )
+                .label("query no longer fits")
+                .help("drop the materialized view and create it again over the tables as they are now"),
             ));
         }
         engine.catalog().try_write(|tx| -> Result<()> {
@@ -1466,9 +1534,16 @@ pub fn create_function(
             stmt.name.span(),
         ));
     }
-    engine
-        .catalog()
-        .write(|tx| tx.insert_function(db_id, &def))?;
+    let db_name = match db_id {
+        Some(_) => Some(engine.database_of(&stmt.name, current)?.name),
+        None => None,
+    };
+    engine.catalog().try_write(|tx| -> Result<()> {
+        if let Some(db) = &db_name {
+            guard::function_not_restoring(tx, db, &def.name, stmt.name.span())?;
+        }
+        Ok(tx.insert_function(db_id, &def)?)
+    })?;
     Ok(true)
 }
 
@@ -1505,9 +1580,18 @@ pub fn drop_function(
         )),
         [one] => {
             let sig = one.signature();
-            engine
-                .catalog()
-                .write(|tx| tx.delete_function(db_id, &sig))?;
+            let name = one.name.clone();
+            let db_name = match db_id {
+                Some(_) => Some(engine.database_of(&stmt.name, current)?.name),
+                None => None,
+            };
+            engine.catalog().try_write(|tx| -> Result<()> {
+                if let Some(db) = &db_name {
+                    guard::function_not_restoring(tx, db, &name, stmt.name.span())?;
+                }
+                tx.delete_function(db_id, &sig)?;
+                Ok(())
+            })?;
             Ok(true)
         }
         many => Err(problem_at(
@@ -1550,16 +1634,18 @@ pub fn create_catalog(engine: &mut Engine, stmt: &sql::CreateCatalog) -> Result<
         comment: stmt.comment.as_ref().map(|c| c.value.clone()),
         properties: props_map(&stmt.properties),
     };
-    engine
-        .catalog()
-        .write(|tx| tx.insert_external_catalog(&def))?;
+    engine.catalog().try_write(|tx| -> Result<()> {
+        guard::catalog_not_restoring(tx, &def.name, stmt.name.span)?;
+        Ok(tx.insert_external_catalog(&def)?)
+    })?;
     Ok(true)
 }
 
 pub fn drop_catalog(engine: &mut Engine, stmt: &sql::DropCatalog) -> Result<bool> {
-    let n = engine
-        .catalog()
-        .write(|tx| tx.delete_external_catalog(&stmt.name.value))?;
+    let n = engine.catalog().try_write(|tx| -> Result<usize> {
+        guard::catalog_not_restoring(tx, &stmt.name.value, stmt.name.span)?;
+        Ok(tx.delete_external_catalog(&stmt.name.value)?)
+    })?;
     if n == 0 && !stmt.if_exists {
         return Err(problem_at(
             Code::DdlUnknownCatalog,

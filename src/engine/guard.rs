@@ -36,6 +36,52 @@ pub fn not_restoring(
     }
 }
 
+/// The name a restore holds for a function it creates or replaces (job_targets holds table
+/// names too; no table name has a colon).
+pub fn function_target(name: &str) -> String {
+    format!("function:{name}")
+}
+
+/// The name a restore holds for an external catalog it creates or replaces.
+pub fn catalog_target(name: &str) -> String {
+    format!("catalog:{name}")
+}
+
+/// Refuses creating or dropping function `name` of `db` while a restore will create or
+/// replace a function of that name there (it would silently replace the one made now).
+pub fn function_not_restoring(tx: &Reader<'_>, db: &str, name: &str, span: Span) -> Result<()> {
+    match tx.target_holder(db, &function_target(name))? {
+        None => Ok(()),
+        Some(job) => Err(EngineError::at(
+            Problem::new(
+                Code::Restoring,
+                span,
+                format!(
+                    "function {db}.{name} is being restored; it cannot be created or dropped now"
+                ),
+            )
+            .label(format!("being restored by RESTORE job {}", job.id))
+            .help(what_to_do(&job, db)),
+        )),
+    }
+}
+
+/// Refuses creating or dropping external catalog `name` while a restore will create it.
+pub fn catalog_not_restoring(tx: &Reader<'_>, name: &str, span: Span) -> Result<()> {
+    match tx.target_named(&catalog_target(name))? {
+        None => Ok(()),
+        Some(job) => Err(EngineError::at(
+            Problem::new(
+                Code::Restoring,
+                span,
+                format!("catalog {name} is being restored; it cannot be created or dropped now"),
+            )
+            .label(format!("being restored by RESTORE job {}", job.id))
+            .help(what_to_do(&job, &job.db_name)),
+        )),
+    }
+}
+
 /// Refuses dropping a database a restore creates or replaces objects in.
 pub fn database_not_restoring(tx: &Reader<'_>, db: &str, span: Span) -> Result<()> {
     match tx.database_has_targets(db)? {

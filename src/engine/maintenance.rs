@@ -540,6 +540,33 @@ fn reactivate_in(tx: &Tx<'_>, db_row: &crate::catalog::DatabaseRow) -> Result<()
     Ok(())
 }
 
+/// Marks inactive the asynchronous MVs whose query reads `db.name`, which was just dropped (in
+/// the caller's transaction), as StarRocks does; they become active again when it exists
+/// again (a restore, or ALTER MATERIALIZED VIEW ... ACTIVE).
+pub fn deactivate_readers(tx: &Tx<'_>, db: &str, name: &str) -> Result<()> {
+    for db_row in tx.databases()? {
+        for mv in tx.objects(db_row.id)? {
+            let ObjectDef::MaterializedView { sql, .. } = &mv.def else {
+                continue;
+            };
+            if !mv.active {
+                continue;
+            }
+            let Ok(bases) = super::query::referenced_tables(sql, Some(&db_row.name)) else {
+                continue;
+            };
+            if bases.iter().any(|(d, t)| d == db && t == name) {
+                tx.set_active(
+                    mv.id,
+                    false,
+                    Some(&format!("base table {db}.{name} was dropped")),
+                )?;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// The inactive reason ALTER MATERIALIZED VIEW ... INACTIVE records.
 pub const USER_INACTIVE: &str = "set INACTIVE by ALTER MATERIALIZED VIEW";
 

@@ -222,6 +222,10 @@ impl Journal {
         self.entries.get(task)
     }
 
+    pub fn remove(&mut self, task: &str) {
+        self.entries.remove(task);
+    }
+
     pub fn insert(&mut self, task: String, entry: Entry) {
         self.entries.insert(task, entry);
     }

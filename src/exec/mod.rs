@@ -21,6 +21,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use futures::StreamExt;
 use tokio::task::JoinSet;
 
 use crate::catalog::{self, Claim, Held, JobKind, JobState, JobStatus, NewJob};
@@ -353,6 +354,17 @@ fn accept(engine: &mut Engine, plan: &Plan, options: StartOptions<'_>) -> Result
             .objects
             .iter()
             .map(|o| o.target.clone().unwrap_or_else(|| o.name.clone()))
+            .chain(plan.tasks.iter().filter_map(|t| match &t.action {
+                Action::CreateFunction { target, .. } => {
+                    Some(crate::engine::guard::function_target(target))
+                }
+                Action::CreateCatalog { target, .. } => {
+                    Some(crate::engine::guard::catalog_target(target))
+                }
+                _ => None,
+            }))
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
             .collect(),
     };
     let plan_json = plan.to_json();
@@ -731,6 +743,9 @@ impl Runner<'_> {
         if self.plan.kind == JobKind::Restore {
             self.manifest = Some(Arc::new(self.restore_manifest().await?));
         }
+        if self.plan.kind == JobKind::Backup {
+            self.recheck_uploads().await?;
+        }
         let tasks = self.plan.tasks.clone();
         let graph = TaskGraph::new(&tasks).map_err(Stop::Failed)?;
         let n = tasks.len();
@@ -816,7 +831,7 @@ impl Runner<'_> {
                                     finished.push((i, value));
                                 }
                                 Err(e) => {
-                                    running.abort_all();
+                                    stop_transfers(&mut running).await;
                                     return Err(Stop::Failed(format!("{}: {e}", tasks[i].id)));
                                 }
                             }
@@ -840,7 +855,7 @@ impl Runner<'_> {
             if last_check.elapsed() >= Duration::from_millis(500) {
                 last_check = Instant::now();
                 if let Err(stop) = self.check_stop() {
-                    running.abort_all();
+                    stop_transfers(&mut running).await;
                     return Err(stop);
                 }
                 self.update_progress(&done)?;
@@ -848,7 +863,7 @@ impl Runner<'_> {
             if last_lease.elapsed() >= LEASE_REFRESH {
                 last_lease = Instant::now();
                 if let Err(stop) = self.renew_lease().await {
-                    running.abort_all();
+                    stop_transfers(&mut running).await;
                     return Err(stop);
                 }
             }
@@ -856,6 +871,69 @@ impl Runner<'_> {
         if let Some(i) = done.iter().position(|d| !d) {
             return Err(Stop::Failed(format!("task {} could not run", tasks[i].id)));
         }
+        Ok(())
+    }
+
+    /// A resumed backup's uploads from before it stopped are not trusted blindly: while no
+    /// process held its lease (it died), a GC may have deleted the objects no snapshot named
+    /// yet. Each one is looked for again (its stored size too); one that is gone runs again.
+    /// Once the manifest is written the objects are named, and nothing is checked.
+    async fn recheck_uploads(&mut self) -> std::result::Result<(), Stop> {
+        let written = self.plan.tasks.iter().any(|t| {
+            matches!(t.action, Action::WriteManifest { .. }) && self.journal.contains(&t.id)
+        });
+        if written {
+            return Ok(());
+        }
+        let mut earlier = Vec::new();
+        for t in &self.plan.tasks {
+            if let (Action::Upload { file, .. }, Some(Entry::Upload(u))) =
+                (&t.action, self.journal.get(&t.id))
+            {
+                let hash = crate::repo::format::Sha256::parse(&file.sha256)
+                    .map_err(|e| Stop::Failed(e.to_string()))?;
+                earlier.push((t.id.clone(), hash, u.encoding, u.stored_bytes));
+            }
+        }
+        if earlier.is_empty() {
+            return Ok(());
+        }
+        let repo = &self.repo;
+        let found: Vec<(String, std::result::Result<bool, RepoError>)> =
+            futures::stream::iter(earlier)
+                .map(|(task, hash, encoding, stored)| async move {
+                    let here = repo
+                        .stored_size(&hash, encoding)
+                        .await
+                        .map(|size| size == Some(stored));
+                    (task, here)
+                })
+                .buffer_unordered(16)
+                .collect()
+                .await;
+        let mut gone = Vec::new();
+        for (task, here) in found {
+            if !here? {
+                gone.push(task);
+            }
+        }
+        if gone.is_empty() {
+            return Ok(());
+        }
+        let job_id = self.job.id;
+        self.engine.catalog().write(|tx| {
+            for task in &gone {
+                tx.forget_task(job_id, task)?;
+            }
+            Ok(())
+        })?;
+        for task in &gone {
+            self.journal.remove(task);
+        }
+        self.progress.note(&format!(
+            "{} files uploaded before the job stopped are no longer in the repository; they are sent again",
+            gone.len()
+        ));
         Ok(())
     }
 
@@ -913,4 +991,12 @@ impl Runner<'_> {
             .write(|tx| tx.set_job_progress(self.job.id, unfinished, &text))?;
         Ok(())
     }
+}
+
+/// Stops the transfers still running and waits until each has ended, so that a job undone
+/// next finds every file they wrote (a blocking copy they started removes its own file when
+/// it ends later: see `repo::transfer`'s `Landing`).
+async fn stop_transfers(running: &mut JoinSet<TransferResult>) {
+    running.abort_all();
+    while running.join_next().await.is_some() {}
 }

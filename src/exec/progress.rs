@@ -118,7 +118,7 @@ impl Progress for Console {
         if self.plain && (s.last.elapsed() >= Duration::from_secs(5) || s.files == s.total_files) {
             s.last = Instant::now();
             let secs = s.started.elapsed().as_secs_f64().max(0.001);
-            eprintln!(
+            crate::errln!(
                 "{}: {}/{} files{skipped}, {}/{} ({}/s)",
                 s.what,
                 s.files,
@@ -132,7 +132,7 @@ impl Progress for Console {
 
     fn note(&self, message: &str) {
         if self.plain {
-            eprintln!("{message}");
+            crate::errln!("{message}");
         } else {
             self.bar.println(message);
         }

@@ -65,6 +65,37 @@ struct LeaseBody {
     kind: LeaseKind,
     holder: String,
     expires: DateTime<Utc>,
+    /// The holding process, where a reader on the same machine can tell it died before its
+    /// lease expired (leases written before this was recorded have none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    process: Option<LeaseProcess>,
+}
+
+/// Who holds a lease, as a process (see `crate::process`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct LeaseProcess {
+    machine: String,
+    pid: u32,
+    started: u64,
+}
+
+impl LeaseBody {
+    /// Whether the lease still counts: unexpired, and not held by a process of this machine
+    /// that has died (killed half-way: its lease would otherwise block DROP SNAPSHOT's
+    /// collection for up to its whole time to live).
+    fn live(&self, now: DateTime<Utc>) -> bool {
+        if self.expires <= now {
+            return false;
+        }
+        match (&self.process, crate::process::machine()) {
+            (Some(p), Some(here)) if p.machine == here => crate::process::Process {
+                pid: p.pid,
+                started: p.started,
+            }
+            .is_alive(),
+            _ => true,
+        }
+    }
 }
 
 /// A held lease. Release it when done; if the process dies it expires.
@@ -136,10 +167,16 @@ impl Repository {
     }
 
     async fn write_lease(&self, lease: &mut Lease, mode: PutMode) -> Result<()> {
+        let me = crate::process::Process::current();
         let body = LeaseBody {
             kind: lease.kind,
             holder: lease.holder.clone(),
             expires: Utc::now() + LEASE_TTL,
+            process: crate::process::machine().map(|machine| LeaseProcess {
+                machine,
+                pid: me.pid,
+                started: me.started,
+            }),
         };
         let expires = body.expires;
         self.store
@@ -263,7 +300,7 @@ impl Repository {
                 }
                 continue;
             };
-            if body.expires > now && mine.kind.conflicts_with(body.kind) {
+            if body.live(now) && mine.kind.conflicts_with(body.kind) {
                 return Ok(Some(format!(
                     "a {} by {} holds it (lease {}, until {})",
                     body.kind.as_str(),
@@ -407,7 +444,7 @@ impl Repository {
                     .await
                     .ok()
                     .and_then(|b| serde_json::from_slice::<LeaseBody>(&b).ok())
-                    .map(|b| b.expires < now)
+                    .map(|b| !b.live(now))
                     .unwrap_or(stale_by_age),
                 Err(_) => false,
             };

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use futures::{StreamExt, TryStreamExt};
 use object_store::path::Path as ObjectPath;
-use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
+use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
 
 use super::config::{Backend, RepositoryConfig, S3Credentials};
 use super::format::{self, FormatError, Manifest, Sha256, SnapshotId};
@@ -248,6 +248,15 @@ pub fn scrub(text: &str, secrets: &[String]) -> String {
 /// One timestamp of a label: its manifest, or why it cannot be read.
 pub type ListedSnapshot = (String, std::result::Result<Arc<Manifest>, String>);
 
+/// What the snapshots naming an object recorded of it.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Recorded {
+    pub stored_bytes: u64,
+    /// When the newest manifest naming it was written: an object changed after that was
+    /// changed after every snapshot that names it checked it.
+    pub named_at: chrono::DateTime<chrono::Utc>,
+}
+
 /// One snapshot label as SHOW SNAPSHOT lists it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SnapshotListing {
@@ -272,9 +281,9 @@ pub struct Repository {
     /// with the kernel's file copy rather than streamed through object_store.
     pub(super) direct_local: Option<std::path::PathBuf>,
     pub(super) limits: Arc<Limits>,
-    /// The stored size of every object the readable snapshots name, read once per handle
-    /// when a backup first needs it (to judge an existing compressed object).
-    stored_sizes: Arc<tokio::sync::OnceCell<std::collections::HashMap<String, u64>>>,
+    /// What the readable snapshots recorded of every object they name, read once per handle
+    /// when a backup first needs it (to judge an existing object before reusing it).
+    stored_sizes: Arc<tokio::sync::OnceCell<std::collections::HashMap<String, Recorded>>>,
 }
 
 /// Upload and download rate limits shared by every transfer of a repository handle.
@@ -417,24 +426,41 @@ impl Repository {
     }
 
     /// The stored size the snapshots record for the object of `hash`, if any names it.
-    pub(super) async fn recorded_stored_size(&self, hash: &Sha256) -> Result<Option<u64>> {
-        let sizes = self
+    /// What the snapshots naming `hash` recorded of it: its stored size, and when the newest
+    /// of their manifests was written (by the repository's clock).
+    pub(super) async fn recorded(&self, hash: &Sha256) -> Result<Option<Recorded>> {
+        let recorded = self
             .stored_sizes
             .get_or_try_init(|| async {
-                let mut sizes = std::collections::HashMap::new();
-                for listing in self.list_snapshots().await? {
-                    for (_, manifest) in listing.snapshots {
-                        if let Ok(m) = manifest {
-                            for f in &m.files {
-                                sizes.insert(f.sha256.to_string(), f.stored_bytes);
-                            }
-                        }
+                let mut recorded = std::collections::HashMap::<String, Recorded>::new();
+                let metas: Vec<ObjectMeta> = self
+                    .store
+                    .list(Some(&ObjectPath::from(format::SNAPSHOTS_DIR)))
+                    .try_collect()
+                    .await
+                    .map_err(|e| self.err("listing snapshots", e))?;
+                let read = futures::stream::iter(metas)
+                    .map(|meta| async move {
+                        let id = SnapshotId::from_manifest_key(meta.location.as_ref()).ok()?;
+                        let manifest = self.read_manifest(&id).await.ok()?;
+                        Some((meta.last_modified, manifest))
+                    })
+                    .buffered(LIST_CONCURRENCY)
+                    .collect::<Vec<_>>()
+                    .await;
+                for (written, manifest) in read.into_iter().flatten() {
+                    for f in &manifest.files {
+                        let entry = recorded.entry(f.sha256.to_string()).or_insert(Recorded {
+                            stored_bytes: f.stored_bytes,
+                            named_at: written,
+                        });
+                        entry.named_at = entry.named_at.max(written);
                     }
                 }
-                Ok::<_, RepoError>(sizes)
+                Ok::<_, RepoError>(recorded)
             })
             .await?;
-        Ok(sizes.get(hash.as_str()).copied())
+        Ok(recorded.get(hash.as_str()).copied())
     }
 
     pub fn store(&self) -> &Arc<dyn ObjectStore> {
@@ -572,16 +598,26 @@ impl Repository {
     }
 
     /// The encoding under which the repository holds `hash`, if it does.
-    pub async fn find_object(&self, hash: &Sha256) -> Result<Option<(Encoding, u64)>> {
+    pub async fn find_object(&self, hash: &Sha256) -> Result<Option<(Encoding, ObjectMeta)>> {
         for encoding in [Encoding::None, Encoding::Zstd] {
             let key = ObjectPath::from(format::object_key(hash, encoding));
             match self.store.head(&key).await {
-                Ok(meta) => return Ok(Some((encoding, meta.size))),
+                Ok(meta) => return Ok(Some((encoding, meta))),
                 Err(object_store::Error::NotFound { .. }) => {}
                 Err(e) => return Err(self.err(format!("checking {key}"), e)),
             }
         }
         Ok(None)
+    }
+
+    /// The stored size of the object holding `hash` in `encoding`, if it is there.
+    pub async fn stored_size(&self, hash: &Sha256, encoding: Encoding) -> Result<Option<u64>> {
+        let key = ObjectPath::from(format::object_key(hash, encoding));
+        match self.store.head(&key).await {
+            Ok(meta) => Ok(Some(meta.size)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(self.err(format!("checking {key}"), e)),
+        }
     }
 
     /// Every object key under `objects/`, with its size.

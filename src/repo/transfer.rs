@@ -11,6 +11,7 @@
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use futures::StreamExt;
@@ -123,15 +124,13 @@ impl Repository {
     ) -> Result<Uploaded> {
         self.writable()?;
         let mut replace = false;
-        if let Some((encoding, stored_bytes)) = self.find_object(hash).await? {
+        if let Some((encoding, meta)) = self.find_object(hash).await? {
+            let stored_bytes = meta.size;
             let bytes = tokio::fs::metadata(path)
                 .await
                 .map_err(|e| io_err(path, e))?
                 .len();
-            if self
-                .existing_is_sound(hash, encoding, stored_bytes, bytes)
-                .await?
-            {
+            if self.existing_is_sound(hash, encoding, &meta, bytes).await? {
                 return Ok(Uploaded {
                     encoding,
                     bytes,
@@ -139,8 +138,8 @@ impl Repository {
                     sent: false,
                 });
             }
-            // A damaged object (truncated, say) must not be reused: store the content again,
-            // over it, in the encoding it was stored in (the name says which).
+            // A damaged object (truncated, or changed in place) must not be reused: store the
+            // content again, over it, in the encoding it was stored in (the name says which).
             replace = true;
             return self
                 .store_object(path, hash, compression_for(encoding, compression), replace)
@@ -172,34 +171,42 @@ impl Repository {
     }
 
     /// Whether an object already stored under `hash` may stand for a file of `file_bytes`
-    /// bytes: an object stored as is must be exactly that long; a compressed one as long as
-    /// the snapshots that name it recorded, and one no snapshot names (left by an interrupted
-    /// backup) is read back and checked whole.
+    /// bytes without being read: it must be as long as the snapshots naming it recorded (an
+    /// object stored as is, as long as the file), and unchanged since the newest of them was
+    /// written (by the store's own clock: objects are immutable, so a later modification time
+    /// means it was damaged, or repaired, since). Otherwise it is read back and checked whole:
+    /// an object no snapshot names (left by an interrupted backup), or one changed since.
+    /// Damage that keeps both the size and the modification time is found by `verify` and
+    /// by every restore, which check each object's SHA-256.
     async fn existing_is_sound(
         &self,
         hash: &Sha256,
         encoding: Encoding,
-        stored: u64,
+        meta: &object_store::ObjectMeta,
         file_bytes: u64,
     ) -> Result<bool> {
-        match encoding {
-            Encoding::None => Ok(stored == file_bytes),
-            Encoding::Zstd => {
-                if let Some(expected) = self.recorded_stored_size(hash).await? {
-                    return Ok(expected == stored);
-                }
-                let entry = FileEntry {
-                    sha256: hash.clone(),
-                    bytes: file_bytes,
-                    stored_bytes: stored,
-                    encoding,
-                };
-                match self.verify_file(&entry).await {
-                    Ok(()) => Ok(true),
-                    Err(RepoError::Corrupt { .. }) => Ok(false),
-                    Err(e) => Err(e),
-                }
+        let stored = meta.size;
+        if encoding == Encoding::None && stored != file_bytes {
+            return Ok(false);
+        }
+        if let Some(recorded) = self.recorded(hash).await? {
+            if recorded.stored_bytes != stored {
+                return Ok(false);
             }
+            if meta.last_modified <= recorded.named_at {
+                return Ok(true);
+            }
+        }
+        let entry = FileEntry {
+            sha256: hash.clone(),
+            bytes: file_bytes,
+            stored_bytes: stored,
+            encoding,
+        };
+        match self.verify_file(&entry).await {
+            Ok(()) => Ok(true),
+            Err(RepoError::Corrupt { .. }) => Ok(false),
+            Err(e) => Err(e),
         }
     }
 
@@ -440,6 +447,17 @@ impl Repository {
                 expected: hash.to_string(),
                 actual: e.to_string(),
             }),
+            Err((p, e)) if p.starts_with(root) && super::repository::io_is_full(&e) => {
+                Err(RepoError::Storage {
+                    repository: self.name.clone(),
+                    operation: format!("uploading {key}"),
+                    reason: format!(
+                        "the disk holding the repository ({}) is full: {e}",
+                        self.location
+                    ),
+                    transient: false,
+                })
+            }
             Err((p, e)) => Err(io_err(&p, e)),
         }
     }
@@ -453,7 +471,10 @@ impl Repository {
         let target = dest.to_path_buf();
         let src = source.clone();
         let declared = file.bytes;
+        let landing = Landing::new(dest);
+        let writer = landing.writer();
         let actual = tokio::task::spawn_blocking(move || -> std::io::Result<(String, u64)> {
+            let _writer = writer;
             // Copy nothing that is not the declared size (a planted huge file stays put).
             let size = std::fs::metadata(&src)?.len();
             if size != declared {
@@ -491,6 +512,7 @@ impl Repository {
                 actual: format!("{sum} ({bytes} bytes)"),
             });
         }
+        landing.keep();
         Ok(())
     }
 
@@ -506,7 +528,10 @@ impl Repository {
         let target = dest.map(Path::to_path_buf);
         let encoding = file.encoding;
         let declared = file.bytes;
+        let landing = dest.map(Landing::new);
+        let landed = landing.as_ref().map(Landing::writer);
         let writer = tokio::task::spawn_blocking(move || -> std::io::Result<(String, u64)> {
+            let _landed = landed;
             let out = match &target {
                 Some(t) => Some(std::fs::File::create_new(t)?),
                 None => None,
@@ -603,7 +628,68 @@ impl Repository {
                 actual: format!("{actual} ({bytes} bytes)"),
             });
         }
+        if let Some(landing) = landing {
+            landing.keep();
+        }
         Ok(())
+    }
+}
+
+/// A file a blocking task writes for an async caller that may be dropped half-way (its job
+/// stopped, and is about to be undone): the file must not outlive a caller that never saw it
+/// finish. Whichever side ends last removes it: the caller, dropped without `keep`, removes
+/// what is there and marks the file abandoned; the writer, ending after that, removes what it
+/// wrote. The lock makes the two orders the only ones.
+struct Landing {
+    dest: PathBuf,
+    abandoned: Arc<std::sync::Mutex<bool>>,
+    kept: bool,
+}
+
+/// The blocking writer's side of a [`Landing`]: dropped when the writer ends.
+struct LandingWriter {
+    dest: PathBuf,
+    abandoned: Arc<std::sync::Mutex<bool>>,
+}
+
+impl Landing {
+    fn new(dest: &Path) -> Landing {
+        Landing {
+            dest: dest.to_path_buf(),
+            abandoned: Arc::default(),
+            kept: false,
+        }
+    }
+
+    fn writer(&self) -> LandingWriter {
+        LandingWriter {
+            dest: self.dest.clone(),
+            abandoned: self.abandoned.clone(),
+        }
+    }
+
+    /// The caller saw the file finished and checked: it stays.
+    fn keep(mut self) {
+        self.kept = true;
+    }
+}
+
+impl Drop for Landing {
+    fn drop(&mut self) {
+        if !self.kept {
+            let mut abandoned = self.abandoned.lock().unwrap_or_else(|p| p.into_inner());
+            *abandoned = true;
+            let _ = std::fs::remove_file(&self.dest);
+        }
+    }
+}
+
+impl Drop for LandingWriter {
+    fn drop(&mut self) {
+        let abandoned = self.abandoned.lock().unwrap_or_else(|p| p.into_inner());
+        if *abandoned {
+            let _ = std::fs::remove_file(&self.dest);
+        }
     }
 }
 

@@ -122,13 +122,13 @@ impl LogLimiter {
         let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
         if s.0.elapsed() >= Duration::from_secs(1) {
             if s.2 > 0 {
-                eprintln!("({} similar log lines suppressed)", s.2);
+                crate::errln!("({} similar log lines suppressed)", s.2);
             }
             *s = (Instant::now(), 0, 0);
         }
         if s.1 < self.per_second {
             s.1 += 1;
-            eprintln!("{line}");
+            crate::errln!("{line}");
         } else {
             s.2 += 1;
         }

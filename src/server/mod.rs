@@ -63,7 +63,7 @@ mod serve_impl {
             let (password, path) = super::auth::root_password(&options.cluster)
                 .map_err(|e| Error::invalid(format!("cannot keep root's password: {e}"), None))?;
             users = Users::root_with(&password);
-            eprintln!(
+            crate::errln!(
                 "running as root: user root's password is in {} (only root can read it)",
                 path.display()
             );
@@ -104,7 +104,7 @@ mod serve_impl {
         });
         // Jobs a previous server left unfinished go on where their journals say.
         for job in exec::interrupted(&mut engine)? {
-            eprintln!(
+            crate::errln!(
                 "resuming {} job {} ({}) from {}",
                 job.kind.keyword(),
                 job.id,
@@ -112,7 +112,7 @@ mod serve_impl {
                 job.state
             );
             if let Err(e) = launch(&shared, JobStart::Resume(job.id)) {
-                eprintln!("job {}: cannot start a thread: {e}", job.id);
+                crate::errln!("job {}: cannot start a thread: {e}", job.id);
             }
         }
         drop(engine);
@@ -127,7 +127,7 @@ mod serve_impl {
             .local_addr()
             .map_err(|e| Error::invalid(e.to_string(), None))?;
         // Scripts wait for this line (and read the port from it with --listen 127.0.0.1:0).
-        println!(
+        crate::outln!(
             "srbackup serve: listening on {address} (cluster {})",
             options.cluster.display()
         );
@@ -215,7 +215,7 @@ mod serve_impl {
                     });
                 }
                 _ = &mut stop => {
-                    eprintln!("srbackup serve: stopping; unfinished jobs resume at the next start");
+                    crate::errln!("srbackup serve: stopping; unfinished jobs resume at the next start");
                     return Ok(());
                 }
             }

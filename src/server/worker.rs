@@ -312,10 +312,10 @@ pub fn launch(shared: &Arc<Shared>, start: JobStart) -> std::io::Result<()> {
             match result {
                 Ok(outcomes) => {
                     for o in outcomes {
-                        eprintln!("{}", o.summary());
+                        crate::errln!("{}", o.summary());
                     }
                 }
-                Err(e) => eprintln!("job {id}: {e}"),
+                Err(e) => crate::errln!("job {id}: {e}"),
             }
         })
         .map(|_| ())

@@ -200,7 +200,7 @@ impl Session {
                 "materialized view",
             ),
             Statement::AlterMaterializedView(s) => {
-                ddl::alter_materialized_view(engine, s, current)?;
+                ddl::alter_materialized_view(engine, s, current).await?;
                 done("Query OK")
             }
             Statement::RefreshMaterializedView(s) => {

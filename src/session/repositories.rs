@@ -83,9 +83,36 @@ pub async fn create(engine: &mut Engine, stmt: &CreateRepository) -> Result<Outp
 }
 
 pub fn drop(engine: &mut Engine, stmt: &DropRepository) -> Result<Output> {
-    let gone = engine
-        .catalog()
-        .write(|tx| tx.delete_repository(&stmt.name.value))?;
+    let name = &stmt.name.value;
+    let gone = engine.catalog().try_write(|tx| -> Result<usize> {
+        // An unfinished job (running, or interrupted and waiting for resume or CANCEL) still
+        // reads or writes the repository: dropping (and perhaps re-creating) the name under it
+        // would strand the job.
+        for job in tx.unfinished_jobs()? {
+            let uses = crate::plan::Plan::from_json(&job.plan)
+                .map(|p| p.repository.name == *name)
+                .unwrap_or(false);
+            if uses {
+                let kind = job.kind.keyword();
+                return Err(Error::at(
+                    Problem::new(
+                        crate::code::Code::RepoInUse,
+                        stmt.name.span,
+                        format!(
+                            "repository {name} is used by {kind} job {} ({}), which has not finished",
+                            job.id, job.label
+                        ),
+                    )
+                    .label("in use")
+                    .help(format!(
+                        "wait for it (SHOW {kind} FROM {db}), or stop it with CANCEL {kind} FROM {db}; then drop the repository",
+                        db = job.db_name
+                    )),
+                ));
+            }
+        }
+        Ok(tx.delete_repository(name)?)
+    })?;
     if gone == 0 {
         return Err(unknown_repository(engine.catalog(), &stmt.name).into());
     }

@@ -56,7 +56,9 @@ pub fn closest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) ->
     };
     candidates
         .into_iter()
-        .filter(|c| !c.eq_ignore_ascii_case(word))
+        .filter(|c| *c != word)
+        // A name that differs only in case is the best guess (labels and names are
+        // case-sensitive); then the nearest by edits, ignoring case.
         .map(|c| (strsim::damerau_levenshtein(&lower, &c.to_lowercase()), c))
         .filter(|(d, _)| *d <= budget)
         .min_by_key(|(d, c)| (*d, *c))
@@ -75,6 +77,7 @@ mod tests {
             Some("DATABASE")
         );
         assert_eq!(closest("timout", ["type", "timeout"]), Some("timeout"));
+        assert_eq!(closest("MANY_5", ["many_1", "many_5"]), Some("many_5"));
         assert_eq!(closest("sr_member", KEYWORDS.iter().copied()), None);
         assert_eq!(closest("TABLE", KEYWORDS.iter().copied()), Some("TABLES"));
         assert_eq!(

@@ -200,6 +200,23 @@ impl Reader<'_> {
         }
     }
 
+    /// The unfinished restore that will create or replace `name` in any database (external
+    /// catalogs live outside databases), if any.
+    pub fn target_named(&self, name: &str) -> Result<Option<JobRow>> {
+        let id: Option<i64> = self.run(|c| {
+            c.query_row(
+                "SELECT job_id FROM job_targets WHERE name = ?1 LIMIT 1",
+                [name],
+                |r| r.get(0),
+            )
+            .optional()
+        })?;
+        match id {
+            Some(id) => self.job(id),
+            None => Ok(None),
+        }
+    }
+
     /// Whether an unfinished restore will create or replace anything in `db_name`.
     pub fn database_has_targets(&self, db_name: &str) -> Result<Option<JobRow>> {
         let id: Option<i64> = self.run(|c| {
@@ -357,6 +374,18 @@ impl Tx<'_> {
                 [id],
             )
             .map(|n| n > 0)
+        })
+    }
+
+    /// Forgets that a task finished (what it did was undone since: a resumed backup found the
+    /// object it uploaded gone), so that it runs again.
+    pub fn forget_task(&self, job_id: i64, task_id: &str) -> Result<()> {
+        self.run(|c| {
+            c.execute(
+                "DELETE FROM job_tasks WHERE job_id = ?1 AND task_id = ?2",
+                params![job_id, task_id],
+            )?;
+            Ok(())
         })
     }
 
