@@ -32,6 +32,7 @@ codes! {
     CatalogNewer = "srbackup::catalog::newer",
     CatalogSqlite = "srbackup::catalog::sqlite",
     CatalogIo = "srbackup::catalog::io",
+    CatalogSecret = "srbackup::catalog::secret",
     // config
     ConfigInvalid = "srbackup::config::invalid",
     ConfigIo = "srbackup::config::io",
@@ -86,6 +87,7 @@ codes! {
     // load
     LoadColumnCount = "srbackup::load::column_count",
     LoadFiles = "srbackup::load::files",
+    PathNotAllowed = "srbackup::path::not_allowed",
     LoadFilesProperty = "srbackup::load::files_property",
     LoadMv = "srbackup::load::mv",
     LoadNotNull = "srbackup::load::not_null",

@@ -63,6 +63,8 @@ pub struct Settings {
     /// a remote session (`srbackup serve`); none by default. `srbackup sql` on the machine
     /// itself is not limited (it already holds the files).
     pub allowed_paths: Vec<std::path::PathBuf>,
+    /// Where the key sealing stored credentials is (default `<cluster>/secret.key`).
+    pub secret_key_file: Option<std::path::PathBuf>,
 }
 
 fn cores() -> usize {
@@ -85,6 +87,7 @@ impl Default for Settings {
             max_pending_logins: 128,
             login_timeout_seconds: 10,
             allowed_paths: Vec::new(),
+            secret_key_file: None,
         }
     }
 }
@@ -119,6 +122,18 @@ impl Settings {
                 }
                 let stage2 = parse_stage2(value).map_err(|e| format!("line {}: {e}", n + 1))?;
                 s.users.insert(user.to_string(), stage2);
+                continue;
+            }
+            if key == "secret_key_file" {
+                let path = std::path::PathBuf::from(value);
+                if !path.is_absolute() {
+                    return Err(format!(
+                        "line {}: secret_key_file takes an absolute path, not {}",
+                        n + 1,
+                        path.display()
+                    ));
+                }
+                s.secret_key_file = Some(path);
                 continue;
             }
             if key == "allowed_paths" {
@@ -201,6 +216,169 @@ pub fn parse_stage2(text: &str) -> Result<Stage2, String> {
     <[u8; 20]>::try_from(bytes)
         .map(Some)
         .map_err(|_| format!("`{text}` is not `*` and 40 hex digits"))
+}
+
+/// Which local files a session may read (FILES()) and where it may create a local
+/// repository. `srbackup sql` on the machine itself reads what its user can ([`Any`]); a
+/// session of `srbackup serve` acts for a remote user, so only inside the directories
+/// `allowed_paths` names (none by default). Paths are judged after every link is resolved,
+/// on the file actually opened, so a link (or a `..`) cannot lead outside.
+///
+/// [`Any`]: PathPolicy::Any
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum PathPolicy {
+    #[default]
+    Any,
+    /// Canonical directories.
+    Within(Vec<PathBuf>),
+}
+
+/// Why a path was refused: outside the allowed directories, or not a regular file.
+#[derive(Debug, thiserror::Error)]
+pub enum PathRefused {
+    #[error(
+        "{path} is outside the directories this server may use (allowed_paths in srbackup.conf: {allowed})"
+    )]
+    Outside { path: PathBuf, allowed: String },
+    #[error("{path} is not a regular file")]
+    NotAFile { path: PathBuf },
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl PathPolicy {
+    /// The policy of a remote session: `settings.allowed_paths`, resolved (a directory that
+    /// does not exist allows nothing).
+    pub fn remote(settings: &Settings) -> PathPolicy {
+        PathPolicy::Within(
+            settings
+                .allowed_paths
+                .iter()
+                .filter_map(|p| p.canonicalize().ok())
+                .collect(),
+        )
+    }
+
+    fn allows(&self, canonical: &Path) -> bool {
+        match self {
+            PathPolicy::Any => true,
+            PathPolicy::Within(dirs) => dirs.iter().any(|d| canonical.starts_with(d)),
+        }
+    }
+
+    fn outside(&self, path: &Path) -> PathRefused {
+        let allowed = match self {
+            PathPolicy::Within(dirs) if !dirs.is_empty() => dirs
+                .iter()
+                .map(|d| d.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+            _ => "none".to_string(),
+        };
+        PathRefused::Outside {
+            path: path.to_path_buf(),
+            allowed,
+        }
+    }
+
+    /// Opens a regular file for reading. Never blocks on a FIFO, never reads a device; the
+    /// path judged is the one the kernel opened (`/proc/self/fd`), so a link swapped in
+    /// between a check and the open changes nothing.
+    pub fn open(&self, path: &Path) -> Result<std::fs::File, PathRefused> {
+        use std::os::unix::fs::OpenOptionsExt;
+        let io = |source| PathRefused::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+            .open(path)
+            .map_err(io)?;
+        if !file.metadata().map_err(io)?.is_file() {
+            return Err(PathRefused::NotAFile {
+                path: path.to_path_buf(),
+            });
+        }
+        if let PathPolicy::Within(_) = self {
+            use std::os::fd::AsRawFd;
+            let opened =
+                std::fs::read_link(format!("/proc/self/fd/{}", file.as_raw_fd())).map_err(io)?;
+            if !self.allows(&opened) {
+                return Err(self.outside(path));
+            }
+        }
+        Ok(file)
+    }
+
+    /// The files FILES() reads for `path`: the file itself, or the regular files of a
+    /// directory (sorted; each is judged again when opened).
+    pub fn files_of(&self, path: &Path) -> Result<Vec<PathBuf>, PathRefused> {
+        let io = |source| PathRefused::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        if let PathPolicy::Within(_) = self
+            && !path.is_absolute()
+        {
+            return Err(self.outside(path));
+        }
+        let canonical = path.canonicalize().map_err(io)?;
+        if !self.allows(&canonical) {
+            return Err(self.outside(path));
+        }
+        if !canonical.is_dir() {
+            return Ok(vec![path.to_path_buf()]);
+        }
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&canonical)
+            .map_err(io)?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.is_file())
+            .collect();
+        files.sort();
+        Ok(files)
+    }
+
+    /// Whether a local repository may live at `path` (which may not exist yet): its nearest
+    /// existing ancestor, resolved, with the rest appended, must lie within an allowed
+    /// directory, and the rest may hold no `..`.
+    pub fn check_location(&self, path: &Path) -> Result<(), PathRefused> {
+        if *self == PathPolicy::Any {
+            return Ok(());
+        }
+        if !path.is_absolute() {
+            return Err(self.outside(path));
+        }
+        let mut existing = path.to_path_buf();
+        let mut rest = Vec::new();
+        let resolved = loop {
+            match existing.canonicalize() {
+                Ok(c) => break c,
+                Err(_) => {
+                    let Some(name) = existing.file_name().map(|n| n.to_os_string()) else {
+                        return Err(self.outside(path));
+                    };
+                    rest.push(name);
+                    if !existing.pop() {
+                        return Err(self.outside(path));
+                    }
+                }
+            }
+        };
+        let full = rest.iter().rev().fold(resolved, |p, r| p.join(r));
+        if path
+            .components()
+            .any(|c| matches!(c, std::path::Component::ParentDir))
+            || !self.allows(&full)
+        {
+            return Err(self.outside(path));
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]

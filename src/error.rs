@@ -75,6 +75,7 @@ fn catalog_code(e: &CatalogError) -> Code {
         CatalogError::Damaged { .. } => Code::CatalogDamaged,
         CatalogError::Sqlite { .. } => Code::CatalogSqlite,
         CatalogError::Io { .. } => Code::CatalogIo,
+        CatalogError::Secret { .. } => Code::CatalogSecret,
         CatalogError::Full { .. } => Code::CatalogFull,
     }
 }

@@ -38,7 +38,7 @@ impl Server {
         let conf = cluster.join("srbackup.conf");
         if !conf.exists() {
             std::fs::create_dir_all(cluster).unwrap();
-            std::fs::write(&conf, root_conf()).unwrap();
+            std::fs::write(&conf, root_conf() + &allowed(cluster)).unwrap();
         }
         Server::start_as_is(cluster)
     }
@@ -81,6 +81,12 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The test's own directory (the cluster's parent) is where its sessions may keep local
+/// repositories and read FILES() from.
+fn allowed(cluster: &Path) -> String {
+    format!("allowed_paths = {}\n", cluster.parent().unwrap().display())
 }
 
 fn root_conf() -> String {
@@ -394,9 +400,10 @@ fn slow_cluster(dir: &Path, password: &str) -> PathBuf {
     std::fs::write(
         cluster.join("srbackup.conf"),
         format!(
-            "user.admin = {}\n{}max_upload_speed_kbps = 256\n",
+            "user.admin = {}\n{}{}max_upload_speed_kbps = 256\n",
             srbackup::server::auth::native_hash(password),
-            root_conf()
+            root_conf(),
+            allowed(&cluster)
         ),
     )
     .unwrap();

@@ -14,6 +14,7 @@ use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use futures::Stream;
 
 use super::{EngineError, Result, problem_at};
+use crate::config::{PathPolicy, PathRefused};
 use crate::sql::{Problem, Properties, Span};
 
 const BATCH_ROWS: usize = 8192;
@@ -27,28 +28,11 @@ pub const FILES_PROPERTIES: &[&str] = &[
     "csv.enclose",
 ];
 
-fn files_of(path: &Path) -> Result<Vec<PathBuf>> {
-    let io = |e| EngineError::Io {
-        path: path.to_path_buf(),
-        source: e,
-    };
-    let meta = std::fs::metadata(path).map_err(io)?;
-    if meta.is_file() {
-        return Ok(vec![path.to_path_buf()]);
-    }
-    let mut files: Vec<PathBuf> = std::fs::read_dir(path)
-        .map_err(io)?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.is_file())
-        .collect();
-    files.sort();
-    Ok(files)
-}
-
 /// Opens the files a FILES(...) clause names, as one stream of batches in file order.
 pub fn open(
     properties: &Properties,
     span: Span,
+    policy: &PathPolicy,
 ) -> Result<std::pin::Pin<Box<dyn Stream<Item = Result<RecordBatch>> + Send>>> {
     for p in properties.iter() {
         if !FILES_PROPERTIES.contains(&p.key.value.to_ascii_lowercase().as_str()) {
@@ -80,7 +64,18 @@ pub fn open(
         }
         None => path,
     };
-    let files = files_of(Path::new(local))?;
+    let path_span = properties
+        .find("path")
+        .map(|p| p.value.span)
+        .unwrap_or(span);
+    let refused = |e: PathRefused| refused_path(e, path_span);
+    let files = policy.files_of(Path::new(local)).map_err(refused)?;
+    // Every file opened now, through the policy (links resolved on the opened file).
+    let files: Vec<(PathBuf, File)> = files
+        .into_iter()
+        .map(|f| policy.open(&f).map(|file| (f, file)))
+        .collect::<std::result::Result<_, _>>()
+        .map_err(refused)?;
     match properties
         .get("format")
         .map(|f| f.to_ascii_lowercase())
@@ -88,17 +83,10 @@ pub fn open(
     {
         Some("parquet") => {
             let iter = files.into_iter().flat_map(
-                |f| -> Box<dyn Iterator<Item = Result<RecordBatch>> + Send> {
-                    let opened = File::open(&f)
-                        .map_err(|e| EngineError::Io {
-                            path: f.clone(),
-                            source: e,
-                        })
-                        .and_then(|file| {
-                            ParquetRecordBatchReaderBuilder::try_new(file)
-                                .and_then(|b| b.with_batch_size(BATCH_ROWS).build())
-                                .map_err(|e| EngineError::parquet(&f, e))
-                        });
+                |(f, file)| -> Box<dyn Iterator<Item = Result<RecordBatch>> + Send> {
+                    let opened = ParquetRecordBatchReaderBuilder::try_new(file)
+                        .and_then(|b| b.with_batch_size(BATCH_ROWS).build())
+                        .map_err(|e| EngineError::parquet(&f, e));
                     match opened {
                         Ok(reader) => {
                             let f = f.clone();
@@ -142,8 +130,8 @@ pub fn open(
                 .and_then(|s| s.bytes().next())
                 .unwrap_or(b'"');
             let iter = files.into_iter().flat_map(
-                move |f| -> Box<dyn Iterator<Item = Result<RecordBatch>> + Send> {
-                    match csv_reader(&f, delimiter, quote, skip) {
+                move |(f, file)| -> Box<dyn Iterator<Item = Result<RecordBatch>> + Send> {
+                    match csv_reader(&f, file, delimiter, quote, skip) {
                         Ok(reader) => {
                             let f = f.clone();
                             Box::new(reader.map(move |b| {
@@ -178,10 +166,12 @@ pub fn open(
 /// value is reported with its column instead of becoming NULL.
 fn csv_reader(
     path: &Path,
+    mut file: File,
     delimiter: u8,
     quote: u8,
     skip: usize,
 ) -> Result<datafusion::arrow::csv::Reader<File>> {
+    use std::io::Seek;
     let io = |e| EngineError::Io {
         path: path.to_path_buf(),
         source: e,
@@ -190,14 +180,12 @@ fn csv_reader(
         .with_delimiter(delimiter)
         .with_quote(quote)
         .with_header(skip > 0);
-    let (inferred, _) = format
-        .infer_schema(File::open(path).map_err(io)?, Some(100))
-        .map_err(|e| {
-            EngineError::invalid(
-                format!("{}: not readable as CSV: {e}", path.display()),
-                None,
-            )
-        })?;
+    let (inferred, _) = format.infer_schema(&mut file, Some(100)).map_err(|e| {
+        EngineError::invalid(
+            format!("{}: not readable as CSV: {e}", path.display()),
+            None,
+        )
+    })?;
     let text = Arc::new(Schema::new(
         (0..inferred.fields().len())
             .map(|i| Field::new(format!("c{i}"), DataType::Utf8, true))
@@ -206,11 +194,32 @@ fn csv_reader(
     ReaderBuilder::new(text)
         .with_format(format)
         .with_batch_size(BATCH_ROWS)
-        .build(File::open(path).map_err(io)?)
+        .build({
+            file.rewind().map_err(io)?;
+            file
+        })
         .map_err(|e| {
             EngineError::invalid(
                 format!("{}: not readable as CSV: {e}", path.display()),
                 None,
             )
         })
+}
+
+/// A path the session may not read, pointed at in the statement.
+fn refused_path(e: PathRefused, span: Span) -> EngineError {
+    match e {
+        PathRefused::Io { path, source } => EngineError::Io { path, source },
+        other => {
+            let outside = matches!(other, PathRefused::Outside { .. });
+            let mut p = Problem::new(Code::PathNotAllowed, span, other.to_string())
+                .label(if outside { "not allowed" } else { "not a file" });
+            if outside {
+                p = p.help(
+                    "a server reads only inside the directories allowed_paths lists in the cluster's srbackup.conf",
+                );
+            }
+            EngineError::at(p)
+        }
+    }
 }

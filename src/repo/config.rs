@@ -257,6 +257,29 @@ pub fn resolve(stmt: &CreateRepository) -> Resolved<RepositoryConfig> {
     };
     let location = stmt.location.value.trim();
     let loc_span = stmt.location.span;
+    // Credentials belong in the properties, where they are masked and encrypted at rest; in a
+    // URL they would be printed and stored as the location.
+    for (text, span) in std::iter::once((location, loc_span)).chain(
+        stmt.properties
+            .iter()
+            .filter(|p| p.key.value.to_ascii_lowercase().contains("endpoint"))
+            .map(|p| (p.value.value.as_str(), p.value.span)),
+    ) {
+        if !crate::sql::userinfo_spans(text).is_empty() {
+            return Err(Box::new(
+                Problem::new(
+                    Code::RepoLocation,
+                    span,
+                    format!(
+                        "\"{}\" holds credentials (user:password@); they are not accepted in a URL",
+                        crate::sql::mask_userinfo(text)
+                    ),
+                )
+                .label("credentials in a URL")
+                .help("give them as properties (aws.s3.access_key and aws.s3.secret_key, or username and password for HDFS)"),
+            ));
+        }
+    }
     let (scheme, rest) = match location.split_once("://") {
         Some((s, r)) => (s.to_ascii_lowercase(), r),
         None if location.starts_with('/') => ("file".to_string(), location),

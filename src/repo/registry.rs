@@ -11,6 +11,12 @@ use super::{RepoError, Repository, RepositoryConfig, Result};
 
 /// The configuration a catalog row stands for.
 pub fn config_of(row: &RepositoryRow) -> Result<RepositoryConfig> {
+    if let Some(reason) = &row.sealed_error {
+        return Err(RepoError::Unavailable {
+            repository: row.name.clone(),
+            reason: format!("its credentials cannot be opened: {reason}"),
+        });
+    }
     let stmt = CreateRepository {
         read_only: row.read_only,
         name: Ident::new(&row.name),

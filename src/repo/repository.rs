@@ -238,8 +238,8 @@ fn secrets_of(config: &RepositoryConfig) -> Vec<String> {
 
 /// `text` with every occurrence of a secret replaced by the mask.
 pub fn scrub(text: &str, secrets: &[String]) -> String {
-    let mut out = text.to_string();
-    for s in secrets {
+    let mut out = crate::sql::mask_userinfo(text);
+    for s in secrets.iter().filter(|s| !s.is_empty()) {
         out = out.replace(s.as_str(), crate::sql::MASK);
     }
     out

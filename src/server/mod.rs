@@ -101,6 +101,7 @@ mod serve_impl {
             cluster: options.cluster.clone(),
             runtime: tokio::runtime::Handle::current(),
             snapshot_time: std::env::var("SRBACKUP_SNAPSHOT_TIME").ok(),
+            paths: crate::config::PathPolicy::remote(&settings),
         });
         // Jobs a previous server left unfinished go on where their journals say.
         for job in exec::interrupted(&mut engine)? {

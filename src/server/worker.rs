@@ -56,6 +56,8 @@ pub struct Shared {
     /// `SRBACKUP_SNAPSHOT_TIME` when the server started: every session's initial
     /// `srbackup_snapshot_time`.
     pub snapshot_time: Option<String>,
+    /// What local paths sessions may use: `allowed_paths` only (they act for remote users).
+    pub paths: crate::config::PathPolicy,
 }
 
 /// The client a session serves.
@@ -93,6 +95,9 @@ impl Worker {
             .stack_size(crate::engine::query::STATEMENT_STACK)
             .spawn(move || {
                 let mut session = Session::open(&shared.cluster).map_err(|e| e.to_string());
+                if let Ok(session) = &mut session {
+                    session.set_path_policy(shared.paths.clone());
+                }
                 let mut snapshot_time = shared.snapshot_time.clone();
                 // Ends when the connection drops its sender (the client went away).
                 while let Some(request) = rx.blocking_recv() {

@@ -15,6 +15,7 @@ pub(super) async fn insert(
     engine: &mut Engine,
     stmt: &sql::Insert,
     current: Option<&str>,
+    paths: &crate::config::PathPolicy,
 ) -> Result<u64> {
     let (_, obj) = engine.object(&stmt.table, current)?;
     let Some(schema) = obj.def.schema().cloned() else {
@@ -132,7 +133,7 @@ pub(super) async fn insert(
             )
         }
         InsertSource::Files { properties } => {
-            let stream = crate::engine::files::open(properties, stmt.span)?;
+            let stream = crate::engine::files::open(properties, stmt.span, paths)?;
             let schema2 = schema.clone();
             let conformed = stream
                 .map(move |b| b.and_then(|b| load::conform(&schema2, &target, &b, &positions)));

@@ -36,6 +36,8 @@ pub struct Session {
     current_db: Option<String>,
     progress: std::sync::Arc<dyn crate::exec::progress::Progress>,
     snapshot_time: Option<String>,
+    /// Which local files FILES() reads and where local repositories may be created.
+    paths: crate::config::PathPolicy,
 }
 
 impl Session {
@@ -45,7 +47,14 @@ impl Session {
             current_db: None,
             progress: std::sync::Arc::new(crate::exec::progress::Silent),
             snapshot_time: None,
+            paths: crate::config::PathPolicy::Any,
         })
+    }
+
+    /// Limits the local paths the session's statements may use (a server's session acts for
+    /// a remote user: see `PathPolicy`).
+    pub fn set_path_policy(&mut self, paths: crate::config::PathPolicy) {
+        self.paths = paths;
     }
 
     /// Gives every snapshot this session's BACKUPs make a fixed timestamp (`None`: now).
@@ -219,7 +228,7 @@ impl Session {
             Statement::CreateCatalog(s) => created(ddl::create_catalog(engine, s)?, "catalog"),
             Statement::DropCatalog(s) => dropped(ddl::drop_catalog(engine, s)?, "catalog"),
             Statement::Insert(s) => {
-                let rows = insert(engine, s, current).await?;
+                let rows = insert(engine, s, current, &self.paths).await?;
                 Output::Done {
                     message: format!("Query OK, {rows} rows affected"),
                     affected: Some(rows),
@@ -245,7 +254,7 @@ impl Session {
                 Output::Rows(rs)
             }
             Statement::Show(s) => Output::Rows(show(engine, &s.what, current)?),
-            Statement::CreateRepository(s) => repositories::create(engine, s).await?,
+            Statement::CreateRepository(s) => repositories::create(engine, s, &self.paths).await?,
             Statement::DropRepository(s) => repositories::drop(engine, s)?,
             Statement::ShowRepositories(_) => Output::Rows(repositories::show(engine)?),
             Statement::ShowSnapshot(s) => {

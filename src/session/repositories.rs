@@ -36,8 +36,23 @@ fn record<T>(engine: &mut Engine, name: &str, result: &std::result::Result<T, Re
         .write(|tx| tx.set_repository_error(name, message.as_deref()));
 }
 
-pub async fn create(engine: &mut Engine, stmt: &CreateRepository) -> Result<Output> {
+pub async fn create(
+    engine: &mut Engine,
+    stmt: &CreateRepository,
+    paths: &crate::config::PathPolicy,
+) -> Result<Output> {
     let config = repo::resolve(stmt).map_err(Error::At)?;
+    if let repo::Backend::Local { path } = &config.backend
+        && let Err(refused) = paths.check_location(std::path::Path::new(path))
+    {
+        return Err(Error::at(
+            Problem::new(Code::PathNotAllowed, stmt.location.span, refused.to_string())
+                .label("not allowed")
+                .help(
+                    "a server creates local repositories only inside the directories allowed_paths lists in the cluster's srbackup.conf",
+                ),
+        ));
+    }
     let taken = engine.catalog().view().repository(&stmt.name.value)?;
     if taken.is_some() {
         return Err(Error::at(
@@ -130,7 +145,7 @@ pub fn show(engine: &mut Engine) -> Result<ResultSet> {
             Some(r.name),
             Some(r.created_at),
             Some(r.read_only.to_string()),
-            Some(r.location),
+            Some(crate::sql::mask_userinfo(&r.location)),
             Some(r.broker.unwrap_or_default()),
             Some(r.err_msg.unwrap_or_default()),
         ]);

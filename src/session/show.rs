@@ -13,7 +13,7 @@ pub(super) fn mask(key: &str, value: &str) -> String {
     if sql::is_secret_key(key) {
         sql::MASK.to_string()
     } else {
-        value.to_string()
+        sql::mask_userinfo(value)
     }
 }
 

@@ -62,7 +62,7 @@ struct Inner {
 impl SqlError {
     pub fn new(problems: Vec<Problem>, name: &str, src: &str) -> Self {
         // Diagnostics quote the input; credentials in it must not be printed.
-        let source = NamedSource::new(name, mask_secrets(src));
+        let source = NamedSource::new(name, super::mask::mask_secrets(src));
         let mut problems = problems.into_iter();
         let first = problems
             .next()
@@ -102,60 +102,6 @@ impl SqlError {
         let _ = handler.render_report(&mut out, self);
         out
     }
-}
-
-/// `src` with the value of every credential-looking property replaced by `*`s of the same
-/// length (so byte offsets stay valid). A lexical scan, so it works on statements that do not
-/// parse: a quoted string right after a quoted secret key and `=` is a secret value.
-pub fn mask_secrets(src: &str) -> String {
-    let bytes = src.as_bytes();
-    let mut out = bytes.to_vec();
-    let mut i = 0;
-    // The content of the last string literal and where it ended.
-    let mut last_key: Option<(String, usize)> = None;
-    while i < bytes.len() {
-        let q = bytes[i];
-        if q != b'"' && q != b'\'' {
-            i += 1;
-            continue;
-        }
-        // Find the end of this literal (backslash escapes, doubled quotes).
-        let start = i + 1;
-        let mut j = start;
-        while j < bytes.len() {
-            if bytes[j] == b'\\' {
-                j += 2;
-                continue;
-            }
-            if bytes[j] == q {
-                if j + 1 < bytes.len() && bytes[j + 1] == q {
-                    j += 2;
-                    continue;
-                }
-                break;
-            }
-            j += 1;
-        }
-        let end = j.min(bytes.len());
-        let content = String::from_utf8_lossy(&bytes[start..end]).into_owned();
-        let after_equals = last_key.as_ref().is_some_and(|(key, key_end)| {
-            super::is_secret_key(key)
-                && src
-                    .get(*key_end..i)
-                    .is_some_and(|between| between.trim() == "=")
-        });
-        if after_equals {
-            for b in &mut out[start..end] {
-                // Keep UTF-8 valid: replace whole bytes of multi-byte characters too.
-                *b = b'*';
-            }
-            last_key = None;
-        } else {
-            last_key = Some((content, (end + 1).min(bytes.len())));
-        }
-        i = end + 1;
-    }
-    String::from_utf8(out).unwrap_or_else(|_| src.to_string())
 }
 
 impl fmt::Display for SqlError {
@@ -205,27 +151,5 @@ impl Diagnostic for SqlError {
                 self.0.related.iter().map(|e| e as &dyn Diagnostic),
             ))
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::mask_secrets;
-
-    #[test]
-    fn masks_secret_values_and_keeps_offsets() {
-        let src = r#"PROPERTIES ("aws.s3.secret_key" = "abc\"d", 'password'='p''w', "aws.s3.region" = "us")"#;
-        let masked = mask_secrets(src);
-        assert_eq!(masked.len(), src.len());
-        assert!(
-            !masked.contains("abc") && !masked.contains("p''w"),
-            "{masked}"
-        );
-        assert!(masked.contains("\"us\""), "other values stay: {masked}");
-        assert_eq!(mask_secrets("\"unclosed"), "\"unclosed");
-        assert_eq!(
-            mask_secrets("'password' = 'é'").len(),
-            "'password' = 'é'".len()
-        );
     }
 }

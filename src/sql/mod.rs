@@ -11,6 +11,7 @@ mod build_ddl;
 mod ddl;
 mod display;
 mod error;
+mod mask;
 pub mod options;
 mod suggest;
 mod validate;
@@ -20,7 +21,8 @@ use pest::Parser;
 
 pub use ast::*;
 pub use display::{QuotedIdent, QuotedString, RESERVED_WORDS, is_reserved};
-pub use error::{Problem, SqlError, mask_secrets};
+pub use error::{Problem, SqlError};
+pub use mask::{mask_secrets, mask_userinfo, secret_spans, userinfo_spans};
 pub use suggest::{KEYWORDS, closest};
 pub use validate::{SHOW_BACKUP_COLUMNS, SHOW_RESTORE_COLUMNS, parse_backup_timestamp};
 

@@ -15,6 +15,7 @@ mod jobs;
 mod leases;
 mod objects;
 mod repositories;
+pub mod secrets;
 mod tablets;
 
 use std::ops::Deref;
@@ -22,6 +23,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
+
+use secrets::Sealer;
 
 pub use jobs::{Claim, Held, JobRow, NewJob};
 pub use objects::{DatabaseRow, ObjectRow, ObjectState};
@@ -32,7 +35,7 @@ pub use tablets::{PartitionRow, RowsetRow, TabletRow};
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The catalog schema this build writes; older catalogs are migrated, newer ones refused.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum CatalogError {
@@ -58,6 +61,14 @@ pub enum CatalogError {
         )
     )]
     Full { path: PathBuf },
+    #[error("the catalog at {path} holds credentials that cannot be used: {reason}")]
+    #[diagnostic(
+        code(srbackup::catalog::secret),
+        help(
+            "the key file must be the one that sealed them (secret_key_file in srbackup.conf, or secret.key in the cluster directory); otherwise drop the repository or catalog and create it again"
+        )
+    )]
+    Secret { path: PathBuf, reason: String },
     #[error("cannot open the catalog at {path}: {source}")]
     #[diagnostic(code(srbackup::catalog::io))]
     Io {
@@ -80,6 +91,7 @@ pub type Result<T, E = CatalogError> = std::result::Result<T, E>;
 pub struct Catalog {
     conn: Connection,
     path: PathBuf,
+    sealer: Sealer,
 }
 
 /// Reads of the catalog: inside a transaction ([`Catalog::read`], or a [`Tx`] through `Deref`),
@@ -87,6 +99,7 @@ pub struct Catalog {
 pub struct Reader<'c> {
     conn: &'c Connection,
     path: &'c Path,
+    sealer: &'c Sealer,
 }
 
 /// One write transaction: its reads see its own writes; everything commits together or not
@@ -249,7 +262,12 @@ impl Catalog {
             .map_err(sql)?;
         conn.pragma_update(None, "foreign_keys", "ON")
             .map_err(sql)?;
-        let mut catalog = Catalog { conn, path };
+        // Deleted rows (a dropped repository's sealed credentials, say) are overwritten, not
+        // left in free pages.
+        conn.pragma_update(None, "secure_delete", "ON")
+            .map_err(sql)?;
+        let sealer = Sealer::new(path.parent().unwrap_or(Path::new(".")));
+        let mut catalog = Catalog { conn, path, sealer };
         catalog.migrate()?;
         Ok(catalog)
     }
@@ -287,6 +305,10 @@ impl Catalog {
                 tx.run(|c| {
                     c.execute_batch(SCHEMA)?;
                     migrate_v2(c)?;
+                    Ok(())
+                })?;
+                tx.seal_plaintext()?;
+                tx.run(|c| {
                     c.execute(
                         "INSERT OR IGNORE INTO meta (key, value) VALUES ('cluster_id', ?1)",
                         [format!("{:032x}", rand::random::<u128>())],
@@ -319,6 +341,7 @@ impl Catalog {
     ) -> std::result::Result<T, E> {
         let path = self.path.clone();
         let wrap = |source| sqlite_error(&path, source);
+        let sealer = &self.sealer;
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -327,6 +350,7 @@ impl Catalog {
             reader: Reader {
                 conn: &tx,
                 path: &path,
+                sealer,
             },
         })?;
         tx.execute(
@@ -345,6 +369,7 @@ impl Catalog {
         read: impl FnOnce(&Reader<'_>) -> std::result::Result<T, E>,
     ) -> std::result::Result<T, E> {
         let path = self.path.clone();
+        let sealer = &self.sealer;
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Deferred)
@@ -352,6 +377,7 @@ impl Catalog {
         let out = read(&Reader {
             conn: &tx,
             path: &path,
+            sealer,
         })?;
         tx.finish().map_err(|e| sqlite_error(&path, e))?;
         Ok(out)
@@ -363,6 +389,7 @@ impl Catalog {
         Reader {
             conn: &self.conn,
             path: &self.path,
+            sealer: &self.sealer,
         }
     }
 

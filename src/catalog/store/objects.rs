@@ -3,7 +3,7 @@
 
 use rusqlite::{OptionalExtension, params};
 
-use super::{Reader, Result, Tx, from_json, now, to_json};
+use super::{CatalogError, Reader, Result, Tx, from_json, now, to_json};
 use crate::catalog::{ExternalCatalogDef, FunctionDef, ObjectDef, PartitionBound};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -156,12 +156,39 @@ impl Reader<'_> {
         })
     }
 
+    /// External catalogs, their sealed credentials opened.
     pub fn external_catalogs(&self) -> Result<Vec<ExternalCatalogDef>> {
+        let mut defs = self.stored_external_catalogs()?;
+        for def in &mut defs {
+            for (key, value) in &mut def.properties {
+                *value = self
+                    .sealer
+                    .open(&catalog_context(&def.name, key), value)
+                    .map_err(|reason| CatalogError::Secret {
+                        path: self.path.to_path_buf(),
+                        reason,
+                    })?;
+            }
+        }
+        Ok(defs)
+    }
+
+    fn stored_external_catalogs(&self) -> Result<Vec<ExternalCatalogDef>> {
         self.run(|c| {
             let mut stmt = c.prepare("SELECT definition FROM external_catalogs ORDER BY name")?;
             let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
             rows.map(|d| d.and_then(|d| from_json(&d))).collect()
         })
+    }
+
+    /// `value` sealed for `context` (see [`super::secrets`]).
+    pub(super) fn seal(&self, context: &str, value: &str) -> Result<String> {
+        self.sealer
+            .seal(context, value)
+            .map_err(|reason| CatalogError::Secret {
+                path: self.path.to_path_buf(),
+                reason,
+            })
     }
 }
 
@@ -323,6 +350,13 @@ impl Tx<'_> {
     }
 
     pub fn insert_external_catalog(&self, def: &ExternalCatalogDef) -> Result<()> {
+        let mut def = def.clone();
+        for (key, value) in &mut def.properties {
+            if crate::sql::is_secret_key(key) {
+                *value = self.seal(&catalog_context(&def.name, key), value)?;
+            }
+        }
+        let def = &def;
         self.run(|c| {
             c.execute(
                 "INSERT INTO external_catalogs (name, definition) VALUES (?1, ?2)",
@@ -332,7 +366,27 @@ impl Tx<'_> {
         })
     }
 
+    /// Seals external catalogs' credentials an older catalog stored as written.
+    pub(super) fn seal_catalog_plaintext(&self) -> Result<()> {
+        for def in self.stored_external_catalogs()? {
+            let plain = def
+                .properties
+                .iter()
+                .any(|(k, v)| crate::sql::is_secret_key(k) && !super::Sealer::is_sealed(v));
+            if plain {
+                // Stored again through insert, which seals.
+                self.delete_external_catalog(&def.name)?;
+                self.insert_external_catalog(&def)?;
+            }
+        }
+        Ok(())
+    }
+
     pub fn delete_external_catalog(&self, name: &str) -> Result<usize> {
         self.run(|c| c.execute("DELETE FROM external_catalogs WHERE name = ?1", [name]))
     }
+}
+
+fn catalog_context(catalog: &str, key: &str) -> String {
+    format!("catalog {catalog}: {key}")
 }

@@ -13,10 +13,13 @@ pub struct RepositoryRow {
     pub read_only: bool,
     pub location: String,
     pub broker: Option<String>,
-    /// The properties as written (credentials included).
+    /// The properties as written (credentials included: opened from their sealed form).
     pub properties: Vec<(String, String)>,
     /// The last failure reaching it, with its time.
     pub err_msg: Option<String>,
+    /// Why a sealed credential could not be opened (its key file is missing, say); the
+    /// property then holds its sealed form.
+    pub sealed_error: Option<String>,
 }
 
 fn repository_from_row(r: &rusqlite::Row) -> rusqlite::Result<RepositoryRow> {
@@ -29,7 +32,12 @@ fn repository_from_row(r: &rusqlite::Row) -> rusqlite::Result<RepositoryRow> {
         broker: r.get(5)?,
         properties: from_json(&r.get::<_, String>(6)?)?,
         err_msg: r.get(7)?,
+        sealed_error: None,
     })
+}
+
+fn context(repository: &str, key: &str) -> String {
+    format!("repository {repository}: {key}")
 }
 
 const REPOSITORY_COLUMNS: &str =
@@ -37,23 +45,36 @@ const REPOSITORY_COLUMNS: &str =
 
 impl Reader<'_> {
     pub fn repositories(&self) -> Result<Vec<RepositoryRow>> {
-        self.run(|c| {
+        let rows: Vec<RepositoryRow> = self.run(|c| {
             let mut st = c.prepare(&format!(
                 "SELECT {REPOSITORY_COLUMNS} FROM repositories ORDER BY id"
             ))?;
             st.query_map([], repository_from_row)?.collect()
-        })
+        })?;
+        Ok(rows.into_iter().map(|r| self.opened(r)).collect())
     }
 
     pub fn repository(&self, name: &str) -> Result<Option<RepositoryRow>> {
-        self.run(|c| {
+        let row = self.run(|c| {
             c.query_row(
                 &format!("SELECT {REPOSITORY_COLUMNS} FROM repositories WHERE name = ?1"),
                 [name],
                 repository_from_row,
             )
             .optional()
-        })
+        })?;
+        Ok(row.map(|r| self.opened(r)))
+    }
+
+    /// A row with its sealed credentials opened (or why they cannot be).
+    fn opened(&self, mut row: RepositoryRow) -> RepositoryRow {
+        for (key, value) in &mut row.properties {
+            match self.sealer.open(&context(&row.name, key), value) {
+                Ok(plain) => *value = plain,
+                Err(e) => row.sealed_error = Some(e),
+            }
+        }
+        row
     }
 }
 
@@ -66,6 +87,16 @@ impl Tx<'_> {
         broker: Option<&str>,
         properties: &[(String, String)],
     ) -> Result<i64> {
+        let properties = properties
+            .iter()
+            .map(|(k, v)| {
+                if crate::sql::is_secret_key(k) {
+                    self.seal(&context(name, k), v).map(|v| (k.clone(), v))
+                } else {
+                    Ok((k.clone(), v.clone()))
+                }
+            })
+            .collect::<Result<Vec<_>>>()?;
         self.run(|c| {
             c.execute(
                 "INSERT INTO repositories (name, created_at, read_only, location, broker, properties) \
@@ -74,6 +105,40 @@ impl Tx<'_> {
             )?;
             Ok(c.last_insert_rowid())
         })
+    }
+
+    /// Seals the credentials an older catalog stored as written (the migration to schema 4).
+    pub(super) fn seal_plaintext(&self) -> Result<()> {
+        let rows: Vec<RepositoryRow> = self.run(|c| {
+            let mut st = c.prepare(&format!("SELECT {REPOSITORY_COLUMNS} FROM repositories"))?;
+            st.query_map([], repository_from_row)?.collect()
+        })?;
+        for row in rows {
+            let plain = row
+                .properties
+                .iter()
+                .any(|(k, v)| crate::sql::is_secret_key(k) && !super::Sealer::is_sealed(v));
+            if !plain {
+                continue;
+            }
+            let mut properties = Vec::new();
+            for (k, v) in &row.properties {
+                let v = if crate::sql::is_secret_key(k) && !super::Sealer::is_sealed(v) {
+                    self.seal(&context(&row.name, k), v)?
+                } else {
+                    v.clone()
+                };
+                properties.push((k.clone(), v));
+            }
+            self.run(|c| {
+                c.execute(
+                    "UPDATE repositories SET properties = ?2 WHERE id = ?1",
+                    params![row.id, to_json(&properties)?],
+                )?;
+                Ok(())
+            })?;
+        }
+        self.seal_catalog_plaintext()
     }
 
     pub fn delete_repository(&self, name: &str) -> Result<usize> {
