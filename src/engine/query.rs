@@ -301,7 +301,20 @@ pub fn check_size(sql: &str) -> Result<()> {
         .filter(|t| match t {
             Token::Word(w) => matches!(
                 w.keyword,
-                Keyword::AND | Keyword::OR | Keyword::XOR | Keyword::NOT | Keyword::IS
+                Keyword::AND
+                    | Keyword::OR
+                    | Keyword::XOR
+                    | Keyword::NOT
+                    | Keyword::IS
+                    | Keyword::LIKE
+                    | Keyword::ILIKE
+                    | Keyword::RLIKE
+                    | Keyword::REGEXP
+                    | Keyword::BETWEEN
+                    | Keyword::IN
+                    | Keyword::DIV
+                    | Keyword::MOD
+                    | Keyword::COLLATE
             ),
             Token::Plus
             | Token::Minus

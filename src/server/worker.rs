@@ -346,7 +346,8 @@ fn mysql_code(code: Code, positioned: bool) -> ErrorKind {
 
 /// One line: the message the CLI prints, where it is in the statement, and the help.
 fn problem_message(p: &Problem, src: &str) -> String {
-    // The statement may carry credentials: quote it masked.
+    // The statement may carry credentials: quote it masked, and mask what the message quotes.
+    let p = &sql::mask_problem(p.clone(), src);
     let masked = sql::mask_secrets(src);
     let start = p.span.start.min(masked.len());
     let before = &masked[..start];

@@ -63,7 +63,9 @@ impl SqlError {
     pub fn new(problems: Vec<Problem>, name: &str, src: &str) -> Self {
         // Diagnostics quote the input; credentials in it must not be printed.
         let source = NamedSource::new(name, super::mask::mask_secrets(src));
-        let mut problems = problems.into_iter();
+        let mut problems = problems
+            .into_iter()
+            .map(|p| super::mask::mask_problem(p, src));
         let first = problems
             .next()
             .unwrap_or_else(|| Problem::new(Code::Sql, Span::default(), "invalid input"));

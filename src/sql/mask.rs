@@ -28,6 +28,59 @@ pub fn mask_secrets(src: &str) -> String {
     String::from_utf8(out).unwrap_or_else(|_| "*".repeat(src.len()))
 }
 
+/// `problem` with every secret of `src` it quotes (a syntax error names the unexpected token,
+/// which may be a credential) masked in its message, labels and help.
+pub fn mask_problem(mut problem: super::Problem, src: &str) -> super::Problem {
+    let mut secrets: Vec<&str> = secret_spans(src)
+        .into_iter()
+        .filter_map(|r| src.get(r))
+        .filter(|s| !s.is_empty())
+        .collect();
+    // Longest first, so that a secret containing another is masked whole.
+    secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    let scrub = |text: &mut String| {
+        for s in &secrets {
+            if text.contains(s) {
+                *text = replace_secret(text, s);
+            }
+        }
+        *text = mask_userinfo(text);
+    };
+    scrub(&mut problem.message);
+    scrub(&mut problem.label);
+    if let Some(help) = &mut problem.help {
+        scrub(help);
+    }
+    for (_, label) in &mut problem.secondary {
+        scrub(label);
+    }
+    problem
+}
+
+/// `text` with `secret` masked: everywhere when it is 4 bytes or longer; a shorter one only as
+/// a whole word (masking every `a` of a message would leave nothing readable).
+fn replace_secret(text: &str, secret: &str) -> String {
+    if secret.len() >= 4 {
+        return text.replace(secret, super::MASK);
+    }
+    let word = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() || c == '_');
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find(secret) {
+        let before = rest[..at].chars().next_back();
+        let after = rest[at + secret.len()..].chars().next();
+        out.push_str(&rest[..at]);
+        if word(before) || word(after) {
+            out.push_str(secret);
+        } else {
+            out.push_str(super::MASK);
+        }
+        rest = &rest[at + secret.len()..];
+    }
+    out.push_str(rest);
+    out
+}
+
 /// The byte ranges of `src` that hold secrets.
 pub fn secret_spans(src: &str) -> Vec<Range<usize>> {
     match StatementParser::parse(Rule::statements, src) {
@@ -306,6 +359,25 @@ mod tests {
         assert_eq!(
             mask_secrets("'password' = 'é'").len(),
             "'password' = 'é'".len()
+        );
+    }
+
+    #[test]
+    fn problems_quote_no_secret() {
+        let src =
+            r#"CREATE REPOSITORY r PROPERTIES ("aws.s3.secret_key" = TOPSECRET, "password" = "a")"#;
+        let p = mask_problem(
+            crate::sql::Problem::new(
+                crate::code::Code::Sql,
+                crate::sql::Span::default(),
+                "unexpected `TOPSECRET`; a value is a quoted string, `a`",
+            ),
+            src,
+        );
+        // A one-letter secret is masked only as a word: the article too, which is the price.
+        assert_eq!(
+            p.message,
+            "unexpected `******`; ****** value is ****** quoted string, `******`"
         );
     }
 

@@ -22,7 +22,7 @@ use pest::Parser;
 pub use ast::*;
 pub use display::{QuotedIdent, QuotedString, RESERVED_WORDS, is_reserved};
 pub use error::{Problem, SqlError};
-pub use mask::{mask_secrets, mask_userinfo, secret_spans, userinfo_spans};
+pub use mask::{mask_problem, mask_secrets, mask_userinfo, secret_spans, userinfo_spans};
 pub use suggest::{KEYWORDS, closest};
 pub use validate::{SHOW_BACKUP_COLUMNS, SHOW_RESTORE_COLUMNS, parse_backup_timestamp};
 
