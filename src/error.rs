@@ -194,6 +194,42 @@ mod tests {
                 reason: "x".into(),
             }
             .into(),
+            RepoError::Storage {
+                repository: "r".into(),
+                operation: "o".into(),
+                reason: "x".into(),
+                transient: false,
+            }
+            .into(),
+            RepoError::NoSuchSnapshot {
+                repository: "r".into(),
+                what: "s".into(),
+                available: None,
+            }
+            .into(),
+            RepoError::LeaseLost {
+                repository: "r".into(),
+                lease: "l".into(),
+                reason: "x".into(),
+            }
+            .into(),
+            RepoError::Io {
+                path: path.clone(),
+                source: std::io::Error::other("x"),
+            }
+            .into(),
+            CatalogError::Full { path: path.clone() }.into(),
+            CatalogError::Io {
+                path: path.clone(),
+                source: std::io::Error::other("x"),
+            }
+            .into(),
+            CatalogError::Secret {
+                path: path.clone(),
+                reason: "x".into(),
+            }
+            .into(),
+            EngineError::Catalog(CatalogError::Busy { path: path.clone() }).into(),
         ];
         for e in errors {
             let printed = e.code_text();

@@ -185,8 +185,13 @@ fn a_job_past_its_timeout_is_cancelled_with_starrocks_message() {
         job.task_err_msg.as_deref(),
         Some("backup job with label: late timeout after 600 s")
     );
-    // Stopped at once: nothing more was sent.
-    assert!(err.contains(" 0 files ("), "{err}");
+    // Stopped at once: nothing more was sent (the summary counts the job's 45 files).
+    let flat = err
+        .replace('│', " ")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert!(flat.contains("0 of 45 files (0 B) sent"), "{err}");
 }
 
 #[test]
@@ -273,4 +278,66 @@ fn a_restore_interrupted_by_the_previous_format_resumes() {
     let (ok, out, err) = srbackup(&c.path, &["resume"]);
     assert!(ok && out.contains("FINISHED"), "{out}\n{err}");
     assert_eq!(all_checksums(&c, "sr_hub"), snapshot);
+}
+
+/// The same for a BACKUP: interrupted by the previous srbackup (untagged entries, a version-1
+/// plan), it resumes under this one, sends only what was left, and its snapshot restores to
+/// exactly the data it pinned.
+#[test]
+fn a_backup_interrupted_by_the_previous_format_resumes() {
+    let c = cluster();
+    let pinned = all_checksums(&c, "sr_hub");
+    throttle(&c, 8);
+    let mut child = spawn(
+        &c,
+        &["sql", "BACKUP DATABASE sr_hub SNAPSHOT old_format TO r"],
+    );
+    let job = wait_for_progress(&c, "backup", 8);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let db = rusqlite::Connection::open(c.path.join("catalog.db")).unwrap();
+    let entries: Vec<(String, String)> = db
+        .prepare("SELECT task_id, result FROM job_tasks WHERE job_id = ?1")
+        .unwrap()
+        .query_map([job.id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert!(entries.len() >= 8, "{entries:?}");
+    for (task, result) in &entries {
+        let mut v: serde_json::Value = serde_json::from_str(result).unwrap();
+        assert!(
+            v.as_object_mut().unwrap().remove("entry").is_some(),
+            "{result}"
+        );
+        db.execute(
+            "UPDATE job_tasks SET result = ?3 WHERE job_id = ?1 AND task_id = ?2",
+            rusqlite::params![job.id, task, v.to_string()],
+        )
+        .unwrap();
+    }
+    let mut plan: serde_json::Value = serde_json::from_str(&job.plan).unwrap();
+    let object = plan.as_object_mut().unwrap();
+    object.remove("options").unwrap();
+    object.insert("version".into(), 1.into());
+    object.insert("properties".into(), serde_json::json!({"timeout": "86400"}));
+    db.execute(
+        "UPDATE jobs SET plan = ?2 WHERE id = ?1",
+        rusqlite::params![job.id, plan.to_string()],
+    )
+    .unwrap();
+    drop(db);
+    // Changed after the pin: the snapshot must not see it.
+    sql(
+        &c,
+        "INSERT INTO sr_hub.sr_pmc VALUES (7778, 1, 'after', '2024-01-01')",
+    );
+    throttle(&c, 0);
+    let (ok, out, err) = srbackup(&c.path, &["resume"]);
+    assert!(ok && out.contains("FINISHED"), "{out}\n{err}");
+    sql(
+        &c,
+        "RESTORE SNAPSHOT old_format FROM r DATABASE sr_hub AS back",
+    );
+    assert_eq!(all_checksums(&c, "back"), pinned);
 }

@@ -740,6 +740,27 @@ fn a_full_disk_is_named_and_cleaned_up_and_gc_still_runs() {
     run("RESTORE SNAPSHOT b FROM elsewhere DATABASE big AS copy");
 }
 
+/// Job options are read as StarRocks reads them, spaces around a value included: `" 3600"` is
+/// a timeout of 3600 (SHOW BACKUP says so) and `"none "` stores objects as they are.
+#[test]
+fn job_options_with_spaces_mean_what_they_say() {
+    let c = cluster();
+    sql(
+        &c,
+        "BACKUP DATABASE sr_hub SNAPSHOT spaced TO r PROPERTIES (\"timeout\" = \" 3600\", \"compression\" = \"none \")",
+    );
+    let out = sql(&c, "SHOW BACKUP FROM sr_hub");
+    assert_eq!(cell(&out, 0, "Timeout"), "3600", "{out}");
+    let objects = walk(&c.repo.join("objects"));
+    assert!(!objects.is_empty());
+    assert!(
+        objects
+            .iter()
+            .all(|p| p.extension().is_none_or(|e| e != "zst")),
+        "{objects:?}"
+    );
+}
+
 /// Files under the cluster's data directory that no rowset names.
 fn orphans(cluster: &std::path::Path) -> Vec<String> {
     let referenced: std::collections::HashSet<String> = Catalog::open(&cluster.join("catalog.db"))

@@ -719,6 +719,17 @@ impl Runner<'_> {
             JobKind::Backup => LeaseKind::Backup,
             JobKind::Restore => LeaseKind::Restore,
         };
+        // The job's size, for its summary however early it stops (a lease it cannot take).
+        let (bytes, files) = self
+            .plan
+            .tasks
+            .iter()
+            .filter(|t| is_transfer(&t.action))
+            .fold((0u64, 0u64), |(b, f), t| {
+                (b.saturating_add(tasks::file_size(&t.action)), f + 1)
+            });
+        self.stats.files = files;
+        self.stats.bytes = bytes;
         self.check_stop()?;
         self.repo.require_format().await?;
         // A GC holds the repository: wait for it (it is short) rather than fail at once.
@@ -755,11 +766,7 @@ impl Runner<'_> {
             .collect();
         let mut ready: BTreeSet<usize> = (0..n).filter(|&i| !done[i] && waiting[i] == 0).collect();
         let transfers: Vec<usize> = (0..n).filter(|&i| is_transfer(&tasks[i].action)).collect();
-        let (total_bytes, total_files) = transfers.iter().fold((0, 0), |(b, f), &i| {
-            (b + tasks::file_size(&tasks[i].action), f + 1)
-        });
-        self.stats.files = total_files;
-        self.stats.bytes = total_bytes;
+        let (total_bytes, total_files) = (self.stats.bytes, self.stats.files);
         let what = match self.plan.kind {
             JobKind::Backup => "uploading",
             JobKind::Restore => "downloading",
@@ -832,6 +839,7 @@ impl Runner<'_> {
                                 }
                                 Err(e) => {
                                     stop_transfers(&mut running).await;
+                                    self.settle(&tasks, &mut finished, &mut done);
                                     return Err(Stop::Failed(format!("{}: {e}", tasks[i].id)));
                                 }
                             }
@@ -856,6 +864,7 @@ impl Runner<'_> {
                 last_check = Instant::now();
                 if let Err(stop) = self.check_stop() {
                     stop_transfers(&mut running).await;
+                    self.settle(&tasks, &mut finished, &mut done);
                     return Err(stop);
                 }
                 self.update_progress(&done)?;
@@ -864,6 +873,7 @@ impl Runner<'_> {
                 last_lease = Instant::now();
                 if let Err(stop) = self.renew_lease().await {
                     stop_transfers(&mut running).await;
+                    self.settle(&tasks, &mut finished, &mut done);
                     return Err(stop);
                 }
             }
@@ -935,6 +945,23 @@ impl Runner<'_> {
             gone.len()
         ));
         Ok(())
+    }
+
+    /// A stopping job journals the transfers that finished but were not journaled yet and
+    /// records its progress, so that SHOW BACKUP / SHOW RESTORE count what its summary counts
+    /// (best effort: the job stops either way).
+    fn settle(
+        &mut self,
+        tasks: &[crate::plan::Task],
+        finished: &mut Vec<(usize, Entry)>,
+        done: &mut [bool],
+    ) {
+        if !finished.is_empty() && self.journal_transfers(tasks, finished).is_ok() {
+            for (i, _) in finished.drain(..) {
+                done[i] = true;
+            }
+        }
+        let _ = self.update_progress(done);
     }
 
     /// Renews the repository lease; a lost one stops the job (see `Repository::refresh`).
