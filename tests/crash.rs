@@ -242,38 +242,7 @@ fn a_restore_interrupted_by_the_previous_format_resumes() {
     child.kill().unwrap();
     child.wait().unwrap();
     // Rewrite the catalog as srbackup 0.1.0 left it (a hand edit of the file).
-    let db = rusqlite::Connection::open(c.path.join("catalog.db")).unwrap();
-    let entries: Vec<(String, String)> = db
-        .prepare("SELECT task_id, result FROM job_tasks WHERE job_id = ?1")
-        .unwrap()
-        .query_map([job.id], |r| Ok((r.get(0)?, r.get(1)?)))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
-    assert!(entries.len() >= 10, "{entries:?}");
-    for (task, result) in &entries {
-        let mut v: serde_json::Value = serde_json::from_str(result).unwrap();
-        assert!(
-            v.as_object_mut().unwrap().remove("entry").is_some(),
-            "{result}"
-        );
-        db.execute(
-            "UPDATE job_tasks SET result = ?3 WHERE job_id = ?1 AND task_id = ?2",
-            rusqlite::params![job.id, task, v.to_string()],
-        )
-        .unwrap();
-    }
-    let mut plan: serde_json::Value = serde_json::from_str(&job.plan).unwrap();
-    let object = plan.as_object_mut().unwrap();
-    object.remove("options").unwrap();
-    object.insert("version".into(), 1.into());
-    object.insert("properties".into(), serde_json::json!({"timeout": "86400"}));
-    db.execute(
-        "UPDATE jobs SET plan = ?2 WHERE id = ?1",
-        rusqlite::params![job.id, plan.to_string()],
-    )
-    .unwrap();
-    drop(db);
+    as_previous_format(&c, &job, 10);
     throttle(&c, 0);
     let (ok, out, err) = srbackup(&c.path, &["resume"]);
     assert!(ok && out.contains("FINISHED"), "{out}\n{err}");
@@ -295,16 +264,36 @@ fn a_backup_interrupted_by_the_previous_format_resumes() {
     let job = wait_for_progress(&c, "backup", 8);
     child.kill().unwrap();
     child.wait().unwrap();
+    as_previous_format(&c, &job, 8);
+    // Changed after the pin: the snapshot must not see it.
+    sql(
+        &c,
+        "INSERT INTO sr_hub.sr_pmc VALUES (7778, 1, 'after', '2024-01-01')",
+    );
+    throttle(&c, 0);
+    let (ok, out, err) = srbackup(&c.path, &["resume"]);
+    assert!(ok && out.contains("FINISHED"), "{out}\n{err}");
+    sql(
+        &c,
+        "RESTORE SNAPSHOT old_format FROM r DATABASE sr_hub AS back",
+    );
+    assert_eq!(all_checksums(&c, "back"), pinned);
+}
+
+/// Rewrites an interrupted job in the catalog as srbackup 0.1.0 left it: journal entries
+/// without their `entry` tag (at least `entries` of them), a version-1 plan with a
+/// `properties` map instead of typed options.
+fn as_previous_format(c: &Cluster, job: &catalog::JobRow, entries: usize) {
     let db = rusqlite::Connection::open(c.path.join("catalog.db")).unwrap();
-    let entries: Vec<(String, String)> = db
+    let stored: Vec<(String, String)> = db
         .prepare("SELECT task_id, result FROM job_tasks WHERE job_id = ?1")
         .unwrap()
         .query_map([job.id], |r| Ok((r.get(0)?, r.get(1)?)))
         .unwrap()
         .collect::<Result<_, _>>()
         .unwrap();
-    assert!(entries.len() >= 8, "{entries:?}");
-    for (task, result) in &entries {
+    assert!(stored.len() >= entries, "{stored:?}");
+    for (task, result) in &stored {
         let mut v: serde_json::Value = serde_json::from_str(result).unwrap();
         assert!(
             v.as_object_mut().unwrap().remove("entry").is_some(),
@@ -327,17 +316,4 @@ fn a_backup_interrupted_by_the_previous_format_resumes() {
     )
     .unwrap();
     drop(db);
-    // Changed after the pin: the snapshot must not see it.
-    sql(
-        &c,
-        "INSERT INTO sr_hub.sr_pmc VALUES (7778, 1, 'after', '2024-01-01')",
-    );
-    throttle(&c, 0);
-    let (ok, out, err) = srbackup(&c.path, &["resume"]);
-    assert!(ok && out.contains("FINISHED"), "{out}\n{err}");
-    sql(
-        &c,
-        "RESTORE SNAPSHOT old_format FROM r DATABASE sr_hub AS back",
-    );
-    assert_eq!(all_checksums(&c, "back"), pinned);
 }

@@ -479,16 +479,7 @@ fn set_number(text: &str, after: &str, field: &str, value: &str) -> String {
 fn plans_with_huge_numbers_are_refused() {
     let c = cluster();
     let plan = c.path.with_file_name("plan.json");
-    let (ok, out, err) = srbackup(
-        &c.path,
-        &[
-            "plan",
-            "BACKUP DATABASE sr_hub SNAPSHOT p TO r",
-            "-o",
-            plan.to_str().unwrap(),
-        ],
-    );
-    assert!(ok, "{out}{err}");
+    plan_to(&c, "BACKUP DATABASE sr_hub SNAPSHOT p TO r", &plan);
     let text = std::fs::read_to_string(&plan).unwrap();
     let edited = c.path.with_file_name("edited.json");
     for huge in HUGE {

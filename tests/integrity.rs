@@ -377,16 +377,7 @@ fn the_smaller_promises_hold() {
 fn an_edited_plan_is_refused_and_an_untouched_one_runs() {
     let c = cluster();
     let plan_file = c.path.parent().unwrap().join("backup.json");
-    let (ok, _, err) = srbackup(
-        &c.path,
-        &[
-            "plan",
-            "BACKUP DATABASE sr_hub SNAPSHOT p TO r",
-            "-o",
-            plan_file.to_str().unwrap(),
-        ],
-    );
-    assert!(ok, "{err}");
+    plan_to(&c, "BACKUP DATABASE sr_hub SNAPSHOT p TO r", &plan_file);
     let original: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&plan_file).unwrap()).unwrap();
     let apply = |plan: &serde_json::Value| {
@@ -432,16 +423,11 @@ fn an_edited_plan_is_refused_and_an_untouched_one_runs() {
     assert!(ok && out.contains("FINISHED"), "{out}\n{err}");
 
     // A restore plan retargeted at the live database.
-    let (ok, _, err) = srbackup(
-        &c.path,
-        &[
-            "plan",
-            "RESTORE SNAPSHOT p FROM r DATABASE sr_hub AS chk2 ON (TABLE sr_region)",
-            "-o",
-            plan_file.to_str().unwrap(),
-        ],
+    plan_to(
+        &c,
+        "RESTORE SNAPSHOT p FROM r DATABASE sr_hub AS chk2 ON (TABLE sr_region)",
+        &plan_file,
     );
-    assert!(ok, "{err}");
     let text = std::fs::read_to_string(&plan_file)
         .unwrap()
         .replace("chk2", "sr_hub");
@@ -546,10 +532,7 @@ fn a_damaged_object_is_stored_again_not_reused() {
             len,
             "{compression}"
         );
-        sql(&c, "RESTORE SNAPSHOT s2 FROM r DATABASE sr_hub AS back");
-        assert_eq!(all_checksums(&c, "back"), all_checksums(&c, "sr_hub"));
-        let (ok, out, err) = srbackup(&c.path, &["verify", "r", "s2"]);
-        assert!(ok, "{out}\n{err}");
+        restores_whole(&c, "s2", "sr_hub");
     }
 }
 
@@ -811,10 +794,7 @@ fn an_object_damaged_in_place_is_not_reused() {
             &format!("BACKUP DATABASE sr_hub SNAPSHOT s3 TO r {props}"),
         );
         assert!(out.contains("1 of 45 files"), "{compression}: {out}");
-        sql(&c, "RESTORE SNAPSHOT s3 FROM r DATABASE sr_hub AS back");
-        assert_eq!(all_checksums(&c, "back"), all_checksums(&c, "sr_hub"));
-        let (ok, out, err) = srbackup(&c.path, &["verify", "r", "s3"]);
-        assert!(ok, "{compression}: {out}\n{err}");
+        restores_whole(&c, "s3", "sr_hub");
     }
 }
 
@@ -968,10 +948,7 @@ fn a_dead_process_lease_does_not_block_gc_and_resume_resends_what_gc_took() {
         err.contains("sent again") || out.contains("sent again"),
         "{out}\n{err}"
     );
-    let (ok, out, err) = srbackup(&c.path, &["verify", "r", "new"]);
-    assert!(ok, "{out}\n{err}");
-    sql(&c, "RESTORE SNAPSHOT new FROM r DATABASE sr_hub AS back");
-    assert_eq!(all_checksums(&c, "back"), all_checksums(&c, "sr_hub"));
+    restores_whole(&c, "new", "sr_hub");
 }
 
 fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {

@@ -52,17 +52,7 @@ pub fn catalog_target(name: &str) -> String {
 pub fn function_not_restoring(tx: &Reader<'_>, db: &str, name: &str, span: Span) -> Result<()> {
     match tx.target_holder(db, &function_target(name))? {
         None => Ok(()),
-        Some(job) => Err(EngineError::at(
-            Problem::new(
-                Code::Restoring,
-                span,
-                format!(
-                    "function {db}.{name} is being restored; it cannot be created or dropped now"
-                ),
-            )
-            .label(format!("being restored by RESTORE job {}", job.id))
-            .help(what_to_do(&job, db)),
-        )),
+        Some(job) => Err(held(&job, db, &format!("function {db}.{name}"), span)),
     }
 }
 
@@ -70,16 +60,21 @@ pub fn function_not_restoring(tx: &Reader<'_>, db: &str, name: &str, span: Span)
 pub fn catalog_not_restoring(tx: &Reader<'_>, name: &str, span: Span) -> Result<()> {
     match tx.target_named(&catalog_target(name))? {
         None => Ok(()),
-        Some(job) => Err(EngineError::at(
-            Problem::new(
-                Code::Restoring,
-                span,
-                format!("catalog {name} is being restored; it cannot be created or dropped now"),
-            )
-            .label(format!("being restored by RESTORE job {}", job.id))
-            .help(what_to_do(&job, &job.db_name)),
-        )),
+        Some(job) => Err(held(&job, &job.db_name, &format!("catalog {name}"), span)),
     }
+}
+
+/// "`what` is being restored", for what a restore creates outside tables.
+fn held(job: &JobRow, db: &str, what: &str, span: Span) -> EngineError {
+    EngineError::at(
+        Problem::new(
+            Code::Restoring,
+            span,
+            format!("{what} is being restored; it cannot be created or dropped now"),
+        )
+        .label(format!("being restored by RESTORE job {}", job.id))
+        .help(what_to_do(job, db)),
+    )
 }
 
 /// Refuses dropping a database a restore creates or replaces objects in.

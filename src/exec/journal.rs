@@ -89,18 +89,9 @@ impl Entry {
     /// The tag of the entry a task of this action leaves.
     pub fn tag_for(action: &Action) -> &'static str {
         match action {
-            Action::Pin { .. } => "pin",
-            Action::Upload { .. } => "upload",
-            Action::Release { .. } => "release",
+            // The manifest's entry is tagged `manifest`, as journals already on disk say.
             Action::WriteManifest { .. } => "manifest",
-            Action::CreateDatabase { .. } => "create_database",
-            Action::Stage { .. } => "stage",
-            Action::Download { .. } => "download",
-            Action::Commit { .. } => "commit",
-            Action::CreateView { .. } => "create_view",
-            Action::ActivateMaterializedView { .. } => "activate_materialized_view",
-            Action::CreateFunction { .. } => "create_function",
-            Action::CreateCatalog { .. } => "create_catalog",
+            other => other.kind(),
         }
     }
 

@@ -131,3 +131,24 @@ pub fn all_checksums(c: &Cluster, db: &str) -> Vec<String> {
         .map(|t| checksum(c, &format!("{db}.{t}")))
         .collect()
 }
+
+/// Plans `statement` into the file `plan` (`srbackup plan -o`).
+pub fn plan_to(c: &Cluster, statement: &str, plan: &Path) {
+    let (ok, out, err) = srbackup(&c.path, &["plan", statement, "-o", plan.to_str().unwrap()]);
+    assert!(ok, "{statement}\n{out}\n{err}");
+}
+
+/// The snapshot `label` of repository `r` restores to exactly `db`'s data, and `verify` reads
+/// every object of it back.
+pub fn restores_whole(c: &Cluster, label: &str, db: &str) {
+    sql(
+        c,
+        &format!("RESTORE SNAPSHOT {label} FROM r DATABASE {db} AS {label}_back"),
+    );
+    assert_eq!(
+        all_checksums(c, &format!("{label}_back")),
+        all_checksums(c, db)
+    );
+    let (ok, out, err) = srbackup(&c.path, &["verify", "r", label]);
+    assert!(ok, "{out}\n{err}");
+}

@@ -168,69 +168,43 @@ impl Reader<'_> {
         })
     }
 
-    /// The unfinished job holding a database, if any.
-    pub fn database_holder(&self, db_name: &str) -> Result<Option<JobRow>> {
-        let id: Option<i64> = self.run(|c| {
-            c.query_row(
-                "SELECT job_id FROM job_holds WHERE db_name = ?1",
-                [db_name],
-                |r| r.get(0),
-            )
-            .optional()
-        })?;
+    /// The job whose id `sql` (one `job_id` column, at most one row) selects, if any.
+    fn job_where(&self, sql: &str, params: impl rusqlite::Params) -> Result<Option<JobRow>> {
+        let id: Option<i64> = self.run(|c| c.query_row(sql, params, |r| r.get(0)).optional())?;
         match id {
             Some(id) => self.job(id),
             None => Ok(None),
         }
     }
 
+    /// The unfinished job holding a database, if any.
+    pub fn database_holder(&self, db_name: &str) -> Result<Option<JobRow>> {
+        self.job_where("SELECT job_id FROM job_holds WHERE db_name = ?1", [db_name])
+    }
+
     /// The unfinished restore that will create or replace `name` in `db_name`, if any.
     pub fn target_holder(&self, db_name: &str, name: &str) -> Result<Option<JobRow>> {
-        let id: Option<i64> = self.run(|c| {
-            c.query_row(
-                "SELECT job_id FROM job_targets WHERE db_name = ?1 AND name = ?2",
-                params![db_name, name],
-                |r| r.get(0),
-            )
-            .optional()
-        })?;
-        match id {
-            Some(id) => self.job(id),
-            None => Ok(None),
-        }
+        self.job_where(
+            "SELECT job_id FROM job_targets WHERE db_name = ?1 AND name = ?2",
+            params![db_name, name],
+        )
     }
 
     /// The unfinished restore that will create or replace `name` in any database (external
     /// catalogs live outside databases), if any.
     pub fn target_named(&self, name: &str) -> Result<Option<JobRow>> {
-        let id: Option<i64> = self.run(|c| {
-            c.query_row(
-                "SELECT job_id FROM job_targets WHERE name = ?1 LIMIT 1",
-                [name],
-                |r| r.get(0),
-            )
-            .optional()
-        })?;
-        match id {
-            Some(id) => self.job(id),
-            None => Ok(None),
-        }
+        self.job_where(
+            "SELECT job_id FROM job_targets WHERE name = ?1 LIMIT 1",
+            [name],
+        )
     }
 
     /// Whether an unfinished restore will create or replace anything in `db_name`.
     pub fn database_has_targets(&self, db_name: &str) -> Result<Option<JobRow>> {
-        let id: Option<i64> = self.run(|c| {
-            c.query_row(
-                "SELECT job_id FROM job_targets WHERE db_name = ?1 LIMIT 1",
-                [db_name],
-                |r| r.get(0),
-            )
-            .optional()
-        })?;
-        match id {
-            Some(id) => self.job(id),
-            None => Ok(None),
-        }
+        self.job_where(
+            "SELECT job_id FROM job_targets WHERE db_name = ?1 LIMIT 1",
+            [db_name],
+        )
     }
 }
 
