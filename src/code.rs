@@ -36,6 +36,11 @@ codes! {
     // config
     ConfigInvalid = "srbackup::config::invalid",
     ConfigIo = "srbackup::config::io",
+    // dml
+    DmlUnsupported = "srbackup::dml::unsupported",
+    DmlKeyColumn = "srbackup::dml::key_column",
+    DmlNoWhere = "srbackup::dml::no_where",
+    DmlCondition = "srbackup::dml::condition",
     // ddl
     DdlAddPartition = "srbackup::ddl::add_partition",
     DdlAggregate = "srbackup::ddl::aggregate",

@@ -21,10 +21,21 @@ pub struct ResultSet {
 pub enum ColumnKind {
     #[default]
     Text,
+    /// BOOLEAN, sent as MySQL and StarRocks send it: TINYINT(1), `1` or `0`.
+    Boolean,
+    TinyInt,
+    SmallInt,
+    Int,
+    /// BIGINT, and every count or id a SHOW prints.
     Integer,
+    /// LARGEINT: digits, as an integer type so drivers give back an integer.
+    LargeInt,
+    /// FLOAT (single precision).
     Float,
+    Double,
     Decimal,
     Date,
+    /// `YYYY-MM-DD HH:MM:SS[.ffffff]`.
     DateTime,
 }
 

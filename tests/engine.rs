@@ -181,9 +181,16 @@ async fn rows_land_in_the_right_partition_for_every_partitioning_style() {
     )
     .await;
     let per_partition = |rs: &ResultSet| -> Vec<(String, String)> {
-        rs.rows
-            .iter()
-            .map(|r| (r[1].clone().unwrap(), r[10].clone().unwrap()))
+        // StarRocks' columns: PartitionName second, RowCount last.
+        assert_eq!(rs.columns[1], "PartitionName");
+        assert_eq!(rs.columns.last().map(String::as_str), Some("RowCount"));
+        (0..rs.rows.len())
+            .map(|i| {
+                (
+                    rs.get(i, "PartitionName").unwrap().to_string(),
+                    rs.get(i, "RowCount").unwrap().to_string(),
+                )
+            })
             .collect()
     };
     let r = rows(&mut s, "SHOW PARTITIONS FROM r").await;

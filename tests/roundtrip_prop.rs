@@ -12,11 +12,31 @@ fn name() -> impl Strategy<Value = String> {
     prop_oneof![
         6 => "[a-z_][a-z0-9_]{0,6}",
         1 => proptest::sample::select(sql::RESERVED_WORDS).prop_map(|w| w.to_lowercase()),
+        1 => proptest::sample::select(NON_RESERVED).prop_map(str::to_string),
         1 => "[a-zA-Z][a-zA-Z ]{0,4}[a-z]",
         1 => "[a-z]{1,3}`[a-z]{0,3}",
         1 => "[0-9][a-z0-9]{0,3}",
     ]
 }
+
+/// Keywords StarRocks does not reserve: plain names, written unquoted by `display`.
+const NON_RESERVED: &[&str] = &[
+    "backup",
+    "restore",
+    "snapshot",
+    "repository",
+    "partitions",
+    "location",
+    "tables",
+    "view",
+    "views",
+    "properties",
+    "catalog",
+    "external",
+    "materialized",
+    "cancel",
+    "timestamp",
+];
 
 fn ident() -> impl Strategy<Value = Ident> {
     name().prop_map(Ident::new)

@@ -434,10 +434,7 @@ pub fn conform(
                 })?
             }
             None => {
-                let value = match &column.default {
-                    Some(text) => parse_scalar(text, dt).map_err(EngineError::Arrow)?,
-                    None => ScalarValue::try_from(dt)?,
-                };
+                let value = super::types::default_scalar(column, dt).map_err(EngineError::Arrow)?;
                 value.to_array_of_size(rows)?
             }
         };

@@ -10,9 +10,11 @@
 //! [`maintenance::collect_garbage`] deletes unless a pin holds them.
 
 pub mod ddl;
+pub mod dml;
 pub mod files;
 pub mod fit;
 pub mod guard;
+pub mod information_schema;
 pub mod load;
 pub mod maintenance;
 pub mod merge;

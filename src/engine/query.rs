@@ -147,6 +147,36 @@ pub async fn register_referenced(
     Ok(())
 }
 
+/// Registers the `information_schema` tables `sql` reads; whether it reads any.
+async fn register_information_schema(
+    engine: &mut Engine,
+    ctx: &SessionContext,
+    sql: &str,
+    current_db: Option<&str>,
+) -> Result<bool> {
+    use super::information_schema as is;
+    let mut any = false;
+    for (db, table) in referenced_tables(sql, current_db)? {
+        if !db.eq_ignore_ascii_case(is::DATABASE) {
+            continue;
+        }
+        let Some((schema, batch)) = is::build(engine, &table).await? else {
+            continue; // DataFusion names the unknown table
+        };
+        ensure_schema(ctx, &db)?;
+        let table_ref = TableReference::partial(db.as_str(), table.as_str());
+        ctx.register_table(
+            table_ref,
+            Arc::new(datafusion::datasource::MemTable::try_new(
+                schema,
+                vec![vec![batch]],
+            )?),
+        )?;
+        any = true;
+    }
+    Ok(any)
+}
+
 /// The `db.table` names a query reads, with CTE names left out (sqlparser underneath).
 pub fn referenced_tables(sql: &str, current_db: Option<&str>) -> Result<Vec<(String, String)>> {
     check_size(sql)?;
@@ -368,6 +398,14 @@ pub async fn run(
         ensure_schema(&ctx, db)?;
     }
     register_referenced(engine, &ctx, sql, current_db).await?;
+    let system = register_information_schema(engine, &ctx, sql, current_db).await?;
+    let rewritten;
+    let sql = if system {
+        rewritten = super::information_schema::exact_column_names(sql)?;
+        rewritten.as_str()
+    } else {
+        sql
+    };
     let df = ctx.sql(sql).await?;
     let schema = Arc::new(df.schema().as_arrow().clone());
     let stream = df.execute_stream().await?;

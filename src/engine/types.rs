@@ -60,6 +60,35 @@ pub fn arrow_schema(schema: &TableSchema) -> SchemaRef {
     ))
 }
 
+/// A DATETIME column's default that is the load's time, not a constant (`DEFAULT
+/// CURRENT_TIMESTAMP`); stored as this text, as StarRocks stores it. No DATETIME constant reads
+/// as this text, so it cannot be mistaken for one.
+pub const DEFAULT_NOW: &str = "CURRENT_TIMESTAMP";
+
+/// The current time as a DATETIME value: whole seconds, as StarRocks' `now()`.
+pub fn now_scalar() -> ScalarValue {
+    let secs = chrono::Utc::now().timestamp();
+    ScalarValue::TimestampMicrosecond(Some(secs.saturating_mul(1_000_000)), None)
+}
+
+/// Today's date (UTC) as a DATE value.
+pub fn today_scalar() -> ScalarValue {
+    let days = chrono::Utc::now().timestamp().div_euclid(86_400);
+    ScalarValue::Date32(Some(days as i32))
+}
+
+/// The value a column takes when a load gives none: its default (the load's time for
+/// [`DEFAULT_NOW`]), else NULL.
+pub fn default_scalar(column: &Column, dt: &DataType) -> Result<ScalarValue, String> {
+    match &column.default {
+        Some(text) if text == DEFAULT_NOW && matches!(dt, DataType::Timestamp(..)) => {
+            Ok(now_scalar())
+        }
+        Some(text) => parse_scalar(text, dt),
+        None => ScalarValue::try_from(dt).map_err(|e| e.to_string()),
+    }
+}
+
 /// Parses the text of a literal as a value of `dt` (dates, decimals, timestamps...).
 pub fn parse_scalar(text: &str, dt: &DataType) -> Result<ScalarValue, String> {
     let value = ScalarValue::try_from_string(text.to_string(), dt).map_err(|e| {

@@ -31,6 +31,8 @@ struct Chosen<'m> {
     partitions: Vec<String>,
     /// The statement named only some partitions.
     partial: bool,
+    /// Named by a copy's name (see [`copy_source`]): restored into that existing table only.
+    into_copy: bool,
     span: Span,
 }
 
@@ -178,6 +180,30 @@ fn first_difference(
     )
 }
 
+/// The snapshot table that `name`, which the snapshot does not hold, is a copy of: the one
+/// table whose name followed by `_` begins `name` (`orders_restored` ← `orders`), if exactly
+/// one does. This is how starrocks-br applies an incremental backup on top of the copy its base
+/// restore made (`RESTORE … ON (TABLE orders_restored PARTITION (p))`): the copy must exist
+/// and fit the snapshot's table exactly (checked with every other existing target), and the
+/// plan names both, so a reviewer sees where the rows come from and go.
+fn copy_source<'m>(manifest: &'m Manifest, name: &str) -> Option<&'m ObjectEntry> {
+    let mut sources = manifest.objects.iter().filter(|o| {
+        kind_of(&o.definition) == ObjectKind::Table
+            && name.len() > o.name.len() + 1
+            && name.starts_with(&o.name)
+            && name.as_bytes()[o.name.len()] == b'_'
+    });
+    let first = sources.next()?;
+    // Two candidates (`a` and `a_b` for `a_b_c`): the longer name is the closer copy.
+    Some(sources.fold(first, |best, o| {
+        if o.name.len() > best.name.len() {
+            o
+        } else {
+            best
+        }
+    }))
+}
+
 /// What the snapshot holds, for "not in the snapshot" errors.
 fn names_of(manifest: &Manifest, kind: ObjectKind) -> Vec<String> {
     manifest
@@ -261,6 +287,7 @@ fn select<'m>(input: &Input<'m>) -> Result<Selection<'m>> {
                     target: o.name.clone(),
                     partitions: o.partitions.iter().map(|p| p.name.clone()).collect(),
                     partial: false,
+                    into_copy: false,
                     span: stmt.span,
                 },
             );
@@ -322,11 +349,16 @@ fn select<'m>(input: &Input<'m>) -> Result<Selection<'m>> {
                         ObjectRef::Table { partitions, .. } => partitions,
                         _ => &[],
                     };
-                    let Some(entry) = manifest
+                    let exact = manifest
                         .objects
                         .iter()
-                        .find(|o| o.name == name.name.value && kind_of(&o.definition) == kind)
-                    else {
+                        .find(|o| o.name == name.name.value && kind_of(&o.definition) == kind);
+                    let copy = match (exact, alias, kind) {
+                        (None, None, ObjectKind::Table) => copy_source(manifest, &name.name.value),
+                        _ => None,
+                    };
+                    let into_copy = copy.is_some();
+                    let Some(entry) = exact.or(copy) else {
                         return Err(not_in_snapshot(
                             kind.noun(),
                             &name.name,
@@ -341,10 +373,11 @@ fn select<'m>(input: &Input<'m>) -> Result<Selection<'m>> {
                         &held,
                         &format!("snapshot {} ({})", manifest.label, manifest.timestamp),
                     )?;
-                    let target = alias
-                        .as_ref()
-                        .map(|a| a.value.clone())
-                        .unwrap_or_else(|| entry.name.clone());
+                    let target = match alias {
+                        Some(a) => a.value.clone(),
+                        None if into_copy => name.name.value.clone(),
+                        None => entry.name.clone(),
+                    };
                     let (parts, partial) = if partitions.is_empty() {
                         (held, false)
                     } else {
@@ -361,6 +394,7 @@ fn select<'m>(input: &Input<'m>) -> Result<Selection<'m>> {
                             target,
                             partitions: parts,
                             partial,
+                            into_copy,
                             span: alias.as_ref().map(|a| a.span).unwrap_or(name.name.span),
                         },
                     );
@@ -572,6 +606,23 @@ fn data_tasks(
     for c in &data {
         let existing = check.existing.get(&c.target);
         let action = match existing {
+            None if c.into_copy => {
+                return Err(Error::at(
+                    Problem::new(
+                        Code::PlanUnknown,
+                        c.span,
+                        format!(
+                            "the snapshot holds no table {}, and no table {tdb}.{} exists to restore the snapshot's {} into",
+                            c.target, c.target, c.entry.name
+                        ),
+                    )
+                    .label("not in the snapshot")
+                    .help(format!(
+                        "restore the snapshot's table by its name: TABLE {} [AS {}]",
+                        c.entry.name, c.target
+                    )),
+                ));
+            }
             None => ObjectAction::Create,
             Some(e) => {
                 if kind_of(&e.def) != kind_of(&c.entry.definition) {

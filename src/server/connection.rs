@@ -33,6 +33,11 @@ pub struct Connection {
     worker: Option<Worker>,
     /// The column definitions of the result being written (they must outlive the writer).
     columns: Vec<Column>,
+    /// Prepared statements (COM_STMT_PREPARE), by id.
+    statements: super::prepared::Statements,
+    /// The parameter definitions of the statement being prepared (they must outlive the
+    /// writer).
+    params: Vec<Column>,
 }
 
 impl Connection {
@@ -50,6 +55,8 @@ impl Connection {
             admission,
             worker: None,
             columns: Vec::new(),
+            statements: Default::default(),
+            params: Vec::new(),
         }
     }
 
@@ -87,42 +94,134 @@ impl Drop for Connection {
     }
 }
 
-fn column_type(kind: ColumnKind) -> ColumnType {
+fn column_type(kind: ColumnKind, binary: bool) -> ColumnType {
     match kind {
+        // A binary LONGLONG holds 64 bits; LARGEINT's digits go as a decimal number.
+        ColumnKind::LargeInt if binary => ColumnType::MYSQL_TYPE_NEWDECIMAL,
         ColumnKind::Text => ColumnType::MYSQL_TYPE_VAR_STRING,
+        // StarRocks sends BOOLEAN as MySQL's BOOL: TINYINT(1).
+        ColumnKind::Boolean | ColumnKind::TinyInt => ColumnType::MYSQL_TYPE_TINY,
+        ColumnKind::SmallInt => ColumnType::MYSQL_TYPE_SHORT,
+        ColumnKind::Int => ColumnType::MYSQL_TYPE_LONG,
         ColumnKind::Integer => ColumnType::MYSQL_TYPE_LONGLONG,
-        ColumnKind::Float => ColumnType::MYSQL_TYPE_DOUBLE,
+        // 128-bit digits: drivers read an integer type of any length as an integer
+        // (DECIMAL would come back as a decimal number).
+        ColumnKind::LargeInt => ColumnType::MYSQL_TYPE_LONGLONG,
+        ColumnKind::Float => ColumnType::MYSQL_TYPE_FLOAT,
+        ColumnKind::Double => ColumnType::MYSQL_TYPE_DOUBLE,
         ColumnKind::Decimal => ColumnType::MYSQL_TYPE_NEWDECIMAL,
         ColumnKind::Date => ColumnType::MYSQL_TYPE_DATE,
         ColumnKind::DateTime => ColumnType::MYSQL_TYPE_DATETIME,
     }
 }
 
-fn columns_of(names: &[String], kinds: &[ColumnKind]) -> Vec<Column> {
+fn columns_of(names: &[String], kinds: &[ColumnKind], binary: bool) -> Vec<Column> {
     names
         .iter()
         .enumerate()
         .map(|(i, name)| Column {
             table: String::new(),
             column: name.clone(),
-            coltype: column_type(kinds.get(i).copied().unwrap_or_default()),
+            coltype: column_type(kinds.get(i).copied().unwrap_or_default(), binary),
             colflags: ColumnFlags::empty(),
         })
         .collect()
 }
 
-/// Text-protocol rows: every value as its text, NULL as NULL.
+/// Rows: in the text protocol every value as its text, in the binary protocol (prepared
+/// statements) as a value of its column's type; NULL as NULL.
 async fn write_rows<W: AsyncWrite + Send + Unpin>(
     writer: &mut RowWriter<'_, W>,
     rows: &[Vec<Option<String>>],
+    kinds: &[ColumnKind],
+    binary: bool,
 ) -> std::io::Result<()> {
     for row in rows {
-        for value in row {
-            writer.write_col(value.as_deref())?;
+        for (i, value) in row.iter().enumerate() {
+            if binary {
+                let kind = kinds.get(i).copied().unwrap_or_default();
+                write_binary(writer, kind, value.as_deref())?;
+            } else {
+                writer.write_col(value.as_deref())?;
+            }
         }
         writer.end_row().await?;
     }
     Ok(())
+}
+
+/// One value in the binary protocol, typed as its column ([`column_type`] with `binary`).
+fn write_binary<W: AsyncWrite + Send + Unpin>(
+    writer: &mut RowWriter<'_, W>,
+    kind: ColumnKind,
+    value: Option<&str>,
+) -> std::io::Result<()> {
+    let Some(text) = value else {
+        return writer.write_col(None::<i64>);
+    };
+    let bad = |_| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("{text:?} is not a value of its column's type ({kind:?})"),
+        )
+    };
+    match kind {
+        ColumnKind::Boolean | ColumnKind::TinyInt => {
+            writer.write_col(text.parse::<i8>().map_err(|e| bad(e.to_string()))?)
+        }
+        ColumnKind::SmallInt => {
+            writer.write_col(text.parse::<i16>().map_err(|e| bad(e.to_string()))?)
+        }
+        ColumnKind::Int => writer.write_col(text.parse::<i32>().map_err(|e| bad(e.to_string()))?),
+        ColumnKind::Integer => {
+            writer.write_col(text.parse::<i64>().map_err(|e| bad(e.to_string()))?)
+        }
+        ColumnKind::Float => writer.write_col(text.parse::<f32>().map_err(|e| bad(e.to_string()))?),
+        ColumnKind::Double => {
+            writer.write_col(text.parse::<f64>().map_err(|e| bad(e.to_string()))?)
+        }
+        ColumnKind::Date => writer.write_col(
+            chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|e| bad(e.to_string()))?,
+        ),
+        ColumnKind::DateTime => writer.write_col(
+            chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%.f")
+                .map_err(|e| bad(e.to_string()))?,
+        ),
+        ColumnKind::LargeInt | ColumnKind::Decimal | ColumnKind::Text => writer.write_col(text),
+    }
+}
+
+/// The kinds a complete result's columns can be sent as in the binary protocol: a column
+/// whose text does not read as its kind (a SHOW cell such as "N/A" under a number) goes as
+/// text.
+fn binary_kinds(rs: &crate::results::ResultSet) -> Vec<ColumnKind> {
+    (0..rs.columns.len())
+        .map(|i| {
+            let kind = rs.kinds.get(i).copied().unwrap_or_default();
+            let fits = |t: &str| match kind {
+                ColumnKind::Boolean | ColumnKind::TinyInt => t.parse::<i8>().is_ok(),
+                ColumnKind::SmallInt => t.parse::<i16>().is_ok(),
+                ColumnKind::Int => t.parse::<i32>().is_ok(),
+                ColumnKind::Integer => t.parse::<i64>().is_ok(),
+                ColumnKind::Float => t.parse::<f32>().is_ok(),
+                ColumnKind::Double => t.parse::<f64>().is_ok(),
+                ColumnKind::Date => chrono::NaiveDate::parse_from_str(t, "%Y-%m-%d").is_ok(),
+                ColumnKind::DateTime => {
+                    chrono::NaiveDateTime::parse_from_str(t, "%Y-%m-%d %H:%M:%S%.f").is_ok()
+                }
+                ColumnKind::LargeInt | ColumnKind::Decimal | ColumnKind::Text => true,
+            };
+            if rs
+                .rows
+                .iter()
+                .all(|r| r.get(i).and_then(|v| v.as_deref()).is_none_or(fits))
+            {
+                kind
+            } else {
+                ColumnKind::Text
+            }
+        })
+        .collect()
 }
 
 #[async_trait]
@@ -170,34 +269,75 @@ impl<W: AsyncWrite + Send + Unpin> AsyncMysqlShim<W> for Connection {
 
     async fn on_prepare<'a>(
         &'a mut self,
-        _query: &'a str,
+        query: &'a str,
         info: StatementMetaWriter<'a, W>,
     ) -> std::io::Result<()> {
-        info.error(
-            ErrorKind::ER_UNSUPPORTED_PS,
-            b"prepared statements are not supported; send statements as text (e.g. useServerPrepStmts=false)",
-        )
-        .await
+        if let Err((code, message)) = self.worker() {
+            return info.error(code, message.as_bytes()).await;
+        }
+        let prepared = super::prepared::Prepared::new(query);
+        let params = prepared.params();
+        match self.statements.add(prepared) {
+            Ok(id) => {
+                self.params = (0..params)
+                    .map(|i| Column {
+                        table: String::new(),
+                        column: format!("?{i}"),
+                        coltype: ColumnType::MYSQL_TYPE_VAR_STRING,
+                        colflags: ColumnFlags::empty(),
+                    })
+                    .collect();
+                // No columns yet: the result's come with each execution (drivers take them
+                // from there).
+                let params: &'a [Column] = &self.params;
+                info.reply(id, params, &[]).await
+            }
+            Err(message) => {
+                info.error(
+                    ErrorKind::ER_MAX_PREPARED_STMT_COUNT_REACHED,
+                    message.as_bytes(),
+                )
+                .await
+            }
+        }
     }
 
     async fn on_execute<'a>(
         &'a mut self,
-        _id: u32,
-        _params: ParamParser<'a>,
+        id: u32,
+        params: ParamParser<'a>,
         results: QueryResultWriter<'a, W>,
     ) -> std::io::Result<()> {
-        results
-            .error(
-                ErrorKind::ER_UNSUPPORTED_PS,
-                b"prepared statements are not supported",
-            )
-            .await
+        let Some(prepared) = self.statements.get(id).cloned() else {
+            return results
+                .error(
+                    ErrorKind::ER_UNKNOWN_STMT_HANDLER,
+                    format!(
+                        "Unknown prepared statement handler ({id}) given to mysqld_stmt_execute"
+                    )
+                    .as_bytes(),
+                )
+                .await;
+        };
+        let values = match super::prepared::literals(params) {
+            Ok(v) => v,
+            Err((code, message)) => return results.error(code, message.as_bytes()).await,
+        };
+        match prepared.bind(&values) {
+            Ok(sql) => self.respond(sql, results, true).await,
+            Err(message) => {
+                results
+                    .error(ErrorKind::ER_WRONG_ARGUMENTS, message.as_bytes())
+                    .await
+            }
+        }
     }
 
-    async fn on_close<'a>(&'a mut self, _stmt: u32)
+    async fn on_close<'a>(&'a mut self, stmt: u32)
     where
         W: 'async_trait,
     {
+        self.statements.remove(stmt);
     }
 
     async fn on_init<'a>(
@@ -205,6 +345,11 @@ impl<W: AsyncWrite + Send + Unpin> AsyncMysqlShim<W> for Connection {
         database: &'a str,
         writer: InitWriter<'a, W>,
     ) -> std::io::Result<()> {
+        if database.is_empty() {
+            // A driver that sends an empty database name (mysql-connector's pure-Python path
+            // with no database) means none.
+            return writer.ok().await;
+        }
         let sql = format!("USE {}", QuotedIdent(database));
         let worker = match self.worker() {
             Ok(w) => w,
@@ -226,26 +371,46 @@ impl<W: AsyncWrite + Send + Unpin> AsyncMysqlShim<W> for Connection {
         query: &'a str,
         results: QueryResultWriter<'a, W>,
     ) -> std::io::Result<()> {
+        self.respond(query.to_string(), results, false).await
+    }
+}
+
+impl Connection {
+    /// Runs `sql` in the session and writes its reply: rows in the text protocol, or in the
+    /// binary protocol for a prepared statement's execution.
+    async fn respond<'a, W: AsyncWrite + Send + Unpin>(
+        &'a mut self,
+        sql: String,
+        results: QueryResultWriter<'a, W>,
+        binary: bool,
+    ) -> std::io::Result<()> {
         let worker = match self.worker() {
             Ok(w) => w,
             Err((code, message)) => return results.error(code, message.as_bytes()).await,
         };
-        let mut replies = worker.run(query.to_string()).await;
+        let mut replies = worker.run(sql).await;
         match replies.recv().await.unwrap_or_else(session_ended) {
             Reply::Rows(rs) => {
-                self.columns = columns_of(&rs.columns, &rs.kinds);
+                let kinds = if binary {
+                    binary_kinds(&rs)
+                } else {
+                    rs.kinds.clone()
+                };
+                self.columns = columns_of(&rs.columns, &kinds, binary);
                 let columns: &'a [Column] = &self.columns;
                 let mut rows = results.start(columns).await?;
-                write_rows(&mut rows, &rs.rows).await?;
+                write_rows(&mut rows, &rs.rows, &kinds, binary).await?;
                 rows.finish().await
             }
             Reply::Columns { columns, kinds } => {
-                self.columns = columns_of(&columns, &kinds);
+                self.columns = columns_of(&columns, &kinds, binary);
                 let columns: &'a [Column] = &self.columns;
                 let mut rows = results.start(columns).await?;
                 loop {
                     match replies.recv().await.unwrap_or_else(session_ended) {
-                        Reply::Batch(batch) => write_rows(&mut rows, &batch).await?,
+                        Reply::Batch(batch) => {
+                            write_rows(&mut rows, &batch, &kinds, binary).await?
+                        }
                         Reply::End => return rows.finish().await,
                         // The query failed after its first rows.
                         Reply::Error { code, message } => {

@@ -18,6 +18,8 @@ pub mod compat;
 mod connection;
 pub mod framing;
 #[cfg(feature = "engine")]
+mod prepared;
+#[cfg(feature = "engine")]
 mod worker;
 
 #[cfg(feature = "engine")]
@@ -97,10 +99,21 @@ mod serve_impl {
                 ));
             }
         }
+        let listener = TcpListener::bind(options.listen)
+            .await
+            .map_err(|e| Error::Invalid {
+                message: format!("cannot listen on {}: {e}", options.listen),
+                help: None,
+            })?;
+        let address = listener
+            .local_addr()
+            .map_err(|e| Error::invalid(e.to_string(), None))?;
         let shared = Arc::new(Shared {
             cluster: options.cluster.clone(),
             runtime: tokio::runtime::Handle::current(),
             snapshot_time: std::env::var("SRBACKUP_SNAPSHOT_TIME").ok(),
+            listen: address,
+            started: chrono::Utc::now().format("%Y-%m-%d %H:%M:%S").to_string(),
             paths: crate::config::PathPolicy::remote(&settings),
         });
         // Jobs a previous server left unfinished go on where their journals say.
@@ -118,15 +131,6 @@ mod serve_impl {
         }
         drop(engine);
 
-        let listener = TcpListener::bind(options.listen)
-            .await
-            .map_err(|e| Error::Invalid {
-                message: format!("cannot listen on {}: {e}", options.listen),
-                help: None,
-            })?;
-        let address = listener
-            .local_addr()
-            .map_err(|e| Error::invalid(e.to_string(), None))?;
         // Scripts wait for this line (and read the port from it with --listen 127.0.0.1:0).
         crate::outln!(
             "srbackup serve: listening on {address} (cluster {})",

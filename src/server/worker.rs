@@ -56,6 +56,10 @@ pub struct Shared {
     /// `SRBACKUP_SNAPSHOT_TIME` when the server started: every session's initial
     /// `srbackup_snapshot_time`.
     pub snapshot_time: Option<String>,
+    /// Where the server listens (SHOW FRONTENDS / BACKENDS).
+    pub listen: std::net::SocketAddr,
+    /// When it started, `YYYY-MM-DD HH:MM:SS` UTC.
+    pub started: String,
     /// What local paths sessions may use: `allowed_paths` only (they act for remote users).
     pub paths: crate::config::PathPolicy,
 }
@@ -98,7 +102,7 @@ impl Worker {
                 if let Ok(session) = &mut session {
                     session.set_path_policy(shared.paths.clone());
                 }
-                let mut snapshot_time = shared.snapshot_time.clone();
+                let mut variables = compat::Variables::new(shared.snapshot_time.clone());
                 // Ends when the connection drops its sender (the client went away).
                 while let Some(request) = rx.blocking_recv() {
                     let reply = match &mut session {
@@ -106,7 +110,7 @@ impl Worker {
                             session,
                             &shared,
                             &peer,
-                            &mut snapshot_time,
+                            &mut variables,
                             &request.sql,
                             &request.reply,
                         )),
@@ -177,7 +181,7 @@ async fn run(
     session: &mut Session,
     shared: &Arc<Shared>,
     peer: &Peer,
-    snapshot_time: &mut Option<String>,
+    variables: &mut compat::Variables,
     sql: &str,
     reply: &mpsc::Sender<Reply>,
 ) -> Reply {
@@ -186,13 +190,21 @@ async fn run(
         database: session.current_database(),
         user: &user,
         connection_id: peer.connection_id,
+        listen: Some(shared.listen),
+        started: &shared.started,
     };
-    if let Some(answer) = compat::answer(sql, client) {
+    if let Some(answer) = compat::answer(sql, client, variables) {
         return match answer {
             Answer::Ok => ok(""),
             Answer::Rows(rs) => Reply::Rows(rs),
-            Answer::SnapshotTime(t) => {
-                *snapshot_time = t;
+            Answer::RowsWhere { rows, condition } => {
+                match crate::session::filter_rows(rows, &condition).await {
+                    Ok(rs) => Reply::Rows(rs),
+                    Err(e) => error_reply(e.into(), sql),
+                }
+            }
+            Answer::Set(values) => {
+                variables.apply(values);
                 ok("")
             }
             Answer::Error { code, message } => Reply::Error { code, message },
@@ -220,7 +232,7 @@ async fn run(
     match stmt {
         Statement::Backup(_) | Statement::Restore(_) => {
             let options = StartOptions {
-                snapshot_time: snapshot_time.as_deref(),
+                snapshot_time: variables.snapshot_time(),
             };
             match exec::submit(session.engine(), stmt, text, options).await {
                 Ok(job_id) => {

@@ -150,8 +150,5 @@ fn default_value(
     column: &catalog::Column,
     dt: &datafusion::arrow::datatypes::DataType,
 ) -> Result<datafusion::common::ScalarValue> {
-    match &column.default {
-        Some(text) => crate::engine::types::parse_scalar(text, dt).map_err(EngineError::Arrow),
-        None => Ok(datafusion::common::ScalarValue::try_from(dt)?),
-    }
+    crate::engine::types::default_scalar(column, dt).map_err(EngineError::Arrow)
 }

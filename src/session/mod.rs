@@ -3,6 +3,7 @@
 //! A session holds the open engine and the current database (`USE`). Each statement runs on
 //! its own; a failing statement stops a script and its error points into the script's text.
 
+mod filter;
 mod insert;
 pub mod repositories;
 mod rows;
@@ -19,10 +20,10 @@ use crate::engine::{Engine, EngineError, ddl, query};
 use crate::error::{Error, Result};
 use crate::results::{ColumnKind, Output, ResultSet, Sink};
 use crate::sql::{self, SqlError, Statement};
+pub use filter::{filter_rows, like};
 use insert::insert;
 use rows::column_kind;
 pub use rows::result_set;
-use show::show;
 
 fn done(message: impl Into<String>) -> Output {
     Output::Done {
@@ -253,7 +254,21 @@ impl Session {
                 }
                 Output::Rows(rs)
             }
-            Statement::Show(s) => Output::Rows(show(engine, &s.what, current)?),
+            Statement::Show(s) => Output::Rows(show::run(engine, &s.what, current).await?),
+            Statement::Update(s) => {
+                let rows = crate::engine::dml::update(engine, s, current).await?;
+                Output::Done {
+                    message: format!("Query OK, {rows} rows affected"),
+                    affected: Some(rows),
+                }
+            }
+            Statement::Delete(s) => {
+                let rows = crate::engine::dml::delete(engine, s, current).await?;
+                Output::Done {
+                    message: format!("Query OK, {rows} rows affected"),
+                    affected: Some(rows),
+                }
+            }
             Statement::CreateRepository(s) => repositories::create(engine, s, &self.paths).await?,
             Statement::DropRepository(s) => repositories::drop(engine, s)?,
             Statement::ShowRepositories(_) => Output::Rows(repositories::show(engine)?),
@@ -307,6 +322,32 @@ fn check_query_names(engine: &mut Engine, q: &sql::QueryText, current: Option<&s
     for (db, table) in query::referenced_tables(&q.text, current)? {
         if functions.contains_key(&table) {
             continue; // generate_series(...) and friends
+        }
+        if db.eq_ignore_ascii_case(crate::engine::information_schema::DATABASE) {
+            if crate::engine::information_schema::table_names()
+                .any(|t| t.eq_ignore_ascii_case(&table))
+            {
+                continue;
+            }
+            let at = q
+                .text
+                .find(&table)
+                .map(|i| sql::Span::new(q.span.start + i, q.span.start + i + table.len()))
+                .unwrap_or(q.span);
+            return Err(EngineError::at(
+                sql::Problem::new(
+                    Code::EngineUnknownObject,
+                    at,
+                    format!("Unknown table 'information_schema.{table}'"),
+                )
+                .help(format!(
+                    "information_schema has {}",
+                    crate::engine::information_schema::table_names()
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )),
+            )
+            .into());
         }
         // Point at the name in the query text where it can be found.
         let at = q

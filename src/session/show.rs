@@ -1,10 +1,11 @@
 //! SHOW statements over the catalog (databases, tables, partitions, MVs, functions, catalogs),
 //! with StarRocks' columns.
 
-use crate::catalog::{self, ObjectDef, PartitionBound, Partitioning};
-use crate::engine::{Engine, EngineError, Result};
+use crate::catalog::{self, ObjectDef, Partitioning};
+use crate::engine::information_schema::bound_text;
+use crate::engine::{Engine, EngineError, Result, information_schema};
 use crate::output::human_bytes;
-use crate::results::ResultSet;
+use crate::results::{ColumnKind, ResultSet};
 use crate::sql::{self, Show};
 
 use super::show_create::create_statement;
@@ -26,7 +27,205 @@ fn masked_properties(properties: &std::collections::BTreeMap<String, String>) ->
         .join(", ")
 }
 
-pub(super) fn show(engine: &mut Engine, what: &Show, current: Option<&str>) -> Result<ResultSet> {
+/// Runs a SHOW over the catalog, with its LIKE or WHERE.
+pub(super) async fn run(
+    engine: &mut Engine,
+    what: &Show,
+    current: Option<&str>,
+) -> Result<ResultSet> {
+    let (rs, filter) = match what {
+        Show::Columns {
+            table,
+            full,
+            filter,
+        } => (columns(engine, table, *full, current).await?, filter),
+        Show::TableStatus { database, filter } => {
+            (table_status(engine, database, current)?, filter)
+        }
+        Show::Databases { filter } | Show::Tables { filter, .. } => {
+            (show(engine, what, current)?, filter)
+        }
+        other => (show(engine, other, current)?, &None),
+    };
+    match filter {
+        None => Ok(rs),
+        Some(sql::ShowFilter::Like(pattern)) => {
+            let pattern = pattern.value.to_lowercase();
+            let mut rs = rs;
+            rs.rows.retain(|r| {
+                r.first()
+                    .and_then(|v| v.as_deref())
+                    .is_some_and(|v| super::filter::like(&v.to_lowercase(), &pattern))
+            });
+            Ok(rs)
+        }
+        Some(sql::ShowFilter::Where(condition)) => {
+            super::filter::filter_rows(rs, &condition.text).await
+        }
+    }
+}
+
+/// The database `FROM db` names, or the current one.
+fn database_or_current(
+    engine: &mut Engine,
+    db: &Option<sql::Ident>,
+    current: Option<&str>,
+) -> Result<catalog::DatabaseRow> {
+    match db {
+        Some(d) => engine.database(d),
+        None => match current {
+            Some(c) => engine.database(&sql::Ident::new(c)),
+            None => Err(EngineError::invalid(
+                "no database selected",
+                Some("name one (FROM db) or run USE db"),
+            )),
+        },
+    }
+}
+
+/// `SHOW [FULL] COLUMNS FROM t`, `DESC t`: StarRocks' columns (FULL adds Collation, Privileges
+/// and Comment, as MySQL).
+async fn columns(
+    engine: &mut Engine,
+    table: &sql::QualifiedName,
+    full: bool,
+    current: Option<&str>,
+) -> Result<ResultSet> {
+    let (db, obj) = engine.object(table, current)?;
+    let mut rs = if full {
+        ResultSet::new(&[
+            "Field",
+            "Type",
+            "Collation",
+            "Null",
+            "Key",
+            "Default",
+            "Extra",
+            "Privileges",
+            "Comment",
+        ])
+    } else {
+        ResultSet::new(&["Field", "Type", "Null", "Key", "Default", "Extra"])
+    };
+    for c in information_schema::columns_of(engine, &db.name, &obj).await {
+        let text = matches!(
+            c.sql_type,
+            Some(
+                catalog::SqlType::Char { .. }
+                    | catalog::SqlType::Varchar { .. }
+                    | catalog::SqlType::String
+            )
+        );
+        let mut row = vec![
+            Some(c.name.clone()),
+            Some(information_schema::column_type_text(&c.sql_type)),
+        ];
+        if full {
+            row.push(text.then(|| "utf8_general_ci".to_string()));
+        }
+        row.extend([
+            Some(if c.nullable { "YES" } else { "NO" }.to_string()),
+            Some(c.key.to_string()),
+            c.default.clone(),
+            Some(c.extra.clone()),
+        ]);
+        if full {
+            row.push(Some("select,insert,update,references".into()));
+            row.push(Some(c.comment.clone().unwrap_or_default()));
+        }
+        rs.push(row);
+    }
+    Ok(rs)
+}
+
+/// `SHOW TABLE STATUS [FROM db]`: MySQL's 18 columns, as StarRocks fills them.
+fn table_status(
+    engine: &mut Engine,
+    database: &Option<sql::Ident>,
+    current: Option<&str>,
+) -> Result<ResultSet> {
+    let db = database_or_current(engine, database, current)?;
+    let mut rs = ResultSet::new(&[
+        "Name",
+        "Engine",
+        "Version",
+        "Row_format",
+        "Rows",
+        "Avg_row_length",
+        "Data_length",
+        "Max_data_length",
+        "Index_length",
+        "Data_free",
+        "Auto_increment",
+        "Create_time",
+        "Update_time",
+        "Check_time",
+        "Collation",
+        "Checksum",
+        "Create_options",
+        "Comment",
+    ]);
+    for o in engine.catalog().view().objects(db.id)? {
+        let (rows, bytes) = match o.def {
+            ObjectDef::View { .. } => (None, None),
+            _ => {
+                let rowsets = engine.catalog().view().object_rowsets(o.id)?;
+                (
+                    Some(rowsets.iter().map(|r| r.rows).sum::<i64>()),
+                    Some(rowsets.iter().map(|r| r.bytes).sum::<i64>()),
+                )
+            }
+        };
+        let comment = match &o.def {
+            ObjectDef::View { comment, .. } => comment.clone(),
+            other => other.schema().and_then(|s| s.comment.clone()),
+        };
+        let view = matches!(o.def, ObjectDef::View { .. });
+        rs.push(vec![
+            Some(o.name.clone()),
+            (!view).then(|| "StarRocks".to_string()),
+            None,
+            None,
+            rows.map(|r| r.to_string()),
+            match (rows, bytes) {
+                (Some(r), Some(b)) if r > 0 => Some((b / r).to_string()),
+                (Some(_), Some(_)) => Some("0".into()),
+                _ => None,
+            },
+            bytes.map(|b| b.to_string()),
+            None,
+            None,
+            None,
+            None,
+            Some(o.created_at.clone()),
+            None,
+            None,
+            Some("utf8_general_ci".into()),
+            None,
+            Some(String::new()),
+            Some(comment.unwrap_or_default()),
+        ]);
+    }
+    rs.kinds = vec![
+        ColumnKind::Text,
+        ColumnKind::Text,
+        ColumnKind::Integer,
+        ColumnKind::Text,
+        ColumnKind::Integer,
+        ColumnKind::Integer,
+        ColumnKind::Integer,
+        ColumnKind::Integer,
+        ColumnKind::Integer,
+        ColumnKind::Integer,
+        ColumnKind::Integer,
+        ColumnKind::DateTime,
+        ColumnKind::DateTime,
+        ColumnKind::DateTime,
+    ];
+    Ok(rs)
+}
+
+fn show(engine: &mut Engine, what: &Show, current: Option<&str>) -> Result<ResultSet> {
     let conn_dbs = |engine: &mut Engine, db: &Option<sql::Ident>| -> Result<catalog::DatabaseRow> {
         match db {
             Some(d) => engine.database(d),
@@ -40,20 +239,71 @@ pub(super) fn show(engine: &mut Engine, what: &Show, current: Option<&str>) -> R
         }
     };
     Ok(match what {
-        Show::Databases => {
+        Show::Databases { .. } => {
             let mut rs = ResultSet::new(&["Database"]);
-            for d in engine.catalog().view().databases()? {
-                rs.push(vec![Some(d.name)]);
+            let mut names: Vec<String> = engine
+                .catalog()
+                .view()
+                .databases()?
+                .into_iter()
+                .map(|d| d.name)
+                .collect();
+            // Queryable, as in StarRocks.
+            names.push(information_schema::DATABASE.into());
+            names.sort();
+            for name in names {
+                rs.push(vec![Some(name)]);
             }
             rs
         }
-        Show::Tables { database } => {
-            let db = conn_dbs(engine, database)?;
-            let mut rs = ResultSet::new(&[&format!("Tables_in_{}", db.name)]);
-            for o in engine.catalog().view().objects(db.id)? {
-                rs.push(vec![Some(o.name)]);
+        Show::Tables { database, full, .. } => {
+            let is_system = match database {
+                Some(d) => d.value.eq_ignore_ascii_case(information_schema::DATABASE),
+                None => {
+                    current.is_some_and(|c| c.eq_ignore_ascii_case(information_schema::DATABASE))
+                }
+            };
+            let (name, tables): (String, Vec<(String, &str)>) = if is_system {
+                (
+                    information_schema::DATABASE.into(),
+                    information_schema::table_names()
+                        .map(|t| (t.to_string(), "SYSTEM VIEW"))
+                        .collect(),
+                )
+            } else {
+                let db = conn_dbs(engine, database)?;
+                let objects = engine.catalog().view().objects(db.id)?;
+                (
+                    db.name,
+                    objects
+                        .into_iter()
+                        .map(|o| {
+                            let kind = information_schema::table_type(&o.def);
+                            (o.name, kind)
+                        })
+                        .collect(),
+                )
+            };
+            let title = format!("Tables_in_{name}");
+            let mut rs = if *full {
+                ResultSet::new(&[&title, "Table_type"])
+            } else {
+                ResultSet::new(&[&title])
+            };
+            for (t, kind) in tables {
+                let mut row = vec![Some(t)];
+                if *full {
+                    row.push(Some(kind.to_string()));
+                }
+                rs.push(row);
             }
             rs
+        }
+        Show::TableStatus { .. } | Show::Columns { .. } => {
+            return Err(EngineError::invalid(
+                "internal: SHOW run out of order",
+                None,
+            ));
         }
         Show::Partitions { table } => {
             let (_, obj) = engine.object(table, current)?;
@@ -61,15 +311,28 @@ pub(super) fn show(engine: &mut Engine, what: &Show, current: Option<&str>) -> R
                 "PartitionId",
                 "PartitionName",
                 "VisibleVersion",
+                "VisibleVersionTime",
+                "VisibleVersionHash",
                 "State",
                 "PartitionKey",
                 "Range",
                 "DistributionKey",
                 "Buckets",
                 "ReplicationNum",
+                "StorageMedium",
+                "CooldownTime",
+                "LastConsistencyCheckTime",
                 "DataSize",
+                "IsInMemory",
                 "RowCount",
             ]);
+            rs.kinds = vec![
+                ColumnKind::Integer,
+                ColumnKind::Text,
+                ColumnKind::Integer,
+                ColumnKind::DateTime,
+                ColumnKind::Integer,
+            ];
             let Some(schema) = obj.def.schema() else {
                 return Ok(rs);
             };
@@ -96,13 +359,19 @@ pub(super) fn show(engine: &mut Engine, what: &Show, current: Option<&str>) -> R
                     Some(p.id.to_string()),
                     Some(p.name.clone()),
                     Some(p.visible_version.to_string()),
+                    Some(p.visible_time.clone()),
+                    Some("0".into()),
                     Some("NORMAL".into()),
                     Some(key.clone()),
                     Some(bound_text(&p.bound)),
                     Some(dist.clone()),
                     Some(schema.distribution.buckets().to_string()),
                     Some(replication.clone()),
+                    Some("HDD".into()),
+                    Some("9999-12-31 23:59:59".into()),
+                    None,
                     Some(human_bytes(bytes as u64)),
+                    Some("false".into()),
                     Some(rows.to_string()),
                 ]);
             }
@@ -223,50 +492,5 @@ fn partition_type(p: &Partitioning) -> &'static str {
         Partitioning::Range { .. } => "RANGE",
         Partitioning::List { .. } => "LIST",
         Partitioning::DateTrunc { .. } | Partitioning::Columns { .. } => "EXPR",
-    }
-}
-
-/// `[lower, upper)` of a range partition; an empty bound is MINVALUE or MAXVALUE.
-pub(super) fn range_text(
-    lower: &[String],
-    upper: &[String],
-    tuple: impl Fn(&[String]) -> String,
-) -> String {
-    let side = |v: &[String], open: &str| {
-        if v.is_empty() {
-            open.to_string()
-        } else {
-            tuple(v)
-        }
-    };
-    format!("[{}, {})", side(lower, "MINVALUE"), side(upper, "MAXVALUE"))
-}
-
-fn bound_text(b: &PartitionBound) -> String {
-    let tuple = |v: &[String]| format!("({})", v.join(", "));
-    match b {
-        PartitionBound::Whole => String::new(),
-        PartitionBound::Range { lower, upper } => range_text(lower, upper, tuple),
-        PartitionBound::List { values } => values
-            .iter()
-            .map(|v| {
-                format!(
-                    "({})",
-                    v.iter()
-                        .map(|x| x.clone().unwrap_or_else(|| "NULL".into()))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )
-            })
-            .collect::<Vec<_>>()
-            .join(", "),
-        PartitionBound::Value { values } => format!(
-            "({})",
-            values
-                .iter()
-                .map(|x| x.clone().unwrap_or_else(|| "NULL".into()))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
     }
 }

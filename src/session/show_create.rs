@@ -1,10 +1,26 @@
 //! SHOW CREATE TABLE / VIEW / MATERIALIZED VIEW: the statement that would make the object, rebuilt
 //! from the catalog (credentials in properties masked).
 
-use super::show::{mask, range_text};
+use super::show::mask;
 use crate::catalog::{self, ObjectDef, PartitionBound, Partitioning};
 use crate::engine::Result;
+use crate::engine::information_schema::range_text;
 use crate::sql;
+
+/// A name in back quotes (a back quote inside doubled).
+fn bq(name: &str) -> String {
+    format!("`{}`", name.replace('`', "``"))
+}
+
+fn bq_list(names: &[String]) -> String {
+    names.iter().map(|n| bq(n)).collect::<Vec<_>>().join(", ")
+}
+
+/// A column type as StarRocks' and MySQL's SHOW CREATE TABLE write it: lower case,
+/// `decimal(10,2)` without a space (MySQL tools look types up by that spelling).
+fn type_text(t: &catalog::SqlType) -> String {
+    crate::engine::information_schema::column_type_text(&Some(t.clone()))
+}
 
 /// SHOW CREATE TABLE / VIEW / MATERIALIZED VIEW text, rebuilt from the catalog.
 pub(super) fn create_statement(
@@ -12,7 +28,10 @@ pub(super) fn create_statement(
     obj: &catalog::ObjectRow,
     partitions: &[catalog::PartitionRow],
 ) -> Result<String> {
-    let name = format!("{}.{}", sql::QuotedIdent(db), sql::QuotedIdent(&obj.name));
+    // As StarRocks prints it: the object's own name, every name back-quoted (MySQL tools such
+    // as SQLAlchemy's reflection read columns by their back quotes).
+    let _ = db;
+    let name = bq(&obj.name);
     let tuple = |values: &[String]| {
         format!(
             "({})",
@@ -29,12 +48,12 @@ pub(super) fn create_statement(
             .filter_map(|p| match &p.bound {
                 PartitionBound::Range { lower, upper } => Some(format!(
                     "  PARTITION {} VALUES {}",
-                    sql::QuotedIdent(&p.name),
+                    bq(&p.name),
                     range_text(lower, upper, tuple)
                 )),
                 PartitionBound::List { values } => Some(format!(
                     "  PARTITION {} VALUES IN ({})",
-                    sql::QuotedIdent(&p.name),
+                    bq(&p.name),
                     values
                         .iter()
                         .map(|v| {
@@ -79,11 +98,7 @@ pub(super) fn create_statement(
             if !columns.is_empty() {
                 head.push_str(&format!(
                     " ({})",
-                    columns
-                        .iter()
-                        .map(|c| sql::QuotedIdent(c).to_string())
-                        .collect::<Vec<_>>()
-                        .join(", ")
+                    columns.iter().map(|c| bq(c)).collect::<Vec<_>>().join(", ")
                 ));
             }
             if let Some(c) = comment {
@@ -97,17 +112,20 @@ pub(super) fn create_statement(
         ObjectDef::Table { schema, .. } => {
             let mut out = format!("CREATE TABLE {name} (\n");
             for (i, c) in schema.columns.iter().enumerate() {
-                out.push_str(&format!(
-                    "  {} {}",
-                    sql::QuotedIdent(&c.name),
-                    c.sql_type.sql_name()
-                ));
+                out.push_str(&format!("  {} {}", bq(&c.name), type_text(&c.sql_type)));
                 if let Some(a) = c.aggregate {
                     out.push_str(&format!(" {}", a.sql_name()));
                 }
                 out.push_str(if c.nullable { " NULL" } else { " NOT NULL" });
-                if let Some(d) = &c.default {
-                    out.push_str(&format!(" DEFAULT {}", sql::QuotedString(d)));
+                match &c.default {
+                    Some(d)
+                        if d == crate::engine::types::DEFAULT_NOW
+                            && c.sql_type == catalog::SqlType::DateTime =>
+                    {
+                        out.push_str(" DEFAULT CURRENT_TIMESTAMP");
+                    }
+                    Some(d) => out.push_str(&format!(" DEFAULT {}", sql::QuotedString(d))),
+                    None => {}
                 }
                 if let Some(cm) = &c.comment {
                     out.push_str(&format!(" COMMENT {}", sql::QuotedString(cm)));
@@ -118,10 +136,7 @@ pub(super) fn create_statement(
                     "\n"
                 });
             }
-            let keys: Vec<String> = schema
-                .key_columns()
-                .map(|c| sql::QuotedIdent(&c.name).to_string())
-                .collect();
+            let keys: Vec<String> = schema.key_columns().map(|c| bq(&c.name)).collect();
             out.push_str(&format!(
                 ") {} KEY({})",
                 schema.keys.keyword(),
@@ -134,25 +149,26 @@ pub(super) fn create_statement(
                 Partitioning::Unpartitioned => {}
                 Partitioning::Range { columns } => out.push_str(&format!(
                     "\nPARTITION BY RANGE({}){}",
-                    columns.join(", "),
+                    bq_list(columns),
                     partition_list()
                 )),
                 Partitioning::List { columns } => out.push_str(&format!(
                     "\nPARTITION BY LIST({}){}",
-                    columns.join(", "),
+                    bq_list(columns),
                     partition_list()
                 )),
-                Partitioning::DateTrunc { unit, column } => {
-                    out.push_str(&format!("\nPARTITION BY date_trunc('{unit}', {column})"))
-                }
+                Partitioning::DateTrunc { unit, column } => out.push_str(&format!(
+                    "\nPARTITION BY date_trunc('{unit}', {})",
+                    bq(column)
+                )),
                 Partitioning::Columns { columns } => {
-                    out.push_str(&format!("\nPARTITION BY {}", columns.join(", ")))
+                    out.push_str(&format!("\nPARTITION BY {}", bq_list(columns)))
                 }
             }
             match &schema.distribution {
                 catalog::Distribution::Hash { columns, buckets } => out.push_str(&format!(
                     "\nDISTRIBUTED BY HASH({}) BUCKETS {buckets}",
-                    columns.join(", ")
+                    bq_list(columns)
                 )),
                 catalog::Distribution::Random { buckets } => {
                     out.push_str(&format!("\nDISTRIBUTED BY RANDOM BUCKETS {buckets}"))

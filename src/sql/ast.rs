@@ -228,6 +228,8 @@ pub enum Statement {
     CreateCatalog(CreateCatalog),
     DropCatalog(DropCatalog),
     Insert(Insert),
+    Update(Update),
+    Delete(Delete),
     ChecksumTable(ChecksumTable),
     Show(ShowObjects),
     Query(QueryText),
@@ -237,7 +239,8 @@ pub enum Statement {
 pub struct CreateRepository {
     pub read_only: bool,
     pub name: Ident,
-    /// `WITH BROKER name`; `None` for a broker-less repository (the usual case).
+    /// The name after `WITH BROKER` (StarRocks requires the words, the name is optional); `None`
+    /// for a repository read and written directly (the usual case).
     pub broker: Option<Literal>,
     pub location: Literal,
     pub properties: Properties,
@@ -490,6 +493,8 @@ impl Statement {
             Statement::CreateCatalog(s) => s.span,
             Statement::DropCatalog(s) => s.span,
             Statement::Insert(s) => s.span,
+            Statement::Update(s) => s.span,
+            Statement::Delete(s) => s.span,
             Statement::ChecksumTable(s) => s.span,
             Statement::Show(s) => s.span,
             Statement::Query(s) => s.span,

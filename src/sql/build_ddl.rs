@@ -48,6 +48,10 @@ pub(super) fn statement(pair: Node) -> Built<Statement> {
                     .find(|p| matches!(p.as_rule(), Rule::range_partition | Rule::list_partition))
                     .ok_or_else(|| internal(&add, "partition"))?;
                 AlterTableAction::AddPartition(partition_def(def)?)
+            } else if let Some(r) = c.find(Rule::rename_table) {
+                AlterTableAction::Rename(new_table_name(r)?)
+            } else if let Some(s) = c.find(Rule::swap_table) {
+                AlterTableAction::SwapWith(new_table_name(s)?)
             } else {
                 let drop = c.require(Rule::drop_partition, "partition change")?;
                 let mut d = Children::of(drop);
@@ -158,14 +162,78 @@ pub(super) fn statement(pair: Node) -> Built<Statement> {
                 .collect::<Built<Vec<_>>>()?,
             span,
         }),
-        Rule::show_databases => show(Show::Databases, span),
-        Rule::show_catalogs => show(Show::Catalogs, span),
-        Rule::show_tables => show(
-            Show::Tables {
-                database: c.find(Rule::db_name).map(ident_of).transpose()?,
+        Rule::show_databases => show(
+            Show::Databases {
+                filter: show_filter(&mut c)?,
             },
             span,
         ),
+        Rule::show_table_status => show(
+            Show::TableStatus {
+                database: c.find(Rule::db_name).map(ident_of).transpose()?,
+                filter: show_filter(&mut c)?,
+            },
+            span,
+        ),
+        Rule::show_columns => {
+            let full = c.has(Rule::kw_full);
+            let table = qualified_of(c.require(Rule::table_name, "table name")?)?;
+            // `SHOW COLUMNS FROM t FROM db`: the database named apart.
+            let table = match c.find(Rule::db_name) {
+                Some(db) => QualifiedName {
+                    database: Some(ident_of(db)?),
+                    ..table
+                },
+                None => table,
+            };
+            show(
+                Show::Columns {
+                    table,
+                    full,
+                    filter: show_filter(&mut c)?,
+                },
+                span,
+            )
+        }
+        Rule::update => {
+            let table = qualified_of(c.require(Rule::table_name, "table name")?)?;
+            let assignments = pair
+                .clone()
+                .into_inner()
+                .filter(|p| p.as_rule() == Rule::assignment)
+                .map(|a| {
+                    let mut a = Children::of(a);
+                    Ok(Assignment {
+                        column: ident_of(a.require(Rule::column_name, "column name")?)?,
+                        value: query_text(a.require(Rule::expression, "value")?),
+                    })
+                })
+                .collect::<Built<Vec<_>>>()?;
+            Statement::Update(Update {
+                table,
+                assignments,
+                condition: c.find(Rule::condition).map(query_text),
+                span,
+            })
+        }
+        Rule::delete => Statement::Delete(Delete {
+            table: qualified_of(c.require(Rule::table_name, "table name")?)?,
+            condition: c.find(Rule::condition).map(query_text),
+            span,
+        }),
+        Rule::show_catalogs => show(Show::Catalogs, span),
+        Rule::show_tables => {
+            // Children are read in order: FULL comes first.
+            let full = c.has(Rule::kw_full);
+            show(
+                Show::Tables {
+                    database: c.find(Rule::db_name).map(ident_of).transpose()?,
+                    full,
+                    filter: show_filter(&mut c)?,
+                },
+                span,
+            )
+        }
         Rule::show_mvs => show(
             Show::MaterializedViews {
                 database: c.find(Rule::db_name).map(ident_of).transpose()?,
@@ -219,6 +287,31 @@ fn opt_comment(c: &mut Children) -> Built<Option<Literal>> {
         }
         None => Ok(None),
     }
+}
+
+fn new_table_name(pair: Node) -> Built<Ident> {
+    let name = pair
+        .clone()
+        .into_inner()
+        .find(|p| p.as_rule() == Rule::new_table_name)
+        .ok_or_else(|| internal(&pair, "new table name"))?;
+    ident_of(name)
+}
+
+fn show_filter(c: &mut Children) -> Built<Option<ShowFilter>> {
+    let Some(f) = c.find(Rule::show_filter) else {
+        return Ok(None);
+    };
+    let mut inner = Children::of(f.clone());
+    Ok(Some(match inner.find(Rule::condition) {
+        Some(cond) => ShowFilter::Where(query_text(cond)),
+        None => ShowFilter::Like(super::build::literal_of(
+            f.clone()
+                .into_inner()
+                .find(|p| matches!(p.as_rule(), Rule::dq_string | Rule::sq_string))
+                .ok_or_else(|| internal(&f, "pattern"))?,
+        )?),
+    }))
 }
 
 fn query_text(pair: Node) -> QueryText {
@@ -317,6 +410,8 @@ pub(super) fn value(pair: Node) -> Built<Datum> {
         Rule::kw_true => Datum::Bool(true, span),
         Rule::kw_false => Datum::Bool(false, span),
         Rule::kw_default => Datum::Default(span),
+        Rule::now_call => Datum::Now(span),
+        Rule::today_call => Datum::Today(span),
         Rule::number => Datum::Number(Literal {
             value: inner.as_str().to_string(),
             span,

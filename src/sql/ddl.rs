@@ -88,12 +88,21 @@ pub enum Datum {
     String(Literal),
     Default(Span),
     MaxValue(Span),
+    /// `NOW()`, `CURRENT_TIMESTAMP`: the statement's start time.
+    Now(Span),
+    /// `CURRENT_DATE`, `CURDATE()`: the statement's start date.
+    Today(Span),
 }
 
 impl Datum {
     pub fn span(&self) -> Span {
         match self {
-            Datum::Null(s) | Datum::Bool(_, s) | Datum::Default(s) | Datum::MaxValue(s) => *s,
+            Datum::Null(s)
+            | Datum::Bool(_, s)
+            | Datum::Default(s)
+            | Datum::MaxValue(s)
+            | Datum::Now(s)
+            | Datum::Today(s) => *s,
             Datum::Number(l) | Datum::String(l) => l.span,
         }
     }
@@ -181,6 +190,10 @@ pub enum AlterTableAction {
         name: Literal,
         force: bool,
     },
+    /// `RENAME new_name`.
+    Rename(Ident),
+    /// `SWAP WITH other`: the two tables trade names, atomically.
+    SwapWith(Ident),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -315,6 +328,37 @@ pub struct Insert {
     pub span: Span,
 }
 
+/// `UPDATE t SET c = expr, … [WHERE condition]`; expressions are SQL text for the query layer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Update {
+    pub table: QualifiedName,
+    pub assignments: Vec<Assignment>,
+    pub condition: Option<QueryText>,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Assignment {
+    pub column: Ident,
+    pub value: QueryText,
+}
+
+/// `DELETE FROM t [WHERE condition]`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Delete {
+    pub table: QualifiedName,
+    pub condition: Option<QueryText>,
+    pub span: Span,
+}
+
+/// `LIKE 'pattern'` (on a SHOW's first column) or `WHERE condition` (over its columns).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "filter", content = "text", rename_all = "snake_case")]
+pub enum ShowFilter {
+    Like(Literal),
+    Where(QueryText),
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct ChecksumTable {
     pub tables: Vec<QualifiedName>,
@@ -324,9 +368,27 @@ pub struct ChecksumTable {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "show", rename_all = "snake_case")]
 pub enum Show {
-    Databases,
+    Databases {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        filter: Option<ShowFilter>,
+    },
     Tables {
         database: Option<Ident>,
+        /// `SHOW FULL TABLES`: with each one's Table_type.
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        full: bool,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        filter: Option<ShowFilter>,
+    },
+    TableStatus {
+        database: Option<Ident>,
+        filter: Option<ShowFilter>,
+    },
+    /// `SHOW [FULL] COLUMNS FROM t [FROM db]`, `DESC t`.
+    Columns {
+        table: QualifiedName,
+        full: bool,
+        filter: Option<ShowFilter>,
     },
     Partitions {
         table: QualifiedName,
@@ -352,6 +414,76 @@ pub struct ShowObjects {
 }
 
 // ---- canonical SQL ----------------------------------------------------------------------------
+
+fn write_show(f: &mut Formatter<'_>, what: &Show) -> fmt::Result {
+    match what {
+        Show::Databases { filter } => {
+            f.write_str("SHOW DATABASES")?;
+            write_filter(f, filter)
+        }
+        Show::Tables {
+            database,
+            full,
+            filter,
+        } => {
+            f.write_str(if *full {
+                "SHOW FULL TABLES"
+            } else {
+                "SHOW TABLES"
+            })?;
+            if let Some(db) = database {
+                write!(f, " FROM {db}")?;
+            }
+            write_filter(f, filter)
+        }
+        Show::TableStatus { database, filter } => {
+            f.write_str("SHOW TABLE STATUS")?;
+            if let Some(db) = database {
+                write!(f, " FROM {db}")?;
+            }
+            write_filter(f, filter)
+        }
+        Show::Columns {
+            table,
+            full,
+            filter,
+        } => {
+            f.write_str(if *full {
+                "SHOW FULL COLUMNS"
+            } else {
+                "SHOW COLUMNS"
+            })?;
+            write!(f, " FROM {table}")?;
+            write_filter(f, filter)
+        }
+        Show::Partitions { table } => write!(f, "SHOW PARTITIONS FROM {table}"),
+        Show::CreateTable { table } => write!(f, "SHOW CREATE TABLE {table}"),
+        Show::MaterializedViews { database } => match database {
+            Some(db) => write!(f, "SHOW MATERIALIZED VIEWS FROM {db}"),
+            None => f.write_str("SHOW MATERIALIZED VIEWS"),
+        },
+        Show::Functions { global, database } => {
+            let what = if *global {
+                "SHOW GLOBAL FUNCTIONS"
+            } else {
+                "SHOW FUNCTIONS"
+            };
+            match database {
+                Some(db) => write!(f, "{what} FROM {db}"),
+                None => f.write_str(what),
+            }
+        }
+        Show::Catalogs => f.write_str("SHOW CATALOGS"),
+    }
+}
+
+fn write_filter(f: &mut Formatter<'_>, filter: &Option<ShowFilter>) -> fmt::Result {
+    match filter {
+        None => Ok(()),
+        Some(ShowFilter::Like(p)) => write!(f, " LIKE {}", QuotedString(&p.value)),
+        Some(ShowFilter::Where(c)) => write!(f, " WHERE {}", c.text),
+    }
+}
 
 fn comma_list<T: Display>(f: &mut Formatter<'_>, items: &[T]) -> fmt::Result {
     for (i, x) in items.iter().enumerate() {
@@ -419,6 +551,8 @@ impl Display for Datum {
             Datum::String(s) => QuotedString(&s.value).fmt(f),
             Datum::Default(_) => f.write_str("DEFAULT"),
             Datum::MaxValue(_) => f.write_str("MAXVALUE"),
+            Datum::Now(_) => f.write_str("CURRENT_TIMESTAMP"),
+            Datum::Today(_) => f.write_str("CURRENT_DATE"),
         }
     }
 }
@@ -660,6 +794,8 @@ pub(super) fn fmt_engine_statement(
                         if *force { " FORCE" } else { "" }
                     )
                 }
+                AlterTableAction::Rename(n) => write!(f, "RENAME {n}"),
+                AlterTableAction::SwapWith(n) => write!(f, "SWAP WITH {n}"),
             }
         })(),
         S::CreateMaterializedView(s) => s.fmt(f),
@@ -739,35 +875,31 @@ pub(super) fn fmt_engine_statement(
             }
             write!(f, " {}", s.source)
         })(),
+        S::Update(s) => (|| {
+            write!(f, "UPDATE {} SET ", s.table)?;
+            for (i, a) in s.assignments.iter().enumerate() {
+                if i > 0 {
+                    f.write_str(", ")?;
+                }
+                write!(f, "{} = {}", a.column, a.value.text)?;
+            }
+            if let Some(c) = &s.condition {
+                write!(f, " WHERE {}", c.text)?;
+            }
+            Ok(())
+        })(),
+        S::Delete(s) => (|| {
+            write!(f, "DELETE FROM {}", s.table)?;
+            if let Some(c) = &s.condition {
+                write!(f, " WHERE {}", c.text)?;
+            }
+            Ok(())
+        })(),
         S::ChecksumTable(s) => (|| {
             f.write_str("CHECKSUM TABLE ")?;
             comma_list(f, &s.tables)
         })(),
-        S::Show(s) => match &s.what {
-            Show::Databases => f.write_str("SHOW DATABASES"),
-            Show::Tables { database } => match database {
-                Some(db) => write!(f, "SHOW TABLES FROM {db}"),
-                None => f.write_str("SHOW TABLES"),
-            },
-            Show::Partitions { table } => write!(f, "SHOW PARTITIONS FROM {table}"),
-            Show::CreateTable { table } => write!(f, "SHOW CREATE TABLE {table}"),
-            Show::MaterializedViews { database } => match database {
-                Some(db) => write!(f, "SHOW MATERIALIZED VIEWS FROM {db}"),
-                None => f.write_str("SHOW MATERIALIZED VIEWS"),
-            },
-            Show::Functions { global, database } => {
-                let what = if *global {
-                    "SHOW GLOBAL FUNCTIONS"
-                } else {
-                    "SHOW FUNCTIONS"
-                };
-                match database {
-                    Some(db) => write!(f, "{what} FROM {db}"),
-                    None => f.write_str(what),
-                }
-            }
-            Show::Catalogs => f.write_str("SHOW CATALOGS"),
-        },
+        S::Show(s) => write_show(f, &s.what),
         S::Query(q) => q.fmt(f),
         _ => return None,
     })

@@ -35,7 +35,7 @@ pub use tablets::{PartitionRow, RowsetRow, TabletRow};
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The catalog schema this build writes; older catalogs are migrated, newer ones refused.
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 5;
 
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum CatalogError {
@@ -137,6 +137,7 @@ CREATE TABLE IF NOT EXISTS partitions (
     name TEXT NOT NULL,
     bound TEXT NOT NULL,
     visible_version INTEGER NOT NULL,
+    visible_time TEXT NOT NULL DEFAULT '',
     UNIQUE (object_id, name));
 CREATE TABLE IF NOT EXISTS tablets (
     id INTEGER PRIMARY KEY,
@@ -234,8 +235,28 @@ fn migrate_v2(c: &Connection) -> rusqlite::Result<()> {
     Ok(())
 }
 
+/// Changes from schema 4 to 5: partitions record when their visible version changed. For
+/// partitions that predate it the time is unknown; the migration's time is later than any
+/// change, so a tool looking for partitions changed since a backup includes them (a larger
+/// incremental backup, never a missed change).
+fn migrate_v4(c: &Connection) -> rusqlite::Result<()> {
+    let has: bool = c.query_row(
+        "SELECT count(*) FROM pragma_table_info('partitions') WHERE name = 'visible_time'",
+        [],
+        |r| r.get::<_, i64>(0).map(|n| n > 0),
+    )?;
+    if !has {
+        c.execute_batch("ALTER TABLE partitions ADD COLUMN visible_time TEXT NOT NULL DEFAULT ''")?;
+    }
+    c.execute(
+        "UPDATE partitions SET visible_time = ?1 WHERE visible_time = ''",
+        [now()],
+    )?;
+    Ok(())
+}
+
 /// The time the catalog records, in UTC.
-fn now() -> String {
+pub(super) fn now() -> String {
     chrono::Utc::now().format("%Y-%m-%d %H:%M:%S").to_string()
 }
 
@@ -305,6 +326,7 @@ impl Catalog {
                 tx.run(|c| {
                     c.execute_batch(SCHEMA)?;
                     migrate_v2(c)?;
+                    migrate_v4(c)?;
                     Ok(())
                 })?;
                 tx.seal_plaintext()?;

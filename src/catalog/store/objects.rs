@@ -281,6 +281,17 @@ impl Tx<'_> {
         Ok(id)
     }
 
+    /// Gives an object a new name in its database (the caller checked the name is free).
+    pub fn rename_object(&self, id: i64, name: &str) -> Result<()> {
+        self.run(|c| {
+            c.execute(
+                "UPDATE objects SET name = ?2 WHERE id = ?1",
+                params![id, name],
+            )?;
+            Ok(())
+        })
+    }
+
     pub fn update_definition(&self, id: i64, def: &ObjectDef) -> Result<()> {
         self.run(|c| {
             c.execute(

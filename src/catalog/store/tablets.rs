@@ -15,6 +15,9 @@ pub struct PartitionRow {
     pub name: String,
     pub bound: PartitionBound,
     pub visible_version: i64,
+    /// When the visible version last changed, `YYYY-MM-DD HH:MM:SS` UTC (StarRocks'
+    /// VisibleVersionTime: tools compare it with a backup's time to find changed partitions).
+    pub visible_time: String,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -48,6 +51,7 @@ fn partition_from_row(r: &rusqlite::Row) -> rusqlite::Result<PartitionRow> {
         name: r.get(2)?,
         bound: from_json(&bound)?,
         visible_version: r.get(4)?,
+        visible_time: r.get(5)?,
     })
 }
 
@@ -77,7 +81,7 @@ impl Reader<'_> {
     pub fn partitions(&self, object_id: i64) -> Result<Vec<PartitionRow>> {
         self.run(|c| {
             let mut stmt = c.prepare(
-                "SELECT id, object_id, name, bound, visible_version FROM partitions
+                "SELECT id, object_id, name, bound, visible_version, visible_time FROM partitions
                  WHERE object_id = ?1 ORDER BY id",
             )?;
             stmt.query_map([object_id], partition_from_row)?.collect()
@@ -245,8 +249,9 @@ impl Tx<'_> {
     ) -> Result<i64> {
         self.run(|c| {
             c.execute(
-                "INSERT INTO partitions (object_id, name, bound, visible_version) VALUES (?1, ?2, ?3, 1)",
-                params![object_id, name, to_json(bound)?],
+                "INSERT INTO partitions (object_id, name, bound, visible_version, visible_time)
+                 VALUES (?1, ?2, ?3, 1, ?4)",
+                params![object_id, name, to_json(bound)?, super::now()],
             )?;
             let id = c.last_insert_rowid();
             let mut st = c.prepare("INSERT INTO tablets (partition_id, bucket) VALUES (?1, ?2)")?;
@@ -276,8 +281,8 @@ impl Tx<'_> {
     pub fn set_visible_version(&self, partition_id: i64, version: i64) -> Result<()> {
         self.run(|c| {
             c.execute(
-                "UPDATE partitions SET visible_version = ?2 WHERE id = ?1",
-                params![partition_id, version],
+                "UPDATE partitions SET visible_version = ?2, visible_time = ?3 WHERE id = ?1",
+                params![partition_id, version, super::now()],
             )?;
             Ok(())
         })
@@ -287,8 +292,9 @@ impl Tx<'_> {
     pub fn bump_version(&self, partition_id: i64) -> Result<i64> {
         self.run(|c| {
             c.execute(
-                "UPDATE partitions SET visible_version = visible_version + 1 WHERE id = ?1",
-                [partition_id],
+                "UPDATE partitions SET visible_version = visible_version + 1, visible_time = ?2
+                 WHERE id = ?1",
+                params![partition_id, super::now()],
             )?;
             c.query_row(
                 "SELECT visible_version FROM partitions WHERE id = ?1",

@@ -115,6 +115,22 @@ fn resolve_column(schema_cols: &[Column], name: &Ident, what: &str) -> Result<us
 
 /// A value as a canonical string of `dt`, for partition bounds and defaults.
 fn datum_text(value: &Datum, dt: &DataType, column: &str) -> Result<Option<String>> {
+    match (value, dt) {
+        (Datum::Now(_), DataType::Timestamp(..)) => {
+            return Ok(Some(super::types::DEFAULT_NOW.to_string()));
+        }
+        (Datum::Now(span) | Datum::Today(span), _) => {
+            return Err(EngineError::at(
+                Problem::new(
+                    Code::LoadValue,
+                    *span,
+                    format!("column {column}: a time function is a default only of a DATETIME column (DEFAULT CURRENT_TIMESTAMP)"),
+                )
+                .label("not a constant"),
+            ));
+        }
+        _ => {}
+    }
     let scalar = datum_scalar(value, dt, column)?;
     Ok(canonical_text(&scalar))
 }
@@ -137,6 +153,20 @@ fn type_name(dt: &DataType) -> String {
     super::types::sql_type_of(dt)
         .map(|t| t.sql_name())
         .unwrap_or_else(|| dt.to_string())
+}
+
+/// A computed value as a value of `dt` (NOW() into a DATE or VARCHAR column, say).
+fn cast_scalar(value: ScalarValue, dt: &DataType) -> std::result::Result<ScalarValue, String> {
+    if &value.data_type() == dt {
+        return Ok(value);
+    }
+    let text = match &value {
+        ScalarValue::TimestampMicrosecond(Some(us), _) => {
+            crate::engine::types::canonical_text(&value).unwrap_or_else(|| us.to_string())
+        }
+        other => crate::engine::types::canonical_text(other).unwrap_or_default(),
+    };
+    parse_scalar(&text, dt)
 }
 
 /// A literal as a typed value for `column` of type `dt`.
@@ -173,6 +203,10 @@ pub fn datum_scalar(value: &Datum, dt: &DataType, column: &str) -> Result<Scalar
                 };
             }
             parse_scalar(&n.value, dt).map_err(|_| bad(&value.to_string()))
+        }
+        Datum::Now(_) => cast_scalar(super::types::now_scalar(), dt).map_err(|_| bad("NOW()")),
+        Datum::Today(_) => {
+            cast_scalar(super::types::today_scalar(), dt).map_err(|_| bad("CURRENT_DATE"))
         }
         Datum::Default(s) | Datum::MaxValue(s) => Err(EngineError::at(
             Problem::new(Code::LoadValue, *s, format!("{value} is not a value here"))
@@ -415,12 +449,120 @@ pub fn truncate_table(
     collect_dropped(engine)
 }
 
+/// Refuses ALTER TABLE … RENAME/SWAP of anything but a table, as StarRocks does (views have
+/// ALTER VIEW, materialized views ALTER MATERIALIZED VIEW).
+fn only_tables(obj: &catalog::ObjectRow, name: &sql::QualifiedName) -> Result<()> {
+    if obj.def.kind() == catalog::ObjectKind::Table {
+        return Ok(());
+    }
+    Err(problem_at(
+        Code::DdlNotTable,
+        name.span(),
+        format!(
+            "{name} is a {}; ALTER TABLE renames and swaps tables",
+            obj.def.kind().noun()
+        ),
+    ))
+}
+
+/// `ALTER TABLE t RENAME n`: the table, its partitions and data keep their ids; asynchronous
+/// MVs that read `t` become inactive (they name a table that is gone), as in StarRocks.
+fn rename_table(
+    engine: &mut Engine,
+    stmt: &sql::AlterTable,
+    db: &catalog::DatabaseRow,
+    obj: &catalog::ObjectRow,
+    new: &sql::Ident,
+) -> Result<()> {
+    only_tables(obj, &stmt.name)?;
+    if new.value == obj.name {
+        return Err(problem_at(
+            Code::DdlExists,
+            new.span,
+            format!("Same table name: {} is already called {}", stmt.name, new),
+        ));
+    }
+    engine.catalog().try_write(|tx| -> Result<()> {
+        guard::not_restoring(tx, &db.name, &obj.name, Change::Alter, stmt.name.name.span)?;
+        guard::not_restoring(tx, &db.name, &new.value, Change::Create, new.span)?;
+        if tx.object(db.id, &new.value)?.is_some() {
+            return Err(EngineError::at(
+                Problem::new(
+                    Code::DdlExists,
+                    new.span,
+                    format!("Table name[{}] is already used", new.value),
+                )
+                .label("already exists")
+                .help("choose another name, or drop that table first (ALTER TABLE … SWAP WITH exchanges two tables)"),
+            ));
+        }
+        tx.rename_object(obj.id, &new.value)?;
+        super::maintenance::deactivate_readers(tx, &db.name, &obj.name)?;
+        Ok(())
+    })
+}
+
+/// `ALTER TABLE a SWAP WITH b`: the two tables trade names in one catalog transaction, so every
+/// reader sees one or the other, never neither; MVs that read either become inactive.
+fn swap_tables(
+    engine: &mut Engine,
+    stmt: &sql::AlterTable,
+    db: &catalog::DatabaseRow,
+    obj: &catalog::ObjectRow,
+    other: &sql::Ident,
+) -> Result<()> {
+    only_tables(obj, &stmt.name)?;
+    let other_name = sql::QualifiedName {
+        database: Some(sql::Ident::new(&db.name)),
+        name: other.clone(),
+    };
+    let (_, other_obj) = engine.object(&other_name, None)?;
+    only_tables(&other_obj, &other_name)?;
+    if other_obj.id == obj.id {
+        return Err(problem_at(
+            Code::DdlExists,
+            other.span,
+            format!("{} cannot be swapped with itself", stmt.name),
+        ));
+    }
+    engine.catalog().try_write(|tx| -> Result<()> {
+        guard::not_restoring(tx, &db.name, &obj.name, Change::Alter, stmt.name.name.span)?;
+        guard::not_restoring(tx, &db.name, &other_obj.name, Change::Alter, other.span)?;
+        // Both rows are the ones planned against (a concurrent DDL fails the swap).
+        let a = tx.object(db.id, &obj.name)?.filter(|o| o.id == obj.id);
+        let b = tx
+            .object(db.id, &other_obj.name)?
+            .filter(|o| o.id == other_obj.id);
+        if a.is_none() || b.is_none() {
+            return Err(EngineError::invalid(
+                "the tables changed while the swap was planned; nothing was swapped",
+                Some("run it again"),
+            ));
+        }
+        // Names are unique per database: go through a name no table can have.
+        let parked = format!("\u{0}swap-{}", obj.id);
+        tx.rename_object(obj.id, &parked)?;
+        tx.rename_object(other_obj.id, &obj.name)?;
+        tx.rename_object(obj.id, &other_obj.name)?;
+        super::maintenance::deactivate_readers(tx, &db.name, &obj.name)?;
+        super::maintenance::deactivate_readers(tx, &db.name, &other_obj.name)?;
+        Ok(())
+    })
+}
+
 pub fn alter_table(
     engine: &mut Engine,
     stmt: &sql::AlterTable,
     current: Option<&str>,
 ) -> Result<()> {
     let (db, obj) = engine.object(&stmt.name, current)?;
+    match &stmt.action {
+        sql::AlterTableAction::Rename(new) => return rename_table(engine, stmt, &db, &obj, new),
+        sql::AlterTableAction::SwapWith(other) => {
+            return swap_tables(engine, stmt, &db, &obj, other);
+        }
+        _ => {}
+    }
     let guarded = |tx: &catalog::Tx<'_>| {
         guard::not_restoring(tx, &db.name, &obj.name, Change::Alter, stmt.name.name.span)
     };
@@ -445,6 +587,8 @@ pub fn alter_table(
             None if *if_exists => Ok(()),
             None => Err(unknown_partition(engine, obj.id, name)),
         },
+        // Handled above.
+        sql::AlterTableAction::Rename(_) | sql::AlterTableAction::SwapWith(_) => Ok(()),
         sql::AlterTableAction::AddPartition(def) => {
             if find_partition(engine, obj.id, &def.name)?.is_some() {
                 if def.if_not_exists {
