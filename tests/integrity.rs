@@ -166,6 +166,23 @@ fn ddl_and_loads_on_tables_being_restored_are_refused() {
             "is being restored",
         ),
         ("DROP DATABASE sr_hub", "being restored"),
+        (
+            "DELETE FROM sr_hub.sr_member WHERE sr_id = 1",
+            "is in restore process",
+        ),
+        (
+            "ALTER TABLE sr_hub.sr_member RENAME sr_member_old",
+            "Do not allow doing ALTER ops",
+        ),
+        (
+            "ALTER TABLE sr_hub.sr_region SWAP WITH sr_member",
+            "Do not allow doing ALTER ops",
+        ),
+        // The name a restore is creating cannot be taken by a rename either.
+        (
+            "ALTER TABLE sr_hub.sr_region RENAME sr_pmc_copy",
+            "is being restored",
+        ),
     ] {
         let err = refused(&c, statement);
         assert!(err.contains(words), "{statement}:\n{err}");
