@@ -11,23 +11,12 @@ use std::path::{Path, PathBuf};
 mod common;
 
 use common::server::*;
-use common::{FIXTURE, run};
+use common::{cluster_with_hub, run};
 use srbackup::session::Session;
 
 /// A cluster with the sr_hub fixture and a local repository `test_repo`.
 async fn hub(dir: &Path) -> PathBuf {
-    let cluster = dir.join("cluster");
-    let mut s = Session::open(&cluster).unwrap();
-    run(&mut s, FIXTURE).await;
-    run(
-        &mut s,
-        &format!(
-            "CREATE REPOSITORY test_repo WITH BROKER ON LOCATION \"{}\"",
-            dir.join("repository").display()
-        ),
-    )
-    .await;
-    cluster
+    cluster_with_hub(dir, &dir.join("repository")).await
 }
 
 fn args(server: &Server, more: &[String]) -> Vec<String> {

@@ -15,8 +15,7 @@ mod common;
 use common::cli::BIN;
 use common::server::*;
 
-use common::{FIXTURE, TABLES, run};
-use srbackup::session::Session;
+use common::{TABLES, cluster_with_hub};
 use srbackup::sql::{self, Statement};
 
 const SEED: &str = include_str!("../fixtures/seed-statements.sql");
@@ -75,21 +74,6 @@ fn seed_time(label: &str) -> &'static str {
     } else {
         "2024-12-09-10-52-10-940"
     }
-}
-
-async fn cluster_with_hub(dir: &Path, repository: &Path) -> PathBuf {
-    let cluster = dir.join("cluster");
-    let mut s = Session::open(&cluster).unwrap();
-    run(&mut s, FIXTURE).await;
-    run(
-        &mut s,
-        &format!(
-            "CREATE REPOSITORY test_repo WITH BROKER ON LOCATION \"{}\"",
-            repository.display()
-        ),
-    )
-    .await;
-    cluster
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -21,14 +21,13 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::sql::sqlparser::ast::{BinaryOperator, Expr};
 use datafusion::sql::sqlparser::dialect::MySqlDialect;
 use datafusion::sql::sqlparser::parser::Parser;
-use futures::StreamExt;
 
 use super::guard::{self, Change};
-use super::load::{self, LoadMode};
+use super::load;
 use super::storage::{RowsetWriter, read_rowset};
 use super::types::arrow_schema;
 use super::{Engine, EngineError, Result, problem_at, query};
-use crate::catalog::{self, KeyKind, ObjectDef, ObjectRow, RowsetRow};
+use crate::catalog::{self, KeyKind, ObjectDef, ObjectRow};
 use crate::code::Code;
 use crate::sql::{self, Problem, QuotedIdent};
 
@@ -143,18 +142,10 @@ pub async fn update(engine: &mut Engine, stmt: &sql::Update, current: Option<&st
     let (_, stream) = query::run(engine, &sql, Some(&db.name))
         .await
         .map_err(|e| at_statement(e, stmt.span))?;
-    let target = arrow_schema(&schema);
     let positions: Vec<usize> = (0..schema.columns.len()).collect();
-    let schema2 = schema.clone();
-    let conformed = stream.map(move |b| {
-        b.map_err(EngineError::from)
-            .and_then(|b| load::conform(&schema2, &target, &b, &positions))
-    });
-    Ok(
-        load::load(engine, &obj, LoadMode::Append, Box::pin(conformed))
-            .await?
-            .rows,
-    )
+    Ok(load::load_query(engine, &obj, &schema, stream, positions)
+        .await?
+        .rows)
 }
 
 /// A query error in a DML statement's expressions, pointed at the statement.
@@ -405,22 +396,18 @@ async fn rewrite_and_commit(
         }
         for (i, rollup, file) in &files {
             let rw = &rewrites[*i];
-            tx.insert_rowset(&RowsetRow {
-                id: 0,
-                tablet_id: rw.tablet_id,
-                version: versions.get(&rw.partition_id).copied().unwrap_or(1),
-                path: file
-                    .path
-                    .strip_prefix(&root)
-                    .unwrap_or(&file.path)
-                    .to_string_lossy()
-                    .into_owned(),
-                rows: file.rows as i64,
-                bytes: file.bytes as i64,
-                sha256: file.sha256.clone(),
-                live: true,
-                rollup: rollup.clone(),
-            })?;
+            let path = file
+                .path
+                .strip_prefix(&root)
+                .unwrap_or(&file.path)
+                .to_string_lossy()
+                .into_owned();
+            tx.insert_rowset(&file.live_row(
+                rw.tablet_id,
+                versions.get(&rw.partition_id).copied().unwrap_or(1),
+                path,
+                rollup.clone(),
+            ))?;
         }
         tx.end_load(load_id)?;
         Ok(())

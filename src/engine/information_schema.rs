@@ -624,55 +624,86 @@ fn views(engine: &mut Engine) -> Result<Vec<Vec<V>>> {
     Ok(out)
 }
 
+/// One partition with what SHOW PARTITIONS and `partitions_meta` print of it.
+pub struct PartitionInfo {
+    pub row: catalog::PartitionRow,
+    /// The partition columns, comma-separated.
+    pub key: String,
+    /// The hash columns, or `RANDOM`.
+    pub distribution: String,
+    pub buckets: u32,
+    pub replication: i64,
+    pub rows: i64,
+    pub bytes: i64,
+}
+
+/// The partitions of a table or MV (none for a view), with their live rows and bytes.
+pub fn partitions_of(engine: &mut Engine, obj: &ObjectRow) -> Result<Vec<PartitionInfo>> {
+    let Some(schema) = obj.def.schema() else {
+        return Ok(Vec::new());
+    };
+    let key = schema.partitioning.columns().join(", ");
+    let distribution = match &schema.distribution {
+        catalog::Distribution::Hash { columns, .. } => columns.join(", "),
+        catalog::Distribution::Random { .. } => "RANDOM".into(),
+    };
+    let replication = schema
+        .properties
+        .get("replication_num")
+        .and_then(|v| v.parse::<i64>().ok())
+        .unwrap_or(1);
+    let mut out = Vec::new();
+    for p in engine.catalog().view().partitions(obj.id)? {
+        let (mut rows, mut bytes) = (0i64, 0i64);
+        for t in engine.catalog().view().tablets(p.id)? {
+            for r in engine.catalog().view().live_rowsets(t.id)? {
+                rows = rows.saturating_add(r.rows);
+                bytes = bytes.saturating_add(r.bytes);
+            }
+        }
+        out.push(PartitionInfo {
+            row: p,
+            key: key.clone(),
+            distribution: distribution.clone(),
+            buckets: schema.distribution.buckets(),
+            replication,
+            rows,
+            bytes,
+        });
+    }
+    Ok(out)
+}
+
 fn partitions_meta(engine: &mut Engine) -> Result<Vec<Vec<V>>> {
     let mut out = Vec::new();
     for (db, objects) in objects(engine)? {
         for o in objects {
-            let Some(schema) = o.def.schema() else {
-                continue;
-            };
-            let key = schema.partitioning.columns().join(", ");
-            let distribution = match &schema.distribution {
-                catalog::Distribution::Hash { columns, .. } => columns.join(", "),
-                catalog::Distribution::Random { .. } => "RANDOM".into(),
-            };
-            let replication = schema
-                .properties
-                .get("replication_num")
-                .and_then(|v| v.parse::<i64>().ok())
-                .unwrap_or(1);
-            for p in engine.catalog().view().partitions(o.id)? {
-                let (mut rows, mut bytes) = (0i64, 0i64);
-                for t in engine.catalog().view().tablets(p.id)? {
-                    for r in engine.catalog().view().live_rowsets(t.id)? {
-                        rows = rows.saturating_add(r.rows);
-                        bytes = bytes.saturating_add(r.bytes);
-                    }
-                }
+            for p in partitions_of(engine, &o)? {
+                let v = p.row.visible_version;
                 out.push(vec![
                     s(&db),
                     s(&o.name),
-                    s(&p.name),
-                    V::I(Some(p.id)),
+                    s(&p.row.name),
+                    V::I(Some(p.row.id)),
                     V::I(Some(0)),
-                    V::I(Some(p.visible_version)),
-                    V::T(Some(p.visible_time.clone())),
-                    V::I(Some(p.visible_version.saturating_add(1))),
-                    V::I(Some(p.visible_version)),
+                    V::I(Some(v)),
+                    V::T(Some(p.row.visible_time.clone())),
+                    V::I(Some(v.saturating_add(1))),
+                    V::I(Some(v)),
                     V::I(Some(0)),
                     s("TXN_NORMAL"),
-                    s(&key),
-                    s(bound_text(&p.bound)),
-                    s(&distribution),
-                    V::I(Some(i64::from(schema.distribution.buckets()))),
-                    V::I(Some(replication)),
+                    s(&p.key),
+                    s(bound_text(&p.row.bound)),
+                    s(&p.distribution),
+                    V::I(Some(i64::from(p.buckets))),
+                    V::I(Some(p.replication)),
                     s("HDD"),
                     V::T(Some("9999-12-31 23:59:59".into())),
                     NULL,
                     V::B(Some(false)),
                     V::B(Some(false)),
-                    s(crate::output::human_bytes(bytes as u64)),
-                    V::I(Some(rows)),
+                    s(crate::output::human_bytes(p.bytes as u64)),
+                    V::I(Some(p.rows)),
                     V::B(Some(false)),
                     NULL,
                     NULL,

@@ -23,7 +23,7 @@ use super::storage::{RowsetWriter, WrittenFile, read_rowset};
 use super::types::{arrow_schema, arrow_type, canonical_text, parse_scalar};
 use super::{Engine, EngineError, Result, merge};
 use crate::catalog::{
-    self, KeyKind, ObjectRow, PartitionBound, PartitionRow, Partitioning, RowsetRow, TableSchema,
+    self, KeyKind, ObjectRow, PartitionBound, PartitionRow, Partitioning, TableSchema,
 };
 use crate::sql::Span;
 
@@ -404,6 +404,24 @@ fn check_constraints(schema: &TableSchema, batch: &RecordBatch, first_row: u64) 
 
 /// Casts an incoming batch (from a file or a query) to the table's schema. `columns` maps each
 /// input column to a table column; table columns no input names get their default or NULL.
+/// Loads a query's rows (INSERT … SELECT, UPDATE): each batch conformed to the table's columns
+/// (`positions`: which column each query column feeds), appended in one commit.
+pub async fn load_query(
+    engine: &mut Engine,
+    object: &ObjectRow,
+    schema: &TableSchema,
+    stream: datafusion::execution::SendableRecordBatchStream,
+    positions: Vec<usize>,
+) -> Result<LoadSummary> {
+    let target = arrow_schema(schema);
+    let schema = schema.clone();
+    let conformed = stream.map(move |b| {
+        b.map_err(EngineError::from)
+            .and_then(|b| conform(&schema, &target, &b, &positions))
+    });
+    load(engine, object, LoadMode::Append, Box::pin(conformed)).await
+}
+
 pub fn conform(
     schema: &TableSchema,
     target: &SchemaRef,
@@ -710,17 +728,12 @@ where
                     tx.retire_rowset(r.id)?;
                 }
             }
-            tx.insert_rowset(&RowsetRow {
-                id: 0,
-                tablet_id: tablet.id,
-                version: versions.get(&pid).copied().unwrap_or(1),
-                path: rel.clone(),
-                rows: file.rows as i64,
-                bytes: file.bytes as i64,
-                sha256: file.sha256.clone(),
-                live: true,
-                rollup: rollup.clone(),
-            })?;
+            tx.insert_rowset(&file.live_row(
+                tablet.id,
+                versions.get(&pid).copied().unwrap_or(1),
+                rel.clone(),
+                rollup.clone(),
+            ))?;
         }
         tx.end_load(load_id)?;
         Ok(())

@@ -34,6 +34,30 @@ pub struct WrittenFile {
     pub sha256: String,
 }
 
+impl WrittenFile {
+    /// The catalog row that makes this file live in `tablet_id` at partition version
+    /// `version`; `path` is relative to the cluster directory, `rollup` names a sync MV.
+    pub fn live_row(
+        &self,
+        tablet_id: i64,
+        version: i64,
+        path: String,
+        rollup: Option<String>,
+    ) -> crate::catalog::RowsetRow {
+        crate::catalog::RowsetRow {
+            id: 0,
+            tablet_id,
+            version,
+            path,
+            rows: self.rows as i64,
+            bytes: self.bytes as i64,
+            sha256: self.sha256.clone(),
+            live: true,
+            rollup,
+        }
+    }
+}
+
 fn io_error(path: &Path, source: std::io::Error) -> EngineError {
     EngineError::Io {
         path: path.to_path_buf(),

@@ -121,16 +121,9 @@ pub(super) async fn insert(
             let (_, stream) = query::run(engine, &q.text, current)
                 .await
                 .map_err(|e| at_query(e, q))?;
-            let schema2 = schema.clone();
-            let conformed = stream.map(move |b| {
-                b.map_err(EngineError::from)
-                    .and_then(|b| load::conform(&schema2, &target, &b, &positions))
-            });
-            Ok(
-                load::load(engine, &obj, LoadMode::Append, Box::pin(conformed))
-                    .await?
-                    .rows,
-            )
+            Ok(load::load_query(engine, &obj, &schema, stream, positions)
+                .await?
+                .rows)
         }
         InsertSource::Files { properties } => {
             let stream = crate::engine::files::open(properties, stmt.span, paths)?;

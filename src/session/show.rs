@@ -226,18 +226,6 @@ fn table_status(
 }
 
 fn show(engine: &mut Engine, what: &Show, current: Option<&str>) -> Result<ResultSet> {
-    let conn_dbs = |engine: &mut Engine, db: &Option<sql::Ident>| -> Result<catalog::DatabaseRow> {
-        match db {
-            Some(d) => engine.database(d),
-            None => match current {
-                Some(c) => engine.database(&sql::Ident::new(c)),
-                None => Err(EngineError::invalid(
-                    "no database selected",
-                    Some("name one (FROM db) or run USE db"),
-                )),
-            },
-        }
-    };
     Ok(match what {
         Show::Databases { .. } => {
             let mut rs = ResultSet::new(&["Database"]);
@@ -271,7 +259,7 @@ fn show(engine: &mut Engine, what: &Show, current: Option<&str>) -> Result<Resul
                         .collect(),
                 )
             } else {
-                let db = conn_dbs(engine, database)?;
+                let db = database_or_current(engine, database, current)?;
                 let objects = engine.catalog().view().objects(db.id)?;
                 (
                     db.name,
@@ -333,39 +321,22 @@ fn show(engine: &mut Engine, what: &Show, current: Option<&str>) -> Result<Resul
                 ColumnKind::DateTime,
                 ColumnKind::Integer,
             ];
-            let Some(schema) = obj.def.schema() else {
-                return Ok(rs);
-            };
-            let key = schema.partitioning.columns().join(", ");
-            let dist = match &schema.distribution {
-                catalog::Distribution::Hash { columns, .. } => columns.join(", "),
-                catalog::Distribution::Random { .. } => "RANDOM".into(),
-            };
-            let replication = schema
-                .properties
-                .get("replication_num")
-                .cloned()
-                .unwrap_or_else(|| "1".into());
-            let parts = engine.catalog().view().partitions(obj.id)?;
-            for p in parts {
-                let (mut rows, mut bytes) = (0i64, 0i64);
-                for t in engine.catalog().view().tablets(p.id)? {
-                    for r in engine.catalog().view().live_rowsets(t.id)? {
-                        rows += r.rows;
-                        bytes += r.bytes;
-                    }
-                }
+            for p in information_schema::partitions_of(engine, &obj)? {
+                let (key, dist) = (&p.key, &p.distribution);
+                let replication = p.replication.to_string();
+                let (rows, bytes) = (p.rows, p.bytes);
+                let p_row = &p.row;
                 rs.push(vec![
-                    Some(p.id.to_string()),
-                    Some(p.name.clone()),
-                    Some(p.visible_version.to_string()),
-                    Some(p.visible_time.clone()),
+                    Some(p_row.id.to_string()),
+                    Some(p_row.name.clone()),
+                    Some(p_row.visible_version.to_string()),
+                    Some(p_row.visible_time.clone()),
                     Some("0".into()),
                     Some("NORMAL".into()),
                     Some(key.clone()),
-                    Some(bound_text(&p.bound)),
+                    Some(bound_text(&p_row.bound)),
                     Some(dist.clone()),
-                    Some(schema.distribution.buckets().to_string()),
+                    Some(p.buckets.to_string()),
                     Some(replication.clone()),
                     Some("HDD".into()),
                     Some("9999-12-31 23:59:59".into()),
@@ -386,7 +357,7 @@ fn show(engine: &mut Engine, what: &Show, current: Option<&str>) -> Result<Resul
             rs
         }
         Show::MaterializedViews { database } => {
-            let db = conn_dbs(engine, database)?;
+            let db = database_or_current(engine, database, current)?;
             let mut rs = ResultSet::new(&[
                 "id",
                 "database_name",
@@ -449,7 +420,7 @@ fn show(engine: &mut Engine, what: &Show, current: Option<&str>) -> Result<Resul
             let db_id = if *global {
                 None
             } else {
-                Some(conn_dbs(engine, database)?.id)
+                Some(database_or_current(engine, database, current)?.id)
             };
             let mut rs =
                 ResultSet::new(&["Signature", "Return Type", "Function Type", "Properties"]);

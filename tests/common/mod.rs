@@ -125,6 +125,27 @@ pub async fn rows(session: &mut Session, sql: &str) -> ResultSet {
 
 pub const FIXTURE: &str = include_str!("../../fixtures/sr_hub.sql");
 
+/// A cluster in `dir/cluster` with the sr_hub fixture and a local repository `test_repo` at
+/// `repository`.
+#[allow(dead_code)] // not every test binary uses it
+pub async fn cluster_with_hub(
+    dir: &std::path::Path,
+    repository: &std::path::Path,
+) -> std::path::PathBuf {
+    let cluster = dir.join("cluster");
+    let mut s = Session::open(&cluster).unwrap();
+    run(&mut s, FIXTURE).await;
+    run(
+        &mut s,
+        &format!(
+            "CREATE REPOSITORY test_repo WITH BROKER ON LOCATION \"{}\"",
+            repository.display()
+        ),
+    )
+    .await;
+    cluster
+}
+
 /// A fresh cluster holding the sr_hub fixture and a local repository named `r`; the two
 /// temporary directories live as long as the caller keeps them.
 pub async fn hub_with_local_repo() -> (tempfile::TempDir, tempfile::TempDir, Session) {
