@@ -451,7 +451,8 @@ fn objects(engine: &mut Engine) -> Result<Vec<(String, Vec<ObjectRow>)>> {
     })?)
 }
 
-fn schemata(engine: &mut Engine) -> Result<Vec<Vec<V>>> {
+/// Every database's name, `information_schema` among them (queryable, as in StarRocks), sorted.
+pub fn database_names(engine: &mut Engine) -> Result<Vec<String>> {
     let mut names: Vec<String> = engine
         .catalog()
         .view()
@@ -461,7 +462,11 @@ fn schemata(engine: &mut Engine) -> Result<Vec<Vec<V>>> {
         .collect();
     names.push(DATABASE.into());
     names.sort();
-    Ok(names
+    Ok(names)
+}
+
+fn schemata(engine: &mut Engine) -> Result<Vec<Vec<V>>> {
+    Ok(database_names(engine)?
         .into_iter()
         .map(|n| vec![s("def"), s(n), s("utf8"), s("utf8_general_ci"), NULL])
         .collect())

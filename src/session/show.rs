@@ -229,16 +229,7 @@ fn show(engine: &mut Engine, what: &Show, current: Option<&str>) -> Result<Resul
     Ok(match what {
         Show::Databases { .. } => {
             let mut rs = ResultSet::new(&["Database"]);
-            let mut names: Vec<String> = engine
-                .catalog()
-                .view()
-                .databases()?
-                .into_iter()
-                .map(|d| d.name)
-                .collect();
-            // Queryable, as in StarRocks.
-            names.push(information_schema::DATABASE.into());
-            names.sort();
+            let names = information_schema::database_names(engine)?;
             for name in names {
                 rs.push(vec![Some(name)]);
             }
