@@ -41,6 +41,8 @@ codes! {
     DmlKeyColumn = "srbackup::dml::key_column",
     DmlNoWhere = "srbackup::dml::no_where",
     DmlCondition = "srbackup::dml::condition",
+    // show
+    ShowUnsupported = "srbackup::show::unsupported",
     // ddl
     DdlAddPartition = "srbackup::ddl::add_partition",
     DdlAggregate = "srbackup::ddl::aggregate",

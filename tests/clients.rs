@@ -144,7 +144,14 @@ async fn the_stock_client_introspects_as_with_starrocks() {
     assert!(out.contains("`sr_id` int NOT NULL"), "{out}");
     // What a refusal says: the MySQL code and what is not there.
     let r = mariadb(port, "SHOW PROC '/jobs'");
-    assert!(!r.ok && r.err.contains("not supported"), "{}", r.err);
+    assert!(
+        !r.ok && r.err.contains("1235") && r.err.contains("not supported"),
+        "{}",
+        r.err
+    );
+    let t = table_of(port, "SHOW PROC '/dbs'");
+    assert_eq!(t[0][..3], ["DbId", "DbName", "TableNum"]);
+    assert!(t.iter().any(|r| r[1] == "sr_hub"), "{t:?}");
     let r = mariadb(port, "SELECT * FROM information_schema.engines");
     assert!(!r.ok && r.err.contains("1146"), "{}", r.err);
 }

@@ -351,6 +351,7 @@ fn mysql_code(code: Code, positioned: bool) -> ErrorKind {
         Code::DdlUnknownColumn | Code::LoadUnknownColumn | Code::ShowUnknownColumn => {
             ErrorKind::ER_BAD_FIELD_ERROR
         }
+        Code::ShowUnsupported | Code::DmlUnsupported => ErrorKind::ER_NOT_SUPPORTED_YET,
         _ if positioned => ErrorKind::ER_PARSE_ERROR,
         _ => ErrorKind::ER_UNKNOWN_ERROR,
     }

@@ -278,6 +278,41 @@ fn show(engine: &mut Engine, what: &Show, current: Option<&str>) -> Result<Resul
             }
             rs
         }
+        Show::Proc { path } => match path.value.trim_end_matches('/') {
+            "/dbs" => {
+                let mut rs = ResultSet::new(&[
+                    "DbId",
+                    "DbName",
+                    "TableNum",
+                    "Quota",
+                    "LastConsistencyCheckTime",
+                    "ReplicaQuota",
+                ]);
+                for db in engine.catalog().view().databases()? {
+                    let tables = engine.catalog().view().objects(db.id)?.len();
+                    rs.push(vec![
+                        Some(db.id.to_string()),
+                        Some(db.name),
+                        Some(tables.to_string()),
+                        Some("8388608.000 TB".into()),
+                        None,
+                        Some("1024000".into()),
+                    ]);
+                }
+                rs.kinds = vec![ColumnKind::Integer, ColumnKind::Text, ColumnKind::Integer];
+                rs
+            }
+            other => {
+                return Err(EngineError::at(
+                    sql::Problem::new(
+                        crate::code::Code::ShowUnsupported,
+                        path.span,
+                        format!("SHOW PROC '{other}' is not supported"),
+                    )
+                    .help("'/dbs' is, and over the server '/frontends' and '/backends'; information_schema has the rest"),
+                ));
+            }
+        },
         Show::TableStatus { .. } | Show::Columns { .. } => {
             return Err(EngineError::invalid(
                 "internal: SHOW run out of order",

@@ -168,6 +168,17 @@ pub(super) fn statement(pair: Node) -> Built<Statement> {
             },
             span,
         ),
+        Rule::show_proc => show(
+            Show::Proc {
+                path: super::build::literal_of(
+                    pair.clone()
+                        .into_inner()
+                        .find(|p| matches!(p.as_rule(), Rule::dq_string | Rule::sq_string))
+                        .ok_or_else(|| internal(&pair, "path"))?,
+                )?,
+            },
+            span,
+        ),
         Rule::show_table_status => show(
             Show::TableStatus {
                 database: c.find(Rule::db_name).map(ident_of).transpose()?,

@@ -384,6 +384,10 @@ pub enum Show {
         database: Option<Ident>,
         filter: Option<ShowFilter>,
     },
+    /// `SHOW PROC '/path'`.
+    Proc {
+        path: Literal,
+    },
     /// `SHOW [FULL] COLUMNS FROM t [FROM db]`, `DESC t`.
     Columns {
         table: QualifiedName,
@@ -436,6 +440,7 @@ fn write_show(f: &mut Formatter<'_>, what: &Show) -> fmt::Result {
             }
             write_filter(f, filter)
         }
+        Show::Proc { path } => write!(f, "SHOW PROC {}", QuotedString(&path.value)),
         Show::TableStatus { database, filter } => {
             f.write_str("SHOW TABLE STATUS")?;
             if let Some(db) = database {
