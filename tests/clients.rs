@@ -140,6 +140,13 @@ async fn the_stock_client_introspects_as_with_starrocks() {
     assert_eq!(t.len(), 5, "{t:?}");
     let rows: u64 = t[1..].iter().map(|r| r[1].parse::<u64>().unwrap()).sum();
     assert_eq!(rows, 3000);
+    // information_schema is a database to USE and DESCRIBE, and cannot be made by hand.
+    let t = table_of(port, "USE information_schema; SHOW TABLES LIKE 'tab%'");
+    assert_eq!(t[1..], [vec!["tables"], vec!["tables_config"]]);
+    let t = table_of(port, "DESC information_schema.partitions_meta");
+    assert_eq!(t[1][0], "DB_NAME");
+    let r = mariadb(port, "CREATE DATABASE Information_Schema");
+    assert!(!r.ok && r.err.contains("system database"), "{}", r.err);
     let out = mariadb_ok(port, "SHOW CREATE TABLE sr_hub.sr_member");
     assert!(out.contains("`sr_id` int NOT NULL"), "{out}");
     // What a refusal says: the MySQL code and what is not there.

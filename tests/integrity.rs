@@ -178,6 +178,10 @@ fn ddl_and_loads_on_tables_being_restored_are_refused() {
             "ALTER TABLE sr_hub.sr_region SWAP WITH sr_member",
             "Do not allow doing ALTER ops",
         ),
+        (
+            "CREATE MATERIALIZED VIEW sr_hub.by_city AS SELECT city_code, count(sr_id) FROM sr_hub.sr_member GROUP BY city_code",
+            "Do not allow doing ALTER ops",
+        ),
         // The name a restore is creating cannot be taken by a rename either.
         (
             "ALTER TABLE sr_hub.sr_region RENAME sr_pmc_copy",

@@ -139,13 +139,17 @@ pub async fn update(engine: &mut Engine, stmt: &sql::Update, current: Option<&st
         QuotedIdent(&db.name),
         QuotedIdent(&obj.name)
     );
+    // What the rows were read from: taken before the read, checked when the new rows merge.
+    let expected = load::live_rowsets_by_tablet(engine, obj.id)?;
     let (_, stream) = query::run(engine, &sql, Some(&db.name))
         .await
         .map_err(|e| at_statement(e, stmt.span))?;
     let positions: Vec<usize> = (0..schema.columns.len()).collect();
-    Ok(load::load_query(engine, &obj, &schema, stream, positions)
-        .await?
-        .rows)
+    Ok(
+        load::load_query(engine, &obj, &schema, stream, positions, Some(expected))
+            .await?
+            .rows,
+    )
 }
 
 /// A query error in a DML statement's expressions, pointed at the statement.

@@ -124,6 +124,22 @@ fn schema_difference(a: &TableSchema, b: &TableSchema) -> Option<String> {
     if a.partitioning != b.partitioning {
         return Some("the partitioning differs".to_string());
     }
+    if let (
+        crate::catalog::Distribution::Hash { columns: x, .. },
+        crate::catalog::Distribution::Hash { columns: y, .. },
+    ) = (&a.distribution, &b.distribution)
+        && x != y
+    {
+        // Rows of one key must land in one tablet (key models merge per tablet).
+        return Some(format!(
+            "the distribution differs: HASH({}) in the cluster, HASH({}) in the snapshot",
+            x.join(", "),
+            y.join(", ")
+        ));
+    }
+    if std::mem::discriminant(&a.distribution) != std::mem::discriminant(&b.distribution) {
+        return Some("the distribution differs (HASH in one, RANDOM in the other)".to_string());
+    }
     if a.distribution.buckets() != b.distribution.buckets() {
         return Some(format!(
             "the bucket count differs: {} in the cluster, {} in the snapshot",

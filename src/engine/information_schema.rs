@@ -330,6 +330,30 @@ pub async fn columns_of(engine: &mut Engine, db: &str, obj: &ObjectRow) -> Vec<C
         .collect()
 }
 
+/// The columns of one of these tables, as DESC shows them (`None`: no such table).
+pub fn describe(table: &str) -> Option<Vec<ColumnInfo>> {
+    Some(
+        columns_of_table(table)?
+            .iter()
+            .map(|(name, kind)| ColumnInfo {
+                name: name.to_string(),
+                sql_type: Some(match kind {
+                    Text => SqlType::Varchar { length: 65533 },
+                    Int => SqlType::BigInt,
+                    Time => SqlType::DateTime,
+                    Bool => SqlType::Boolean,
+                    Double => SqlType::Double,
+                }),
+                nullable: true,
+                key: false,
+                default: None,
+                extra: String::new(),
+                comment: None,
+            })
+            .collect(),
+    )
+}
+
 /// `BASE TABLE`, or `VIEW` for views and materialized views, as StarRocks' SHOW FULL TABLES.
 pub fn table_type(def: &ObjectDef) -> &'static str {
     match def {

@@ -412,6 +412,7 @@ pub async fn load_query(
     schema: &TableSchema,
     stream: datafusion::execution::SendableRecordBatchStream,
     positions: Vec<usize>,
+    expected: Option<Expected>,
 ) -> Result<LoadSummary> {
     let target = arrow_schema(schema);
     let schema = schema.clone();
@@ -419,7 +420,14 @@ pub async fn load_query(
         b.map_err(EngineError::from)
             .and_then(|b| conform(&schema, &target, &b, &positions))
     });
-    load(engine, object, LoadMode::Append, Box::pin(conformed)).await
+    load_expecting(
+        engine,
+        object,
+        LoadMode::Append,
+        Box::pin(conformed),
+        expected,
+    )
+    .await
 }
 
 pub fn conform(
@@ -477,7 +485,46 @@ pub async fn load<S>(
     engine: &mut Engine,
     object: &ObjectRow,
     mode: LoadMode,
+    input: S,
+) -> Result<LoadSummary>
+where
+    S: Stream<Item = Result<RecordBatch>> + Unpin,
+{
+    load_expecting(engine, object, mode, input, None).await
+}
+
+/// The live rowsets of every tablet of an object, by tablet: what a statement that reads the
+/// object before it writes (UPDATE) saw.
+pub fn live_rowsets_by_tablet(engine: &mut Engine, object_id: i64) -> Result<Expected> {
+    let mut out = HashMap::new();
+    for p in engine.catalog().view().partitions(object_id)? {
+        for t in engine.catalog().view().tablets(p.id)? {
+            let ids = engine
+                .catalog()
+                .view()
+                .live_rowsets(t.id)?
+                .iter()
+                .map(|r| r.id)
+                .collect();
+            out.insert(t.id, ids);
+        }
+    }
+    Ok(out)
+}
+
+/// Live rowset ids by tablet id.
+pub type Expected = HashMap<i64, Vec<i64>>;
+
+/// [`load`] for rows computed from what the object held earlier (`expected`, from
+/// [`live_rowsets_by_tablet`] taken before the read): a key-model tablet that changed since is
+/// a conflict, and the load fails whole instead of overwriting rows it did not see (two
+/// UPDATEs of one row cannot both count).
+pub async fn load_expecting<S>(
+    engine: &mut Engine,
+    object: &ObjectRow,
+    mode: LoadMode,
     mut input: S,
+    expected: Option<Expected>,
 ) -> Result<LoadSummary>
 where
     S: Stream<Item = Result<RecordBatch>> + Unpin,
@@ -514,6 +561,7 @@ where
         &mut router,
         load_id,
         &mut input,
+        expected.as_ref(),
     )
     .await;
     if result.is_err() {
@@ -533,6 +581,7 @@ async fn write_and_commit<S>(
     router: &mut Router,
     load_id: i64,
     input: &mut S,
+    expected: Option<&Expected>,
 ) -> Result<LoadSummary>
 where
     S: Stream<Item = Result<RecordBatch>> + Unpin,
@@ -586,6 +635,17 @@ where
                 for rowset in engine.catalog().view().live_rowsets(tablet)? {
                     batches.extend(read_rowset(&engine.file_path(&rowset.path))?);
                     old_ids.push(rowset.id);
+                }
+                if let Some(expected) = expected
+                    && expected.get(&tablet).map(Vec::as_slice).unwrap_or_default() != old_ids
+                {
+                    return Err(EngineError::invalid(
+                        format!(
+                            "another statement changed {} while this one read it; nothing was written",
+                            object.name
+                        ),
+                        Some("run the statement again"),
+                    ));
                 }
             }
             batches.extend(read_rowset(&file.path)?);

@@ -89,7 +89,10 @@ pub fn new_context(current_db: Option<&str>) -> SessionContext {
     let config = SessionConfig::new()
         .with_default_catalog_and_schema(DF_CATALOG, current_db.unwrap_or("default"))
         .with_information_schema(false)
-        .set_str("datafusion.sql_parser.dialect", "MySQL");
+        .set_str("datafusion.sql_parser.dialect", "MySQL")
+        // `0.1` is DECIMAL, as in StarRocks and MySQL (DataFusion would make it a DOUBLE, and
+        // `dc = 12345678901234567890.123456789` would compare rounded).
+        .set_bool("datafusion.sql_parser.parse_float_as_decimal", true);
     let ctx = SessionContext::new_with_config(config);
     let catalog = Arc::new(datafusion::catalog::MemoryCatalogProvider::new());
     ctx.register_catalog(DF_CATALOG, catalog);

@@ -150,7 +150,13 @@ pub async fn compute(
     rollup: &RollupDef,
     batches: Vec<RecordBatch>,
 ) -> Result<Vec<RecordBatch>> {
-    let ctx = context(db, table, base, batches)?;
+    // The rows go under the name the MV's query was written against: a RENAME or SWAP of the
+    // base table since changes the table's name, not the query's text.
+    let (db, table) = match super::query::referenced_tables(&rollup.sql, Some(db))?.as_slice() {
+        [(d, t)] => (d.clone(), t.clone()),
+        _ => (db.to_string(), table.to_string()),
+    };
+    let ctx = context(&db, &table, base, batches)?;
     let out = ctx.sql(&rollup.sql).await?.collect().await?;
     let target = arrow_schema(&rollup.schema);
     // Reorder to keys-first and cast to the stored types.

@@ -182,26 +182,45 @@ fn first_difference(
 
 /// The snapshot table that `name`, which the snapshot does not hold, is a copy of: the one
 /// table whose name followed by `_` begins `name` (`orders_restored` ← `orders`), if exactly
-/// one does. This is how starrocks-br applies an incremental backup on top of the copy its base
-/// restore made (`RESTORE … ON (TABLE orders_restored PARTITION (p))`): the copy must exist
+/// one does; several are an error asking which. This is how starrocks-br applies an
+/// incremental backup on top of the copy its base restore made (`RESTORE … ON (TABLE orders_restored PARTITION (p))`): the copy must exist
 /// and fit the snapshot's table exactly (checked with every other existing target), and the
 /// plan names both, so a reviewer sees where the rows come from and go.
-fn copy_source<'m>(manifest: &'m Manifest, name: &str) -> Option<&'m ObjectEntry> {
-    let mut sources = manifest.objects.iter().filter(|o| {
-        kind_of(&o.definition) == ObjectKind::Table
-            && name.len() > o.name.len() + 1
-            && name.starts_with(&o.name)
-            && name.as_bytes()[o.name.len()] == b'_'
-    });
-    let first = sources.next()?;
-    // Two candidates (`a` and `a_b` for `a_b_c`): the longer name is the closer copy.
-    Some(sources.fold(first, |best, o| {
-        if o.name.len() > best.name.len() {
-            o
-        } else {
-            best
-        }
-    }))
+fn copy_source<'m>(manifest: &'m Manifest, name: &Ident) -> Result<Option<&'m ObjectEntry>> {
+    let sources: Vec<&ObjectEntry> = manifest
+        .objects
+        .iter()
+        .filter(|o| {
+            kind_of(&o.definition) == ObjectKind::Table
+                && name.value.len() > o.name.len() + 1
+                && name.value.starts_with(&o.name)
+                && name.value.as_bytes()[o.name.len()] == b'_'
+        })
+        .collect();
+    match sources.as_slice() {
+        [] => Ok(None),
+        [one] => Ok(Some(*one)),
+        many => Err(Error::at(
+            Problem::new(
+                Code::PlanUnknown,
+                name.span,
+                format!(
+                    "the snapshot holds no table {}, and it could be a copy of any of {}",
+                    name.value,
+                    many.iter()
+                        .map(|o| o.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            )
+            .label("which table?")
+            .help(format!(
+                "name the snapshot's table and where it goes: TABLE {} AS {}",
+                many[many.len() - 1].name,
+                name.value
+            )),
+        )),
+    }
 }
 
 /// What the snapshot holds, for "not in the snapshot" errors.
@@ -271,6 +290,17 @@ fn select<'m>(input: &Input<'m>) -> Result<Selection<'m>> {
             .unwrap_or_else(|| db.clone())
     });
 
+    if let Some(target) = &target_db {
+        let span = stmt
+            .database
+            .as_ref()
+            .map(|d| d.alias.as_ref().map(|a| a.span).unwrap_or(d.name.span))
+            .unwrap_or(stmt.span);
+        crate::engine::ddl::system_database(&Ident {
+            value: target.clone(),
+            span,
+        })?;
+    }
     // What the statement selects from the snapshot.
     let mut chosen: BTreeMap<String, Chosen<'m>> = BTreeMap::new();
     let mut functions: BTreeMap<String, (FunctionDef, String)> = BTreeMap::new();
@@ -354,7 +384,7 @@ fn select<'m>(input: &Input<'m>) -> Result<Selection<'m>> {
                         .iter()
                         .find(|o| o.name == name.name.value && kind_of(&o.definition) == kind);
                     let copy = match (exact, alias, kind) {
-                        (None, None, ObjectKind::Table) => copy_source(manifest, &name.name.value),
+                        (None, None, ObjectKind::Table) => copy_source(manifest, &name.name)?,
                         _ => None,
                     };
                     let into_copy = copy.is_some();

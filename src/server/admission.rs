@@ -105,20 +105,20 @@ impl Admission {
 }
 
 /// At most `per_second` lines a second; the rest are counted and reported once.
-struct LogLimiter {
+pub struct LogLimiter {
     per_second: u32,
     state: Mutex<(Instant, u32, u64)>,
 }
 
 impl LogLimiter {
-    fn new(per_second: u32) -> LogLimiter {
+    pub fn new(per_second: u32) -> LogLimiter {
         LogLimiter {
             per_second,
             state: Mutex::new((Instant::now(), 0, 0)),
         }
     }
 
-    fn line(&self, line: &str) {
+    pub fn line(&self, line: &str) {
         let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
         if s.0.elapsed() >= Duration::from_secs(1) {
             if s.2 > 0 {
@@ -177,6 +177,16 @@ pub fn too_many_connections() -> Vec<u8> {
     packet.push(0);
     packet.extend_from_slice(&payload);
     packet
+}
+
+/// A panic a client can provoke in the protocol library (opensrv-mysql's parameter parser; it
+/// is caught, see `prepared.rs`) prints through a rate limit, so that a client sending
+/// malformed packets cannot fill the disk with reports.
+pub fn rate_limit_panics() {
+    let limiter = LogLimiter::new(5);
+    std::panic::set_hook(Box::new(move |info| {
+        limiter.line(&format!("panic (caught where it can be): {info}"))
+    }));
 }
 
 /// Raises this process's open-file limit to its hard limit (best effort): the server's

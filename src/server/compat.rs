@@ -102,6 +102,15 @@ impl Variables {
         }
     }
 
+    /// How long a query may run (`query_timeout`, seconds; StarRocks' default 300).
+    pub fn query_timeout(&self) -> std::time::Duration {
+        let secs = self
+            .get("query_timeout")
+            .and_then(|(v, _)| v.parse::<u64>().ok())
+            .unwrap_or(300);
+        std::time::Duration::from_secs(secs.max(1))
+    }
+
     /// The timestamp the session's next BACKUPs take, if set.
     pub fn snapshot_time(&self) -> Option<&str> {
         self.set.get(SNAPSHOT_TIME).map(String::as_str)
@@ -215,8 +224,24 @@ fn set(text: &str) -> Answer {
         || lower.starts_with("character set")
         || lower.starts_with("charset")
     {
-        // Text is UTF-8 whatever the client calls it.
-        return Answer::Ok;
+        // Text is UTF-8: a client may call it any UTF-8 name, not another character set.
+        let charset = lower
+            .trim_start_matches("names")
+            .trim_start_matches("character set")
+            .trim_start_matches("charset")
+            .split_whitespace()
+            .next()
+            .unwrap_or("")
+            .trim_matches(|c| c == '\'' || c == '"' || c == '`');
+        return match charset {
+            "utf8" | "utf8mb4" | "utf8mb3" | "default" => Answer::Ok,
+            other => Answer::Error {
+                code: ErrorKind::ER_NOT_SUPPORTED_YET,
+                message: format!(
+                    "character set {other} is not supported: text is UTF-8 (SET NAMES utf8mb4)"
+                ),
+            },
+        };
     }
     if lower.starts_with("transaction") {
         // Every statement commits on its own; the isolation level changes nothing.
@@ -292,6 +317,12 @@ fn set(text: &str) -> Answer {
             // they change nothing here.
             continue;
         };
+        if let Err(message) = check_value(&name, &value) {
+            return Answer::Error {
+                code: ErrorKind::ER_WRONG_VALUE_FOR_VAR,
+                message,
+            };
+        }
         let value = match (kind, value.to_ascii_lowercase().as_str()) {
             (_, "default") => default_value(
                 &name,
@@ -319,6 +350,50 @@ fn set(text: &str) -> Answer {
         }
     }
     Answer::Set(values)
+}
+
+/// Values a variable cannot take here, with why: the server's clock is UTC (a session in another
+/// zone would see NOW() and DATETIME values shifted), text is UTF-8, a timeout is positive.
+fn check_value(name: &str, value: &str) -> Result<(), String> {
+    let lower = value.to_ascii_lowercase();
+    match name {
+        "time_zone"
+            if !matches!(
+                lower.as_str(),
+                "utc"
+                    | "+00:00"
+                    | "+0:00"
+                    | "-00:00"
+                    | "system"
+                    | "etc/utc"
+                    | "gmt"
+                    | "z"
+                    | "default"
+            ) =>
+        {
+            Err(format!(
+                "Variable 'time_zone' can't be set to the value of '{value}': srbackup's time is UTC (+00:00)"
+            ))
+        }
+        "character_set_client" | "character_set_connection" | "character_set_results"
+            if !matches!(lower.as_str(), "utf8" | "utf8mb4" | "utf8mb3" | "default") =>
+        {
+            Err(format!(
+                "Variable '{name}' can't be set to the value of '{value}': text is UTF-8"
+            ))
+        }
+        "query_timeout" | "wait_timeout" | "interactive_timeout"
+            if lower != "default"
+                && !lower
+                    .parse::<u64>()
+                    .is_ok_and(|n| (1..=31_536_000).contains(&n)) =>
+        {
+            Err(format!(
+                "Variable '{name}' can't be set to the value of '{value}': a number of seconds from 1 to 31536000"
+            ))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// `a = 1, b = 'x,y'` → `["a = 1", "b = 'x,y'"]`: commas outside quotes and parentheses.
@@ -701,9 +776,9 @@ mod tests {
     #[test]
     fn session_variables_are_set_shown_and_read() {
         let mut vars = Variables::default();
-        let Some(Answer::Set(values)) =
-            ask("SET @@session.autocommit = OFF, time_zone = '+08:00', query_mem_limit = 5")
-        else {
+        let Some(Answer::Set(values)) = ask(
+            "SET @@session.autocommit = OFF, time_zone = '+00:00', query_mem_limit = 5, query_timeout = 600",
+        ) else {
             panic!()
         };
         vars.apply(values);
@@ -715,7 +790,27 @@ mod tests {
         assert_eq!(rs.columns, vec!["Variable_name", "Value"]);
         assert_eq!(
             rs.rows,
-            vec![vec![Some("time_zone".into()), Some("+08:00".into())]]
+            vec![vec![Some("time_zone".into()), Some("+00:00".into())]]
+        );
+        assert_eq!(vars.query_timeout(), std::time::Duration::from_secs(600));
+        // What cannot hold here is refused, not ignored: the clock is UTC, text is UTF-8,
+        // a timeout is a positive number of seconds.
+        for refused in [
+            "SET time_zone = '+08:00'",
+            "SET time_zone = 'garbage'",
+            "SET NAMES latin1",
+            "SET character_set_results = 'latin1'",
+            "SET query_timeout = -1",
+            "SET query_timeout = 0",
+        ] {
+            assert!(
+                matches!(ask(refused), Some(Answer::Error { .. })),
+                "{refused}"
+            );
+        }
+        assert_eq!(
+            ask("SET NAMES 'utf8mb4' COLLATE 'utf8mb4_0900_ai_ci'"),
+            Some(Answer::Ok)
         );
         // LIKE is case-insensitive and has wildcards; other forms of SHOW VARIABLES.
         let rs = rows("show session variables like 'TX\\_%'", &vars);

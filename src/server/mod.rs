@@ -34,7 +34,9 @@ mod serve_impl {
     use opensrv_mysql::AsyncMysqlIntermediary;
     use tokio::net::TcpListener;
 
-    use super::admission::{Admission, Backoff, Limits, raise_fd_limit, too_many_connections};
+    use super::admission::{
+        Admission, Backoff, Limits, raise_fd_limit, rate_limit_panics, too_many_connections,
+    };
     use super::auth::Users;
     use super::connection::Connection;
     use super::framing::OnePacketPerRead;
@@ -138,6 +140,7 @@ mod serve_impl {
         );
         let users = Arc::new(users);
         raise_fd_limit();
+        rate_limit_panics();
         let admission = Arc::new(Admission::new(Limits {
             max_connections: settings.max_connections,
             max_pending: settings.max_pending_logins,

@@ -257,10 +257,23 @@ async fn run(
             }
         }
         Statement::Query(q) => {
+            // A query stops at the session's `query_timeout`, or when its client goes away
+            // (dropping the stream stops DataFusion's work).
+            let limit = variables.query_timeout();
             let mut rows = RowSender { reply, gone: false };
-            match session.stream_query(q, &mut rows).await {
-                Ok(()) => Reply::End,
-                Err(e) => error_reply(e, sql),
+            tokio::select! {
+                done = tokio::time::timeout(limit, session.stream_query(q, &mut rows)) => match done {
+                    Ok(Ok(())) => Reply::End,
+                    Ok(Err(e)) => error_reply(e, sql),
+                    Err(_) => Reply::Error {
+                        code: ErrorKind::ER_QUERY_INTERRUPTED,
+                        message: format!(
+                            "Query exceeded time limit of {} seconds (SET query_timeout = … for longer)",
+                            limit.as_secs()
+                        ),
+                    },
+                },
+                () = reply.closed() => Reply::End,
             }
         }
         _ => match session.execute_text(stmt, sql).await {

@@ -12,9 +12,51 @@ use datafusion::datasource::MemTable;
 use crate::engine::{EngineError, Result, query};
 use crate::results::ResultSet;
 
+/// `condition` as one expression over `columns`, or why not: exactly one expression (a
+/// `UNION …` or anything else after it is refused, so the text cannot become another query),
+/// no subquery, and the SHOW's column names matched in any case (MySQL's rule), written exactly.
+fn checked_condition(condition: &str, columns: &[String]) -> Result<String> {
+    use datafusion::sql::sqlparser::ast::{Expr, visit_expressions, visit_expressions_mut};
+    use datafusion::sql::sqlparser::dialect::MySqlDialect;
+    use datafusion::sql::sqlparser::parser::Parser;
+    use datafusion::sql::sqlparser::tokenizer::Token;
+    use std::ops::ControlFlow;
+    let bad = |why: String| EngineError::Query(format!("WHERE {condition}: {why}"));
+    let mut parser = Parser::new(&MySqlDialect {})
+        .try_with_sql(condition)
+        .map_err(|e| bad(e.to_string()))?;
+    let mut expr = parser.parse_expr().map_err(|e| bad(e.to_string()))?;
+    let next = parser.peek_token();
+    if next.token != Token::EOF {
+        return Err(bad(format!(
+            "a SHOW's WHERE is one condition; `{}` follows it",
+            next.token
+        )));
+    }
+    if visit_expressions(&expr, |e| match e {
+        Expr::Subquery(_) | Expr::InSubquery { .. } | Expr::Exists { .. } => ControlFlow::Break(()),
+        _ => ControlFlow::Continue(()),
+    })
+    .is_break()
+    {
+        return Err(bad("a SHOW's WHERE takes no subquery".into()));
+    }
+    let _ = visit_expressions_mut(&mut expr, |e| {
+        if let Expr::Identifier(id) = e
+            && let Some(exact) = columns.iter().find(|c| c.eq_ignore_ascii_case(&id.value))
+        {
+            id.value = exact.clone();
+            id.quote_style = Some('`');
+        }
+        ControlFlow::<()>::Continue(())
+    });
+    Ok(expr.to_string())
+}
+
 /// The rows of `rs` where `condition` holds.
 pub async fn filter_rows(rs: ResultSet, condition: &str) -> Result<ResultSet> {
     query::check_size(condition)?;
+    let condition = &checked_condition(condition, &rs.columns)?;
     let schema = Arc::new(Schema::new(
         rs.columns
             .iter()
@@ -115,6 +157,24 @@ mod tests {
         assert_eq!(out.get(0, "Variable_name"), Some("time_zone"));
         let out = filter_rows(rs.clone(), "Value IS NULL").await.unwrap();
         assert_eq!(out.get(0, "Variable_name"), Some("wait_timeout"));
-        assert!(filter_rows(rs, "no_such_column = 1").await.is_err());
+        assert!(filter_rows(rs.clone(), "no_such_column = 1").await.is_err());
+        // Names in any case, as MySQL matches them.
+        let out = filter_rows(rs.clone(), "variable_name = 'sql_mode'")
+            .await
+            .unwrap();
+        assert_eq!(out.rows.len(), 1);
+        // One condition and nothing else: no second query, no subquery.
+        for injected in [
+            "1=0 UNION SELECT * FROM show_rows",
+            "1=1; SELECT 1",
+            "Value IN (SELECT 'x')",
+            "EXISTS (SELECT 1)",
+        ] {
+            let e = filter_rows(rs.clone(), injected)
+                .await
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("WHERE"), "{injected}: {e}");
+        }
     }
 }

@@ -121,9 +121,11 @@ pub(super) async fn insert(
             let (_, stream) = query::run(engine, &q.text, current)
                 .await
                 .map_err(|e| at_query(e, q))?;
-            Ok(load::load_query(engine, &obj, &schema, stream, positions)
-                .await?
-                .rows)
+            Ok(
+                load::load_query(engine, &obj, &schema, stream, positions, None)
+                    .await?
+                    .rows,
+            )
         }
         InsertSource::Files { properties } => {
             let stream = crate::engine::files::open(properties, stmt.span, paths)?;

@@ -177,9 +177,18 @@ impl Session {
             Statement::CreateDatabase(s) => created(ddl::create_database(engine, s)?, "database"),
             Statement::DropDatabase(s) => dropped(ddl::drop_database(engine, s)?, "database"),
             Statement::Use(s) => {
-                let db = engine.database(&s.name)?;
-                self.current_db = Some(db.name.clone());
-                done(format!("Database changed to {}", db.name))
+                let name = if s
+                    .name
+                    .value
+                    .eq_ignore_ascii_case(crate::engine::information_schema::DATABASE)
+                {
+                    crate::engine::information_schema::DATABASE.to_string()
+                } else {
+                    engine.database(&s.name)?.name
+                };
+                let out = done(format!("Database changed to {name}"));
+                self.current_db = Some(name);
+                out
             }
             Statement::CreateTable(s) => created(ddl::create_table(engine, s, current)?, "table"),
             Statement::DropTable(s) => dropped(

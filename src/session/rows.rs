@@ -38,6 +38,8 @@ pub fn result_set(schema: &SchemaRef, batches: &[RecordBatch]) -> Result<ResultS
 
 /// One column's values as wire text.
 enum Texts<'a> {
+    /// An untyped NULL (`SELECT NULL`): every value is NULL.
+    Null,
     Boolean(&'a BooleanArray),
     /// Any timestamp, as microseconds.
     DateTime(TimestampMicrosecondArray),
@@ -50,6 +52,7 @@ const OPTIONS: FormatOptions<'static> = FormatOptions::new();
 impl<'a> Texts<'a> {
     fn new(column: &'a ArrayRef) -> Result<Texts<'a>> {
         Ok(match column.data_type() {
+            DataType::Null => Texts::Null,
             DataType::Boolean => Texts::Boolean(
                 column
                     .as_any()
@@ -77,6 +80,7 @@ impl<'a> Texts<'a> {
 
     fn value(&self, row: usize) -> Option<String> {
         match self {
+            Texts::Null => None,
             Texts::Boolean(a) => {
                 (!a.is_null(row)).then(|| if a.value(row) { "1" } else { "0" }.into())
             }

@@ -91,7 +91,30 @@ async fn columns(
     full: bool,
     current: Option<&str>,
 ) -> Result<ResultSet> {
-    let (db, obj) = engine.object(table, current)?;
+    let system = match &table.database {
+        Some(d) => d.value.eq_ignore_ascii_case(information_schema::DATABASE),
+        None => current.is_some_and(|c| c.eq_ignore_ascii_case(information_schema::DATABASE)),
+    };
+    let columns = if system {
+        information_schema::describe(&table.name.value).ok_or_else(|| {
+            EngineError::at(
+                sql::Problem::new(
+                    crate::code::Code::EngineUnknownObject,
+                    table.name.span,
+                    format!("Unknown table 'information_schema.{}'", table.name.value),
+                )
+                .help(format!(
+                    "information_schema has {}",
+                    information_schema::table_names()
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )),
+            )
+        })?
+    } else {
+        let (db, obj) = engine.object(table, current)?;
+        information_schema::columns_of(engine, &db.name, &obj).await
+    };
     let mut rs = if full {
         ResultSet::new(&[
             "Field",
@@ -107,7 +130,7 @@ async fn columns(
     } else {
         ResultSet::new(&["Field", "Type", "Null", "Key", "Default", "Extra"])
     };
-    for c in information_schema::columns_of(engine, &db.name, &obj).await {
+    for c in columns {
         let text = matches!(
             c.sql_type,
             Some(

@@ -127,9 +127,24 @@ def session_statements():
         cur.execute("SELECT CURRENT_VERSION()")
         version = cur.fetchone()[0]
         check("CURRENT_VERSION() names a StarRocks release", version.startswith("3."), version)
-        cur.execute("SET time_zone = '+08:00'")
-        cur.execute("SELECT @@time_zone, @@session.tx_isolation, @@lower_case_table_names")
-        check("SET is kept for the session", cur.fetchone() == ("+08:00", "REPEATABLE-READ", 0))
+        cur.execute("SET query_timeout = 600")
+        cur.execute("SELECT @@query_timeout, @@time_zone, @@session.tx_isolation, @@lower_case_table_names")
+        check("SET is kept for the session", cur.fetchone() == (600, "UTC", "REPEATABLE-READ", 0))
+        try:
+            cur.execute("SET time_zone = '+08:00'")
+            check("a time zone other than UTC is refused", False)
+        except pymysql.err.MySQLError as e:
+            check("a time zone other than UTC is refused with 1231", e.args[0] == 1231, repr(e.args))
+        # A query past the session's query_timeout is stopped with MySQL's 1317.
+        cur.execute("SET query_timeout = 1")
+        try:
+            cur.execute("SELECT count(*) FROM generate_series(1, 100000000000)")
+            check("a query past query_timeout is stopped", False)
+        except pymysql.err.MySQLError as e:
+            check("a query past query_timeout is stopped with 1317", e.args[0] == 1317, repr(e.args))
+        cur.execute("SET query_timeout = 300")
+        cur.execute("SELECT NULL AS n, 0.1 + 0.2 = 0.3 AS exact")
+        check("an untyped NULL is NULL; decimal literals are exact", cur.fetchone() == (None, 1))
         cur.execute("SHOW VARIABLES WHERE Variable_name IN ('sql_mode', 'autocommit')")
         check("SHOW VARIABLES WHERE", len(cur.fetchall()) == 2)
         cur.execute("SHOW FRONTENDS")

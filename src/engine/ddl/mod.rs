@@ -58,7 +58,27 @@ fn already_exists(what: &str, name: &impl std::fmt::Display, span: sql::Span) ->
     )
 }
 
+/// Refuses a database named like the system's `information_schema` (in any case): it would
+/// hide the system tables from every query.
+pub fn system_database(name: &sql::Ident) -> Result<()> {
+    if name
+        .value
+        .eq_ignore_ascii_case(super::information_schema::DATABASE)
+    {
+        return Err(problem_at(
+            Code::DdlExists,
+            name.span,
+            format!(
+                "{} is the system database; it cannot be created, restored into or changed",
+                name.value
+            ),
+        ));
+    }
+    Ok(())
+}
+
 pub fn create_database(engine: &mut Engine, stmt: &sql::CreateDatabase) -> Result<bool> {
+    system_database(&stmt.name)?;
     if engine
         .catalog()
         .view()

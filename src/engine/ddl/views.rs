@@ -245,6 +245,14 @@ pub(super) async fn create_sync_mv(
             format!("{base} is not a table"),
         ));
     };
+    // A table a restore is making may not even have its files yet.
+    guard::not_restoring(
+        &engine.catalog().view(),
+        &db.name,
+        &obj.name,
+        Change::Alter,
+        stmt.name.name.span,
+    )?;
     let rollup = crate::engine::rollup::plan(
         &db.name,
         &obj.name,
@@ -261,33 +269,36 @@ pub(super) async fn create_sync_mv(
         .catalog()
         .write(|tx| tx.begin_load(obj.id, crate::process::Process::current()))?;
     let mut built: Vec<(i64, catalog::RowsetRow)> = Vec::new();
-    for base_rowset in engine.catalog().view().object_rowsets(obj.id)? {
-        let rows = crate::engine::storage::read_rowset(&engine.file_path(&base_rowset.path))?;
-        let out =
-            crate::engine::rollup::compute(&db.name, &obj.name, schema, &rollup, rows).await?;
-        let rel = format!("data/{}/L{lease}-R{}.parquet", obj.id, base_rowset.id);
-        let mut w = crate::engine::storage::RowsetWriter::create(
-            &engine.file_path(&rel),
-            rollup_arrow.clone(),
-        )?;
-        for b in &out {
-            w.write(b)?;
+    let building = async {
+        for base_rowset in engine.catalog().view().object_rowsets(obj.id)? {
+            let rows = crate::engine::storage::read_rowset(&engine.file_path(&base_rowset.path))?;
+            let out =
+                crate::engine::rollup::compute(&db.name, &obj.name, schema, &rollup, rows).await?;
+            let rel = format!("data/{}/L{lease}-R{}.parquet", obj.id, base_rowset.id);
+            let mut w = crate::engine::storage::RowsetWriter::create(
+                &engine.file_path(&rel),
+                rollup_arrow.clone(),
+            )?;
+            for b in &out {
+                w.write(b)?;
+            }
+            let file = w.finish()?;
+            built.push((
+                base_rowset.id,
+                file.live_row(
+                    base_rowset.tablet_id,
+                    base_rowset.version,
+                    rel,
+                    Some(rollup.name.clone()),
+                ),
+            ));
         }
-        let file = w.finish()?;
-        built.push((
-            base_rowset.id,
-            catalog::RowsetRow {
-                id: 0,
-                tablet_id: base_rowset.tablet_id,
-                version: base_rowset.version,
-                path: rel,
-                rows: file.rows as i64,
-                bytes: file.bytes as i64,
-                sha256: file.sha256,
-                live: true,
-                rollup: Some(rollup.name.clone()),
-            },
-        ));
+        Ok::<_, EngineError>(())
+    };
+    if let Err(e) = building.await {
+        // Its files are garbage once the lease is gone.
+        let _ = engine.catalog().write(|tx| tx.end_load(lease));
+        return Err(e);
     }
     let mut rollups = rollups.clone();
     rollups.push(rollup);
