@@ -13,7 +13,6 @@ first failure.
 
 import argparse
 import datetime
-import sys
 from decimal import Decimal
 
 parser = argparse.ArgumentParser()
@@ -36,14 +35,7 @@ EXPECTED = [
     (3, None, None, None, None, None, None, None, None, None, None, None, None, None, None),
 ]
 
-failures = 0
-
-
-def check(name, ok, detail=""):
-    global failures
-    print(("ok   " if ok else "FAIL ") + name + (f": {detail}" if detail and not ok else ""))
-    if not ok:
-        failures += 1
+from checks import check, finish
 
 
 def compare(driver, rows):
@@ -175,5 +167,4 @@ run_pymysql()
 run_connector(use_pure=True)
 run_connector(use_pure=False)
 session_statements()
-print(f"{failures} failures")
-sys.exit(1 if failures else 0)
+finish()

@@ -6,7 +6,6 @@ Run by tests/clients.rs. Prints one line per check; exits non-zero on any failur
 """
 
 import argparse
-import sys
 import warnings
 
 import sqlalchemy
@@ -17,14 +16,7 @@ parser.add_argument("--port", type=int, required=True)
 parser.add_argument("--password", required=True)
 args = parser.parse_args()
 
-failures = 0
-
-
-def check(name, ok, detail=""):
-    global failures
-    print(("ok   " if ok else "FAIL ") + name + (f": {detail}" if detail and not ok else ""))
-    if not ok:
-        failures += 1
+from checks import check, finish
 
 
 TABLES = {"sr_member", "sr_pmc", "sr_event", "sr_region"}
@@ -76,5 +68,4 @@ for scheme in ["starrocks", "mysql+pymysql"]:
         check(f"{scheme}: count(*)", count == 3000, repr(count))
     engine.dispose()
 
-print(f"{failures} failures")
-sys.exit(1 if failures else 0)
+finish()
