@@ -630,7 +630,16 @@ where
         for (key, file) in written.iter_mut() {
             let mut batches = Vec::new();
             let mut old_ids = Vec::new();
-            if let (LoadMode::Append, Some(existing)) = (mode, &router.targets[key.0].existing) {
+            let target = router.targets.get(key.0).ok_or_else(|| {
+                EngineError::invalid(
+                    format!(
+                        "{}: its partitions changed during the load (a restore or DDL); nothing was loaded",
+                        object.name
+                    ),
+                    Some("run the statement again"),
+                )
+            })?;
+            if let (LoadMode::Append, Some(existing)) = (mode, &target.existing) {
                 let tablet = tablet_for(engine, existing.id, key.1)?;
                 for rowset in engine.catalog().view().live_rowsets(tablet)? {
                     batches.extend(read_rowset(&engine.file_path(&rowset.path))?);

@@ -89,10 +89,12 @@ pub fn new_context(current_db: Option<&str>) -> SessionContext {
     let config = SessionConfig::new()
         .with_default_catalog_and_schema(DF_CATALOG, current_db.unwrap_or("default"))
         .with_information_schema(false)
-        .set_str("datafusion.sql_parser.dialect", "MySQL")
-        // `0.1` is DECIMAL, as in StarRocks and MySQL (DataFusion would make it a DOUBLE, and
-        // `dc = 12345678901234567890.123456789` would compare rounded).
-        .set_bool("datafusion.sql_parser.parse_float_as_decimal", true);
+        .set_str("datafusion.sql_parser.dialect", "MySQL");
+    // Decimal literals stay DataFusion's DOUBLE: with `parse_float_as_decimal` DataFusion
+    // compares a DOUBLE column with `0.1` as DECIMAL (wrong matches, and a cast error for
+    // values past the literal's precision); MySQL compares such pairs as DOUBLE. The cost: a
+    // DECIMAL column of more than 15 significant digits compared with a literal compares
+    // rounded (quote the literal to compare exactly).
     let ctx = SessionContext::new_with_config(config);
     let catalog = Arc::new(datafusion::catalog::MemoryCatalogProvider::new());
     ctx.register_catalog(DF_CATALOG, catalog);

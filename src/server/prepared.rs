@@ -195,7 +195,10 @@ fn literal(coltype: ColumnType, value: ValueInner<'_>) -> Result<String, String>
             Ok(text) => match coltype {
                 // DECIMAL parameters are sent as their digits.
                 ColumnType::MYSQL_TYPE_DECIMAL | ColumnType::MYSQL_TYPE_NEWDECIMAL
-                    if text.parse::<f64>().is_ok() =>
+                    if text.parse::<f64>().is_ok_and(f64::is_finite)
+                        && text
+                            .bytes()
+                            .all(|b| b.is_ascii_digit() || b"+-.eE".contains(&b)) =>
                 {
                     text.to_string()
                 }

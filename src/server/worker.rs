@@ -106,14 +106,35 @@ impl Worker {
                 // Ends when the connection drops its sender (the client went away).
                 while let Some(request) = rx.blocking_recv() {
                     let reply = match &mut session {
-                        Ok(session) => shared.runtime.block_on(run(
-                            session,
-                            &shared,
-                            &peer,
-                            &mut variables,
-                            &request.sql,
-                            &request.reply,
-                        )),
+                        // A bug that panics fails its statement, not the connection: the
+                        // client gets an error, and the session starts afresh (catalog
+                        // changes are transactions, so nothing is left half-done).
+                        Ok(s) => match std::panic::catch_unwind(std::panic::AssertUnwindSafe(
+                            || {
+                                shared.runtime.block_on(run(
+                                    s,
+                                    &shared,
+                                    &peer,
+                                    &mut variables,
+                                    &request.sql,
+                                    &request.reply,
+                                ))
+                            },
+                        )) {
+                            Ok(reply) => reply,
+                            Err(_) => {
+                                session = Session::open(&shared.cluster)
+                                    .map(|mut s| {
+                                        s.set_path_policy(shared.paths.clone());
+                                        s
+                                    })
+                                    .map_err(|e| e.to_string());
+                                Reply::Error {
+                                    code: ErrorKind::ER_UNKNOWN_ERROR,
+                                    message: "internal error: the statement failed (a bug; the server log says where); the session was reset, run USE again".into(),
+                                }
+                            }
+                        },
                         Err(e) => Reply::Error {
                             code: ErrorKind::ER_UNKNOWN_ERROR,
                             message: format!("cannot open the cluster: {e}"),
