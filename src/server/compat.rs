@@ -60,7 +60,8 @@ pub struct Client<'a> {
 
 /// Answers `sql` when it is one of the client statements above; `None` sends it to the parser.
 pub fn answer(sql: &str, client: Client<'_>, vars: &Variables) -> Option<Answer> {
-    let text = sql.trim().trim_end_matches(';').trim();
+    // Drivers put a comment first (Connector/J: `/* mysql-connector-java-8.0 */SELECT @@…`).
+    let text = skip_leading_comments(sql).trim_end_matches(';').trim();
     let lower = text.to_ascii_lowercase();
     let words: Vec<&str> = lower.split_whitespace().collect();
     match words.as_slice() {
@@ -72,6 +73,26 @@ pub fn answer(sql: &str, client: Client<'_>, vars: &Variables) -> Option<Answer>
         ["show", rest @ ..] => show(text, rest, client, vars),
         ["admin", "show", "frontend", "config", ..] => Some(frontend_config(text)),
         _ => None,
+    }
+}
+
+/// `sql` after any leading white space and `/* … */` or `-- …`/`# …` comments.
+fn skip_leading_comments(sql: &str) -> &str {
+    let mut rest = sql.trim_start();
+    loop {
+        if let Some(after) = rest.strip_prefix("/*") {
+            match after.find("*/") {
+                Some(end) => rest = after[end + 2..].trim_start(),
+                None => return rest,
+            }
+        } else if rest.starts_with("--") || rest.starts_with('#') {
+            match rest.find('\n') {
+                Some(end) => rest = rest[end + 1..].trim_start(),
+                None => return "",
+            }
+        } else {
+            return rest;
+        }
     }
 }
 
@@ -502,6 +523,11 @@ fn show(text: &str, rest: &[&str], client: Client<'_>, vars: &Variables) -> Opti
         ["variables", ..] => (variables(vars), 2),
         ["full" | "global" | "session" | "local", "variables", ..] => (variables(vars), 3),
         ["frontends"] => (frontends(client), 2),
+        ["engines", ..] => (engines(), 2),
+        ["charset", ..] | ["character", "set", ..] => {
+            (charsets(), if rest[0] == "charset" { 2 } else { 3 })
+        }
+        ["collation", ..] => (collations(), 2),
         ["backends"] => (backends(client), 2),
         ["proc", path] => match path.trim_matches(|c| c == '\'' || c == '"') {
             "/frontends" => (frontends(client), 3),
@@ -551,6 +577,84 @@ fn skip_words(text: &str, words: usize) -> &str {
             .unwrap_or("");
     }
     rest.trim()
+}
+
+/// `SHOW ENGINES`: the one storage engine here, as StarRocks lists its own.
+fn engines() -> ResultSet {
+    let mut rs = ResultSet::new(&[
+        "Engine",
+        "Support",
+        "Comment",
+        "Transactions",
+        "XA",
+        "Savepoints",
+    ]);
+    rs.push(
+        [
+            "OLAP",
+            "YES",
+            "Default storage engine of StarRocks",
+            "YES",
+            "NO",
+            "NO",
+        ]
+        .iter()
+        .map(|v| Some(v.to_string()))
+        .collect(),
+    );
+    rs
+}
+
+/// `SHOW CHARSET`: text is UTF-8.
+fn charsets() -> ResultSet {
+    let mut rs = ResultSet::new(&["Charset", "Description", "Default collation", "Maxlen"]);
+    for (cs, desc, coll, len) in [
+        ("utf8", "UTF-8 Unicode", "utf8_general_ci", "3"),
+        ("utf8mb4", "UTF-8 Unicode", "utf8mb4_general_ci", "4"),
+    ] {
+        rs.push(vec![
+            Some(cs.into()),
+            Some(desc.into()),
+            Some(coll.into()),
+            Some(len.into()),
+        ]);
+    }
+    rs.kinds = vec![
+        ColumnKind::Text,
+        ColumnKind::Text,
+        ColumnKind::Text,
+        ColumnKind::Integer,
+    ];
+    rs
+}
+
+/// `SHOW COLLATION`: the UTF-8 collations clients ask for (their ids are MySQL's).
+fn collations() -> ResultSet {
+    let mut rs = ResultSet::new(&[
+        "Collation",
+        "Charset",
+        "Id",
+        "Default",
+        "Compiled",
+        "Sortlen",
+    ]);
+    for (coll, cs, id, default) in [
+        ("utf8_general_ci", "utf8", "33", "Yes"),
+        ("utf8mb4_general_ci", "utf8mb4", "45", "Yes"),
+        ("utf8mb4_0900_ai_ci", "utf8mb4", "255", ""),
+        ("utf8mb4_bin", "utf8mb4", "46", ""),
+    ] {
+        rs.push(vec![
+            Some(coll.into()),
+            Some(cs.into()),
+            Some(id.into()),
+            Some(default.into()),
+            Some("Yes".into()),
+            Some("1".into()),
+        ]);
+    }
+    rs.kinds = vec![ColumnKind::Text, ColumnKind::Text, ColumnKind::Integer];
+    rs
 }
 
 fn variables(vars: &Variables) -> ResultSet {
@@ -768,6 +872,24 @@ mod tests {
             rs.rows[0],
             vec![Some("sr_hub".into()), Some("root@127.0.0.1".into())]
         );
+        // Connector/J's first query: a comment, then every variable it reads.
+        let rs = rows(
+            "/* mysql-connector-java-8.0.33 */SELECT @@session.auto_increment_increment AS auto_increment_increment, @@character_set_client AS character_set_client, @@character_set_connection AS character_set_connection, @@character_set_results AS character_set_results, @@character_set_server AS character_set_server, @@collation_server AS collation_server, @@collation_connection AS collation_connection, @@init_connect AS init_connect, @@interactive_timeout AS interactive_timeout, @@license AS license, @@lower_case_table_names AS lower_case_table_names, @@max_allowed_packet AS max_allowed_packet, @@net_write_timeout AS net_write_timeout, @@performance_schema AS performance_schema, @@query_cache_size AS query_cache_size, @@query_cache_type AS query_cache_type, @@sql_mode AS sql_mode, @@system_time_zone AS system_time_zone, @@time_zone AS time_zone, @@transaction_isolation AS transaction_isolation, @@wait_timeout AS wait_timeout",
+            &vars,
+        );
+        assert_eq!(rs.columns.len(), 21);
+        assert_eq!(rs.get(0, "time_zone"), Some("UTC"));
+        for sql in [
+            "SHOW ENGINES",
+            "SHOW CHARSET",
+            "SHOW CHARACTER SET LIKE 'utf8%'",
+            "SHOW COLLATION WHERE Charset = 'utf8mb4'",
+        ] {
+            assert!(
+                matches!(ask(sql), Some(Answer::Rows(_) | Answer::RowsWhere { .. })),
+                "{sql}"
+            );
+        }
         // SQLAlchemy's StarRocks dialect reads a version it can parse.
         let rs = rows("SELECT CURRENT_VERSION()", &vars);
         assert!(rs.rows[0][0].as_deref().unwrap().starts_with("3.5.0-"));
