@@ -170,6 +170,15 @@ async fn rename_and_swap_trade_names_atomically_and_deactivate_readers() {
          INSERT INTO r VALUES (1, 1, 10);",
     )
     .await;
+    // A synchronous MV's name is taken in its database, for another MV as for a table.
+    for sql in [
+        "CREATE MATERIALIZED VIEW r_by_g AS SELECT k, sum(k) FROM a GROUP BY k",
+        "CREATE TABLE r_by_g (k INT) DUPLICATE KEY (k)",
+        "CREATE VIEW r_by_g AS SELECT 1",
+    ] {
+        let e = fails(&mut s, sql).await;
+        assert!(e.contains("already exists"), "{sql}: {e}");
+    }
     // A table with a synchronous MV keeps loading after a rename; the MV follows its rows.
     run(
         &mut s,

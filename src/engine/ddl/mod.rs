@@ -245,12 +245,15 @@ fn free_name(
     current: Option<&str>,
 ) -> Result<Option<catalog::DatabaseRow>> {
     let db = engine.database_of(name, current)?;
-    if engine
-        .catalog()
-        .view()
-        .object(db.id, &name.name.value)?
-        .is_none()
-    {
+    let view = engine.catalog().view();
+    // A synchronous MV lives inside its table but is queried (and dropped) by its name: that
+    // name is taken as much as a table's.
+    let taken = view.object(db.id, &name.name.value)?.is_some()
+        || view.objects(db.id)?.iter().any(|o| {
+            matches!(&o.def, catalog::ObjectDef::Table { rollups, .. }
+                if rollups.iter().any(|r| r.name == name.name.value))
+        });
+    if !taken {
         return Ok(Some(db));
     }
     if if_not_exists {
