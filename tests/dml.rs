@@ -360,13 +360,7 @@ fn a_restore_into_a_copy_needs_one_source_and_an_exact_fit() {
                 &format!("RESTORE SNAPSHOT s FROM r DATABASE sr_hub ON (TABLE {target})"),
             ],
         );
-        // One line, as miette wraps long messages.
-        let err = err
-            .replace('│', " ")
-            .split_whitespace()
-            .collect::<Vec<_>>()
-            .join(" ");
-        (ok, out, err)
+        (ok, out, cli::flat(&err))
     };
     // Two snapshot tables could be meant.
     cli::sql(&c, &table("a_b_x", "k"));

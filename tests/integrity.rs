@@ -38,13 +38,6 @@ fn refused(c: &Cluster, statement: &str) -> String {
     flat(&err)
 }
 
-fn flat(text: &str) -> String {
-    text.replace('│', " ")
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
 /// Starts a slowed job and kills it once it has finished `tasks` tasks; its job row.
 fn killed_midway(c: &Cluster, kind: &str, statement: &str, tasks: usize) -> catalog::JobRow {
     throttle(c, 8);

@@ -108,18 +108,20 @@ enum Spec {
 }
 
 /// Registers, from one catalog read, every table, MV and view that `sql` names (recursively
-/// through views). Unknown names are left for DataFusion to report.
+/// through views), and the `information_schema` tables it names; whether it names any of
+/// those. Unknown names are left for DataFusion to report.
 pub async fn register_referenced(
     engine: &mut Engine,
     ctx: &SessionContext,
     sql: &str,
     current_db: Option<&str>,
-) -> Result<()> {
+) -> Result<bool> {
     let root = engine.root().to_path_buf();
+    let refs = referenced_tables(sql, current_db)?;
     let mut specs = Vec::new();
     engine.catalog().read(|conn| {
         let mut seen = HashSet::new();
-        collect_specs(conn, &root, sql, current_db, &mut seen, 0, &mut specs)
+        collect_specs(conn, &root, refs.clone(), &mut seen, 0, &mut specs)
     })?;
     // Dependencies come first in `specs`, so a view's tables exist when it is planned.
     for (db, name, spec) in specs {
@@ -149,26 +151,25 @@ pub async fn register_referenced(
             provider,
         )?;
     }
-    Ok(())
+    register_information_schema(engine, ctx, &refs).await
 }
 
 /// Registers the `information_schema` tables `sql` reads; whether it reads any.
 async fn register_information_schema(
     engine: &mut Engine,
     ctx: &SessionContext,
-    sql: &str,
-    current_db: Option<&str>,
+    refs: &[(String, String)],
 ) -> Result<bool> {
     use super::information_schema as is;
     let mut any = false;
-    for (db, table) in referenced_tables(sql, current_db)? {
+    for (db, table) in refs {
         if !db.eq_ignore_ascii_case(is::DATABASE) {
             continue;
         }
-        let Some((schema, batch)) = is::build(engine, &table).await? else {
+        let Some((schema, batch)) = is::build(engine, table).await? else {
             continue; // DataFusion names the unknown table
         };
-        ensure_schema(ctx, &db)?;
+        ensure_schema(ctx, db)?;
         let table_ref = TableReference::partial(db.as_str(), table.as_str());
         ctx.register_table(
             table_ref,
@@ -208,8 +209,7 @@ pub fn referenced_tables(sql: &str, current_db: Option<&str>) -> Result<Vec<(Str
 fn collect_specs(
     conn: &crate::catalog::Reader<'_>,
     root: &std::path::Path,
-    sql: &str,
-    current_db: Option<&str>,
+    refs: Vec<(String, String)>,
     seen: &mut HashSet<(String, String)>,
     depth: usize,
     specs: &mut Vec<(String, String, Spec)>,
@@ -220,7 +220,7 @@ fn collect_specs(
             None,
         ));
     }
-    for (db, table) in referenced_tables(sql, current_db)? {
+    for (db, table) in refs {
         if !seen.insert((db.clone(), table.clone())) {
             continue;
         }
@@ -283,7 +283,8 @@ fn collect_specs(
                 ..
             } => {
                 // A view's names resolve in its own database.
-                collect_specs(conn, root, view_sql, Some(&db), seen, depth + 1, specs)?;
+                let inner = referenced_tables(view_sql, Some(&db))?;
+                collect_specs(conn, root, inner, seen, depth + 1, specs)?;
                 Spec::View {
                     sql: view_sql.clone(),
                     columns: columns.clone(),
@@ -402,8 +403,7 @@ pub async fn run(
     if let Some(db) = current_db {
         ensure_schema(&ctx, db)?;
     }
-    register_referenced(engine, &ctx, sql, current_db).await?;
-    let system = register_information_schema(engine, &ctx, sql, current_db).await?;
+    let system = register_referenced(engine, &ctx, sql, current_db).await?;
     let rewritten;
     let sql = if system {
         rewritten = super::information_schema::exact_column_names(sql)?;

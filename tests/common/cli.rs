@@ -152,3 +152,12 @@ pub fn restores_whole(c: &Cluster, label: &str, db: &str) {
     let (ok, out, err) = srbackup(&c.path, &["verify", "r", label]);
     assert!(ok, "{out}\n{err}");
 }
+
+/// A diagnostic on one line (miette wraps long messages and draws `│` before continuations).
+#[allow(dead_code)] // not every test binary uses it
+pub fn flat(text: &str) -> String {
+    text.replace('│', " ")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
