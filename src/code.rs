@@ -25,6 +25,11 @@ macro_rules! codes {
 }
 
 codes! {
+    // accounts and privileges
+    AccessDenied = "srbackup::access::denied",
+    AccessInvalid = "srbackup::access::invalid",
+    AccessUnknown = "srbackup::access::unknown",
+    AccessExists = "srbackup::access::exists",
     // catalog
     CatalogBusy = "srbackup::catalog::busy",
     CatalogFull = "srbackup::catalog::full",

@@ -65,6 +65,16 @@ pub struct Settings {
     pub allowed_paths: Vec<std::path::PathBuf>,
     /// Where the key sealing stored credentials is (default `<cluster>/secret.key`).
     pub secret_key_file: Option<std::path::PathBuf>,
+    /// `srbackup serve`: the plugin the greeting names (`mysql_native_password`, StarRocks'
+    /// only one, or `caching_sha2_password`, MySQL 8's default); clients answer with it.
+    pub authentication_plugin: String,
+    /// `srbackup serve`: the TLS certificate chain and private key (PEM); TLS is offered when
+    /// both are set.
+    pub ssl_cert: Option<std::path::PathBuf>,
+    pub ssl_key: Option<std::path::PathBuf>,
+    /// StarRocks' `ssl_force_secure_transport`: plain-text connections from other hosts are
+    /// refused (error 5205).
+    pub ssl_force_secure_transport: bool,
 }
 
 fn cores() -> usize {
@@ -88,6 +98,10 @@ impl Default for Settings {
             login_timeout_seconds: 10,
             allowed_paths: Vec::new(),
             secret_key_file: None,
+            authentication_plugin: "mysql_native_password".into(),
+            ssl_cert: None,
+            ssl_key: None,
+            ssl_force_secure_transport: false,
         }
     }
 }
@@ -123,6 +137,44 @@ impl Settings {
                 let stage2 = parse_stage2(value).map_err(|e| format!("line {}: {e}", n + 1))?;
                 s.users.insert(user.to_string(), stage2);
                 continue;
+            }
+            match key {
+                "authentication_plugin" => {
+                    if value != "mysql_native_password" && value != "caching_sha2_password" {
+                        return Err(format!(
+                            "line {}: authentication_plugin is mysql_native_password or caching_sha2_password, not {value}",
+                            n + 1
+                        ));
+                    }
+                    s.authentication_plugin = value.to_string();
+                    continue;
+                }
+                "ssl_cert" | "ssl_key" => {
+                    let path = std::path::PathBuf::from(value);
+                    if !path.is_absolute() {
+                        return Err(format!("line {}: {key} takes an absolute path", n + 1));
+                    }
+                    if key == "ssl_cert" {
+                        s.ssl_cert = Some(path);
+                    } else {
+                        s.ssl_key = Some(path);
+                    }
+                    continue;
+                }
+                "ssl_force_secure_transport" => {
+                    s.ssl_force_secure_transport = match value {
+                        "true" => true,
+                        "false" => false,
+                        _ => {
+                            return Err(format!(
+                                "line {}: ssl_force_secure_transport is true or false",
+                                n + 1
+                            ));
+                        }
+                    };
+                    continue;
+                }
+                _ => {}
             }
             if key == "secret_key_file" {
                 let path = std::path::PathBuf::from(value);

@@ -28,6 +28,11 @@ pub enum Error {
     #[error(transparent)]
     #[diagnostic(transparent)]
     Repo(RepoError),
+    /// A statement the session's user may not run: StarRocks' "Access denied; you need …"
+    /// message, word for word (the server sends it as error 5203).
+    #[error("{message}")]
+    #[diagnostic(code(srbackup::access::denied))]
+    Denied { message: String },
     /// Something that cannot be done, said in words, with what to do instead.
     #[error("{message}")]
     #[diagnostic(code(srbackup::invalid))]
@@ -64,6 +69,7 @@ impl Error {
             Error::Engine(e) => e.error_code(),
             Error::Repo(e) => e.error_code(),
             Error::Invalid { .. } => Code::Invalid,
+            Error::Denied { .. } => Code::AccessDenied,
         }
     }
 }

@@ -228,6 +228,7 @@ async fn run(cli: Cli) -> Result<()> {
             let time = std::env::var("SRBACKUP_SNAPSHOT_TIME").ok();
             let options = srbackup::exec::StartOptions {
                 snapshot_time: time.as_deref(),
+                owner: "",
             };
             let outcome =
                 srbackup::exec::apply(session.engine(), &parsed, &progress, options).await?;

@@ -242,6 +242,7 @@ async fn stale_plans_busy_databases_and_damaged_objects_are_refused() {
                     snapshot_timestamp: None,
                     timeout_seconds: 86400,
                     process: srbackup::process::Process::current(),
+                    owner: "",
                 },
                 &[],
             )

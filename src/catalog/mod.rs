@@ -19,7 +19,7 @@ pub use job::{JobKind, JobState, JobStatus};
 pub use schema::*;
 #[cfg(feature = "engine")]
 pub use store::{
-    BUSY_TIMEOUT, Catalog, CatalogError, Claim, DatabaseRow, Held, JobRow, NewJob, ObjectRow,
-    ObjectState, PartitionRow, Reader, RepositoryRow, Result, RowsetRow, SCHEMA_VERSION, TabletRow,
-    Tx,
+    AccountRow, BUSY_TIMEOUT, Catalog, CatalogError, Claim, DatabaseRow, GrantRow, Held, Holder,
+    JobRow, NewJob, ObjectRow, ObjectState, PartitionRow, Reader, RepositoryRow, Result, RowsetRow,
+    SCHEMA_VERSION, TabletRow, Tx,
 };

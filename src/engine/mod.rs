@@ -114,7 +114,7 @@ impl Engine {
             path: root.to_path_buf(),
             source: e,
         })?;
-        let catalog = Catalog::open(&root.join("catalog.db"))?;
+        let catalog = Catalog::open(&catalog_path(&root))?;
         Ok(Engine { root, catalog })
     }
 
@@ -206,6 +206,11 @@ impl Engine {
         }
         Err(EngineError::at(problem))
     }
+}
+
+/// Where a cluster's catalog file is.
+pub fn catalog_path(cluster: &Path) -> PathBuf {
+    cluster.join("catalog.db")
 }
 
 /// A problem at a span, as an error.

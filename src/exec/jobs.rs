@@ -94,11 +94,15 @@ fn matches(rs: &ResultSet, row: &[Option<String>], filter: &[Predicate]) -> bool
 
 /// SHOW BACKUP / SHOW RESTORE: the newest job of each database (of `FROM db`, or of the
 /// current database when there is one), as StarRocks keeps only the last job per database.
+/// Who may see or cancel a job (the session's privileges; always yes for a local command).
+pub type JobFilter<'f> = &'f mut dyn FnMut(&mut Engine, &JobRow) -> Result<bool>;
+
 pub fn show(
     engine: &mut Engine,
     kind: JobKind,
     stmt: &ShowJobs,
     current: Option<&str>,
+    allowed: JobFilter<'_>,
 ) -> Result<ResultSet> {
     let db = stmt
         .database
@@ -108,7 +112,7 @@ pub fn show(
     let all = engine.catalog().view().jobs(kind, db.as_deref())?;
     let mut newest: Vec<JobRow> = Vec::new();
     for j in all {
-        if !newest.iter().any(|n| n.db_name == j.db_name) {
+        if !newest.iter().any(|n| n.db_name == j.db_name) && allowed(engine, &j)? {
             newest.push(j);
         }
     }
@@ -180,6 +184,7 @@ pub async fn cancel(
     kind: JobKind,
     stmt: &CancelJob,
     current: Option<&str>,
+    allowed: JobFilter<'_>,
 ) -> Result<String> {
     let db = match &stmt.target {
         CancelTarget::Database(d) => d.value.clone(),
@@ -215,6 +220,21 @@ pub async fn cancel(
             kind.keyword()
         ));
     };
+    if !allowed(engine, &job)? {
+        return Err(Error::Denied {
+            message: format!(
+                "Access denied; {} job {} ({}) was submitted by {} and cancelling it needs the privileges it needs",
+                kind.keyword(),
+                job.id,
+                job.label,
+                if job.owner.is_empty() {
+                    "a local command (root)"
+                } else {
+                    job.owner.as_str()
+                }
+            ),
+        });
+    }
     if !job.process.is_alive() {
         super::cancel_interrupted(engine, &job).await?;
         return Ok(format!("Query OK, job {} cancelled", job.id));

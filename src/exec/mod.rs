@@ -186,6 +186,8 @@ pub fn snapshot_timestamp(label: &str, fixed: Option<&str>) -> Result<String> {
 pub struct StartOptions<'a> {
     /// A fixed snapshot timestamp for a backup (`yyyy-MM-dd-HH-mm-ss-SSS`).
     pub snapshot_time: Option<&'a str>,
+    /// Who submits the job (`'user'@'host'`; empty: a command on this machine, root).
+    pub owner: &'a str,
 }
 
 /// Runs a saved plan as a new job, in the foreground.
@@ -378,6 +380,7 @@ fn accept(engine: &mut Engine, plan: &Plan, options: StartOptions<'_>) -> Result
                 snapshot_timestamp: timestamp.as_deref(),
                 timeout_seconds: i64::try_from(plan.options.timeout_seconds).unwrap_or(i64::MAX),
                 process: Process::current(),
+                owner: options.owner,
             },
             &targets,
         )

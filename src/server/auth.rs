@@ -1,99 +1,226 @@
-//! Who may connect: `mysql_native_password` against the users of the cluster's config.
+//! Who may connect: the accounts in the cluster's catalog (`CREATE USER …`), checked with
+//! `mysql_native_password` or `caching_sha2_password`'s fast path (`session::passwords`).
 //!
-//! `srbackup.conf` names users as `user.<name> = *<40 hex digits>`, the hash MySQL itself
-//! stores (`SHA1(SHA1(password))`, what `srbackup password` prints), or `user.<name> =` for a
-//! user without a password. The server never sees or keeps a password: the client proves it
-//! knows one by scrambling it with a random per-connection salt.
+//! `srbackup.conf`'s `user.<name> = *<40 hex digits>` lines (the hash `srbackup password`
+//! prints) are migrated into the catalog when the server starts: a name without an account
+//! becomes `'name'@'%'` with that hash and the `root` role (such users could do everything
+//! before accounts existed). Afterwards the catalog's account wins (ALTER USER changes it).
+//! The server never sees or keeps a password: the client proves it knows one by scrambling it
+//! with a random per-connection salt.
 
-use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::Mutex;
 
-use sha1::{Digest, Sha1};
+use crate::catalog::{AccountRow, Catalog, Holder};
+use crate::config::Settings;
+use crate::error::Result;
+use crate::session::accounts::NATIVE;
+use crate::session::passwords::{sha2_hash, verify_native, verify_sha2};
 
-use crate::config::{Stage2, parse_stage2};
+pub use crate::session::passwords::{native_answer, native_hash, sha2_answer};
 
-/// The salt (scramble) length of `mysql_native_password`.
+/// The salt (scramble) length of both plugins.
 pub const SALT_LEN: usize = 20;
 
-/// The users a server accepts.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Users {
-    users: BTreeMap<String, Stage2>,
+/// Whether an account's host pattern (`%` and `_` as in SQL LIKE, `localhost`) admits `ip`.
+pub fn host_matches(pattern: &str, ip: IpAddr) -> bool {
+    if pattern == "%" {
+        return true;
+    }
+    if pattern.eq_ignore_ascii_case("localhost") {
+        return ip.is_loopback();
+    }
+    let text = ip.to_string();
+    crate::session::like(&text, pattern)
 }
 
-impl Users {
-    /// From `user.<name>` settings; with none configured, `root` without a password (the
-    /// server then refuses to listen beyond the loopback interface).
-    pub fn from_config(users: &BTreeMap<String, Stage2>) -> Users {
-        if users.is_empty() {
-            return Users {
-                users: BTreeMap::from([("root".to_string(), None)]),
-            };
-        }
-        Users {
-            users: users.clone(),
+/// How specific a host pattern is: exact addresses before patterns, longer patterns first,
+/// `%` last (MySQL's order).
+fn specificity(pattern: &str) -> (u8, usize) {
+    if pattern == "%" {
+        (2, 0)
+    } else if pattern.contains(['%', '_']) {
+        (1, usize::MAX - pattern.len())
+    } else {
+        (0, 0)
+    }
+}
+
+/// Why a login was refused (said in the server's log only; the client gets MySQL's message).
+#[derive(Debug, PartialEq, Eq)]
+pub enum Refusal {
+    NoAccount,
+    BadPassword,
+    /// `REQUIRE SSL` and the connection is plain text.
+    NeedsTls,
+    /// An account without a password, from another host.
+    NoPasswordRemote,
+}
+
+/// The accounts, read from the catalog at each login.
+pub struct Logins {
+    cluster: PathBuf,
+    catalog: Mutex<Option<Catalog>>,
+}
+
+impl Logins {
+    pub fn new(cluster: PathBuf) -> Logins {
+        Logins {
+            cluster,
+            catalog: Mutex::new(None),
         }
     }
 
-    /// Users that may connect without a password (a server on a non-loopback address must
-    /// have none).
-    pub fn without_password(&self) -> Vec<&str> {
-        self.users
-            .iter()
-            .filter(|(_, s)| s.is_none())
-            .map(|(n, _)| n.as_str())
-            .collect()
+    fn accounts_named(&self, user: &str) -> Result<Vec<AccountRow>> {
+        let mut guard = self
+            .catalog
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if guard.is_none() {
+            *guard = Some(Catalog::open(&crate::engine::catalog_path(&self.cluster))?);
+        }
+        let catalog = guard.as_mut().expect("opened above");
+        Ok(catalog.view().accounts_named(user)?)
     }
 
-    /// Checks a `mysql_native_password` answer to `salt`.
-    pub fn verify(&self, user: &[u8], salt: &[u8], answer: &[u8]) -> bool {
-        let Some(stage2) = std::str::from_utf8(user)
-            .ok()
-            .and_then(|u| self.users.get(u))
-        else {
-            return false;
+    /// The account (`host` pattern) `user` logs in as from `ip` with `answer` to `salt`.
+    pub fn check(
+        &self,
+        user: &[u8],
+        ip: IpAddr,
+        tls: bool,
+        salt: &[u8],
+        answer: &[u8],
+    ) -> std::result::Result<String, Refusal> {
+        let Ok(user) = std::str::from_utf8(user) else {
+            return Err(Refusal::NoAccount);
         };
-        match stage2 {
-            None => answer.is_empty(),
-            Some(stage2) => verify_native(stage2, salt, answer),
+        let mut accounts = self.accounts_named(user).map_err(|_| Refusal::NoAccount)?;
+        accounts.retain(|a| host_matches(&a.host, ip));
+        accounts.sort_by_key(|a| specificity(&a.host));
+        let account = accounts.into_iter().next().ok_or(Refusal::NoAccount)?;
+        let ok = match (&account.native, &account.sha2) {
+            (None, None) => answer.is_empty(),
+            (native, sha2) => match answer.len() {
+                20 => native
+                    .as_deref()
+                    .is_some_and(|h| verify_native(h, salt, answer)),
+                32 => sha2
+                    .as_deref()
+                    .is_some_and(|h| verify_sha2(h, salt, answer)),
+                _ => false,
+            },
+        };
+        if !ok {
+            return Err(Refusal::BadPassword);
         }
+        if !account.has_password() && !ip.is_loopback() {
+            return Err(Refusal::NoPasswordRemote);
+        }
+        if account.require_ssl && !tls {
+            return Err(Refusal::NeedsTls);
+        }
+        Ok(account.host)
     }
 }
 
-/// `answer = SHA1(password) XOR SHA1(salt + SHA1(SHA1(password)))`: recover `SHA1(password)`
-/// and check that its SHA-1 is the stored hash.
-fn verify_native(stage2: &[u8; 20], salt: &[u8], answer: &[u8]) -> bool {
-    if answer.len() != 20 {
-        return false;
-    }
-    let mut h = Sha1::new();
-    h.update(salt);
-    h.update(stage2);
-    let mask = h.finalize();
-    let stage1: Vec<u8> = answer.iter().zip(mask.iter()).map(|(a, m)| a ^ m).collect();
-    let candidate = Sha1::digest(&stage1);
-    // Compare without an early exit.
-    candidate
-        .iter()
-        .zip(stage2.iter())
-        .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-        == 0
+/// Makes sure `root` exists (with conf's `user.root`, or the generated password), migrates
+/// conf's other `user.<name>` lines into accounts, and gives an account still without a
+/// password the one its conf line names. Returns the names migrated.
+pub fn bootstrap(
+    catalog: &mut Catalog,
+    settings: &Settings,
+    root_password: Option<&str>,
+) -> Result<Vec<String>> {
+    let from_conf = |name: &str| -> Option<Option<String>> {
+        settings
+            .users
+            .get(name)
+            .map(|stage2| stage2.map(|h| format!("*{}", hex::encode_upper(h))))
+    };
+    let root = AccountRow {
+        name: "root".into(),
+        host: "%".into(),
+        native: match root_password {
+            Some(p) => Some(native_hash(p)),
+            None => from_conf("root").flatten(),
+        },
+        sha2: root_password.map(sha2_hash),
+        plugin: NATIVE.into(),
+        require_ssl: false,
+        default_roles: vec!["root".into()],
+        all_default: false,
+    };
+    let migrated = catalog.write(|tx| {
+        let mut migrated = Vec::new();
+        if tx.accounts_named("root")?.is_empty() && tx.create_account(&root)? {
+            migrated.push("root".to_string());
+        }
+        // An account still without a password takes the conf's (the way to give root one
+        // after a start without); one with a password keeps it.
+        if let Some(p) = root_password {
+            for mut a in tx.accounts_named("root")? {
+                if !a.has_password() {
+                    a.native = Some(native_hash(p));
+                    a.sha2 = Some(sha2_hash(p));
+                    tx.update_account(&a)?;
+                }
+            }
+        }
+        for (name, stage2) in &settings.users {
+            let Some(h) = stage2 else { continue };
+            for mut a in tx.accounts_named(name)? {
+                if !a.has_password() {
+                    a.native = Some(format!("*{}", hex::encode_upper(h)));
+                    tx.update_account(&a)?;
+                }
+            }
+        }
+        for (name, stage2) in &settings.users {
+            if name == "root" || !tx.accounts_named(name)?.is_empty() {
+                continue;
+            }
+            let row = AccountRow {
+                name: name.clone(),
+                host: "%".into(),
+                native: stage2.map(|h| format!("*{}", hex::encode_upper(h))),
+                sha2: None,
+                plugin: NATIVE.into(),
+                require_ssl: false,
+                default_roles: vec!["root".into()],
+                all_default: false,
+            };
+            tx.create_account(&row)?;
+            tx.grant_role(
+                &Holder::User {
+                    name: name.clone(),
+                    host: "%".into(),
+                },
+                "root",
+            )?;
+            migrated.push(name.clone());
+        }
+        Ok(migrated)
+    })?;
+    Ok(migrated)
 }
 
-/// The stored form of a password, as MySQL's `PASSWORD()` printed it: `*` and 40 hex digits.
-pub fn native_hash(password: &str) -> String {
-    let stage2 = Sha1::digest(Sha1::digest(password.as_bytes()));
-    format!("*{}", hex::encode_upper(stage2))
-}
-
-/// What a client sends for `password` and `salt` (what the tests' client side computes).
-pub fn native_answer(password: &str, salt: &[u8]) -> Vec<u8> {
-    let stage1 = Sha1::digest(password.as_bytes());
-    let stage2 = Sha1::digest(stage1);
-    let mut h = Sha1::new();
-    h.update(salt);
-    h.update(stage2);
-    let mask = h.finalize();
-    stage1.iter().zip(mask.iter()).map(|(a, m)| a ^ m).collect()
+/// Accounts without a password (a server beyond loopback lets them in from this machine only).
+pub fn without_password(catalog: &Catalog) -> Result<Vec<String>> {
+    Ok(catalog
+        .view()
+        .accounts()?
+        .into_iter()
+        .filter(|a| !a.has_password())
+        .map(|a| {
+            if a.host == "%" {
+                a.name
+            } else {
+                format!("'{}'@'{}'", a.name, a.host)
+            }
+        })
+        .collect())
 }
 
 /// The file where a server running as root without configured users keeps root's password.
@@ -154,18 +281,6 @@ pub fn root_password(cluster: &std::path::Path) -> std::io::Result<(String, std:
     }
 }
 
-impl Users {
-    /// Only `root`, with this password.
-    pub fn root_with(password: &str) -> Users {
-        Users {
-            users: BTreeMap::from([(
-                "root".to_string(),
-                parse_stage2(&native_hash(password)).ok().flatten(),
-            )]),
-        }
-    }
-}
-
 /// A fresh random salt of printable bytes other than `\0` and `$` (which clients treat
 /// specially in the handshake).
 pub fn new_salt() -> [u8; SALT_LEN] {
@@ -188,34 +303,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn native_password_round_trip() {
-        // MySQL's own PASSWORD('123456').
-        assert_eq!(
-            native_hash("123456"),
-            "*6BB4837EB74329105EE4568DDA7DC67ED2CA2AD9"
-        );
-        let stage2 = parse_stage2(&native_hash("s3cret")).unwrap();
-        let users = Users::from_config(&BTreeMap::from([
-            ("admin".to_string(), stage2),
-            ("guest".to_string(), None),
-        ]));
-        let salt = new_salt();
-        assert!(users.verify(b"admin", &salt, &native_answer("s3cret", &salt)));
-        assert!(!users.verify(b"admin", &salt, &native_answer("wrong", &salt)));
-        assert!(!users.verify(b"admin", &new_salt(), &native_answer("s3cret", &salt)));
-        assert!(!users.verify(b"admin", &salt, b""));
-        assert!(users.verify(b"guest", &salt, b""));
-        assert!(!users.verify(b"guest", &salt, &native_answer("x", &salt)));
-        assert!(!users.verify(b"nobody", &salt, b""));
-        assert_eq!(users.without_password(), vec!["guest"]);
-        assert!(parse_stage2("plaintext").unwrap_err().contains("hash"));
-        assert!(parse_stage2("*12").unwrap_err().contains("40 hex"));
-    }
-
-    #[test]
-    fn no_users_configured_means_root_without_password() {
-        let users = Users::from_config(&BTreeMap::new());
-        assert!(users.verify(b"root", &new_salt(), b""));
-        assert_eq!(users.without_password(), vec!["root"]);
+    fn host_patterns() {
+        let local: IpAddr = "127.0.0.1".parse().unwrap();
+        let other: IpAddr = "10.1.2.3".parse().unwrap();
+        assert!(host_matches("%", other));
+        assert!(host_matches("localhost", local));
+        assert!(!host_matches("localhost", other));
+        assert!(host_matches("10.1.%", other));
+        assert!(!host_matches("10.2.%", other));
+        assert!(host_matches("10.1.2.3", other));
+        assert!(!host_matches("10.1.2.30", other));
+        let mut v = vec!["%", "10.1.%", "10.1.2.3"];
+        v.sort_by_key(|p| specificity(p));
+        assert_eq!(v, vec!["10.1.2.3", "10.1.%", "%"]);
     }
 }

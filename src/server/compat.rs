@@ -68,10 +68,28 @@ pub fn answer(sql: &str, client: Client<'_>, vars: &Variables) -> Option<Answer>
         ["begin"] | ["start", "transaction", ..] | ["commit", ..] | ["rollback", ..] => {
             Some(Answer::Ok)
         }
+        // Account statements go to the session (grammar/accounts.pest).
+        ["set", "role", ..] | ["set", "default", "role", ..] | ["set", "password", ..] => None,
         ["set", ..] => Some(set(text)),
         ["select", ..] => session_values(text, client, vars),
         ["show", rest @ ..] => show(text, rest, client, vars),
         ["admin", "show", "frontend", "config", ..] => Some(frontend_config(text)),
+        _ => None,
+    }
+}
+
+/// What a statement answered here needs beyond logging in: SHOW FRONTENDS, SHOW BACKENDS and
+/// SHOW PROC need OPERATE or NODE on SYSTEM (StarRocks' check).
+pub fn needs_operate(sql: &str) -> Option<Vec<crate::session::privileges::Need>> {
+    let text = skip_leading_comments(sql).to_ascii_lowercase();
+    let words: Vec<&str> = text.split_whitespace().collect();
+    match words.as_slice() {
+        ["show", "frontends" | "backends" | "proc", ..] => {
+            Some(vec![crate::session::privileges::Need::any(
+                vec!["OPERATE", "NODE"],
+                crate::session::privileges::Target::system(),
+            )])
+        }
         _ => None,
     }
 }
@@ -970,10 +988,10 @@ mod tests {
             ask("SET GLOBAL time_zone = 'UTC'"),
             Some(Answer::Error { .. })
         ));
-        assert!(matches!(
-            ask("SET PASSWORD = 'x'"),
-            Some(Answer::Error { .. })
-        ));
+        // Account statements are the session's (grammar/accounts.pest).
+        assert!(ask("SET PASSWORD = PASSWORD('x')").is_none());
+        assert!(ask("SET ROLE ALL").is_none());
+        assert!(ask("set default role none to u").is_none());
     }
 
     #[test]

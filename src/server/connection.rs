@@ -12,12 +12,11 @@ use opensrv_mysql::{
 use tokio::io::AsyncWrite;
 
 use super::admission::Admission;
-use super::auth::{SALT_LEN, Users, new_salt};
+use super::auth::{Logins, Refusal, SALT_LEN, new_salt};
 use super::worker::{Peer, Reply, SESSION_ENDED, Shared, Worker, session_ended};
 use crate::results::ColumnKind;
 use crate::sql::QuotedIdent;
 
-const NATIVE_PASSWORD: &str = "mysql_native_password";
 /// A reply out of order: a bug, reported to the client rather than panicking the server.
 const UNEXPECTED: &str = "internal error: the session's replies came out of order";
 
@@ -25,7 +24,7 @@ pub struct Connection {
     peer: Arc<Peer>,
     /// One salt per connection: the library asks for it twice (greeting, then the check).
     salt: [u8; SALT_LEN],
-    users: Arc<Users>,
+    logins: Arc<Logins>,
     shared: Arc<Shared>,
     admission: Arc<Admission>,
     /// The session, started at the first request after the login: a connection that never
@@ -43,14 +42,14 @@ pub struct Connection {
 impl Connection {
     pub fn new(
         peer: Arc<Peer>,
-        users: Arc<Users>,
+        logins: Arc<Logins>,
         shared: Arc<Shared>,
         admission: Arc<Admission>,
     ) -> Connection {
         Connection {
             peer,
             salt: new_salt(),
-            users,
+            logins,
             shared,
             admission,
             worker: None,
@@ -237,11 +236,14 @@ impl<W: AsyncWrite + Send + Unpin> AsyncMysqlShim<W> for Connection {
     }
 
     fn default_auth_plugin(&self) -> &str {
-        NATIVE_PASSWORD
+        &self.shared.auth_plugin
     }
 
+    /// The greeting's plugin for everyone: the library switches plugins only for an empty
+    /// answer, and the answer's length tells which plugin the client scrambled with (20
+    /// bytes native, 32 caching_sha2), so each account is checked with what its client sent.
     async fn auth_plugin_for_username(&self, _user: &[u8]) -> &str {
-        NATIVE_PASSWORD
+        &self.shared.auth_plugin
     }
 
     fn salt(&self) -> [u8; 20] {
@@ -255,8 +257,29 @@ impl<W: AsyncWrite + Send + Unpin> AsyncMysqlShim<W> for Connection {
         salt: &[u8],
         auth_data: &[u8],
     ) -> bool {
-        let ok = auth_plugin == NATIVE_PASSWORD && self.users.verify(username, salt, auth_data);
-        if ok {
+        let _ = auth_plugin;
+        let logins = self.logins.clone();
+        let (user, salt, answer) = (username.to_vec(), salt.to_vec(), auth_data.to_vec());
+        let ip = self.peer.address.ip();
+        let tls = self.peer.tls;
+        // The catalog is SQLite: read it off the connection's task.
+        let checked =
+            tokio::task::spawn_blocking(move || logins.check(&user, ip, tls, &salt, &answer))
+                .await
+                .unwrap_or(Err(Refusal::NoAccount));
+        let ok = checked.is_ok();
+        if let Err(Refusal::NeedsTls) = &checked {
+            {
+                self.admission.log(&format!(
+                    "connection {} from {}: user {} requires SSL",
+                    self.peer.connection_id,
+                    self.peer.address,
+                    String::from_utf8_lossy(username)
+                ));
+            }
+        }
+        if let Ok(host) = checked {
+            let _ = self.peer.host.set(host);
             let _ = self
                 .peer
                 .user

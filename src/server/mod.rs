@@ -6,12 +6,15 @@
 //! - `worker`: each connection's session on a thread of its own; BACKUP and RESTORE are
 //!   accepted there and run as jobs on job threads (StarRocks' asynchronous job model).
 //! - [`compat`]: what drivers send that is not an srbackup statement (`SET NAMES`, `@@…`).
-//! - [`auth`]: users and `mysql_native_password` from the cluster's `srbackup.conf`.
+//! - [`auth`]: logins against the catalog's accounts (`mysql_native_password`,
+//!   `caching_sha2_password`), and `srbackup.conf`'s users migrated into it.
 
 #[cfg(feature = "engine")]
 mod admission;
 #[cfg(feature = "engine")]
 pub mod auth;
+#[cfg(feature = "engine")]
+mod codes;
 #[cfg(feature = "engine")]
 pub mod compat;
 #[cfg(feature = "engine")]
@@ -37,7 +40,7 @@ mod serve_impl {
     use super::admission::{
         Admission, Backoff, Limits, raise_fd_limit, rate_limit_panics, too_many_connections,
     };
-    use super::auth::Users;
+    use super::auth::Logins;
     use super::connection::Connection;
     use super::framing::OnePacketPerRead;
     use super::worker::{JobStart, Peer, Shared, launch};
@@ -59,47 +62,50 @@ mod serve_impl {
         let settings = Settings::load(&options.cluster)?;
         // Opening the cluster creates it on first use (0700; see Engine::open).
         let mut engine = Engine::open(&options.cluster)?;
-        let mut users = Users::from_config(&settings.users);
         // SAFETY: geteuid has no preconditions.
         let as_root = unsafe { libc::geteuid() } == 0;
+        let mut root_password = None;
         if as_root && settings.users.is_empty() {
             // Root reads every file: a passwordless root would be anyone on this machine.
             let (password, path) = super::auth::root_password(&options.cluster)
                 .map_err(|e| Error::invalid(format!("cannot keep root's password: {e}"), None))?;
-            users = Users::root_with(&password);
+            root_password = Some(password);
             crate::errln!(
                 "running as root: user root's password is in {} (only root can read it)",
                 path.display()
             );
-        } else if as_root {
-            // Configured users are the operator's; as root, each needs a password.
-            let open = users.without_password();
-            if !open.is_empty() {
-                return Err(Error::invalid(
-                    format!(
-                        "srbackup serve runs as root, and {} has no password: anyone on this machine could connect as them",
-                        open.join(", ")
-                    ),
-                    Some(
-                        "give every user a password (`srbackup password` prints the hash for a `user.<name> = ` line of srbackup.conf in the cluster directory), or run the server as an unprivileged user",
-                    ),
-                ));
-            }
         }
-        if !options.listen.ip().is_loopback() {
-            let open = users.without_password();
-            if !open.is_empty() {
-                return Err(Error::invalid(
-                    format!(
-                        "listening on {} needs a password for every user, and {} has none",
-                        options.listen,
-                        open.join(", ")
-                    ),
-                    Some(
-                        "add `user.<name> = *<hash>` lines to srbackup.conf in the cluster directory (`srbackup password` prints the hash), or listen on 127.0.0.1",
-                    ),
-                ));
-            }
+        let migrated =
+            super::auth::bootstrap(engine.catalog(), &settings, root_password.as_deref())?;
+        if !migrated.is_empty() {
+            crate::errln!(
+                "accounts created from srbackup.conf: {} (from now on the catalog keeps them: ALTER USER, DROP USER)",
+                migrated.join(", ")
+            );
+        }
+        let open = super::auth::without_password(engine.catalog())?;
+        if as_root && !open.is_empty() {
+            return Err(Error::invalid(
+                format!(
+                    "srbackup serve runs as root, and {} has no password: anyone on this machine could connect as them",
+                    open.join(", ")
+                ),
+                Some(
+                    "give every user a password (ALTER USER … IDENTIFIED BY, or `srbackup password` for a `user.<name> = ` line of srbackup.conf before the first start), or run the server as an unprivileged user",
+                ),
+            ));
+        }
+        if !options.listen.ip().is_loopback() && !open.is_empty() {
+            return Err(Error::invalid(
+                format!(
+                    "listening on {} needs a password for every user, and {} has none",
+                    options.listen,
+                    open.join(", ")
+                ),
+                Some(
+                    "give them one (ALTER USER … IDENTIFIED BY on 127.0.0.1, or a `user.<name> = *<hash>` line of srbackup.conf: `srbackup password` prints it), or listen on 127.0.0.1",
+                ),
+            ));
         }
         let listener = TcpListener::bind(options.listen)
             .await
@@ -117,6 +123,7 @@ mod serve_impl {
             listen: address,
             started: chrono::Utc::now().format("%Y-%m-%d %H:%M:%S").to_string(),
             paths: crate::config::PathPolicy::remote(&settings),
+            auth_plugin: settings.authentication_plugin.clone(),
         });
         // Jobs a previous server left unfinished go on where their journals say.
         for job in exec::interrupted(&mut engine)? {
@@ -138,7 +145,7 @@ mod serve_impl {
             "srbackup serve: listening on {address} (cluster {})",
             options.cluster.display()
         );
-        let users = Arc::new(users);
+        let logins = Arc::new(Logins::new(options.cluster.clone()));
         raise_fd_limit();
         rate_limit_panics();
         let admission = Arc::new(Admission::new(Limits {
@@ -179,17 +186,19 @@ mod serve_impl {
                         connection_id: id,
                         address: peer,
                         user: std::sync::OnceLock::new(),
+                        host: std::sync::OnceLock::new(),
+                        tls: false,
                     });
                     let evicted = admission.arrive(id);
                     let connection =
-                        Connection::new(peer.clone(), users.clone(), shared.clone(), admission.clone());
+                        Connection::new(peer.clone(), logins.clone(), shared.clone(), admission.clone());
                     let admission = admission.clone();
                     tokio::spawn(async move {
                         let (read, write) = stream.into_split();
                         let run = AsyncMysqlIntermediary::run_on(
                             connection,
                             OnePacketPerRead::new(read),
-                            write,
+                            super::codes::ErrorCodes::new(write),
                         );
                         tokio::pin!(run);
                         let login = tokio::time::sleep(admission.limits().login_timeout);

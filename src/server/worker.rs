@@ -62,6 +62,8 @@ pub struct Shared {
     pub started: String,
     /// What local paths sessions may use: `allowed_paths` only (they act for remote users).
     pub paths: crate::config::PathPolicy,
+    /// The plugin the greeting names (`authentication_plugin`).
+    pub auth_plugin: String,
 }
 
 /// The client a session serves.
@@ -71,9 +73,21 @@ pub struct Peer {
     pub address: std::net::SocketAddr,
     /// Set once the handshake has checked the user's password.
     pub user: std::sync::OnceLock<String>,
+    /// The host pattern of the account the login matched.
+    pub host: std::sync::OnceLock<String>,
+    /// Whether the connection is TLS.
+    pub tls: bool,
 }
 
 impl Peer {
+    /// Who the session acts for (set at login; a session only starts after it).
+    fn identity(&self) -> crate::session::privileges::Identity {
+        crate::session::privileges::Identity::new(
+            self.user.get().map(String::as_str).unwrap_or(""),
+            self.host.get().map(String::as_str).unwrap_or("%"),
+        )
+    }
+
     /// `user@host`, as MySQL's `USER()` shows it.
     fn user_at_host(&self) -> String {
         let user = self.user.get().map(String::as_str).unwrap_or("");
@@ -98,10 +112,16 @@ impl Worker {
             .name("srbackup-session".into())
             .stack_size(crate::engine::query::STATEMENT_STACK)
             .spawn(move || {
-                let mut session = Session::open(&shared.cluster).map_err(|e| e.to_string());
-                if let Ok(session) = &mut session {
-                    session.set_path_policy(shared.paths.clone());
-                }
+                let open = || {
+                    Session::open(&shared.cluster)
+                        .map(|mut s| {
+                            s.set_path_policy(shared.paths.clone());
+                            s.set_identity(peer.identity());
+                            s
+                        })
+                        .map_err(|e| e.to_string())
+                };
+                let mut session = open();
                 let mut variables = compat::Variables::new(shared.snapshot_time.clone());
                 // Ends when the connection drops its sender (the client went away).
                 while let Some(request) = rx.blocking_recv() {
@@ -123,12 +143,7 @@ impl Worker {
                         )) {
                             Ok(reply) => reply,
                             Err(_) => {
-                                session = Session::open(&shared.cluster)
-                                    .map(|mut s| {
-                                        s.set_path_policy(shared.paths.clone());
-                                        s
-                                    })
-                                    .map_err(|e| e.to_string());
+                                session = open();
                                 Reply::Error {
                                     code: ErrorKind::ER_UNKNOWN_ERROR,
                                     message: "internal error: the statement failed (a bug; the server log says where); the session was reset, run USE again".into(),
@@ -206,6 +221,11 @@ async fn run(
     sql: &str,
     reply: &mpsc::Sender<Reply>,
 ) -> Reply {
+    if let Some(needs) = compat::needs_operate(sql)
+        && let Err(e) = session.authorize_needs(&needs)
+    {
+        return error_reply(e, sql);
+    }
     let user = peer.user_at_host();
     let client = compat::Client {
         database: session.current_database(),
@@ -248,12 +268,18 @@ async fn run(
             };
         }
     };
+    // The one privilege check, before anything is planned or touched.
+    if let Err(e) = session.authorize(stmt) {
+        return error_reply(e, sql);
+    }
     let span = stmt.span();
     let text = sql.get(span.start..span.end).unwrap_or(sql);
     match stmt {
         Statement::Backup(_) | Statement::Restore(_) => {
+            let owner = session.owner();
             let options = StartOptions {
                 snapshot_time: variables.snapshot_time(),
+                owner: &owner,
             };
             match exec::submit(session.engine(), stmt, text, options).await {
                 Ok(job_id) => {
@@ -382,6 +408,8 @@ fn mysql_code(code: Code, positioned: bool) -> ErrorKind {
         Code::EngineNoDatabase => ErrorKind::ER_NO_DB_ERROR,
         Code::EngineUnknownObject => ErrorKind::ER_NO_SUCH_TABLE,
         Code::DdlExists | Code::RepoExists => ErrorKind::ER_TABLE_EXISTS_ERROR,
+        // Sent as 5203 (server::codes).
+        Code::AccessDenied => super::codes::ACCESS_DENIED,
         Code::DdlUnknownColumn | Code::LoadUnknownColumn | Code::ShowUnknownColumn => {
             ErrorKind::ER_BAD_FIELD_ERROR
         }

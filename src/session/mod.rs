@@ -3,8 +3,11 @@
 //! A session holds the open engine and the current database (`USE`). Each statement runs on
 //! its own; a failing statement stops a script and its error points into the script's text.
 
+pub mod accounts;
 mod filter;
 mod insert;
+pub mod passwords;
+pub mod privileges;
 pub mod repositories;
 mod rows;
 mod show;
@@ -39,6 +42,8 @@ pub struct Session {
     snapshot_time: Option<String>,
     /// Which local files FILES() reads and where local repositories may be created.
     paths: crate::config::PathPolicy,
+    /// The user a server session acts for; `None`: a command on this machine, root.
+    identity: Option<privileges::Identity>,
 }
 
 impl Session {
@@ -49,7 +54,47 @@ impl Session {
             progress: std::sync::Arc::new(crate::exec::progress::Silent),
             snapshot_time: None,
             paths: crate::config::PathPolicy::Any,
+            identity: None,
         })
+    }
+
+    /// Makes the session act for a logged-in user: every statement is checked against their
+    /// privileges ([`Session::authorize`]).
+    pub fn set_identity(&mut self, identity: privileges::Identity) {
+        self.identity = Some(identity);
+    }
+
+    pub fn identity(&self) -> Option<&privileges::Identity> {
+        self.identity.as_ref()
+    }
+
+    /// The one privilege check: what `stmt` needs (resolved against the catalog now) against
+    /// what the session's user holds now. Nothing has been planned or touched when it refuses.
+    pub fn authorize(&mut self, stmt: &Statement) -> Result<()> {
+        let current = self.current_db.clone();
+        privileges::check(
+            &mut self.engine,
+            self.identity.as_ref(),
+            stmt,
+            current.as_deref(),
+        )
+    }
+
+    /// [`Session::authorize`] for what a statement outside the grammar needs (the server's
+    /// SHOW FRONTENDS, say).
+    pub fn authorize_needs(&mut self, needs: &[privileges::Need]) -> Result<()> {
+        if self.identity.is_none() {
+            return Ok(());
+        }
+        privileges::effective(&self.engine.catalog().view(), self.identity.as_ref())?.check(needs)
+    }
+
+    /// `'user'@'host'` of the session's user; empty for a local command.
+    pub fn owner(&self) -> String {
+        self.identity
+            .as_ref()
+            .map(privileges::Identity::quoted)
+            .unwrap_or_default()
     }
 
     /// Limits the local paths the session's statements may use (a server's session acts for
@@ -158,6 +203,7 @@ impl Session {
         let progress = self.progress.clone();
         let options = crate::exec::StartOptions {
             snapshot_time: self.snapshot_time.as_deref(),
+            owner: "",
         };
         let outcome =
             crate::exec::run_statement(&mut self.engine, stmt, text, progress.as_ref(), options)
@@ -172,6 +218,14 @@ impl Session {
     pub async fn execute(&mut self, stmt: &Statement) -> Result<Output> {
         let current = self.current_db.clone();
         let current = current.as_deref();
+        let identity = self.identity.clone();
+        let mut filter = |engine: &mut Engine, job: &crate::catalog::JobRow| -> Result<bool> {
+            let stmt = crate::plan::Plan::from_json(&job.plan)
+                .ok()
+                .and_then(|p| sql::parse(&p.statement).ok())
+                .and_then(|mut s| (s.len() == 1).then(|| s.remove(0)));
+            privileges::may_manage_job(engine, identity.as_ref(), &job.owner, stmt.as_ref())
+        };
         let engine = &mut self.engine;
         Ok(match stmt {
             Statement::CreateDatabase(s) => created(ddl::create_database(engine, s)?, "database"),
@@ -294,18 +348,32 @@ impl Session {
                 JobKind::Backup,
                 s,
                 current,
+                &mut filter,
             )?),
             Statement::ShowRestore(s) => Output::Rows(crate::exec::jobs::show(
                 engine,
                 JobKind::Restore,
                 s,
                 current,
+                &mut filter,
             )?),
-            Statement::CancelBackup(s) => {
-                done(crate::exec::jobs::cancel(engine, JobKind::Backup, s, current).await?)
-            }
-            Statement::CancelRestore(s) => {
-                done(crate::exec::jobs::cancel(engine, JobKind::Restore, s, current).await?)
+            Statement::CancelBackup(s) => done(
+                crate::exec::jobs::cancel(engine, JobKind::Backup, s, current, &mut filter).await?,
+            ),
+            Statement::CancelRestore(s) => done(
+                crate::exec::jobs::cancel(engine, JobKind::Restore, s, current, &mut filter)
+                    .await?,
+            ),
+            Statement::Account(a) => {
+                let mut roles = identity
+                    .as_ref()
+                    .map(|i| i.roles.clone())
+                    .unwrap_or(privileges::ActiveRoles::Default);
+                let out = accounts::run(engine, identity.as_ref(), &mut roles, a)?;
+                if let Some(id) = &mut self.identity {
+                    id.roles = roles;
+                }
+                out
             }
         })
     }

@@ -233,6 +233,8 @@ pub enum Statement {
     ChecksumTable(ChecksumTable),
     Show(ShowObjects),
     Query(QueryText),
+    /// Users, roles, GRANT/REVOKE (see `accounts.rs`).
+    Account(super::accounts::AccountStatement),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
@@ -498,6 +500,7 @@ impl Statement {
             Statement::ChecksumTable(s) => s.span,
             Statement::Show(s) => s.span,
             Statement::Query(s) => s.span,
+            Statement::Account(s) => s.span(),
         }
     }
 }

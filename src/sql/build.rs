@@ -105,6 +105,9 @@ pub(super) fn statement(pair: Node) -> Built<Statement> {
             }
             .into()
         }
+        r if super::build_accounts::is_account(r) => {
+            Statement::Account(super::build_accounts::statement(inner)?)
+        }
         _ => return super::build_ddl::statement(inner),
     })
 }

@@ -353,7 +353,7 @@ fn partition_names(list: Node) -> Built<Vec<Literal>> {
         .collect()
 }
 
-fn column_type(pair: Node) -> Built<ColumnType> {
+pub(super) fn column_type(pair: Node) -> Built<ColumnType> {
     let mut c = Children::of(pair.clone());
     let name = c.require(Rule::type_name, "type name")?;
     let params = pair

@@ -313,6 +313,7 @@ impl Display for Statement {
             }
             Statement::DropRepository(s) => write!(f, "DROP REPOSITORY {}", s.name),
             Statement::ShowRepositories(_) => f.write_str("SHOW REPOSITORIES"),
+            Statement::Account(s) => s.fmt(f),
             Statement::Backup(s) => s.fmt(f),
             Statement::Restore(s) => s.fmt(f),
             Statement::ShowBackup(s) => write_show_jobs(f, "BACKUP", s),

@@ -102,6 +102,11 @@ pub fn secret_spans(src: &str) -> Vec<Range<usize>> {
                             spans.push(s.start() + 1..s.end().saturating_sub(1).max(s.start() + 1));
                         }
                     }
+                    // Passwords and password hashes of account statements.
+                    Rule::password_text | Rule::hashed_text => {
+                        let s = pair.as_span();
+                        spans.push(s.start() + 1..s.end().saturating_sub(1).max(s.start() + 1));
+                    }
                     Rule::dq_string | Rule::sq_string => {
                         let s = pair.as_span();
                         spans.extend(

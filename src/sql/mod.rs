@@ -5,8 +5,10 @@
 //! [`SqlError`] pointing at the offending token of the whole input. This module does no I/O and
 //! knows nothing of catalogs or repositories.
 
+pub mod accounts;
 mod ast;
 mod build;
+mod build_accounts;
 mod build_ddl;
 mod ddl;
 mod display;
@@ -31,6 +33,7 @@ pub use validate::{SHOW_BACKUP_COLUMNS, SHOW_RESTORE_COLUMNS, parse_backup_times
 #[grammar = "grammar/statements.pest"]
 #[grammar = "grammar/backup_restore.pest"]
 #[grammar = "grammar/ddl.pest"]
+#[grammar = "grammar/accounts.pest"]
 struct StatementParser;
 
 /// Parses and validates every statement of `src` (statements are separated by `;`).
@@ -100,6 +103,15 @@ fn describe(rule: Rule) -> Option<&'static str> {
         statement | statements => {
             "a statement (BACKUP, RESTORE, CREATE REPOSITORY, SHOW ..., CANCEL ... or DROP ...)"
         }
+        user_identity | user_part => "a user ('name'@'host')",
+        host_part => "a host ('%' for any)",
+        role_name | role_list => "a role name",
+        privilege | privilege_list => "a privilege (SELECT, EXPORT, CREATE TABLE, ALL, …)",
+        grant_object => {
+            "what the privileges are on (SYSTEM, TABLE t, DATABASE d, ALL TABLES IN DATABASE d, …)"
+        }
+        grantee => "a user or ROLE r",
+        password_text | hashed_text => "a password in quotes",
         repo_name => "a repository name",
         db_name => "a database name",
         snapshot_name | snapshot_ref => "a snapshot name",

@@ -35,6 +35,8 @@ pub struct JobRow {
     pub process: Process,
     pub cancel_requested: bool,
     pub finished: bool,
+    /// Who submitted it: `'user'@'host'`, or empty for a command on this machine (root).
+    pub owner: String,
 }
 
 impl JobRow {
@@ -53,6 +55,8 @@ pub struct NewJob<'a> {
     pub snapshot_timestamp: Option<&'a str>,
     pub timeout_seconds: i64,
     pub process: Process,
+    /// Who submits it (`JobRow::owner`).
+    pub owner: &'a str,
 }
 
 /// Why a job could not be accepted: another unfinished job holds what it needs.
@@ -78,7 +82,7 @@ pub enum Claim {
 
 const JOB_COLUMNS: &str = "id, kind, label, db_name, state, plan, snapshot_timestamp, created_at, \
     state_times, unfinished_tasks, progress, task_err_msg, status, timeout, pid, cancel_requested, finished, \
-    pid_start";
+    pid_start, owner";
 
 fn bad(column: usize, what: &str, value: &str) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(
@@ -113,6 +117,7 @@ fn job_from_row(r: &rusqlite::Row) -> rusqlite::Result<JobRow> {
         },
         cancel_requested: r.get::<_, i64>(15)? != 0,
         finished: r.get::<_, i64>(16)? != 0,
+        owner: r.get(18)?,
     })
 }
 
@@ -272,8 +277,8 @@ impl Tx<'_> {
         let times = BTreeMap::from([(JobState::Pending, created.clone())]);
         self.run(|c| {
             c.execute(
-                "INSERT INTO jobs (kind, label, db_name, state, plan, snapshot_timestamp, created_at, state_times, timeout, pid, pid_start)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                "INSERT INTO jobs (kind, label, db_name, state, plan, snapshot_timestamp, created_at, state_times, timeout, pid, pid_start, owner)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
                 params![
                     job.kind.as_str(),
                     job.label,
@@ -285,7 +290,8 @@ impl Tx<'_> {
                     to_json(&times)?,
                     job.timeout_seconds,
                     job.process.pid,
-                    job.process.started as i64
+                    job.process.started as i64,
+                    job.owner
                 ],
             )?;
             Ok(c.last_insert_rowid())

@@ -9,8 +9,10 @@
 //! - `tablets`: partitions, tablets and rowsets (the data layout);
 //! - `repositories`: registered repositories;
 //! - `jobs`: BACKUP/RESTORE jobs, their journals and the one-job-per-database locks;
-//! - `leases`: load leases (files being written) and pins (files a backup holds).
+//! - `leases`: load leases (files being written) and pins (files a backup holds);
+//! - `accounts`: users, roles and grants.
 
+mod accounts;
 mod jobs;
 mod leases;
 mod objects;
@@ -26,6 +28,7 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
 
 use secrets::Sealer;
 
+pub use accounts::{AccountRow, GrantRow, Holder};
 pub use jobs::{Claim, Held, JobRow, NewJob};
 pub use objects::{DatabaseRow, ObjectRow, ObjectState};
 pub use repositories::RepositoryRow;
@@ -35,7 +38,7 @@ pub use tablets::{PartitionRow, RowsetRow, TabletRow};
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The catalog schema this build writes; older catalogs are migrated, newer ones refused.
-pub const SCHEMA_VERSION: i64 = 5;
+pub const SCHEMA_VERSION: i64 = 6;
 
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum CatalogError {
@@ -198,6 +201,23 @@ CREATE TABLE IF NOT EXISTS job_tasks (
 CREATE TABLE IF NOT EXISTS job_holds (
     db_name TEXT PRIMARY KEY, job_id INTEGER NOT NULL, since TEXT NOT NULL);
 -- v3: the names an unfinished restore will create or replace: no DDL or load touches them.
+-- v6: accounts, roles and grants (catalog::store::accounts). Holders are ('user', name, host)
+-- or ('role', name, ''); db and name are '' for "all".
+CREATE TABLE IF NOT EXISTS accounts (
+    name TEXT NOT NULL, host TEXT NOT NULL, native TEXT, sha2 TEXT, plugin TEXT NOT NULL,
+    require_ssl INTEGER NOT NULL DEFAULT 0, default_roles TEXT NOT NULL DEFAULT '[]',
+    all_default INTEGER NOT NULL DEFAULT 0, created_at TEXT NOT NULL,
+    PRIMARY KEY (name, host));
+CREATE TABLE IF NOT EXISTS roles (
+    name TEXT PRIMARY KEY, comment TEXT NOT NULL DEFAULT '', created_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS grants (
+    holder_kind TEXT NOT NULL, holder_name TEXT NOT NULL, holder_host TEXT NOT NULL,
+    privilege TEXT NOT NULL, kind TEXT NOT NULL, db TEXT NOT NULL, name TEXT NOT NULL,
+    with_grant INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (holder_kind, holder_name, holder_host, privilege, kind, db, name));
+CREATE TABLE IF NOT EXISTS role_grants (
+    holder_kind TEXT NOT NULL, holder_name TEXT NOT NULL, holder_host TEXT NOT NULL,
+    role TEXT NOT NULL, PRIMARY KEY (holder_kind, holder_name, holder_host, role));
 CREATE TABLE IF NOT EXISTS job_targets (
     job_id INTEGER NOT NULL, db_name TEXT NOT NULL, name TEXT NOT NULL,
     PRIMARY KEY (db_name, name));
@@ -252,6 +272,20 @@ fn migrate_v4(c: &Connection) -> rusqlite::Result<()> {
         "UPDATE partitions SET visible_time = ?1 WHERE visible_time = ''",
         [now()],
     )?;
+    Ok(())
+}
+
+/// Changes from schema 5 to 6: a job records who submitted it (`''`: a command on this
+/// machine, which acts as root).
+fn migrate_v5(c: &Connection) -> rusqlite::Result<()> {
+    let has: bool = c.query_row(
+        "SELECT count(*) FROM pragma_table_info('jobs') WHERE name = 'owner'",
+        [],
+        |r| r.get::<_, i64>(0).map(|n| n > 0),
+    )?;
+    if !has {
+        c.execute_batch("ALTER TABLE jobs ADD COLUMN owner TEXT NOT NULL DEFAULT ''")?;
+    }
     Ok(())
 }
 
@@ -327,6 +361,7 @@ impl Catalog {
                     c.execute_batch(SCHEMA)?;
                     migrate_v2(c)?;
                     migrate_v4(c)?;
+                    migrate_v5(c)?;
                     Ok(())
                 })?;
                 tx.seal_plaintext()?;

@@ -1,0 +1,385 @@
+//! Who may back up and restore what (#18), through `srbackup serve` and Debian's `mariadb`
+//! client: the seed's BACKUP and RESTORE statements run by a user holding exactly the
+//! documented privileges succeed, and the same user lacking any one of them is refused with
+//! StarRocks' 5203 message naming it, with nothing created, uploaded or restored. Accounts,
+//! roles, SHOW GRANTS, and a REVOKE seen by an open session (PyMySQL, tests/clients).
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+mod common;
+
+use common::cluster_with_hub;
+use common::server::*;
+use srbackup::catalog::{Catalog, JobKind};
+
+const OP: &str = "op";
+const OP_PW: &str = "op-Pw-9";
+
+/// What the `mariadb` client printed for `sql`, logged in as `user`.
+fn as_user(port: u16, user: &str, password: &str, sql: &str) -> ClientRun {
+    let out = Command::new("mariadb")
+        .env("MYSQL_PWD", password)
+        .args(["--protocol=tcp", "-h127.0.0.1", "--table"])
+        .arg(format!("-u{user}"))
+        .arg(format!("-P{port}"))
+        .arg("-e")
+        .arg(sql)
+        .output()
+        .expect("mariadb client (scripts/test installs it)");
+    ClientRun {
+        ok: out.status.success(),
+        out: String::from_utf8_lossy(&out.stdout).into_owned(),
+        err: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// `op` afresh, holding exactly `grants` (each `<privileges> ON <object>`).
+fn reset_op(port: u16, grants: &[&str]) {
+    let mut sql =
+        format!("DROP USER IF EXISTS '{OP}'@'%'; CREATE USER '{OP}'@'%' IDENTIFIED BY '{OP_PW}';");
+    for g in grants {
+        sql.push_str(&format!(" GRANT {g} TO USER '{OP}'@'%';"));
+    }
+    mariadb_ok(port, &sql);
+}
+
+/// Every file under the repository, for "nothing was uploaded".
+fn files(dir: &Path) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.insert(p.display().to_string());
+            }
+        }
+    }
+    out
+}
+
+/// Jobs and databases of the cluster, for "nothing was created".
+fn state(cluster: &Path) -> (usize, usize, Vec<String>) {
+    let catalog = Catalog::open(&cluster.join("catalog.db")).unwrap();
+    let view = catalog.view();
+    (
+        view.jobs(JobKind::Backup, None).unwrap().len(),
+        view.jobs(JobKind::Restore, None).unwrap().len(),
+        view.databases()
+            .unwrap()
+            .into_iter()
+            .map(|d| d.name)
+            .collect(),
+    )
+}
+
+/// Waits until the cluster's newest job of `kind` ended; returns its state.
+fn wait_newest(cluster: &Path, kind: JobKind) -> String {
+    let started = Instant::now();
+    loop {
+        let catalog = Catalog::open(&cluster.join("catalog.db")).unwrap();
+        let jobs = catalog.view().jobs(kind, None).unwrap();
+        let newest = jobs.iter().max_by_key(|j| j.id).unwrap();
+        if newest.finished {
+            return format!("{} {:?}", newest.state, newest.task_err_msg);
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "job {} never ended",
+            newest.id
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+struct Case {
+    sql: &'static str,
+    /// `SET srbackup_snapshot_time` for a backup (the seed's timestamps).
+    time: Option<&'static str>,
+    grants: &'static [&'static str],
+}
+
+const T1: &str = "2024-12-09-10-25-58-842";
+const T2: &str = "2024-12-09-10-52-10-940";
+
+const BACKUPS: &[Case] = &[
+    Case {
+        sql: "BACKUP DATABASE sr_hub SNAPSHOT sr_hub_backup TO test_repo",
+        time: Some(T1),
+        grants: &[
+            "REPOSITORY ON SYSTEM",
+            "EXPORT ON ALL TABLES IN DATABASE sr_hub",
+        ],
+    },
+    Case {
+        sql: "BACKUP DATABASE sr_hub SNAPSHOT sr_member_backup TO test_repo ON (TABLE sr_member)",
+        time: Some(T2),
+        grants: &["REPOSITORY ON SYSTEM", "EXPORT ON TABLE sr_hub.sr_member"],
+    },
+    Case {
+        sql: "BACKUP DATABASE sr_hub SNAPSHOT sr_core_backup TO test_repo ON (TABLE sr_member, TABLE sr_pmc)",
+        time: Some(T2),
+        grants: &[
+            "REPOSITORY ON SYSTEM",
+            "EXPORT ON TABLE sr_hub.sr_member",
+            "EXPORT ON TABLE sr_hub.sr_pmc",
+        ],
+    },
+    Case {
+        sql: "BACKUP SNAPSHOT sr_hub.sr_par_backup TO test_repo ON (sr_member PARTITION (p1))",
+        time: Some(T2),
+        grants: &["REPOSITORY ON SYSTEM", "EXPORT ON TABLE sr_hub.sr_member"],
+    },
+    Case {
+        sql: "BACKUP DATABASE sr_hub SNAPSHOT sr_mv1_backup TO test_repo ON (MATERIALIZED VIEW sr_mv1)",
+        time: Some(T2),
+        grants: &[
+            "REPOSITORY ON SYSTEM",
+            "SELECT ON MATERIALIZED VIEW sr_hub.sr_mv1",
+        ],
+    },
+    Case {
+        sql: "BACKUP DATABASE sr_hub SNAPSHOT sr_view1_backup TO test_repo ON (VIEW sr_view1)",
+        time: Some(T2),
+        grants: &["REPOSITORY ON SYSTEM", "SELECT ON VIEW sr_hub.sr_view1"],
+    },
+    Case {
+        sql: "BACKUP DATABASE sr_hub SNAPSHOT sr_udf1_backup TO test_repo ON (FUNCTION sr_udf1)",
+        time: Some(T2),
+        grants: &[
+            "REPOSITORY ON SYSTEM",
+            "USAGE ON FUNCTION sr_hub.sr_udf1(INT)",
+        ],
+    },
+    Case {
+        sql: "BACKUP EXTERNAL CATALOG (iceberg) SNAPSHOT iceberg_backup TO test_repo",
+        time: Some(T2),
+        grants: &["REPOSITORY ON SYSTEM", "USAGE ON CATALOG iceberg"],
+    },
+];
+
+const RESTORES: &[Case] = &[
+    Case {
+        sql: "RESTORE SNAPSHOT sr_hub_backup FROM test_repo DATABASE sr_hub AS sr_hub_new PROPERTIES(\"backup_timestamp\" = \"2024-12-09-10-25-58-842\")",
+        time: None,
+        grants: &[
+            "REPOSITORY ON SYSTEM",
+            "CREATE DATABASE ON CATALOG default_catalog",
+        ],
+    },
+    Case {
+        sql: "RESTORE SNAPSHOT sr_member_backup FROM test_repo DATABASE sr_hub ON (TABLE sr_member) PROPERTIES (\"backup_timestamp\" = \"2024-12-09-10-52-10-940\")",
+        time: None,
+        grants: &["REPOSITORY ON SYSTEM", "INSERT ON TABLE sr_hub.sr_member"],
+    },
+    Case {
+        sql: "RESTORE SNAPSHOT sr_member_backup FROM test_repo DATABASE sr_hub AS sr_hub_new ON (TABLE sr_member AS sr_member_new) PROPERTIES (\"backup_timestamp\" = \"2024-12-09-10-52-10-940\")",
+        time: None,
+        grants: &[
+            "REPOSITORY ON SYSTEM",
+            "CREATE TABLE ON DATABASE sr_hub_new",
+        ],
+    },
+    Case {
+        sql: "RESTORE SNAPSHOT sr_hub_backup FROM test_repo DATABASE sr_hub PROPERTIES(\"backup_timestamp\" = \"2024-12-09-10-25-58-842\")",
+        time: None,
+        grants: &[
+            "REPOSITORY ON SYSTEM",
+            "CREATE DATABASE ON CATALOG default_catalog",
+            "CREATE TABLE ON DATABASE sr_hub",
+        ],
+    },
+];
+
+/// Runs every case with each grant missing in turn (refused, nothing changes), then with all
+/// of them (the job runs to FINISHED).
+fn matrix(port: u16, cluster: &Path, repo: &Path, cases: &[Case], kind: JobKind) {
+    for case in cases {
+        let sql = match case.time {
+            Some(t) => format!("SET srbackup_snapshot_time = '{t}'; {}", case.sql),
+            None => case.sql.to_string(),
+        };
+        for missing in 0..case.grants.len() {
+            let held: Vec<&str> = case
+                .grants
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| *i != missing)
+                .map(|(_, g)| *g)
+                .collect();
+            reset_op(port, &held);
+            let (before_files, before_state) = (files(repo), state(cluster));
+            let r = as_user(port, OP, OP_PW, &sql);
+            assert!(!r.ok, "{} ran without {}", case.sql, case.grants[missing]);
+            let answer = r
+                .err
+                .lines()
+                .find(|l| l.starts_with("ERROR "))
+                .unwrap_or_else(|| panic!("{}", r.err));
+            let privilege = case.grants[missing].split(" ON ").next().unwrap();
+            assert!(
+                answer.starts_with("ERROR 5203 (42000)")
+                    && answer.contains("Access denied; you need (at least one of) the ")
+                    && answer.contains(&format!("{privilege} privilege(s)")),
+                "{} without {}: {answer}",
+                case.sql,
+                case.grants[missing]
+            );
+            assert_eq!(files(repo), before_files, "{}: uploaded", case.sql);
+            assert_eq!(
+                state(cluster),
+                before_state,
+                "{}: job or database",
+                case.sql
+            );
+        }
+        reset_op(port, case.grants);
+        let r = as_user(port, OP, OP_PW, &sql);
+        assert!(r.ok, "{} with {:?}: {}", case.sql, case.grants, r.err);
+        let ended = wait_newest(cluster, kind);
+        assert!(ended.starts_with("FINISHED"), "{}: {ended}", case.sql);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn documented_privileges_exactly_and_not_one_less() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path().join("repo");
+    let cluster = cluster_with_hub(dir.path(), &repo).await;
+    let server = Server::start(&cluster);
+    let port = server.port;
+
+    matrix(port, &cluster, &repo, BACKUPS, JobKind::Backup);
+    matrix(port, &cluster, &repo, RESTORES, JobKind::Restore);
+
+    // The job keeps who submitted it: another user with REPOSITORY but not the job's
+    // privileges neither sees nor cancels it; op, its submitter, sees it.
+    mariadb_ok(
+        port,
+        "CREATE USER 'peer'@'%' IDENTIFIED BY 'peer-pw'; GRANT REPOSITORY ON SYSTEM TO USER 'peer'@'%'",
+    );
+    let seen = as_user(port, "peer", "peer-pw", "SHOW RESTORE FROM sr_hub");
+    assert!(seen.ok, "{}", seen.err);
+    assert!(!seen.out.contains("sr_hub_backup"), "{}", seen.out);
+    let own = as_user(port, OP, OP_PW, "SHOW RESTORE FROM sr_hub");
+    assert!(own.out.contains("sr_hub_backup"), "{}", own.out);
+    let log = server.log();
+    assert!(!log.contains(OP_PW), "{log}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn accounts_roles_and_grants_round_trip() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path().join("repo");
+    let cluster = cluster_with_hub(dir.path(), &repo).await;
+    let server = Server::start(&cluster);
+    let port = server.port;
+    let hash = srbackup::server::auth::native_hash("ann-pw");
+
+    mariadb_ok(
+        port,
+        &format!(
+            "CREATE USER ann IDENTIFIED BY PASSWORD '{hash}';
+             CREATE ROLE reader; CREATE ROLE analyst;
+             GRANT SELECT ON ALL TABLES IN DATABASE sr_hub TO ROLE reader;
+             GRANT reader TO ROLE analyst;
+             GRANT SELECT, INSERT ON TABLE sr_hub.sr_pmc TO USER 'ann'@'%' WITH GRANT OPTION;
+             GRANT analyst TO USER ann;
+             SET DEFAULT ROLE analyst TO ann"
+        ),
+    );
+    let grants = table(&mariadb_ok(port, "SHOW GRANTS FOR ann"));
+    assert_eq!(grants[0], ["UserIdentity", "Catalog", "Grants"]);
+    let texts: Vec<&str> = grants[1..].iter().map(|r| r[2].as_str()).collect();
+    assert_eq!(
+        texts,
+        [
+            "GRANT analyst TO USER 'ann'@'%'",
+            "GRANT INSERT, SELECT ON TABLE sr_hub.sr_pmc TO USER 'ann'@'%' WITH GRANT OPTION",
+        ]
+    );
+    let role = table(&mariadb_ok(port, "SHOW GRANTS FOR ROLE analyst"));
+    assert_eq!(role[1][2], "GRANT reader TO ROLE analyst");
+    // No password hash in any SHOW.
+    for show in ["SHOW USERS", "SHOW GRANTS FOR ann", "SHOW ROLES"] {
+        let out = mariadb_ok(port, show);
+        assert!(!out.contains(&hash[1..]), "{show}: {out}");
+    }
+    // Roles inherit (analyst holds reader), active by default at login.
+    let r = as_user(
+        port,
+        "ann",
+        "ann-pw",
+        "SELECT count(*) FROM sr_hub.sr_member",
+    );
+    assert!(r.ok, "{}", r.err);
+    // SET ROLE NONE leaves only direct grants.
+    let r = as_user(
+        port,
+        "ann",
+        "ann-pw",
+        "SET ROLE NONE; SELECT count(*) FROM sr_hub.sr_member",
+    );
+    assert!(
+        r.err.contains("ERROR 5203") && r.err.contains("Inactivated role(s): analyst"),
+        "{}",
+        r.err
+    );
+    // WITH GRANT OPTION: ann passes SELECT on sr_pmc along, not what she lacks.
+    mariadb_ok(port, "CREATE USER bea IDENTIFIED BY 'bea-pw'");
+    let r = as_user(
+        port,
+        "ann",
+        "ann-pw",
+        "GRANT SELECT ON TABLE sr_hub.sr_pmc TO USER bea",
+    );
+    assert!(r.ok, "{}", r.err);
+    let r = as_user(
+        port,
+        "ann",
+        "ann-pw",
+        "GRANT SELECT ON TABLE sr_hub.sr_member TO USER bea",
+    );
+    assert!(r.err.contains("ERROR 5203"), "{}", r.err);
+    let r = as_user(port, "bea", "bea-pw", "SELECT count(*) FROM sr_hub.sr_pmc");
+    assert!(r.ok, "{}", r.err);
+    // REVOKE round trip.
+    mariadb_ok(port, "REVOKE SELECT ON TABLE sr_hub.sr_pmc FROM USER bea");
+    let r = as_user(port, "bea", "bea-pw", "SELECT count(*) FROM sr_hub.sr_pmc");
+    assert!(r.err.contains("ERROR 5203"), "{}", r.err);
+    assert_eq!(table(&mariadb_ok(port, "SHOW GRANTS FOR bea")).len(), 0);
+    // A wrong password and an unknown user are refused alike.
+    let r = as_user(port, "ann", "wrong", "SELECT 1");
+    assert!(r.err.contains("ERROR 1045"), "{}", r.err);
+    let r = as_user(port, "nobody", "x", "SELECT 1");
+    assert!(r.err.contains("ERROR 1045"), "{}", r.err);
+    // Without GRANT, account statements are refused.
+    let r = as_user(port, "bea", "bea-pw", "CREATE USER eve IDENTIFIED BY 'x'");
+    assert!(r.err.contains("ERROR 5203"), "{}", r.err);
+    // A user changes their own password; the old one stops working.
+    let r = as_user(port, "bea", "bea-pw", "SET PASSWORD = PASSWORD('bea-new')");
+    assert!(r.ok, "{}", r.err);
+    assert!(as_user(port, "bea", "bea-new", "SELECT 1").ok);
+    assert!(!as_user(port, "bea", "bea-pw", "SELECT 1").ok);
+    // Cycles of roles are refused; built-in roles cannot be dropped or changed.
+    let r = mariadb(port, "GRANT analyst TO ROLE reader");
+    assert!(r.err.contains("cycle"), "{}", r.err);
+    let r = mariadb(port, "DROP ROLE db_admin");
+    assert!(r.err.contains("built-in"), "{}", r.err);
+    // A revoke in one session takes effect on the next statement of another, open one.
+    let out = python_client("privileges.py", &[port.to_string(), ROOT_PW.to_string()]);
+    assert!(out.contains("revoke seen"), "{out}");
+    // The password never reaches the log.
+    let log = server.log();
+    for secret in ["ann-pw", "bea-pw", "bea-new", &hash[1..]] {
+        assert!(!log.contains(secret), "{secret} in {log}");
+    }
+}
