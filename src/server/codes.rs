@@ -70,6 +70,11 @@ impl<W> ErrorCodes<W> {
         }
     }
 
+    /// The writer underneath, once everything kept has been written out (after a flush).
+    pub fn into_inner(self) -> W {
+        self.inner
+    }
+
     /// Moves `buf` through the packet tracker into `out`.
     fn feed(&mut self, buf: &[u8]) {
         for &b in buf {

@@ -261,7 +261,7 @@ impl<W: AsyncWrite + Send + Unpin> AsyncMysqlShim<W> for Connection {
         let logins = self.logins.clone();
         let (user, salt, answer) = (username.to_vec(), salt.to_vec(), auth_data.to_vec());
         let ip = self.peer.address.ip();
-        let tls = self.peer.tls;
+        let tls = self.peer.tls.load(std::sync::atomic::Ordering::SeqCst);
         // The catalog is SQLite: read it off the connection's task.
         let checked =
             tokio::task::spawn_blocking(move || logins.check(&user, ip, tls, &salt, &answer))

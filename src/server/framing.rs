@@ -37,6 +37,9 @@ pub struct OnePacketPerRead<R> {
     /// Bytes of the current packet (header included) not yet handed on; 0 between packets.
     left_in_packet: usize,
     eof: bool,
+    /// After a TLS request: what is buffered, then the socket as it comes (the TLS handshake
+    /// is not made of packets; the decrypted stream gets a framing of its own).
+    raw: bool,
 }
 
 impl<R> OnePacketPerRead<R> {
@@ -48,7 +51,13 @@ impl<R> OnePacketPerRead<R> {
             end: 0,
             left_in_packet: 0,
             eof: false,
+            raw: false,
         }
+    }
+
+    /// From now on, hands on bytes as they come (see `raw`).
+    pub fn set_raw(&mut self) {
+        self.raw = true;
     }
 }
 
@@ -75,6 +84,15 @@ impl<R: AsyncRead + Unpin> AsyncRead for OnePacketPerRead<R> {
         out: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
+        if this.raw {
+            if this.end > this.start {
+                let n = (this.end - this.start).min(out.remaining());
+                out.put_slice(&this.buf[this.start..this.start + n]);
+                this.start += n;
+                return Poll::Ready(Ok(()));
+            }
+            return Pin::new(&mut this.inner).poll_read(cx, out);
+        }
         loop {
             let available = this.end - this.start;
             if this.left_in_packet == 0 && available >= HEADER {

@@ -23,6 +23,8 @@ pub mod framing;
 #[cfg(feature = "engine")]
 mod prepared;
 #[cfg(feature = "engine")]
+pub mod tls;
+#[cfg(feature = "engine")]
 mod worker;
 
 #[cfg(feature = "engine")]
@@ -34,7 +36,6 @@ mod serve_impl {
     use std::path::PathBuf;
     use std::sync::Arc;
 
-    use opensrv_mysql::AsyncMysqlIntermediary;
     use tokio::net::TcpListener;
 
     use super::admission::{
@@ -42,7 +43,6 @@ mod serve_impl {
     };
     use super::auth::Logins;
     use super::connection::Connection;
-    use super::framing::OnePacketPerRead;
     use super::worker::{JobStart, Peer, Shared, launch};
     use crate::config::Settings;
     use crate::engine::Engine;
@@ -146,6 +146,7 @@ mod serve_impl {
             options.cluster.display()
         );
         let logins = Arc::new(Logins::new(options.cluster.clone()));
+        let policy = Arc::new(tls_policy(&settings, options.listen)?);
         raise_fd_limit();
         rate_limit_panics();
         let admission = Arc::new(Admission::new(Limits {
@@ -187,18 +188,23 @@ mod serve_impl {
                         address: peer,
                         user: std::sync::OnceLock::new(),
                         host: std::sync::OnceLock::new(),
-                        tls: false,
+                        tls: std::sync::atomic::AtomicBool::new(false),
                     });
                     let evicted = admission.arrive(id);
                     let connection =
                         Connection::new(peer.clone(), logins.clone(), shared.clone(), admission.clone());
                     let admission = admission.clone();
+                    let policy = policy.clone();
                     tokio::spawn(async move {
                         let (read, write) = stream.into_split();
-                        let run = AsyncMysqlIntermediary::run_on(
+                        let flag = peer.clone();
+                        let run = super::tls::serve(
                             connection,
-                            OnePacketPerRead::new(read),
-                            super::codes::ErrorCodes::new(write),
+                            Box::new(read),
+                            write,
+                            peer.address.ip(),
+                            &policy,
+                            move || flag.tls.store(true, std::sync::atomic::Ordering::SeqCst),
                         );
                         tokio::pin!(run);
                         let login = tokio::time::sleep(admission.limits().login_timeout);
@@ -237,6 +243,42 @@ mod serve_impl {
                 }
             }
         }
+    }
+
+    /// TLS from `ssl_cert`/`ssl_key`, and `ssl_force_secure_transport`; a warning when the
+    /// server listens beyond loopback without TLS (passwords and data would cross the network
+    /// in clear text).
+    fn tls_policy(settings: &Settings, listen: SocketAddr) -> Result<super::tls::Policy> {
+        let tls = match (&settings.ssl_cert, &settings.ssl_key) {
+            (Some(cert), Some(key)) => Some(super::tls::load(cert, key).map_err(|e| {
+                Error::invalid(
+                    e,
+                    Some("`scripts/tls-cert DIR` makes a self-signed pair for tests"),
+                )
+            })?),
+            (None, None) => None,
+            _ => {
+                return Err(Error::invalid(
+                    "srbackup.conf names only one of ssl_cert and ssl_key",
+                    Some("give both, or neither"),
+                ));
+            }
+        };
+        if settings.ssl_force_secure_transport && tls.is_none() {
+            return Err(Error::invalid(
+                "ssl_force_secure_transport = true needs ssl_cert and ssl_key",
+                None,
+            ));
+        }
+        if tls.is_none() && !listen.ip().is_loopback() {
+            crate::errln!(
+                "warning: listening on {listen} without TLS: passwords' scrambles and all data cross the network in clear text (set ssl_cert and ssl_key in srbackup.conf)"
+            );
+        }
+        Ok(super::tls::Policy {
+            tls,
+            force_secure_transport: settings.ssl_force_secure_transport,
+        })
     }
 
     async fn shutdown_signal() {

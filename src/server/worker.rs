@@ -75,8 +75,8 @@ pub struct Peer {
     pub user: std::sync::OnceLock<String>,
     /// The host pattern of the account the login matched.
     pub host: std::sync::OnceLock<String>,
-    /// Whether the connection is TLS.
-    pub tls: bool,
+    /// Whether the connection switched to TLS (set before the login is checked).
+    pub tls: std::sync::atomic::AtomicBool,
 }
 
 impl Peer {
