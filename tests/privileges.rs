@@ -383,3 +383,103 @@ async fn accounts_roles_and_grants_round_trip() {
         assert!(!log.contains(secret), "{secret} in {log}");
     }
 }
+
+/// The rows of SHOW GRANTS FOR `who`, as printed.
+fn grants_of(port: u16, who: &str) -> Vec<Vec<String>> {
+    table(&mariadb_ok(port, &format!("SHOW GRANTS FOR {who}")))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn privileges_travel_with_a_backup_into_a_fresh_cluster() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path().join("repo");
+    let cluster = cluster_with_hub(dir.path(), &repo).await;
+    let hash = srbackup::server::auth::native_hash("dana-pw");
+    let identities = ["'dana'@'%'", "'eli'@'10.0.%'", "ROLE etl", "ROLE readers"];
+    let (before, plan_text) = {
+        let server = Server::start(&cluster);
+        let port = server.port;
+        mariadb_ok(
+            port,
+            "CREATE USER dana IDENTIFIED BY 'dana-pw';
+             CREATE USER 'eli'@'10.0.%' IDENTIFIED WITH caching_sha2_password BY 'eli-pw' REQUIRE SSL;
+             CREATE ROLE readers COMMENT 'read only'; CREATE ROLE etl;
+             GRANT readers TO ROLE etl;
+             GRANT SELECT ON ALL TABLES IN DATABASE sr_hub TO ROLE readers;
+             GRANT INSERT, DELETE ON TABLE sr_hub.sr_member TO ROLE etl;
+             GRANT EXPORT ON TABLE sr_hub.sr_pmc TO USER dana WITH GRANT OPTION;
+             GRANT REPOSITORY ON SYSTEM TO USER dana;
+             GRANT etl TO USER dana; SET DEFAULT ROLE etl TO dana;
+             GRANT readers TO USER 'eli'@'10.0.%'",
+        );
+        let before: Vec<_> = identities.iter().map(|w| grants_of(port, w)).collect();
+        // Refused without GRANT: dana holds REPOSITORY and EXPORT, not GRANT.
+        let r = as_user(
+            port,
+            "dana",
+            "dana-pw",
+            "BACKUP DATABASE sr_hub SNAPSHOT accounts TO test_repo ON (TABLE sr_pmc) PROPERTIES (\"privileges\" = \"users\")",
+        );
+        assert!(r.err.contains("GRANT privilege(s) on SYSTEM"), "{}", r.err);
+        mariadb_ok(
+            port,
+            "BACKUP DATABASE sr_hub SNAPSHOT accounts TO test_repo PROPERTIES (\"privileges\" = \"users_with_passwords\")",
+        );
+        assert!(wait_newest(&cluster, JobKind::Backup).starts_with("FINISHED"));
+        let catalog = Catalog::open(&cluster.join("catalog.db")).unwrap();
+        let job = catalog
+            .view()
+            .jobs(JobKind::Backup, None)
+            .unwrap()
+            .into_iter()
+            .max_by_key(|j| j.id)
+            .unwrap();
+        (before, job.plan)
+    };
+    // The plan names the users, never a hash; the manifest (asked for by name) holds them.
+    assert!(plan_text.contains("\"dana\""), "{plan_text}");
+    assert!(!plan_text.contains(&hash[1..]), "{plan_text}");
+    assert!(!plan_text.contains("_hash"), "{plan_text}");
+
+    // A fresh cluster on the same repository.
+    let fresh = dir.path().join("fresh");
+    std::fs::create_dir_all(&fresh).unwrap();
+    std::fs::write(fresh.join("srbackup.conf"), root_conf() + &allowed(&fresh)).unwrap();
+    let server = Server::start_as_is(&fresh);
+    let port = server.port;
+    mariadb_ok(
+        port,
+        &format!(
+            "CREATE REPOSITORY test_repo WITH BROKER ON LOCATION \"{}\"",
+            repo.display()
+        ),
+    );
+    let r = mariadb(
+        port,
+        "RESTORE SNAPSHOT accounts FROM test_repo DATABASE sr_hub AS hub2 PROPERTIES (\"privileges\" = \"true\")",
+    );
+    assert!(r.ok, "{}", r.err);
+    assert!(wait_newest(&fresh, JobKind::Restore).starts_with("FINISHED"));
+    // Equal SHOW GRANTS, with the database renamed.
+    for (who, was) in identities.iter().zip(&before) {
+        let now = grants_of(port, who);
+        let renamed: Vec<Vec<String>> = was
+            .iter()
+            .map(|row| row.iter().map(|c| c.replace("sr_hub", "hub2")).collect())
+            .collect();
+        assert_eq!(now, renamed, "{who}");
+    }
+    // The password hash came along: dana logs in with her password and her default role.
+    let r = as_user(
+        port,
+        "dana",
+        "dana-pw",
+        "SELECT count(*) FROM hub2.sr_member",
+    );
+    assert!(r.ok, "{}", r.err);
+    for show in ["SHOW USERS", "SHOW GRANTS FOR dana", "SHOW ROLES"] {
+        let out = mariadb_ok(port, show);
+        assert!(!out.contains(&hash[1..]), "{show}: {out}");
+    }
+    assert!(!server.log().contains(&hash[1..]));
+}

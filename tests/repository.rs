@@ -121,6 +121,7 @@ fn manifest(label: &str, ts: &str, files: &[FileEntry]) -> Manifest {
         functions: vec![],
         external_catalogs: vec![],
         files: files.to_vec(),
+        privileges: None,
     }
 }
 

@@ -19,7 +19,7 @@ pub use job::{JobKind, JobState, JobStatus};
 pub use schema::*;
 #[cfg(feature = "engine")]
 pub use store::{
-    AccountRow, BUSY_TIMEOUT, Catalog, CatalogError, Claim, DatabaseRow, GrantRow, Held, Holder,
-    JobRow, NewJob, ObjectRow, ObjectState, PartitionRow, Reader, RepositoryRow, Result, RowsetRow,
-    SCHEMA_VERSION, TabletRow, Tx,
+    AccountRow, BUILTIN_ROLES, BUSY_TIMEOUT, Catalog, CatalogError, Claim, DatabaseRow, GrantRow,
+    Held, Holder, JobRow, LOCKED, NewJob, ObjectRow, ObjectState, PartitionRow, Reader,
+    RepositoryRow, Result, RowsetRow, SCHEMA_VERSION, TabletRow, Tx, is_builtin_role,
 };

@@ -40,6 +40,7 @@ pub enum Entry {
     ActivateMaterializedView(Empty),
     CreateFunction(Empty),
     CreateCatalog(Empty),
+    ApplyPrivileges(Empty),
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -109,6 +110,7 @@ impl Entry {
             Entry::ActivateMaterializedView(_) => "activate_materialized_view",
             Entry::CreateFunction(_) => "create_function",
             Entry::CreateCatalog(_) => "create_catalog",
+            Entry::ApplyPrivileges(_) => "apply_privileges",
         }
     }
 

@@ -525,6 +525,20 @@ impl Runner<'_> {
                 })?;
                 done
             }
+            Action::ApplyPrivileges { .. } => {
+                let set = self
+                    .plan
+                    .privileges
+                    .clone()
+                    .ok_or_else(|| failed("the plan lists no privileges to apply"))?;
+                let snapshot = self.manifest()?.privileges.clone();
+                let done = Entry::ApplyPrivileges(Empty {});
+                self.engine.catalog().try_write(|tx| -> Result<(), Stop> {
+                    apply_privileges(tx, &set, snapshot.as_ref())?;
+                    Self::journal_in(tx, job_id, &id, &done)
+                })?;
+                done
+            }
             Action::Upload { .. } | Action::Download { .. } => {
                 return Err(failed(format!("{} is a transfer", task.id)));
             }
@@ -768,5 +782,95 @@ fn skeleton(
         functions,
         external_catalogs,
         files: vec![],
+        privileges: privileges_with_hashes(conn, plan)?,
     })
+}
+
+/// The plan's privileges for the manifest: with the accounts' password hashes only when the
+/// backup asked for them by name (`users_with_passwords`); the plan never holds them.
+fn privileges_with_hashes(
+    conn: &Reader<'_>,
+    plan: &crate::plan::Plan,
+) -> Result<Option<crate::repo::format::PrivilegeSet>, Stop> {
+    let Some(mut set) = plan.privileges.clone() else {
+        return Ok(None);
+    };
+    if plan.options.privileges == Some(crate::sql::options::PrivilegeScope::UsersWithPasswords) {
+        for u in &mut set.users {
+            if let Some(a) = conn.account(&u.name, &u.host)? {
+                u.native_hash = a.native.filter(|h| h != crate::catalog::LOCKED);
+                u.sha2_hash = a.sha2;
+            }
+        }
+    }
+    Ok(Some(set))
+}
+
+/// Re-applies a snapshot's privileges in one transaction: missing roles and users are created
+/// (a user with a password but no hash in the snapshot is created locked), memberships and
+/// grants added for holders that exist. Existing accounts keep their passwords. Idempotent.
+fn apply_privileges(
+    tx: &crate::catalog::Tx<'_>,
+    set: &crate::repo::format::PrivilegeSet,
+    snapshot: Option<&crate::repo::format::PrivilegeSet>,
+) -> crate::catalog::Result<()> {
+    use crate::catalog::{AccountRow, Holder, LOCKED, is_builtin_role};
+    for r in &set.roles {
+        if !is_builtin_role(&r.name) {
+            tx.create_role(&r.name, &r.comment)?;
+        }
+    }
+    for u in &set.users {
+        if tx.account(&u.name, &u.host)?.is_some() {
+            continue;
+        }
+        let hashes = snapshot.and_then(|s| {
+            s.users
+                .iter()
+                .find(|x| x.name == u.name && x.host == u.host)
+        });
+        let (native, sha2) = match hashes {
+            Some(h) if h.native_hash.is_some() || h.sha2_hash.is_some() => {
+                (h.native_hash.clone(), h.sha2_hash.clone())
+            }
+            _ if u.has_password => (Some(LOCKED.to_string()), None),
+            _ => (None, None),
+        };
+        tx.create_account(&AccountRow {
+            name: u.name.clone(),
+            host: u.host.clone(),
+            native,
+            sha2,
+            plugin: u.plugin.clone(),
+            require_ssl: u.require_ssl,
+            default_roles: u.default_roles.clone(),
+            all_default: u.all_default,
+        })?;
+    }
+    let exists = |h: &Holder| -> crate::catalog::Result<bool> {
+        Ok(match h {
+            Holder::User { name, host } => tx.account(name, host)?.is_some(),
+            Holder::Role(r) => is_builtin_role(r) || tx.role_exists(r)?,
+        })
+    };
+    for g in &set.role_grants {
+        let holder = crate::plan::privileges::holder_of(&g.holder);
+        if exists(&holder)? && (is_builtin_role(&g.role) || tx.role_exists(&g.role)?) {
+            tx.grant_role(&holder, &g.role)?;
+        }
+    }
+    for g in &set.grants {
+        let holder = crate::plan::privileges::holder_of(&g.holder);
+        if exists(&holder)? {
+            tx.grant(&crate::catalog::GrantRow {
+                holder,
+                privilege: g.privilege.clone(),
+                kind: g.kind.clone(),
+                db: g.db.clone(),
+                name: g.name.clone(),
+                with_grant: g.with_grant,
+            })?;
+        }
+    }
+    Ok(())
 }

@@ -426,14 +426,17 @@ pub async fn plan(engine: &mut Engine, stmt: &Backup, text: &str) -> Result<Plan
         .filter_map(|k| crate::repo::format::parse_object_key(k))
         .map(|(h, _)| h.to_string())
         .collect();
-    Ok(build(
-        stmt,
-        text,
-        &options,
-        &repository,
-        &selection,
-        &stored,
-    ))
+    let mut plan = build(stmt, text, &options, &repository, &selection, &stored);
+    if let Some(scope) = options.privileges {
+        let objects: Vec<String> = plan.objects.iter().map(|o| o.name.clone()).collect();
+        let functions: Vec<String> = selection.functions.iter().map(|f| f.name.clone()).collect();
+        let catalogs: Vec<String> = selection.catalogs.iter().map(|c| c.name.clone()).collect();
+        let db = selection.database.as_ref().map(|d| d.name.clone());
+        plan.privileges = Some(engine.catalog().read(|r| {
+            super::privileges::for_backup(r, scope, db.as_deref(), &objects, &functions, &catalogs)
+        })?);
+    }
+    Ok(plan)
 }
 
 /// Turns a selection into objects and tasks. Pure: the same inputs give the same plan.
@@ -607,5 +610,6 @@ pub fn build(
             .collect(),
         summary,
         tasks,
+        privileges: None,
     }
 }

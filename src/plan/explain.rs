@@ -37,6 +37,16 @@ pub fn summary(plan: &Plan) -> String {
     if !plan.external_catalogs.is_empty() {
         let _ = write!(out, ", {} external catalogs", plan.external_catalogs.len());
     }
+    if let Some(p) = &plan.privileges {
+        let _ = write!(
+            out,
+            ", privileges: {} users, {} roles, {} role grants, {} grants",
+            p.users.len(),
+            p.roles.len(),
+            p.role_grants.len(),
+            p.grants.len()
+        );
+    }
     if plan.kind == JobKind::Backup {
         let _ = write!(
             out,
@@ -125,6 +135,48 @@ pub fn explain(plan: &Plan) -> String {
             _ => String::new(),
         };
         let _ = writeln!(out, "  {:<18} {}{target}", "external catalog", c.name);
+    }
+    // Who gets what, as a reviewer reads it (never a password hash: plans hold none).
+    if let Some(p) = &plan.privileges {
+        let holder = |h: &crate::repo::format::HolderEntry| match &h.host {
+            Some(host) => format!("'{}'@'{host}'", h.name),
+            None => format!("ROLE {}", h.name),
+        };
+        for u in &p.users {
+            let _ = writeln!(out, "  {:<18} '{}'@'{}'", "user", u.name, u.host);
+        }
+        for r in &p.roles {
+            let _ = writeln!(out, "  {:<18} {}", "role", r.name);
+        }
+        for g in &p.role_grants {
+            let _ = writeln!(
+                out,
+                "  {:<18} {} TO {}",
+                "role grant",
+                g.role,
+                holder(&g.holder)
+            );
+        }
+        for g in &p.grants {
+            let on = match (&g.db, &g.name) {
+                (Some(d), Some(n)) => format!("{} {d}.{n}", g.kind),
+                (None, Some(n)) => format!("{} {n}", g.kind),
+                (Some(d), None) => format!("ALL {} IN {d}", g.kind),
+                (None, None) => g.kind.clone(),
+            };
+            let _ = writeln!(
+                out,
+                "  {:<18} {} ON {on} TO {}{}",
+                "grant",
+                g.privilege,
+                holder(&g.holder),
+                if g.with_grant {
+                    " WITH GRANT OPTION"
+                } else {
+                    ""
+                }
+            );
+        }
     }
     let _ = writeln!(out);
     let _ = writeln!(out, "{}", summary(plan));

@@ -17,6 +17,8 @@ pub mod backup;
 pub mod explain;
 pub mod graph;
 #[cfg(feature = "engine")]
+pub mod privileges;
+#[cfg(feature = "engine")]
 pub mod restore;
 
 use serde::{Deserialize, Serialize};
@@ -255,6 +257,8 @@ pub enum Action {
     CreateFunction { signature: String, target: String },
     /// Restore: create or replace an external catalog's metadata.
     CreateCatalog { name: String, target: String },
+    /// Restore: re-apply the snapshot's privileges (`Plan::privileges`).
+    ApplyPrivileges { database: String },
 }
 
 impl Action {
@@ -273,6 +277,7 @@ impl Action {
             Action::ActivateMaterializedView { .. } => "activate_materialized_view",
             Action::CreateFunction { .. } => "create_function",
             Action::CreateCatalog { .. } => "create_catalog",
+            Action::ApplyPrivileges { .. } => "apply_privileges",
         }
     }
 }
@@ -316,6 +321,10 @@ pub struct Plan {
     pub external_catalogs: Vec<PlannedCatalog>,
     pub summary: Summary,
     pub tasks: Vec<Task>,
+    /// Users, roles and grants a backup takes along or a restore re-applies (never a
+    /// password hash: see `plan::privileges`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub privileges: Option<crate::repo::format::PrivilegeSet>,
 }
 
 impl Plan {

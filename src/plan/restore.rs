@@ -575,6 +575,7 @@ fn build(input: &Input<'_>, sel: &Selection<'_>, check: &TargetState) -> Result<
     mv_tasks(&cx, &commit_id, &mut out);
     let planned_functions = function_tasks(&cx, &after_commit, &mut out);
     let planned_catalogs = catalog_tasks(&cx, &commit_id, has_data, &mut out);
+    let privileges = privilege_task(input, sel, &commit_id, has_data, &mut out)?;
     let Tasks {
         tasks,
         mut objects,
@@ -610,6 +611,7 @@ fn build(input: &Input<'_>, sel: &Selection<'_>, check: &TargetState) -> Result<
         external_catalogs: planned_catalogs,
         summary,
         tasks,
+        privileges,
     })
 }
 
@@ -953,6 +955,64 @@ fn function_tasks(
         });
     }
     planned_functions
+}
+
+/// Pass 3, privileges (`"privileges" = "true"`): one task after the commit that re-applies the
+/// snapshot's users, roles and grants, mapped onto the restore's targets.
+fn privilege_task(
+    input: &Input<'_>,
+    sel: &Selection<'_>,
+    commit_id: &str,
+    has_data: bool,
+    out: &mut Tasks,
+) -> Result<Option<crate::repo::format::PrivilegeSet>> {
+    if input.options.privileges.is_none() {
+        return Ok(None);
+    }
+    let Some(set) = &input.manifest.privileges else {
+        let at = options::find(&input.stmt.properties, "privileges")
+            .map(|v| v.span)
+            .unwrap_or(input.stmt.span);
+        return Err(Error::at(
+            Problem::new(
+                Code::PlanEmpty,
+                at,
+                format!("snapshot {} holds no privileges", input.manifest.label),
+            )
+            .label("nothing to re-apply")
+            .help("back up with PROPERTIES (\"privileges\" = \"true\" | \"users\") to take them along"),
+        ));
+    };
+    let restored: BTreeMap<String, String> = sel
+        .chosen
+        .iter()
+        .map(|(name, c)| (name.clone(), c.target.clone()))
+        .collect();
+    let functions: BTreeMap<String, String> = sel
+        .functions
+        .values()
+        .map(|(f, target)| (f.name.clone(), target.clone()))
+        .collect();
+    let whole = input.stmt.on.is_empty();
+    let mapped = super::privileges::for_restore(
+        set,
+        sel.source_db.as_deref(),
+        sel.target_db.as_deref(),
+        &restored,
+        &functions,
+        whole,
+    );
+    let database = sel.target_db.clone().unwrap_or_default();
+    out.tasks.push(Task {
+        id: format!("privileges:{}", id_part(&database)),
+        action: Action::ApplyPrivileges { database },
+        after: if has_data {
+            vec![commit_id.to_string()]
+        } else {
+            vec![]
+        },
+    });
+    Ok(Some(mapped))
 }
 
 /// Pass 3, external catalogs' metadata.

@@ -335,7 +335,90 @@ pub struct Manifest {
     /// Every data object the snapshot needs, each once.
     #[serde(default)]
     pub files: Vec<FileEntry>,
+    /// Accounts and grants taken along (BACKUP's `privileges` property).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub privileges: Option<PrivilegeSet>,
 }
+
+/// Users, roles, role memberships and grants, as a snapshot holds them (and a plan lists
+/// them, always without password hashes).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrivilegeSet {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub users: Vec<UserEntry>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub roles: Vec<RoleEntry>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub role_grants: Vec<RoleGrantEntry>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub grants: Vec<GrantEntry>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserEntry {
+    pub name: String,
+    pub host: String,
+    pub plugin: String,
+    #[serde(default)]
+    pub require_ssl: bool,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub default_roles: Vec<String>,
+    #[serde(default)]
+    pub all_default: bool,
+    /// `mysql_native_password`'s stored hash; only with `users_with_passwords`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub native_hash: Option<String>,
+    /// `caching_sha2_password`'s stored hash; only with `users_with_passwords`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha2_hash: Option<String>,
+    /// Whether the account had a password (a restored one without its hash is locked).
+    #[serde(default)]
+    pub has_password: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoleEntry {
+    pub name: String,
+    #[serde(default)]
+    pub comment: String,
+}
+
+/// Who holds a grant: a user (`host` set) or a role (`host` absent).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HolderEntry {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoleGrantEntry {
+    pub holder: HolderEntry,
+    pub role: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GrantEntry {
+    pub holder: HolderEntry,
+    pub privilege: String,
+    /// The object type's keyword (`TABLE`, `SYSTEM`…).
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub db: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub with_grant: bool,
+}
+
+/// Entries of a privilege set a manifest may hold at most (each kind).
+pub const MAX_PRIVILEGE_ENTRIES: usize = 1_000_000;
 
 impl Manifest {
     pub fn id(&self) -> SnapshotId {
@@ -372,6 +455,19 @@ impl Manifest {
         }
         if let Some(db) = &self.database {
             check_name(db, "database")?;
+        }
+        if let Some(p) = &self.privileges {
+            let n = [
+                p.users.len(),
+                p.roles.len(),
+                p.role_grants.len(),
+                p.grants.len(),
+            ];
+            if n.iter().any(|n| *n > MAX_PRIVILEGE_ENTRIES) {
+                return Err(FormatError::Damaged(format!(
+                    "manifest {key}: more than {MAX_PRIVILEGE_ENTRIES} privilege entries of a kind"
+                )));
+            }
         }
         let files: std::collections::HashSet<&Sha256> =
             self.files.iter().map(|f| &f.sha256).collect();

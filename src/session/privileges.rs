@@ -16,33 +16,7 @@ use crate::error::{Error, Result};
 use crate::sql::accounts::ObjectType;
 use crate::sql::{self, CatalogSelection, ObjectRef, QualifiedName, Restore, Show, Statement};
 
-/// StarRocks' built-in roles and what SHOW ROLES says of them.
-pub const BUILTIN_ROLES: &[(&str, &str)] = &[
-    (
-        "root",
-        "built-in root role which has all privileges on all objects",
-    ),
-    (
-        "db_admin",
-        "built-in database administration role which has all privileges on all databases, tables, views, materialized views and functions",
-    ),
-    (
-        "cluster_admin",
-        "built-in cluster administration role which has the NODE privilege",
-    ),
-    (
-        "user_admin",
-        "built-in user administration role which has the GRANT privilege and IMPERSONATE on all users",
-    ),
-    (
-        "public",
-        "built-in role held by every user: SELECT on information_schema",
-    ),
-];
-
-pub fn is_builtin_role(name: &str) -> bool {
-    BUILTIN_ROLES.iter().any(|(r, _)| *r == name)
-}
+pub use crate::catalog::{BUILTIN_ROLES, is_builtin_role};
 
 /// The catalog the embedded engine's databases live in.
 pub const DEFAULT_CATALOG: &str = "default_catalog";
@@ -650,8 +624,16 @@ pub fn needs(engine: &mut Engine, stmt: &Statement, current: Option<&str>) -> Re
         | Statement::ShowRestore(_)
         | Statement::CancelBackup(_)
         | Statement::CancelRestore(_) => vec![repository()],
-        Statement::Backup(b) => backup_needs(engine, b)?,
-        Statement::Restore(r) => restore_needs(engine, r)?,
+        Statement::Backup(b) => {
+            let mut n = backup_needs(engine, b)?;
+            n.extend(privileges_property(&b.properties));
+            n
+        }
+        Statement::Restore(r) => {
+            let mut n = restore_needs(engine, r)?;
+            n.extend(privileges_property(&r.properties));
+            n
+        }
         Statement::CreateDatabase(_) => vec![need("CREATE DATABASE", Target::catalog())],
         Statement::DropDatabase(s) => vec![need("DROP", Target::database(&s.name.value))],
         Statement::Use(_) => Vec::new(), // any privilege in it: checked by `check`
@@ -731,6 +713,15 @@ pub fn needs(engine: &mut Engine, stmt: &Statement, current: Option<&str>) -> Re
         },
         Statement::Account(_) => Vec::new(),
     })
+}
+
+/// A job that takes accounts and grants along, or re-applies them, needs GRANT (it reads or
+/// changes who may do what).
+fn privileges_property(properties: &sql::Properties) -> Option<Need> {
+    properties
+        .get("privileges")
+        .filter(|v| !v.trim().eq_ignore_ascii_case("false"))
+        .map(|_| grant_needed())
 }
 
 /// SELECT on every table, view and MV a query names (information_schema is everyone's).

@@ -68,6 +68,19 @@ pub enum BackupType {
     Incremental,
 }
 
+/// What of the cluster's accounts a BACKUP takes along (srbackup's `privileges` property;
+/// StarRocks backs none of it up).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PrivilegeScope {
+    /// The grants on the objects backed up (and on their database), naming their holders.
+    Grants,
+    /// Also every user and role, their role memberships and all their grants; no passwords.
+    Users,
+    /// [`PrivilegeScope::Users`] with the password hashes (asked for by name, never default).
+    UsersWithPasswords,
+}
+
 /// The typed PROPERTIES of a job. Fields a statement does not take stay at their defaults
 /// and are left out of the plan.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -95,6 +108,9 @@ pub struct JobOptions {
     pub meta_version: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub starrocks_meta_version: Option<u32>,
+    /// BACKUP: which privileges go along; RESTORE: re-apply the snapshot's (`Grants` = true).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub privileges: Option<PrivilegeScope>,
 }
 
 impl JobOptions {
@@ -111,6 +127,7 @@ impl JobOptions {
             replication_num: None,
             meta_version: None,
             starrocks_meta_version: None,
+            privileges: None,
         };
         for spec in OPTIONS.iter().filter(|o| o.statements.contains(&statement)) {
             if let Some(default) = spec.default {
@@ -248,6 +265,17 @@ impl JobOptions {
         }
         if let Some(v) = self.starrocks_meta_version {
             out.push(("starrocks_meta_version", v.to_string()));
+        }
+        if let Some(p) = self.privileges {
+            out.push((
+                "privileges",
+                match p {
+                    PrivilegeScope::Grants => "true",
+                    PrivilegeScope::Users => "users",
+                    PrivilegeScope::UsersWithPasswords => "users_with_passwords",
+                }
+                .into(),
+            ));
         }
         out
     }
@@ -400,6 +428,48 @@ pub const OPTIONS: &[OptionSpec] = &[
                     ));
                 }
             });
+            Ok(())
+        },
+    },
+    OptionSpec {
+        key: "privileges",
+        statements: BACKUP,
+        doc: "srbackup's: \"true\" takes the grants on the objects backed up along; \"users\" also               every user and role with their grants (no passwords); \"users_with_passwords\"               their password hashes too. Needs GRANT on SYSTEM.",
+        default: None,
+        apply: |o, v| {
+            o.privileges = match v.to_ascii_lowercase().as_str() {
+                "false" => None,
+                "true" | "grants" => Some(PrivilegeScope::Grants),
+                "users" => Some(PrivilegeScope::Users),
+                "users_with_passwords" => Some(PrivilegeScope::UsersWithPasswords),
+                _ => {
+                    return Err(invalid(
+                        format!(
+                            "privileges \"{v}\" is not true, false, users or users_with_passwords"
+                        ),
+                        "use \"true\" (grants on the objects), \"users\" (also users and roles) or \"users_with_passwords\"",
+                    ));
+                }
+            };
+            Ok(())
+        },
+    },
+    OptionSpec {
+        key: "privileges",
+        statements: RESTORE,
+        doc: "srbackup's: \"true\" re-applies the privileges the snapshot holds (users and roles               created if missing, grants with AS renames followed). Needs GRANT on SYSTEM.",
+        default: None,
+        apply: |o, v| {
+            o.privileges = match v.to_ascii_lowercase().as_str() {
+                "false" => None,
+                "true" => Some(PrivilegeScope::Grants),
+                _ => {
+                    return Err(invalid(
+                        format!("privileges \"{v}\" is not true or false"),
+                        "use \"true\" or \"false\"",
+                    ));
+                }
+            };
             Ok(())
         },
     },

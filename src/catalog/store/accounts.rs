@@ -7,6 +7,38 @@ use rusqlite::{OptionalExtension, params};
 
 use super::{Reader, Result, Tx, now};
 
+/// StarRocks' built-in roles and what SHOW ROLES says of them.
+pub const BUILTIN_ROLES: &[(&str, &str)] = &[
+    (
+        "root",
+        "built-in root role which has all privileges on all objects",
+    ),
+    (
+        "db_admin",
+        "built-in database administration role which has all privileges on all databases, tables, views, materialized views and functions",
+    ),
+    (
+        "cluster_admin",
+        "built-in cluster administration role which has the NODE privilege",
+    ),
+    (
+        "user_admin",
+        "built-in user administration role which has the GRANT privilege and IMPERSONATE on all users",
+    ),
+    (
+        "public",
+        "built-in role held by every user: SELECT on information_schema",
+    ),
+];
+
+/// Whether `name` is one of StarRocks' built-in roles (not stored: their privileges are fixed).
+pub fn is_builtin_role(name: &str) -> bool {
+    BUILTIN_ROLES.iter().any(|(r, _)| *r == name)
+}
+
+/// The native hash of an account that has a password nobody knows (see `AccountRow::native`).
+pub const LOCKED: &str = "!";
+
 /// One account: a user at a host pattern.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AccountRow {
@@ -14,6 +46,8 @@ pub struct AccountRow {
     /// `%`, an address, or a pattern with `%` and `_`.
     pub host: String,
     /// `*` and 40 upper-case hex digits; `None` with `sha2` also `None`: no password.
+    /// [`LOCKED`]: a password exists but no hash is known (an account restored without its
+    /// hashes): nothing logs in until ALTER USER sets one.
     pub native: Option<String>,
     /// 64 hex digits of `SHA256(SHA256(password))`; `None` when only the native hash is known
     /// (an account created from a hash).

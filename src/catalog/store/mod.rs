@@ -28,7 +28,7 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
 
 use secrets::Sealer;
 
-pub use accounts::{AccountRow, GrantRow, Holder};
+pub use accounts::{AccountRow, BUILTIN_ROLES, GrantRow, Holder, LOCKED, is_builtin_role};
 pub use jobs::{Claim, Held, JobRow, NewJob};
 pub use objects::{DatabaseRow, ObjectRow, ObjectState};
 pub use repositories::RepositoryRow;
