@@ -617,7 +617,7 @@ mod tests {
         }
         assert_eq!(
             keys(JobStatement::Backup),
-            ["type", "timeout", "compression"]
+            ["type", "timeout", "compression", "privileges"]
         );
         assert_eq!(
             keys(JobStatement::Restore)[..3],
