@@ -44,8 +44,8 @@ pub enum AuthSecret {
     None,
     /// A clear-text password (never printed: serialized and displayed masked).
     Password(#[serde(serialize_with = "masked")] Literal),
-    /// A stored hash as MySQL's `PASSWORD()` prints it (`*` and 40 hex digits).
-    Hash(Literal),
+    /// A stored hash as MySQL's `PASSWORD()` prints it (`*` and 40 hex digits); masked too.
+    Hash(#[serde(serialize_with = "masked")] Literal),
 }
 
 fn masked<S: serde::Serializer>(_: &Literal, s: S) -> Result<S::Ok, S::Error> {
@@ -310,7 +310,7 @@ impl Display for Grantee {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[serde(tag = "statement", rename_all = "snake_case")]
+#[serde(tag = "account", rename_all = "snake_case")]
 pub enum AccountStatement {
     CreateUser {
         if_not_exists: bool,

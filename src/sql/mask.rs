@@ -162,6 +162,11 @@ fn lexical_spans(src: &str) -> Vec<Range<usize>> {
     // The text of the last token, and whether an `=` followed it.
     let mut last: Option<String> = None;
     let mut after_equals = false;
+    // Account statements: the string after IDENTIFIED BY [PASSWORD], WITH plugin BY|AS, and
+    // PASSWORD( is a password or its hash.
+    let upper = src.to_ascii_uppercase();
+    let accounts = upper.contains("IDENTIFIED") || upper.contains("PASSWORD");
+    let mut password_next = false;
     let mut i = 0;
     while i < bytes.len() {
         let c = bytes[i];
@@ -189,7 +194,7 @@ fn lexical_spans(src: &str) -> Vec<Range<usize>> {
         if c == b'"' || c == b'\'' || c == b'`' {
             let end = literal_end(bytes, i);
             let content = i + 1..end.min(bytes.len());
-            if after_equals {
+            if after_equals || (password_next && c != b'`') {
                 spans.push(content.clone());
                 last = None;
             } else {
@@ -203,6 +208,7 @@ fn lexical_spans(src: &str) -> Vec<Range<usize>> {
                 last = Some(literal_text(&src[i..(end + 1).min(bytes.len())]));
             }
             after_equals = false;
+            password_next = false;
             i = end + 1;
             continue;
         }
@@ -218,12 +224,16 @@ fn lexical_spans(src: &str) -> Vec<Range<usize>> {
             i += 1;
         }
         if i == start {
+            // `PASSWORD(` keeps the next string secret.
+            password_next = password_next && bytes[start] == b'(';
             i += 1; // punctuation
             last = None;
         } else if after_equals {
             spans.push(start..i);
             last = None;
         } else {
+            let word = src[start..i].to_ascii_uppercase();
+            password_next = accounts && matches!(word.as_str(), "BY" | "AS" | "PASSWORD");
             last = Some(src[start..i].to_string());
         }
         after_equals = false;
@@ -301,6 +311,23 @@ mod tests {
         let masked = mask_secrets(src);
         assert_eq!(masked.len(), src.len(), "{masked}");
         assert!(!masked.contains(secret), "{secret} shows in {masked}");
+    }
+
+    #[test]
+    fn passwords_are_masked_whether_the_statement_parses_or_not() {
+        for src in [
+            "CREATE USER u IDENTIFIED BY 'hunter22'",
+            "CREATE USER u IDENTIFIED BY 'hunter22' BOGUS",
+            "ALTER USER 'u'@'%' IDENTIFIED WITH caching_sha2_password BY \"hunter22\"",
+            "SET PASSWORD FOR u = PASSWORD('hunter22')",
+            "SET PASSWORD FOR u = PASSWORD('hunter22') EXTRA",
+            "CREATE USER u IDENTIFIED BY PASSWORD '*6BB4837EB74329105EE4568DDA7DC67ED2CA2AD9' x",
+        ] {
+            let masked = mask_secrets(src);
+            assert!(!masked.contains("hunter22"), "{masked}");
+            assert!(!masked.contains("6BB4837EB7"), "{masked}");
+            assert_eq!(masked.len(), src.len());
+        }
     }
 
     #[test]
