@@ -134,6 +134,14 @@ const BACKUPS: &[Case] = &[
         ],
     },
     Case {
+        sql: "BACKUP DATABASE sr_hub SNAPSHOT sr_all_backup TO test_repo ON (ALL TABLES)",
+        time: Some(T2),
+        grants: &[
+            "REPOSITORY ON SYSTEM",
+            "EXPORT ON ALL TABLES IN DATABASE sr_hub",
+        ],
+    },
+    Case {
         sql: "BACKUP SNAPSHOT sr_hub.sr_par_backup TO test_repo ON (sr_member PARTITION (p1))",
         time: Some(T2),
         grants: &["REPOSITORY ON SYSTEM", "EXPORT ON TABLE sr_hub.sr_member"],
@@ -186,6 +194,15 @@ const RESTORES: &[Case] = &[
         grants: &[
             "REPOSITORY ON SYSTEM",
             "CREATE TABLE ON DATABASE sr_hub_new",
+        ],
+    },
+    Case {
+        sql: "RESTORE SNAPSHOT sr_all_backup FROM test_repo DATABASE sr_hub ON (ALL TABLES)",
+        time: None,
+        grants: &[
+            "REPOSITORY ON SYSTEM",
+            "CREATE TABLE ON DATABASE sr_hub",
+            "INSERT ON ALL TABLES IN DATABASE sr_hub",
         ],
     },
     Case {

@@ -538,28 +538,65 @@ fn catalog_needs(
 /// RESTORE: REPOSITORY; a whole database also CREATE DATABASE on the default catalog (and
 /// CREATE TABLE on the database when it exists); named objects INSERT (tables), ALTER (views,
 /// MVs) or DROP (functions) when they exist, else the CREATE privilege of their kind on the
-/// database (CREATE DATABASE when even the database is new); external catalogs CREATE
-/// EXTERNAL CATALOG.
+/// database (CREATE DATABASE when even the database is new); `ALL TABLES` (…) the CREATE
+/// privilege of the kind and INSERT on every such object the database holds; external
+/// catalogs CREATE EXTERNAL CATALOG.
 fn restore_needs(engine: &mut Engine, r: &Restore) -> Result<Vec<Need>> {
     let mut needs = vec![repository()];
     if let Some(db_ref) = &r.database {
         let db = db_ref.alias.as_ref().unwrap_or(&db_ref.name).value.clone();
         let exists = engine.catalog().view().database(&db)?.is_some();
-        let whole = r.on.is_empty() || r.on.iter().any(|o| matches!(o, ObjectRef::All { .. }));
-        if whole {
+        let whole = r.on.is_empty();
+        if whole || !exists {
+            // A whole database, or objects into a database the restore creates.
             needs.push(need("CREATE DATABASE", Target::catalog()));
-            if exists {
-                needs.push(need("CREATE TABLE", Target::database(&db)));
+        }
+        if whole && exists {
+            needs.push(need("CREATE TABLE", Target::database(&db)));
+        }
+        // ON (ALL TABLES | VIEWS | MATERIALIZED VIEWS) into an existing database: every object
+        // of the kind it holds may be overwritten, and the snapshot's others created.
+        for item in &r.on {
+            let ObjectRef::All { of, .. } = item else {
+                continue;
+            };
+            if !exists {
+                continue;
+            }
+            needs.push(need(
+                match of {
+                    sql::ObjectKind::Views => "CREATE VIEW",
+                    sql::ObjectKind::MaterializedViews => "CREATE MATERIALIZED VIEW",
+                    sql::ObjectKind::Functions => "CREATE FUNCTION",
+                    sql::ObjectKind::Tables => "CREATE TABLE",
+                },
+                Target::database(&db),
+            ));
+            for (kind, name) in objects_of(engine, &db)? {
+                let wanted = match of {
+                    sql::ObjectKind::Tables => kind == ObjectType::Table,
+                    sql::ObjectKind::Views => kind == ObjectType::View,
+                    sql::ObjectKind::MaterializedViews => kind == ObjectType::MaterializedView,
+                    sql::ObjectKind::Functions => false,
+                };
+                if !wanted {
+                    continue;
+                }
+                needs.push(match kind {
+                    ObjectType::Table => need("INSERT", Target::object(kind, &db, &name)),
+                    _ => Need {
+                        any_of: vec!["ALTER"],
+                        on: Target::object(kind, &db, &name),
+                        or: vec![("INSERT", Target::object(ObjectType::Table, &db, &name))],
+                    },
+                });
             }
         }
         for item in &r.on {
             let Some(name) = item.name() else { continue };
             let target = item.alias().unwrap_or(&name.name).value.clone();
             if !exists {
-                if !whole {
-                    needs.push(need("CREATE DATABASE", Target::catalog()));
-                }
-                continue;
+                continue; // CREATE DATABASE, above
             }
             if let ObjectRef::Function { .. } = item {
                 let present = engine
