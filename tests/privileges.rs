@@ -373,6 +373,26 @@ async fn accounts_roles_and_grants_round_trip() {
     let r = as_user(port, "bea", "bea-pw", "SELECT count(*) FROM sr_hub.sr_pmc");
     assert!(r.err.contains("ERROR 5203"), "{}", r.err);
     assert_eq!(table(&mariadb_ok(port, "SHOW GRANTS FOR bea")).len(), 0);
+    // SHOW DATABASES and SHOW TABLES list what a user holds something on (StarRocks).
+    let r = as_user(
+        port,
+        "ann",
+        "ann-pw",
+        "SET ROLE NONE; SHOW TABLES FROM sr_hub",
+    );
+    let names: Vec<String> = table(&r.out)
+        .into_iter()
+        .skip(1)
+        .map(|row| row[0].clone())
+        .collect();
+    assert_eq!(names, ["sr_pmc"], "{}", r.err);
+    let r = as_user(port, "bea", "bea-pw", "SHOW DATABASES");
+    assert!(!r.out.contains("sr_hub"), "{}", r.out);
+    assert!(
+        as_user(port, "ann", "ann-pw", "SHOW DATABASES")
+            .out
+            .contains("sr_hub")
+    );
     // A wrong password and an unknown user are refused alike.
     let r = as_user(port, "ann", "wrong", "SELECT 1");
     assert!(r.err.contains("ERROR 1045"), "{}", r.err);

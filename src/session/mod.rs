@@ -317,7 +317,16 @@ impl Session {
                 }
                 Output::Rows(rs)
             }
-            Statement::Show(s) => Output::Rows(show::run(engine, &s.what, current).await?),
+            Statement::Show(s) => {
+                let rows = show::run(engine, &s.what, current).await?;
+                Output::Rows(privileges::visible(
+                    engine,
+                    identity.as_ref(),
+                    &s.what,
+                    current,
+                    rows,
+                )?)
+            }
             Statement::Update(s) => {
                 let rows = crate::engine::dml::update(engine, s, current).await?;
                 Output::Done {

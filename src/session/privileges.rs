@@ -838,3 +838,53 @@ pub fn may_manage_job(
 pub fn grant_needed() -> Need {
     need("GRANT", Target::system())
 }
+
+/// SHOW DATABASES and SHOW [FULL] TABLES list what the user holds any privilege on (or in),
+/// as StarRocks' do; other SHOWs name one object, checked by [`needs`].
+pub fn visible(
+    engine: &mut Engine,
+    identity: Option<&Identity>,
+    what: &Show,
+    current: Option<&str>,
+    mut rows: crate::results::ResultSet,
+) -> Result<crate::results::ResultSet> {
+    if identity.is_none() {
+        return Ok(rows);
+    }
+    let eff = effective(&engine.catalog().view(), identity)?;
+    if eff.root {
+        return Ok(rows);
+    }
+    match what {
+        Show::Databases { .. } => rows.rows.retain(|r| {
+            r.first().and_then(|c| c.as_deref()).is_some_and(|db| {
+                db.eq_ignore_ascii_case(crate::engine::information_schema::DATABASE)
+                    || eff.any_in_database(db)
+            })
+        }),
+        Show::Tables { database, .. } => {
+            let Some(db) = database
+                .as_ref()
+                .map(|d| d.value.clone())
+                .or_else(|| current.map(str::to_string))
+            else {
+                return Ok(rows);
+            };
+            if db.eq_ignore_ascii_case(crate::engine::information_schema::DATABASE) {
+                return Ok(rows);
+            }
+            let kinds: std::collections::HashMap<String, ObjectType> = objects_of(engine, &db)?
+                .into_iter()
+                .map(|(k, n)| (n, k))
+                .collect();
+            rows.rows.retain(|r| {
+                r.first().and_then(|c| c.as_deref()).is_some_and(|name| {
+                    let kind = kinds.get(name).copied().unwrap_or(ObjectType::Table);
+                    eff.any_on(&Target::object(kind, &db, name))
+                })
+            });
+        }
+        _ => {}
+    }
+    Ok(rows)
+}
