@@ -1,4 +1,4 @@
-"""PyMySQL over TLS against `srbackup serve` (run by tests/tls.rs).
+"""PyMySQL and mysql-connector over TLS against `srbackup serve` (run by tests/tls.rs).
 
 Arguments: port, the server's certificate (the client's CA), and the plugin the server's
 greeting names. Users `nat` (mysql_native_password) and `sha` (caching_sha2_password, REQUIRE
@@ -35,6 +35,24 @@ for user, password in [("nat", "nat-pw"), ("sha", "sha-pw")]:
             check(f"{user} runs a statement", cur.fetchone()[0] == 1)
         check(f"{user}'s socket is TLS", c._sock.version() is not None, "")
         c.close()
+
+# Oracle's mysql-connector, pure Python and C extension, certificate checked.
+import mysql.connector
+
+for pure in (True, False):
+    for user, password in [("nat", "nat-pw"), ("sha", "sha-pw")]:
+        name = f"mysql-connector ({'pure' if pure else 'C'}) {user} over TLS"
+        try:
+            c = mysql.connector.connect(
+                host="127.0.0.1", port=port, user=user, password=password, use_pure=pure,
+                ssl_ca=ca, ssl_verify_cert=True, ssl_verify_identity=True,
+            )
+            cur = c.cursor()
+            cur.execute("SELECT 1")
+            check(name, cur.fetchall() == [(1,)])
+            c.close()
+        except mysql.connector.Error as e:
+            check(name, False, e)
 
 c, err = login("sha", "sha-pw", None)
 check("REQUIRE SSL user refused over plain text", c is None and err[0] == 1045, err)
