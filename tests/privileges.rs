@@ -330,6 +330,19 @@ async fn accounts_roles_and_grants_round_trip() {
         let out = mariadb_ok(port, show);
         assert!(!out.contains(&hash[1..]), "{show}: {out}");
     }
+    // CURRENT_USER() is the account (StarRocks' form), CURRENT_ROLE() the active roles.
+    let r = as_user(
+        port,
+        "ann",
+        "ann-pw",
+        "SELECT CURRENT_USER(), CURRENT_ROLE()",
+    );
+    assert!(
+        r.out.contains("'ann'@'%'") && r.out.contains("| analyst "),
+        "{}{}",
+        r.out,
+        r.err
+    );
     // Roles inherit (analyst holds reader), active by default at login.
     let r = as_user(
         port,
@@ -519,4 +532,135 @@ async fn privileges_travel_with_a_backup_into_a_fresh_cluster() {
         assert!(!out.contains(&hash[1..]), "{show}: {out}");
     }
     assert!(!server.log().contains(&hash[1..]));
+}
+
+/// Found by an attacking QA session: each was a way around a privilege; each is refused now.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ways_around_privileges_are_closed() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path().join("repo");
+    let cluster = cluster_with_hub(dir.path(), &repo).await;
+    let server = Server::start(&cluster);
+    let port = server.port;
+    mariadb_ok(
+        port,
+        "CREATE DATABASE own;
+         CREATE USER dev IDENTIFIED BY 'dev-pw';
+         GRANT ALL ON DATABASE own TO USER dev;
+         GRANT ALL ON ALL TABLES IN DATABASE own TO USER dev;
+         GRANT ALL ON ALL VIEWS IN DATABASE own TO USER dev;
+         GRANT ALL ON ALL MATERIALIZED VIEWS IN DATABASE own TO USER dev;
+         CREATE USER ua IDENTIFIED BY 'ua-pw' DEFAULT ROLE user_admin;
+         GRANT user_admin TO USER ua",
+    );
+    let dev = |sql: &str| as_user(port, "dev", "dev-pw", sql);
+    let denied = |r: ClientRun, what: &str| {
+        assert!(
+            !r.ok && r.err.contains("ERROR 5203"),
+            "{what}: {}{}",
+            r.out,
+            r.err
+        )
+    };
+    // A view or an MV over a table its creator cannot read.
+    denied(
+        dev("CREATE VIEW own.v AS SELECT * FROM sr_hub.sr_member"),
+        "CREATE VIEW",
+    );
+    denied(
+        dev(
+            "CREATE MATERIALIZED VIEW own.mv DISTRIBUTED BY HASH(id) BUCKETS 1 REFRESH MANUAL AS SELECT * FROM sr_hub.sr_member",
+        ),
+        "CREATE MATERIALIZED VIEW",
+    );
+    // Subqueries of UPDATE and DELETE read too.
+    let r = dev(
+        "CREATE TABLE own.p (k INT, v STRING) PRIMARY KEY(k) DISTRIBUTED BY HASH(k) BUCKETS 1;
+         INSERT INTO own.p VALUES (1, 'z')",
+    );
+    assert!(r.ok, "{}", r.err);
+    denied(
+        dev("UPDATE own.p SET v = (SELECT name FROM sr_hub.sr_member LIMIT 1) WHERE k = 1"),
+        "UPDATE … SET (subquery)",
+    );
+    denied(
+        dev("UPDATE own.p SET v = 'y' WHERE k IN (SELECT id FROM sr_hub.sr_member)"),
+        "UPDATE … WHERE (subquery)",
+    );
+    denied(
+        dev("DELETE FROM own.p WHERE k IN (SELECT id FROM sr_hub.sr_member)"),
+        "DELETE … WHERE (subquery)",
+    );
+    assert!(dev("UPDATE own.p SET v = 'w' WHERE k = 1").ok);
+    // Describing a table needs a privilege on it.
+    for show in [
+        "SHOW CREATE TABLE sr_hub.sr_member",
+        "DESC sr_hub.sr_member",
+        "SHOW PARTITIONS FROM sr_hub.sr_member",
+    ] {
+        denied(dev(show), show);
+    }
+    // user_admin (GRANT) is not root: no second root account, no root password, no root role.
+    let ua = |sql: &str| as_user(port, "ua", "ua-pw", sql);
+    let r = ua("CREATE USER 'root'@'127.0.0.1' IDENTIFIED BY 'evil'");
+    assert!(!r.ok && r.err.contains("root account"), "{}", r.err);
+    denied(
+        ua("ALTER USER root IDENTIFIED BY 'evil'"),
+        "ALTER USER root",
+    );
+    denied(
+        ua("SET PASSWORD FOR 'root'@'%' = PASSWORD('evil')"),
+        "SET PASSWORD FOR root",
+    );
+    denied(ua("GRANT root TO USER ua"), "GRANT root");
+    assert!(mariadb(port, "SELECT 1").ok, "root still logs in");
+    // Names are not enumerated through SHOW GRANTS without GRANT.
+    let r = dev("SHOW GRANTS FOR 'nosuch'@'%'");
+    assert!(r.err.contains("ERROR 5203"), "{}", r.err);
+    // A password set without spaces reaches the account statement; it is never echoed.
+    let r = dev("SET PASSWORD=PASSWORD('dev-new-pw')");
+    assert!(r.ok, "{}", r.err);
+    assert!(as_user(port, "dev", "dev-new-pw", "SELECT 1").ok);
+    // (The client echoes the statement it sent; the server's answer is the ERROR line.)
+    let answer = |r: ClientRun| {
+        r.err
+            .lines()
+            .find(|l| l.starts_with("ERROR "))
+            .unwrap_or_default()
+            .to_string()
+    };
+    let a = answer(as_user(
+        port,
+        "dev",
+        "dev-new-pw",
+        "set password='Sup3rSecret'",
+    ));
+    assert!(a.starts_with("ERROR") && !a.contains("Sup3rSecret"), "{a}");
+    let a = answer(mariadb(
+        port,
+        "CREATE USER 'y'@'%' IDENTIFIED BY 'Sup3rSecret",
+    ));
+    assert!(a.starts_with("ERROR") && !a.contains("Sup3rSecret"), "{a}");
+    // Grants go with a dropped table: one created again under the name starts without them.
+    mariadb_ok(
+        port,
+        "CREATE TABLE sr_hub.tmp (k INT) DUPLICATE KEY(k) DISTRIBUTED BY HASH(k) BUCKETS 1;
+         GRANT SELECT ON TABLE sr_hub.tmp TO USER dev;
+         DROP TABLE sr_hub.tmp;
+         CREATE TABLE sr_hub.tmp (k INT) DUPLICATE KEY(k) DISTRIBUTED BY HASH(k) BUCKETS 1",
+    );
+    denied(
+        as_user(port, "dev", "dev-new-pw", "SELECT * FROM sr_hub.tmp"),
+        "a grant on a dropped table",
+    );
+    // …and follow a renamed one.
+    mariadb_ok(
+        port,
+        "GRANT SELECT ON TABLE sr_hub.tmp TO USER dev; ALTER TABLE sr_hub.tmp RENAME tmp2",
+    );
+    assert!(as_user(port, "dev", "dev-new-pw", "SELECT * FROM sr_hub.tmp2").ok);
+    let log = server.log();
+    for secret in ["dev-pw", "ua-pw", "evil", "Sup3rSecret", "dev-new-pw"] {
+        assert!(!log.contains(secret), "{secret} in the log");
+    }
 }

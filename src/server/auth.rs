@@ -206,6 +206,23 @@ pub fn bootstrap(
     Ok(migrated)
 }
 
+/// Accounts with only a `mysql_native_password` hash (created from a hash): a greeting that
+/// names caching_sha2_password makes their clients answer with what no stored hash checks.
+pub fn native_only(catalog: &Catalog) -> Result<Vec<String>> {
+    Ok(catalog
+        .view()
+        .accounts()?
+        .into_iter()
+        .filter(|a| {
+            a.sha2.is_none()
+                && a.native
+                    .as_deref()
+                    .is_some_and(|h| h != crate::catalog::LOCKED)
+        })
+        .map(|a| format!("'{}'@'{}'", a.name, a.host))
+        .collect())
+}
+
 /// Accounts without a password (a server beyond loopback lets them in from this machine only).
 pub fn without_password(catalog: &Catalog) -> Result<Vec<String>> {
     Ok(catalog

@@ -51,6 +51,10 @@ pub struct Client<'a> {
     pub database: Option<&'a str>,
     /// `user@host`, as MySQL's `USER()` shows it.
     pub user: &'a str,
+    /// The account the login matched, `'user'@'host pattern'` (CURRENT_USER(), StarRocks' form).
+    pub account: &'a str,
+    /// The session's active roles (CURRENT_ROLE()), when the statement asks for them.
+    pub roles: Option<&'a str>,
     pub connection_id: u32,
     /// The address and port the server listens on.
     pub listen: Option<std::net::SocketAddr>,
@@ -68,8 +72,9 @@ pub fn answer(sql: &str, client: Client<'_>, vars: &Variables) -> Option<Answer>
         ["begin"] | ["start", "transaction", ..] | ["commit", ..] | ["rollback", ..] => {
             Some(Answer::Ok)
         }
-        // Account statements go to the session (grammar/accounts.pest).
-        ["set", "role", ..] | ["set", "default", "role", ..] | ["set", "password", ..] => None,
+        // Account statements go to the session (grammar/accounts.pest), however spaced
+        // (`SET PASSWORD=PASSWORD('…')`): never echoed from here.
+        ["set", ..] if is_account_set(&lower) => None,
         ["set", ..] => Some(set(text)),
         ["select", ..] => session_values(text, client, vars),
         ["show", rest @ ..] => show(text, rest, client, vars),
@@ -92,6 +97,20 @@ pub fn needs_operate(sql: &str) -> Option<Vec<crate::session::privileges::Need>>
         }
         _ => None,
     }
+}
+
+/// `SET PASSWORD …`, `SET ROLE …`, `SET DEFAULT ROLE …` (lower case, comments skipped): the
+/// session's account statements, whatever follows the word.
+fn is_account_set(lower: &str) -> bool {
+    let rest = lower["set".len()..].trim_start();
+    let word = |w: &str| {
+        rest.strip_prefix(w).is_some_and(|after| {
+            !after.starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_')
+        })
+    };
+    word("password")
+        || word("role")
+        || rest.starts_with("default") && rest["default".len()..].trim_start().starts_with("role")
 }
 
 /// `sql` after any leading white space and `/* … */` or `-- …`/`# …` comments.
@@ -285,18 +304,6 @@ fn set(text: &str) -> Answer {
     if lower.starts_with("transaction") {
         // Every statement commits on its own; the isolation level changes nothing.
         return Answer::Ok;
-    }
-    if lower.starts_with("password")
-        || lower.starts_with("role")
-        || lower.starts_with("default role")
-    {
-        return Answer::Error {
-            code: ErrorKind::ER_NOT_SUPPORTED_YET,
-            message: format!(
-                "`SET {}` is not supported: users and roles are configured in srbackup.conf",
-                body.split_whitespace().next().unwrap_or("")
-            ),
-        };
     }
     let mut values = Vec::new();
     for item in split_top_level(body) {
@@ -511,9 +518,16 @@ fn session_values(text: &str, client: Client<'_>, vars: &Variables) -> Option<An
                 "database()" | "schema()" => {
                     (client.database.map(str::to_string), ColumnKind::Text)
                 }
-                "user()" | "current_user()" | "session_user()" | "system_user()" => {
+                "user()" | "session_user()" | "system_user()" => {
                     (Some(client.user.to_string()), ColumnKind::Text)
                 }
+                "current_user()" | "current_user" => {
+                    (Some(client.account.to_string()), ColumnKind::Text)
+                }
+                "current_role()" => match client.roles {
+                    Some(r) => (Some(r.to_string()), ColumnKind::Text),
+                    None => return None,
+                },
                 "version()" => (Some(server_version()), ColumnKind::Text),
                 "current_version()" => (Some(starrocks_version()), ColumnKind::Text),
                 "connection_id()" => (Some(client.connection_id.to_string()), ColumnKind::Integer),
@@ -988,8 +1002,11 @@ mod tests {
             ask("SET GLOBAL time_zone = 'UTC'"),
             Some(Answer::Error { .. })
         ));
-        // Account statements are the session's (grammar/accounts.pest).
+        // Account statements are the session's (grammar/accounts.pest), however spaced.
         assert!(ask("SET PASSWORD = PASSWORD('x')").is_none());
+        assert!(ask("SET PASSWORD=PASSWORD('x')").is_none());
+        assert!(ask("set password='x'").is_none());
+        assert!(ask("SET passwords = 1").is_some());
         assert!(ask("SET ROLE ALL").is_none());
         assert!(ask("set default role none to u").is_none());
     }

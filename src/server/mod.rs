@@ -83,6 +83,15 @@ mod serve_impl {
                 migrated.join(", ")
             );
         }
+        if settings.authentication_plugin == "caching_sha2_password" {
+            let native_only = super::auth::native_only(engine.catalog())?;
+            if !native_only.is_empty() {
+                crate::errln!(
+                    "warning: authentication_plugin = caching_sha2_password, and {} know only a mysql_native_password hash: their clients answer with SHA-256, so they cannot log in until ALTER USER … IDENTIFIED BY '…' (or `srbackup sql` on this machine) gives them their password again",
+                    native_only.join(", ")
+                );
+            }
+        }
         let open = super::auth::without_password(engine.catalog())?;
         if as_root && !open.is_empty() {
             return Err(Error::invalid(

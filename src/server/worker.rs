@@ -227,9 +227,17 @@ async fn run(
         return error_reply(e, sql);
     }
     let user = peer.user_at_host();
+    let account = session.owner();
+    let roles = if sql.to_ascii_lowercase().contains("current_role") {
+        session.active_roles().ok()
+    } else {
+        None
+    };
     let client = compat::Client {
         database: session.current_database(),
         user: &user,
+        account: &account,
+        roles: roles.as_deref(),
         connection_id: peer.connection_id,
         listen: Some(shared.listen),
         started: &shared.started,

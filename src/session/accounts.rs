@@ -62,6 +62,17 @@ pub fn run(
             ..
         } => {
             need_grant(&eff)?;
+            if user.name == "root" {
+                // One root account: another 'root'@'h' would shadow it from h.
+                return Err(problem(
+                    Code::AccessInvalid,
+                    user.span,
+                    "the name root is the root account's ('root'@'%') alone",
+                ));
+            }
+            if let Some(choice) = default_roles {
+                check_root_role(&eff, choice_names(choice))?;
+            }
             let mut row = AccountRow {
                 name: user.name.clone(),
                 host: user.host.clone(),
@@ -113,7 +124,7 @@ pub fn run(
                 return Err(problem(
                     Code::AccessInvalid,
                     user.span,
-                    "user root cannot be dropped",
+                    "the root account cannot be dropped",
                 ));
             }
             if identity.is_some_and(|i| i.user == user.name && i.host == user.host) {
@@ -141,9 +152,16 @@ pub fn run(
             ..
         } => {
             let own = identity.is_some_and(|i| i.user == user.name && i.host == user.host);
-            // A user may change their own password; anything else needs GRANT.
+            // A user may change their own password; anything else needs GRANT, and root's
+            // account is root's alone.
             if !(own && require_ssl.is_none() && default_roles.is_none()) {
                 need_grant(&eff)?;
+            }
+            if user.name == "root" {
+                only_root(&eff)?;
+            }
+            if let Some(choice) = default_roles {
+                check_root_role(&eff, choice_names(choice))?;
             }
             let Some(mut row) = engine.catalog().view().account(&user.name, &user.host)? else {
                 return if *if_exists {
@@ -190,6 +208,9 @@ pub fn run(
             let own = identity.is_some_and(|i| i.user == target.name && i.host == target.host);
             if !own {
                 need_grant(&eff)?;
+            }
+            if target.name == "root" {
+                only_root(&eff)?;
             }
             let Some(mut row) = engine
                 .catalog()
@@ -312,6 +333,7 @@ pub fn run(
             ..
         } => {
             need_grant(&eff)?;
+            check_root_role(&eff, names.iter().map(|r| r.value.as_str()).collect())?;
             let holder = check_grantee(&engine.catalog().view(), grantee)?;
             let view = engine.catalog().view();
             for r in names {
@@ -344,11 +366,12 @@ pub fn run(
             ..
         } => {
             need_grant(&eff)?;
+            check_root_role(&eff, names.iter().map(|r| r.value.as_str()).collect())?;
             let holder = check_grantee(&engine.catalog().view(), grantee)?;
             for r in names {
                 check_role(&engine.catalog().view(), r)?;
                 if r.value == "root"
-                    && matches!(&holder, Holder::User { name, .. } if name == "root")
+                    && matches!(&holder, Holder::User { name, host } if privileges::is_root_account(name, host))
                 {
                     return Err(problem(
                         Code::AccessInvalid,
@@ -396,6 +419,7 @@ pub fn run(
         }
         A::SetDefaultRole { choice, user, .. } => {
             need_grant(&eff)?;
+            check_root_role(&eff, choice_names(choice))?;
             let Some(mut row) = engine.catalog().view().account(&user.name, &user.host)? else {
                 return Err(unknown_user(user));
             };
@@ -447,12 +471,13 @@ pub fn run(
                     },
                 },
                 Some(g) => {
-                    let h = check_grantee(&engine.catalog().view(), g)?;
-                    let own = identity.is_some_and(|i| i.holder() == h);
+                    // GRANT first: without it, "does not exist" would tell who exists.
+                    let own = matches!(g, Grantee::User(u)
+                        if identity.is_some_and(|i| i.user == u.name && i.host == u.host));
                     if !own {
                         need_grant(&eff)?;
                     }
-                    h
+                    check_grantee_any(&engine.catalog().view(), g)?
                 }
             };
             let (first, rows) = show_grants(&engine.catalog().view(), &holder)?;
@@ -462,6 +487,33 @@ pub fn run(
             }
             Ok(Output::Rows(rs))
         }
+    }
+}
+
+/// Root's account and the root role are root's to manage: GRANT (user_admin) is not enough.
+fn only_root(eff: &Effective) -> Result<()> {
+    if eff.root {
+        Ok(())
+    } else {
+        Err(Error::Denied {
+            message: "Access denied; only root may change the root account or grant the root role"
+                .into(),
+        })
+    }
+}
+
+fn check_root_role(eff: &Effective, roles: Vec<&str>) -> Result<()> {
+    if roles.contains(&"root") {
+        only_root(eff)
+    } else {
+        Ok(())
+    }
+}
+
+fn choice_names(choice: &RoleChoice) -> Vec<&str> {
+    match choice {
+        RoleChoice::Roles(list) => list.iter().map(|r| r.value.as_str()).collect(),
+        _ => Vec::new(),
     }
 }
 
@@ -537,6 +589,14 @@ fn holds(view: &Reader<'_>, role: &str, target: &str) -> Result<bool> {
         }
     }
     Ok(false)
+}
+
+/// A grantee that exists (built-in roles included: SHOW GRANTS FOR ROLE db_admin lists them).
+fn check_grantee_any(view: &Reader<'_>, g: &Grantee) -> Result<Holder> {
+    match g {
+        Grantee::Role(r) if is_builtin_role(&r.value) => Ok(Holder::Role(r.value.clone())),
+        other => check_grantee(view, other),
+    }
 }
 
 fn check_grantee(view: &Reader<'_>, g: &Grantee) -> Result<Holder> {

@@ -89,6 +89,16 @@ impl Session {
         privileges::effective(&self.engine.catalog().view(), self.identity.as_ref())?.check(needs)
     }
 
+    /// The roles in effect, as CURRENT_ROLE() prints them (`NONE` for none).
+    pub fn active_roles(&mut self) -> Result<String> {
+        let eff = privileges::effective(&self.engine.catalog().view(), self.identity.as_ref())?;
+        Ok(if eff.active.is_empty() {
+            "NONE".to_string()
+        } else {
+            eff.active.join(", ")
+        })
+    }
+
     /// `'user'@'host'` of the session's user; empty for a local command.
     pub fn owner(&self) -> String {
         self.identity

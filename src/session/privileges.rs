@@ -216,13 +216,18 @@ pub fn builtin_grants(role: &str) -> Vec<GrantRow> {
     }
 }
 
-/// The roles granted to a user (the `root` user always holds `root`).
+/// Whether `user`@`host` is the root account (`'root'@'%'`, the only account named root).
+pub fn is_root_account(user: &str, host: &str) -> bool {
+    user == "root" && host == "%"
+}
+
+/// The roles granted to a user (the root account always holds `root`).
 pub fn granted_roles(reader: &Reader<'_>, user: &str, host: &str) -> Result<Vec<String>> {
     let mut roles = reader.roles_of(&Holder::User {
         name: user.to_string(),
         host: host.to_string(),
     })?;
-    if user == "root" && !roles.iter().any(|r| r == "root") {
+    if is_root_account(user, host) && !roles.iter().any(|r| r == "root") {
         roles.push("root".into());
     }
     roles.sort();
@@ -245,11 +250,12 @@ pub fn effective(reader: &Reader<'_>, identity: Option<&Identity>) -> Result<Eff
             Some(a) if a.all_default => granted.clone(),
             Some(a) => {
                 let mut d = a.default_roles.clone();
-                if id.user == "root" {
+                if is_root_account(&id.user, &id.host) {
                     d.push("root".into());
                 }
                 d
             }
+            // The account was dropped while the session was open: nothing but `public`.
             None => Vec::new(),
         },
         ActiveRoles::None => Vec::new(),
@@ -695,14 +701,24 @@ pub fn needs(engine: &mut Engine, stmt: &Statement, current: Option<&str>) -> Re
             }
             n
         }
-        Statement::CreateView(s) => one(
-            "CREATE VIEW",
-            db_of(&s.name, current).map(|d| Target::database(&d)),
-        ),
-        Statement::CreateMaterializedView(s) => one(
-            "CREATE MATERIALIZED VIEW",
-            db_of(&s.name, current).map(|d| Target::database(&d)),
-        ),
+        // A view or an MV reads its query's tables for whoever selects from it: its creator
+        // must be able to read them (StarRocks checks the query with the creator's rights).
+        Statement::CreateView(s) => {
+            let mut n = one(
+                "CREATE VIEW",
+                db_of(&s.name, current).map(|d| Target::database(&d)),
+            );
+            n.extend(strict_query_needs(engine, &s.query.text, current, None)?);
+            n
+        }
+        Statement::CreateMaterializedView(s) => {
+            let mut n = one(
+                "CREATE MATERIALIZED VIEW",
+                db_of(&s.name, current).map(|d| Target::database(&d)),
+            );
+            n.extend(strict_query_needs(engine, &s.query.text, current, None)?);
+            n
+        }
         Statement::AlterMaterializedView(s) => {
             one("ALTER", table(ObjectType::MaterializedView, &s.name))
         }
@@ -734,8 +750,33 @@ pub fn needs(engine: &mut Engine, stmt: &Statement, current: Option<&str>) -> Re
             }
             n
         }
-        Statement::Update(s) => on_object(engine, "UPDATE", &s.table, current)?,
-        Statement::Delete(s) => on_object(engine, "DELETE", &s.table, current)?,
+        // What their expressions read (subqueries) needs SELECT, as the engine runs them: the
+        // same query text it builds (engine::dml), the target itself excepted.
+        Statement::Update(s) => {
+            let mut n = on_object(engine, "UPDATE", &s.table, current)?;
+            let values: Vec<String> = s
+                .assignments
+                .iter()
+                .map(|a| format!("({})", a.value.text))
+                .collect();
+            let mut text = format!("SELECT {} FROM {}", values.join(", "), s.table);
+            if let Some(c) = &s.condition {
+                text.push_str(&format!(" WHERE {}", c.text));
+            }
+            n.extend(strict_query_needs(engine, &text, current, Some(&s.table))?);
+            n
+        }
+        Statement::Delete(s) => {
+            let mut n = on_object(engine, "DELETE", &s.table, current)?;
+            if let Some(c) = &s.condition {
+                let text = format!(
+                    "SELECT * FROM {} WHERE NOT COALESCE(({}), FALSE)",
+                    s.table, c.text
+                );
+                n.extend(strict_query_needs(engine, &text, current, Some(&s.table))?);
+            }
+            n
+        }
         Statement::ChecksumTable(s) => {
             let mut n = Vec::new();
             for t in &s.tables {
@@ -746,6 +787,10 @@ pub fn needs(engine: &mut Engine, stmt: &Statement, current: Option<&str>) -> Re
         Statement::Query(q) => query_needs(engine, q, current)?,
         Statement::Show(s) => match &s.what {
             Show::Proc { .. } => vec![Need::any(vec!["OPERATE", "NODE"], Target::system())],
+            // What describes one object needs some privilege on it (StarRocks).
+            Show::CreateTable { table }
+            | Show::Partitions { table }
+            | Show::Columns { table, .. } => any_privilege_on(engine, table, current)?,
             _ => Vec::new(),
         },
         Statement::Account(_) => Vec::new(),
@@ -759,6 +804,51 @@ fn privileges_property(properties: &sql::Properties) -> Option<Need> {
         .get("privileges")
         .filter(|v| !v.trim().eq_ignore_ascii_case("false"))
         .map(|_| grant_needed())
+}
+
+/// Any privilege on an existing table, view or MV.
+fn any_privilege_on(
+    engine: &mut Engine,
+    name: &QualifiedName,
+    current: Option<&str>,
+) -> Result<Vec<Need>> {
+    let Some(db) = db_of(name, current) else {
+        return Ok(Vec::new());
+    };
+    if db.eq_ignore_ascii_case(crate::engine::information_schema::DATABASE) {
+        return Ok(Vec::new());
+    }
+    let Some(kind) = kind_of(engine, &db, &name.name.value)? else {
+        return Ok(Vec::new()); // fails on its own: no such object
+    };
+    Ok(vec![Need::any(
+        kind.privileges().to_vec(),
+        Target::object(kind, &db, &name.name.value),
+    )])
+}
+
+/// SELECT on the tables `text` reads, except `target`; text the query layer cannot read is
+/// refused here (the statement could not run it either, and nothing unread may pass).
+fn strict_query_needs(
+    engine: &mut Engine,
+    text: &str,
+    current: Option<&str>,
+    target: Option<&QualifiedName>,
+) -> Result<Vec<Need>> {
+    let tables = crate::engine::query::referenced_tables(text, current)?;
+    let target = target.and_then(|t| db_of(t, current).map(|db| (db, t.name.value.clone())));
+    let mut needs = Vec::new();
+    for (db, table) in tables {
+        if db.eq_ignore_ascii_case(crate::engine::information_schema::DATABASE)
+            || target.as_ref() == Some(&(db.clone(), table.clone()))
+        {
+            continue;
+        }
+        if let Some(kind) = kind_of(engine, &db, &table)? {
+            needs.push(need("SELECT", Target::object(kind, &db, &table)));
+        }
+    }
+    Ok(needs)
 }
 
 /// SELECT on every table, view and MV a query names (information_schema is everyone's).

@@ -322,6 +322,8 @@ mod tests {
             "SET PASSWORD FOR u = PASSWORD('hunter22')",
             "SET PASSWORD FOR u = PASSWORD('hunter22') EXTRA",
             "CREATE USER u IDENTIFIED BY PASSWORD '*6BB4837EB74329105EE4568DDA7DC67ED2CA2AD9' x",
+            "CREATE USER 'y'@'%' IDENTIFIED BY 'hunter22",
+            "SET PASSWORD=PASSWORD('hunter22')",
         ] {
             let masked = mask_secrets(src);
             assert!(!masked.contains("hunter22"), "{masked}");

@@ -387,6 +387,41 @@ impl Tx<'_> {
         })
     }
 
+    /// Forgets the grants naming a dropped object (`kind`'s keyword, its database, its name):
+    /// an object created again under the name starts without them, as in StarRocks, whose
+    /// grants follow objects, not names.
+    pub fn drop_grants_on(&self, kind: &str, db: Option<&str>, name: &str) -> Result<()> {
+        self.run(|c| {
+            c.execute(
+                "DELETE FROM grants WHERE kind = ?1 AND db = ?2 AND name = ?3",
+                params![kind, db.unwrap_or(""), name],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// Moves the grants on a renamed object to its new name.
+    pub fn rename_grants(&self, kind: &str, db: &str, from: &str, to: &str) -> Result<()> {
+        self.run(|c| {
+            c.execute(
+                "UPDATE OR REPLACE grants SET name = ?4 WHERE kind = ?1 AND db = ?2 AND name = ?3",
+                params![kind, db, from, to],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// Forgets the grants on a dropped database and on everything in it.
+    pub fn drop_grants_in_database(&self, db: &str) -> Result<()> {
+        self.run(|c| {
+            c.execute(
+                "DELETE FROM grants WHERE (kind = 'DATABASE' AND name = ?1) OR (db = ?1 AND kind != 'SYSTEM')",
+                [db],
+            )?;
+            Ok(())
+        })
+    }
+
     pub fn grant_role(&self, holder: &Holder, role: &str) -> Result<()> {
         let (kind, name, host) = holder.key();
         self.run(|c| {

@@ -101,6 +101,13 @@ pub fn drop_function(
                     guard::function_not_restoring(tx, db, &name, stmt.name.span())?;
                 }
                 tx.delete_function(db_id, &sig)?;
+                // No overload left under the name: its grants go with it.
+                if !tx.functions(db_id)?.iter().any(|f| f.name == name) {
+                    match &db_name {
+                        Some(db) => tx.drop_grants_on("FUNCTION", Some(db), &name)?,
+                        None => tx.drop_grants_on("GLOBAL FUNCTION", None, &name)?,
+                    }
+                }
                 Ok(())
             })?;
             Ok(true)
@@ -155,6 +162,7 @@ pub fn create_catalog(engine: &mut Engine, stmt: &sql::CreateCatalog) -> Result<
 pub fn drop_catalog(engine: &mut Engine, stmt: &sql::DropCatalog) -> Result<bool> {
     let n = engine.catalog().try_write(|tx| -> Result<usize> {
         guard::catalog_not_restoring(tx, &stmt.name.value, stmt.name.span)?;
+        tx.drop_grants_on("CATALOG", None, &stmt.name.value)?;
         Ok(tx.delete_external_catalog(&stmt.name.value)?)
     })?;
     if n == 0 && !stmt.if_exists {

@@ -106,6 +106,7 @@ pub fn drop_database(engine: &mut Engine, stmt: &sql::DropDatabase) -> Result<bo
         guard::database_not_restoring(tx, &db.name, stmt.name.span)?;
         let names: Vec<String> = tx.objects(db.id)?.into_iter().map(|o| o.name).collect();
         tx.drop_database(db.id)?;
+        tx.drop_grants_in_database(&db.name)?;
         for name in &names {
             super::maintenance::deactivate_readers(tx, &db.name, name)?;
         }
@@ -342,6 +343,12 @@ pub fn drop_object(
         match tx.object(db.id, &name.value)? {
             Some(now) if now.def.kind() == kind => {
                 tx.drop_object(now.id)?;
+                let keyword = match kind {
+                    crate::catalog::ObjectKind::Table => "TABLE",
+                    crate::catalog::ObjectKind::View => "VIEW",
+                    crate::catalog::ObjectKind::MaterializedView => "MATERIALIZED VIEW",
+                };
+                tx.drop_grants_on(keyword, Some(&db.name), &name.value)?;
                 super::maintenance::deactivate_readers(tx, &db.name, &name.value)?;
                 Ok(())
             }
@@ -520,6 +527,8 @@ fn rename_table(
             ));
         }
         tx.rename_object(obj.id, &new.value)?;
+        // Grants follow the table (a SWAP leaves them with the names: see swap_tables).
+        tx.rename_grants("TABLE", &db.name, &obj.name, &new.value)?;
         super::maintenance::deactivate_readers(tx, &db.name, &obj.name)?;
         Ok(())
     })
@@ -527,6 +536,8 @@ fn rename_table(
 
 /// `ALTER TABLE a SWAP WITH b`: the two tables trade names in one catalog transaction, so every
 /// reader sees one or the other, never neither; MVs that read either become inactive.
+/// Grants stay with the names: a table swapped in (an atomic restore's copy) is read and written
+/// by whoever could use the one it replaces.
 fn swap_tables(
     engine: &mut Engine,
     stmt: &sql::AlterTable,
