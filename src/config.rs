@@ -281,8 +281,12 @@ pub fn parse_stage2(text: &str) -> Result<Stage2, String> {
 pub enum PathPolicy {
     #[default]
     Any,
-    /// Canonical directories.
-    Within(Vec<PathBuf>),
+    /// Canonical directories, except what lies under `never` (the cluster directory itself:
+    /// its catalog holds password hashes and sealed credentials, and its key).
+    Within {
+        dirs: Vec<PathBuf>,
+        never: Vec<PathBuf>,
+    },
 }
 
 /// Why a path was refused: outside the allowed directories, or not a regular file.
@@ -305,26 +309,49 @@ pub enum PathRefused {
 impl PathPolicy {
     /// The policy of a remote session: `settings.allowed_paths`, resolved (a directory that
     /// does not exist allows nothing).
-    pub fn remote(settings: &Settings) -> PathPolicy {
-        PathPolicy::Within(
-            settings
+    pub fn remote(settings: &Settings, cluster: &Path) -> PathPolicy {
+        PathPolicy::Within {
+            dirs: settings
                 .allowed_paths
                 .iter()
                 .filter_map(|p| p.canonicalize().ok())
                 .collect(),
-        )
+            never: std::iter::once(cluster.to_path_buf())
+                .chain(settings.secret_key_file.clone())
+                .filter_map(|p| p.canonicalize().ok())
+                .collect(),
+        }
+    }
+
+    /// This policy with more directories nothing may be read from or created in (local
+    /// repositories: their objects and manifests are other users' data and password hashes).
+    pub fn excluding(&self, more: impl IntoIterator<Item = PathBuf>) -> PathPolicy {
+        match self {
+            PathPolicy::Any => PathPolicy::Any,
+            PathPolicy::Within { dirs, never } => PathPolicy::Within {
+                dirs: dirs.clone(),
+                never: never
+                    .iter()
+                    .cloned()
+                    .chain(more.into_iter().filter_map(|p| p.canonicalize().ok()))
+                    .collect(),
+            },
+        }
     }
 
     fn allows(&self, canonical: &Path) -> bool {
         match self {
             PathPolicy::Any => true,
-            PathPolicy::Within(dirs) => dirs.iter().any(|d| canonical.starts_with(d)),
+            PathPolicy::Within { dirs, never } => {
+                dirs.iter().any(|d| canonical.starts_with(d))
+                    && !never.iter().any(|n| canonical.starts_with(n))
+            }
         }
     }
 
     fn outside(&self, path: &Path) -> PathRefused {
         let allowed = match self {
-            PathPolicy::Within(dirs) if !dirs.is_empty() => dirs
+            PathPolicy::Within { dirs, .. } if !dirs.is_empty() => dirs
                 .iter()
                 .map(|d| d.display().to_string())
                 .collect::<Vec<_>>()
@@ -356,7 +383,7 @@ impl PathPolicy {
                 path: path.to_path_buf(),
             });
         }
-        if let PathPolicy::Within(_) = self {
+        if let PathPolicy::Within { .. } = self {
             use std::os::fd::AsRawFd;
             let opened =
                 std::fs::read_link(format!("/proc/self/fd/{}", file.as_raw_fd())).map_err(io)?;
@@ -374,7 +401,7 @@ impl PathPolicy {
             path: path.to_path_buf(),
             source,
         };
-        if let PathPolicy::Within(_) = self
+        if let PathPolicy::Within { .. } = self
             && !path.is_absolute()
         {
             return Err(self.outside(path));

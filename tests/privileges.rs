@@ -659,6 +659,80 @@ async fn ways_around_privileges_are_closed() {
         "GRANT SELECT ON TABLE sr_hub.tmp TO USER dev; ALTER TABLE sr_hub.tmp RENAME tmp2",
     );
     assert!(as_user(port, "dev", "dev-new-pw", "SELECT * FROM sr_hub.tmp2").ok);
+    // QA round 2. FILES() reads this machine's files: FILE on SYSTEM; and never the cluster
+    // directory or a local repository, whoever asks.
+    let rows_file = dir.path().join("rows.csv");
+    std::fs::write(&rows_file, "1,a\n").unwrap();
+    let files = |path: &Path| {
+        format!(
+            "INSERT INTO own.p SELECT * FROM FILES('path' = '{}', 'format' = 'csv')",
+            path.display()
+        )
+    };
+    denied(
+        as_user(port, "dev", "dev-new-pw", &files(&rows_file)),
+        "FILES() without FILE",
+    );
+    mariadb_ok(port, "GRANT FILE ON SYSTEM TO USER dev");
+    let r = as_user(port, "dev", "dev-new-pw", &files(&rows_file));
+    assert!(r.ok, "{}", r.err);
+    mariadb_ok(
+        port,
+        "BACKUP DATABASE sr_hub SNAPSHOT for_files TO test_repo ON (TABLE sr_pmc)",
+    );
+    wait_newest(&cluster, JobKind::Backup);
+    for inside in [cluster.join("srbackup.conf"), repo.clone()] {
+        let a = answer(as_user(port, "dev", "dev-new-pw", &files(&inside)));
+        assert!(
+            a.contains("outside the directories"),
+            "{}: {a}",
+            inside.display()
+        );
+        let a = answer(mariadb(port, &files(&inside)));
+        assert!(
+            a.contains("outside the directories"),
+            "root, {}: {a}",
+            inside.display()
+        );
+    }
+    // A GRANT or REVOKE says nothing about who exists to whom may not grant.
+    for stmt in [
+        "GRANT SELECT ON TABLE own.p TO USER nosuch",
+        "GRANT SELECT ON TABLE own.p TO ROLE nosuch",
+        "REVOKE SELECT ON TABLE own.p FROM USER nosuch",
+    ] {
+        denied(as_user(port, "dev", "dev-new-pw", stmt), stmt);
+    }
+    // Unknown names get no "did you mean" naming what the user cannot see.
+    let a = answer(as_user(
+        port,
+        "dev",
+        "dev-new-pw",
+        "SELECT * FROM sr_hub.sr_membe",
+    ));
+    assert!(!a.contains("sr_member"), "{a}");
+    let a = answer(as_user(
+        port,
+        "dev",
+        "dev-new-pw",
+        "SELECT * FROM nosuchdb.x",
+    ));
+    assert!(!a.contains("sr_hub"), "{a}");
+    // Hosts are hosts; passwords in statements that do not parse are never quoted.
+    let a = answer(mariadb(port, "CREATE USER 'x'@'bad host!'"));
+    assert!(a.contains("is not a host"), "{a}");
+    for stmt in [
+        "SET PASSWORD = PASSWORD('Sup3rSecret\\')",
+        "ALTER USER dev IDENTIFIED BY 'ok' 'Sup3rSecret'",
+        "CREATE USER x30 IDENTIFIED BY Sup3rSecret",
+        "CREATE USER x30 IDENTIFIED BY `Sup3rSecret`",
+    ] {
+        let a = answer(mariadb(port, stmt));
+        assert!(
+            a.starts_with("ERROR") && !a.contains("Sup3rSecret"),
+            "{stmt}: {a}"
+        );
+    }
     let log = server.log();
     for secret in ["dev-pw", "ua-pw", "evil", "Sup3rSecret", "dev-new-pw"] {
         assert!(!log.contains(secret), "{secret} in the log");

@@ -131,7 +131,7 @@ mod serve_impl {
             snapshot_time: std::env::var("SRBACKUP_SNAPSHOT_TIME").ok(),
             listen: address,
             started: chrono::Utc::now().format("%Y-%m-%d %H:%M:%S").to_string(),
-            paths: crate::config::PathPolicy::remote(&settings),
+            paths: crate::config::PathPolicy::remote(&settings, &options.cluster),
             auth_plugin: settings.authentication_plugin.clone(),
         });
         // Jobs a previous server left unfinished go on where their journals say.

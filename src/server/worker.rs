@@ -308,7 +308,7 @@ async fn run(
                         },
                     }
                 }
-                Err(e) => error_reply(e, sql),
+                Err(e) => error_reply(session.for_client(e), sql),
             }
         }
         Statement::Query(q) => {
@@ -319,7 +319,7 @@ async fn run(
             tokio::select! {
                 done = tokio::time::timeout(limit, session.stream_query(q, &mut rows)) => match done {
                     Ok(Ok(())) => Reply::End,
-                    Ok(Err(e)) => error_reply(e, sql),
+                    Ok(Err(e)) => error_reply(session.for_client(e), sql),
                     Err(_) => Reply::Error {
                         code: ErrorKind::ER_QUERY_INTERRUPTED,
                         message: format!(
@@ -337,7 +337,7 @@ async fn run(
                 affected: affected.unwrap_or(0),
                 info: info(&message),
             },
-            Err(e) => error_reply(e, sql),
+            Err(e) => error_reply(session.for_client(e), sql),
         },
     }
 }

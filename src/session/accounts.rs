@@ -301,8 +301,7 @@ pub fn run(
             with_grant_option,
             ..
         } => {
-            let rows = grant_rows(engine, privileges, on, grantee, *with_grant_option)?;
-            check_may_grant(&eff, &rows)?;
+            let rows = grant_rows(engine, privileges, on, grantee, *with_grant_option, &eff)?;
             engine.catalog().write(|tx| {
                 for g in &rows {
                     tx.grant(g)?;
@@ -317,8 +316,7 @@ pub fn run(
             grantee,
             ..
         } => {
-            let rows = grant_rows(engine, privileges, on, grantee, false)?;
-            check_may_grant(&eff, &rows)?;
+            let rows = grant_rows(engine, privileges, on, grantee, false, &eff)?;
             engine.catalog().write(|tx| {
                 for g in &rows {
                     tx.revoke(g)?;
@@ -420,6 +418,9 @@ pub fn run(
         A::SetDefaultRole { choice, user, .. } => {
             need_grant(&eff)?;
             check_root_role(&eff, choice_names(choice))?;
+            if user.name == "root" {
+                only_root(&eff)?;
+            }
             let Some(mut row) = engine.catalog().view().account(&user.name, &user.host)? else {
                 return Err(unknown_user(user));
             };
@@ -661,8 +662,11 @@ fn grant_rows(
     on: &GrantOn,
     grantee: &Grantee,
     with_grant: bool,
+    eff: &Effective,
 ) -> Result<Vec<GrantRow>> {
-    let holder = check_grantee(&engine.catalog().view(), grantee)?;
+    // Whether the granter may pass these on is judged first, with the grantee still unknown:
+    // an error saying a user or role does not exist is for those who may grant.
+    let placeholder = Holder::Role(String::new());
     let kind = on.kind();
     let names: Vec<String> = match privileges {
         PrivilegeList::All => kind.privileges().iter().map(|p| p.to_string()).collect(),
@@ -687,7 +691,7 @@ fn grant_rows(
     for (db, name) in scopes {
         for p in &names {
             rows.push(GrantRow {
-                holder: holder.clone(),
+                holder: placeholder.clone(),
                 privilege: p.clone(),
                 kind: kind.keyword().to_string(),
                 db: db.clone(),
@@ -695,6 +699,11 @@ fn grant_rows(
                 with_grant,
             });
         }
+    }
+    check_may_grant(eff, &rows)?;
+    let holder = check_grantee(&engine.catalog().view(), grantee)?;
+    for r in &mut rows {
+        r.holder = holder.clone();
     }
     Ok(rows)
 }

@@ -89,6 +89,30 @@ impl Session {
         privileges::effective(&self.engine.catalog().view(), self.identity.as_ref())?.check(needs)
     }
 
+    /// An error as a non-root user may see it: "did you mean" hints and lists of names are
+    /// dropped from unknown-name errors (they would name databases and tables SHOW hides).
+    pub fn for_client(&mut self, e: Error) -> Error {
+        if self.identity.is_none() {
+            return e;
+        }
+        let root = privileges::effective(&self.engine.catalog().view(), self.identity.as_ref())
+            .map(|eff| eff.root)
+            .unwrap_or(false);
+        match e {
+            Error::At(mut p)
+                if !root
+                    && matches!(
+                        p.code,
+                        Code::EngineUnknownDatabase | Code::EngineUnknownObject
+                    ) =>
+            {
+                p.help = None;
+                Error::At(p)
+            }
+            other => other,
+        }
+    }
+
     /// The roles in effect, as CURRENT_ROLE() prints them (`NONE` for none).
     pub fn active_roles(&mut self) -> Result<String> {
         let eff = privileges::effective(&self.engine.catalog().view(), self.identity.as_ref())?;
@@ -302,7 +326,10 @@ impl Session {
             Statement::CreateCatalog(s) => created(ddl::create_catalog(engine, s)?, "catalog"),
             Statement::DropCatalog(s) => dropped(ddl::drop_catalog(engine, s)?, "catalog"),
             Statement::Insert(s) => {
-                let rows = insert(engine, s, current, &self.paths).await?;
+                // A remote session reads no local repository through FILES(): its objects are
+                // every user's data, its manifests may hold password hashes.
+                let paths = self.paths.excluding(local_repository_dirs(engine)?);
+                let rows = insert(engine, s, current, &paths).await?;
                 Output::Done {
                     message: format!("Query OK, {rows} rows affected"),
                     affected: Some(rows),
@@ -482,6 +509,21 @@ fn check_query_names(engine: &mut Engine, q: &sql::QueryText, current: Option<&s
         }
     }
     Ok(())
+}
+
+/// The directories of the cluster's local repositories.
+fn local_repository_dirs(engine: &mut Engine) -> Result<Vec<std::path::PathBuf>> {
+    Ok(engine
+        .catalog()
+        .view()
+        .repositories()?
+        .into_iter()
+        .filter_map(|r| {
+            let path = r.location.strip_prefix("file://").unwrap_or(&r.location);
+            path.starts_with('/')
+                .then(|| std::path::PathBuf::from(path))
+        })
+        .collect())
 }
 
 fn created(new: bool, what: &str) -> Output {

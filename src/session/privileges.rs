@@ -745,8 +745,11 @@ pub fn needs(engine: &mut Engine, stmt: &Statement, current: Option<&str>) -> Re
         Statement::DropCatalog(s) => vec![need("DROP", Target::named_catalog(&s.name.value))],
         Statement::Insert(s) => {
             let mut n = on_object(engine, "INSERT", &s.table, current)?;
-            if let sql::InsertSource::Query(q) = &s.source {
-                n.extend(query_needs(engine, q, current)?);
+            match &s.source {
+                sql::InsertSource::Query(q) => n.extend(query_needs(engine, q, current)?),
+                // FILES() reads this machine's files: SYSTEM's FILE privilege.
+                sql::InsertSource::Files { .. } => n.push(need("FILE", Target::system())),
+                sql::InsertSource::Values { .. } => {}
             }
             n
         }

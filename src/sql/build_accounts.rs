@@ -222,6 +222,21 @@ fn user_identity(pair: Node) -> Built<UserIdentity> {
             .help("name the user: 'name'@'host'"),
         ));
     }
+    // MySQL's host forms: a name, an address (v4 or v6), a netmask, `%` and `_` patterns.
+    if host.is_empty()
+        || !host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '%' | ':' | '/'))
+    {
+        return Err(Box::new(
+            Problem::new(
+                Code::AccessInvalid,
+                span,
+                format!("'{host}' is not a host: a name, an address or a pattern with % and _"),
+            )
+            .help("write '%' for any host"),
+        ));
+    }
     if name.chars().count() > 128 || host.chars().count() > 255 {
         return Err(Box::new(Problem::new(
             Code::AccessInvalid,

@@ -46,6 +46,16 @@ pub fn mask_problem(mut problem: super::Problem, src: &str) -> super::Problem {
         }
         *text = mask_userinfo(text);
     };
+    // A statement naming a password that does not parse: the parser's words may quote any of
+    // its tokens (`unexpected `…``); none of them is shown.
+    if StatementParser::parse(Rule::statements, src).is_err() && mentions_password(src) {
+        for text in [&mut problem.message, &mut problem.label] {
+            *text = mask_backquoted(text);
+        }
+        if let Some(help) = &mut problem.help {
+            *help = mask_backquoted(help);
+        }
+    }
     scrub(&mut problem.message);
     scrub(&mut problem.label);
     if let Some(help) = &mut problem.help {
@@ -55,6 +65,29 @@ pub fn mask_problem(mut problem: super::Problem, src: &str) -> super::Problem {
         scrub(label);
     }
     problem
+}
+
+fn mentions_password(src: &str) -> bool {
+    let upper = src.to_ascii_uppercase();
+    upper.contains("IDENTIFIED") || upper.contains("PASSWORD")
+}
+
+/// Every `…` span of a message replaced by the mask.
+fn mask_backquoted(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut inside = false;
+    for c in text.chars() {
+        if c == '`' {
+            if inside {
+                out.push_str(super::MASK);
+            }
+            inside = !inside;
+            out.push(c);
+        } else if !inside {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// `text` with `secret` masked: everywhere when it is 4 bytes or longer; a shorter one only as
@@ -167,6 +200,10 @@ fn lexical_spans(src: &str) -> Vec<Range<usize>> {
     let upper = src.to_ascii_uppercase();
     let accounts = upper.contains("IDENTIFIED") || upper.contains("PASSWORD");
     let mut password_next = false;
+    // Once a password position is reached in a statement that does not parse, everything up
+    // to the end of the statement is treated as secret: adjacent strings, a bare word, a
+    // back-quoted name, a quote escaped by a backslash all stay masked.
+    let mut password_tail = false;
     let mut i = 0;
     while i < bytes.len() {
         let c = bytes[i];
@@ -194,7 +231,8 @@ fn lexical_spans(src: &str) -> Vec<Range<usize>> {
         if c == b'"' || c == b'\'' || c == b'`' {
             let end = literal_end(bytes, i);
             let content = i + 1..end.min(bytes.len());
-            if after_equals || (password_next && c != b'`') {
+            password_tail |= password_next;
+            if after_equals || password_tail {
                 spans.push(content.clone());
                 last = None;
             } else {
@@ -224,11 +262,15 @@ fn lexical_spans(src: &str) -> Vec<Range<usize>> {
             i += 1;
         }
         if i == start {
-            // `PASSWORD(` keeps the next string secret.
+            // `PASSWORD(` keeps the next string secret; `;` ends the statement.
             password_next = password_next && bytes[start] == b'(';
+            if bytes[start] == b';' {
+                password_tail = false;
+            }
             i += 1; // punctuation
             last = None;
-        } else if after_equals {
+        } else if after_equals || password_tail || password_next {
+            password_tail = true;
             spans.push(start..i);
             last = None;
         } else {
@@ -324,9 +366,20 @@ mod tests {
             "CREATE USER u IDENTIFIED BY PASSWORD '*6BB4837EB74329105EE4568DDA7DC67ED2CA2AD9' x",
             "CREATE USER 'y'@'%' IDENTIFIED BY 'hunter22",
             "SET PASSWORD=PASSWORD('hunter22')",
+            "SET PASSWORD = PASSWORD('hunter22\\')",
+            "ALTER USER x IDENTIFIED BY 'ok' 'hunter22'",
+            "CREATE USER x IDENTIFIED BY hunter22",
+            "CREATE USER x IDENTIFIED BY `hunter22`",
+            "SET PASSWORD FOR u = PASSWORD('hunter22' 'hunter22')",
         ] {
             let masked = mask_secrets(src);
             assert!(!masked.contains("hunter22"), "{masked}");
+            // And the parser's own words about it.
+            if let Err(e) = crate::sql::parse(src) {
+                let p = mask_problem(e.problem().clone(), src);
+                assert!(!p.message.contains("hunter22"), "{}", p.message);
+                assert!(!p.label.contains("hunter22"), "{}", p.label);
+            }
             assert!(!masked.contains("6BB4837EB7"), "{masked}");
             assert_eq!(masked.len(), src.len());
         }
