@@ -6,7 +6,6 @@
 
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 mod common;
@@ -20,20 +19,7 @@ const OP_PW: &str = "op-Pw-9";
 
 /// What the `mariadb` client printed for `sql`, logged in as `user`.
 fn as_user(port: u16, user: &str, password: &str, sql: &str) -> ClientRun {
-    let out = Command::new("mariadb")
-        .env("MYSQL_PWD", password)
-        .args(["--protocol=tcp", "-h127.0.0.1", "--table"])
-        .arg(format!("-u{user}"))
-        .arg(format!("-P{port}"))
-        .arg("-e")
-        .arg(sql)
-        .output()
-        .expect("mariadb client (scripts/test installs it)");
-    ClientRun {
-        ok: out.status.success(),
-        out: String::from_utf8_lossy(&out.stdout).into_owned(),
-        err: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    mariadb_as(port, user, password, &[], sql)
 }
 
 /// `op` afresh, holding exactly `grants` (each `<privileges> ON <object>`).

@@ -41,21 +41,7 @@ fn conf(cluster: &Path, cert: &Path, key: &Path, plugin: &str) {
 
 /// The `mariadb` client as `user`, with `tls` args.
 fn client(port: u16, user: &str, password: &str, tls: &[String], sql: &str) -> ClientRun {
-    let out = Command::new("mariadb")
-        .env("MYSQL_PWD", password)
-        .args(["--protocol=tcp", "-h127.0.0.1", "--table"])
-        .arg(format!("-u{user}"))
-        .arg(format!("-P{port}"))
-        .args(tls)
-        .arg("-e")
-        .arg(sql)
-        .output()
-        .expect("mariadb client (scripts/test installs it)");
-    ClientRun {
-        ok: out.status.success(),
-        out: String::from_utf8_lossy(&out.stdout).into_owned(),
-        err: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    mariadb_as(port, user, password, tls, sql)
 }
 
 #[test]

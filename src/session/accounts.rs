@@ -177,14 +177,7 @@ pub fn run(
                 row.require_ssl = *r;
             }
             if let Some(choice) = default_roles {
-                let (list, all) = check_roles_exist(&engine.catalog().view(), choice)?;
-                let granted =
-                    privileges::granted_roles(&engine.catalog().view(), &row.name, &row.host)?;
-                if let Some(r) = list.iter().find(|r| !granted.contains(r)) {
-                    return Err(not_granted(r, user));
-                }
-                row.default_roles = list;
-                row.all_default = all;
+                set_default_roles(engine, &mut row, choice, user)?;
             }
             engine.catalog().write(|tx| tx.update_account(&row))?;
             Ok(done("Query OK, 0 rows affected"))
@@ -424,14 +417,7 @@ pub fn run(
             let Some(mut row) = engine.catalog().view().account(&user.name, &user.host)? else {
                 return Err(unknown_user(user));
             };
-            let (list, all) = check_roles_exist(&engine.catalog().view(), choice)?;
-            let granted =
-                privileges::granted_roles(&engine.catalog().view(), &row.name, &row.host)?;
-            if let Some(r) = list.iter().find(|r| !granted.contains(r)) {
-                return Err(not_granted(r, user));
-            }
-            row.default_roles = list;
-            row.all_default = all;
+            set_default_roles(engine, &mut row, choice, user)?;
             engine.catalog().write(|tx| tx.update_account(&row))?;
             Ok(done("Query OK, 0 rows affected"))
         }
@@ -516,6 +502,23 @@ fn choice_names(choice: &RoleChoice) -> Vec<&str> {
         RoleChoice::Roles(list) => list.iter().map(|r| r.value.as_str()).collect(),
         _ => Vec::new(),
     }
+}
+
+/// Sets an account's default roles; each must exist and be granted to it.
+fn set_default_roles(
+    engine: &mut Engine,
+    row: &mut AccountRow,
+    choice: &RoleChoice,
+    user: &UserIdentity,
+) -> Result<()> {
+    let (list, all) = check_roles_exist(&engine.catalog().view(), choice)?;
+    let granted = privileges::granted_roles(&engine.catalog().view(), &row.name, &row.host)?;
+    if let Some(r) = list.iter().find(|r| !granted.contains(r)) {
+        return Err(not_granted(r, user));
+    }
+    row.default_roles = list;
+    row.all_default = all;
+    Ok(())
 }
 
 fn role_exists(r: &Ident) -> Error {
@@ -825,20 +828,7 @@ fn check_may_grant(eff: &Effective, rows: &[GrantRow]) -> Result<()> {
 }
 
 fn object_type(keyword: &str) -> ObjectType {
-    [
-        ObjectType::System,
-        ObjectType::Catalog,
-        ObjectType::Database,
-        ObjectType::Table,
-        ObjectType::View,
-        ObjectType::MaterializedView,
-        ObjectType::Function,
-        ObjectType::GlobalFunction,
-        ObjectType::User,
-    ]
-    .into_iter()
-    .find(|k| k.keyword() == keyword)
-    .unwrap_or(ObjectType::System)
+    ObjectType::from_keyword(keyword).unwrap_or(ObjectType::System)
 }
 
 /// How a grant's object is written in a GRANT statement.

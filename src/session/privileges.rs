@@ -179,19 +179,11 @@ pub fn builtin_grants(role: &str) -> Vec<GrantRow> {
             .collect::<Vec<_>>()
     };
     match role {
-        "db_admin" => [
-            ObjectType::System,
-            ObjectType::Catalog,
-            ObjectType::Database,
-            ObjectType::Table,
-            ObjectType::View,
-            ObjectType::MaterializedView,
-            ObjectType::Function,
-            ObjectType::GlobalFunction,
-        ]
-        .into_iter()
-        .flat_map(all_of)
-        .collect(),
+        "db_admin" => ObjectType::ALL
+            .into_iter()
+            .filter(|k| *k != ObjectType::User)
+            .flat_map(all_of)
+            .collect(),
         "cluster_admin" => vec![GrantRow {
             holder,
             privilege: "NODE".into(),

@@ -129,6 +129,24 @@ pub enum ObjectType {
 }
 
 impl ObjectType {
+    /// Every object type, in the order SHOW GRANTS lists them.
+    pub const ALL: [ObjectType; 9] = [
+        ObjectType::System,
+        ObjectType::Catalog,
+        ObjectType::Database,
+        ObjectType::Table,
+        ObjectType::View,
+        ObjectType::MaterializedView,
+        ObjectType::Function,
+        ObjectType::GlobalFunction,
+        ObjectType::User,
+    ];
+
+    /// The type a keyword (`MATERIALIZED VIEW`) names.
+    pub fn from_keyword(keyword: &str) -> Option<ObjectType> {
+        ObjectType::ALL.into_iter().find(|k| k.keyword() == keyword)
+    }
+
     /// StarRocks' name (`MATERIALIZED VIEW`), as GRANT and error messages write it.
     pub fn keyword(self) -> &'static str {
         match self {
@@ -433,12 +451,15 @@ impl AccountStatement {
     }
 }
 
-fn write_user_options(
+/// `CREATE USER` / `ALTER USER` with their options.
+fn write_user_statement(
     f: &mut Formatter<'_>,
-    auth: &Option<Auth>,
-    require_ssl: &Option<bool>,
-    default_roles: &Option<RoleChoice>,
+    verb: &str,
+    condition: &str,
+    user: &UserIdentity,
+    (auth, require_ssl, default_roles): (&Option<Auth>, &Option<bool>, &Option<RoleChoice>),
 ) -> fmt::Result {
+    write!(f, "{verb}{condition}{user}")?;
     if let Some(a) = auth {
         write!(f, " {a}")?;
     }
@@ -471,14 +492,13 @@ impl Display for AccountStatement {
                 require_ssl,
                 default_roles,
                 ..
-            } => {
-                f.write_str("CREATE USER ")?;
-                if *if_not_exists {
-                    f.write_str("IF NOT EXISTS ")?;
-                }
-                user.fmt(f)?;
-                write_user_options(f, auth, require_ssl, default_roles)
-            }
+            } => write_user_statement(
+                f,
+                "CREATE USER ",
+                if *if_not_exists { "IF NOT EXISTS " } else { "" },
+                user,
+                (auth, require_ssl, default_roles),
+            ),
             DropUser {
                 if_exists, user, ..
             } => write!(
@@ -493,14 +513,13 @@ impl Display for AccountStatement {
                 require_ssl,
                 default_roles,
                 ..
-            } => {
-                f.write_str("ALTER USER ")?;
-                if *if_exists {
-                    f.write_str("IF EXISTS ")?;
-                }
-                user.fmt(f)?;
-                write_user_options(f, auth, require_ssl, default_roles)
-            }
+            } => write_user_statement(
+                f,
+                "ALTER USER ",
+                if *if_exists { "IF EXISTS " } else { "" },
+                user,
+                (auth, require_ssl, default_roles),
+            ),
             SetPassword { user, secret, .. } => {
                 f.write_str("SET PASSWORD")?;
                 if let Some(u) = user {

@@ -115,6 +115,26 @@ pub fn mariadb_with(port: u16, password: &str, sql: &str) -> ClientRun {
     }
 }
 
+/// The `mariadb` client logged in as `user`, with `extra` arguments (TLS options, say).
+#[allow(dead_code)] // not every test binary uses it
+pub fn mariadb_as(port: u16, user: &str, password: &str, extra: &[String], sql: &str) -> ClientRun {
+    let out = Command::new("mariadb")
+        .env("MYSQL_PWD", password)
+        .args(["--protocol=tcp", "-h127.0.0.1", "--table"])
+        .arg(format!("-u{user}"))
+        .arg(format!("-P{port}"))
+        .args(extra)
+        .arg("-e")
+        .arg(sql)
+        .output()
+        .expect("mariadb client (scripts/test installs it)");
+    ClientRun {
+        ok: out.status.success(),
+        out: String::from_utf8_lossy(&out.stdout).into_owned(),
+        err: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
 pub fn mariadb_ok(port: u16, sql: &str) -> String {
     let r = mariadb(port, sql);
     assert!(r.ok, "{sql}\n{}\n{}", r.out, r.err);
