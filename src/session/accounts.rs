@@ -291,28 +291,30 @@ pub fn run(
             privileges,
             on,
             grantee,
-            with_grant_option,
             ..
-        } => {
-            let rows = grant_rows(engine, privileges, on, grantee, *with_grant_option, &eff)?;
-            engine.catalog().write(|tx| {
-                for g in &rows {
-                    tx.grant(g)?;
-                }
-                Ok(())
-            })?;
-            Ok(done("Query OK, 0 rows affected"))
         }
-        A::Revoke {
+        | A::Revoke {
             privileges,
             on,
             grantee,
             ..
         } => {
-            let rows = grant_rows(engine, privileges, on, grantee, false, &eff)?;
+            let with_grant = matches!(
+                stmt,
+                A::Grant {
+                    with_grant_option: true,
+                    ..
+                }
+            );
+            let rows = grant_rows(engine, privileges, on, grantee, with_grant, &eff)?;
+            let grant = matches!(stmt, A::Grant { .. });
             engine.catalog().write(|tx| {
                 for g in &rows {
-                    tx.revoke(g)?;
+                    if grant {
+                        tx.grant(g)?;
+                    } else {
+                        tx.revoke(g)?;
+                    }
                 }
                 Ok(())
             })?;
