@@ -385,6 +385,26 @@ async fn accounts_roles_and_grants_round_trip() {
         .map(|row| row[0].clone())
         .collect();
     assert_eq!(names, ["sr_pmc"], "{}", r.err);
+    // information_schema too.
+    let r = as_user(
+        port,
+        "ann",
+        "ann-pw",
+        "SET ROLE NONE; SELECT TABLE_NAME FROM information_schema.tables WHERE TABLE_SCHEMA = 'sr_hub' ORDER BY 1",
+    );
+    let names: Vec<String> = table(&r.out)
+        .into_iter()
+        .skip(1)
+        .map(|row| row[0].clone())
+        .collect();
+    assert_eq!(names, ["sr_pmc"], "{}", r.err);
+    let r = as_user(
+        port,
+        "ann",
+        "ann-pw",
+        "SET ROLE NONE; SELECT DISTINCT TABLE_NAME FROM information_schema.columns WHERE TABLE_SCHEMA = 'sr_hub'",
+    );
+    assert!(!r.out.contains("sr_member"), "{}", r.out);
     let r = as_user(port, "bea", "bea-pw", "SHOW DATABASES");
     assert!(!r.out.contains("sr_hub"), "{}", r.out);
     assert!(

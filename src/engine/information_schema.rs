@@ -378,7 +378,41 @@ pub async fn build(engine: &mut Engine, name: &str) -> Result<Option<(SchemaRef,
         // No scheduled tasks here: MVs refresh on demand or on load.
         _ => Vec::new(),
     };
+    let rows = match engine.visibility() {
+        Some(visible) => only_visible(layout, rows, visible),
+        None => rows,
+    };
     Ok(Some(batch(layout, rows)?))
+}
+
+/// The rows about databases and objects the session's user may see (by each table's schema
+/// and table-name columns).
+fn only_visible(
+    layout: &[(&str, Kind)],
+    rows: Vec<Vec<V>>,
+    visible: &super::Visibility,
+) -> Vec<Vec<V>> {
+    let at = |names: &[&str]| layout.iter().position(|(c, _)| names.contains(c));
+    let Some(db_at) = at(&["TABLE_SCHEMA", "SCHEMA_NAME", "DB_NAME"]) else {
+        return rows;
+    };
+    let name_at = at(&["TABLE_NAME"]);
+    let text = |row: &[V], i: usize| match row.get(i) {
+        Some(V::S(Some(v))) => Some(v.clone()),
+        _ => None,
+    };
+    rows.into_iter()
+        .filter(|row| {
+            let Some(db) = text(row, db_at) else {
+                return true;
+            };
+            if db.eq_ignore_ascii_case(DATABASE) {
+                return true;
+            }
+            let name = name_at.and_then(|i| text(row, i));
+            visible(&db, name.as_deref())
+        })
+        .collect()
 }
 
 fn batch(columns: &[(&str, Kind)], rows: Vec<Vec<V>>) -> Result<(SchemaRef, RecordBatch)> {

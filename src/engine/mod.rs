@@ -94,7 +94,13 @@ impl From<datafusion::arrow::error::ArrowError> for EngineError {
 pub struct Engine {
     root: PathBuf,
     catalog: Catalog,
+    /// Which databases and objects `information_schema` shows (`None`: all): the session's
+    /// privileges, set for each statement of a user who is not root.
+    visible: Option<Visibility>,
 }
+
+/// Whether a database (`name: None`) or an object of it is visible to the session's user.
+pub type Visibility = std::sync::Arc<dyn Fn(&str, Option<&str>) -> bool + Send + Sync>;
 
 impl Engine {
     /// Opens the cluster in `root`, creating it on first use.
@@ -115,11 +121,24 @@ impl Engine {
             source: e,
         })?;
         let catalog = Catalog::open(&catalog_path(&root))?;
-        Ok(Engine { root, catalog })
+        Ok(Engine {
+            root,
+            catalog,
+            visible: None,
+        })
     }
 
     pub fn root(&self) -> &Path {
         &self.root
+    }
+
+    /// What `information_schema` shows from now on (see [`Visibility`]).
+    pub fn set_visibility(&mut self, visible: Option<Visibility>) {
+        self.visible = visible;
+    }
+
+    pub fn visibility(&self) -> Option<&Visibility> {
+        self.visible.as_ref()
     }
 
     pub fn catalog(&mut self) -> &mut Catalog {

@@ -882,6 +882,24 @@ pub fn check(
     }
     let needs = needs(engine, stmt, current)?;
     let eff = effective(&engine.catalog().view(), identity)?;
+    // information_schema shows this statement what the user holds something on or in.
+    engine.set_visibility(if eff.root {
+        None
+    } else {
+        let eff = eff.clone();
+        Some(std::sync::Arc::new(
+            move |db: &str, name: Option<&str>| match name {
+                None => eff.any_in_database(db),
+                Some(n) => [
+                    ObjectType::Table,
+                    ObjectType::View,
+                    ObjectType::MaterializedView,
+                ]
+                .into_iter()
+                .any(|kind| eff.any_on(&Target::object(kind, db, n))),
+            },
+        ))
+    });
     if let Statement::Use(u) = stmt {
         let db = &u.name.value;
         if !db.eq_ignore_ascii_case(crate::engine::information_schema::DATABASE)
