@@ -43,6 +43,11 @@ struct Position {
     left: usize,
     offset: usize,
     is_err: bool,
+    /// The payload continues the previous packet's (that one was exactly 0xFFFFFF bytes long):
+    /// its first byte is data, never an ERR marker.
+    continuation: bool,
+    /// The current packet is 0xFFFFFF bytes long: the next one continues it.
+    full: bool,
 }
 
 /// Bytes kept before they go out: transformed ones, and at most one undecided byte (an ERR
@@ -87,6 +92,8 @@ impl<W> ErrorCodes<W> {
                         u32::from_le_bytes([at.header[0], at.header[1], at.header[2], 0]) as usize;
                     at.offset = 0;
                     at.is_err = false;
+                    at.continuation = at.full;
+                    at.full = at.left == 0xFF_FFFF;
                     if at.left == 0 {
                         at.header_seen = 0;
                     }
@@ -96,7 +103,7 @@ impl<W> ErrorCodes<W> {
             }
             match at.offset {
                 0 => {
-                    at.is_err = b == 0xFF;
+                    at.is_err = b == 0xFF && !at.continuation;
                     self.out.push(b);
                 }
                 1 if at.is_err => self.held = Some(b),
@@ -237,6 +244,14 @@ mod tests {
         expected.extend(err_packet(3, 5203, "Access denied; you need"));
         expected.extend(err_packet(4, 1064, "syntax"));
         expected.extend(err_packet(5, 1045, "Authenticate failed"));
+        // A 16 MiB packet's continuation that starts like an ERR packet is data.
+        let mut big = vec![0xFF, 0xFF, 0xFF, 6];
+        big.extend(std::iter::repeat_n(7u8, 0xFF_FFFF));
+        big.extend([4, 0, 0, 7, 0xFF, 0xCB, 0x04, 0x23]);
+        let mut w = ErrorCodes::new(Vec::new());
+        w.write_all(&big).await.unwrap();
+        w.flush().await.unwrap();
+        assert!(w.inner == big, "a continuation was rewritten");
         for chunk in 1..=input.len() {
             let mut w = ErrorCodes::new(Vec::new());
             for piece in input.chunks(chunk) {
