@@ -71,6 +71,15 @@ impl Session {
     /// The one privilege check: what `stmt` needs (resolved against the catalog now) against
     /// what the session's user holds now. Nothing has been planned or touched when it refuses.
     pub fn authorize(&mut self, stmt: &Statement) -> Result<()> {
+        // A role revoked since SET ROLE leaves the session's active set for good: granting
+        // it again does not activate it behind the session's back (StarRocks).
+        if let Some(id) = &mut self.identity
+            && let privileges::ActiveRoles::Listed(list) = &mut id.roles
+        {
+            let granted =
+                privileges::granted_roles(&self.engine.catalog().view(), &id.user, &id.host)?;
+            list.retain(|r| granted.contains(r));
+        }
         let current = self.current_db.clone();
         privileges::check(
             &mut self.engine,

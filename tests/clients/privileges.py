@@ -62,4 +62,12 @@ with root.cursor() as c:
     c.execute("REVOKE viewer FROM USER carl")
 err = refused(carl, "SELECT count(*) FROM sr_hub.sr_member")
 check("a revoked role stops counting on the next statement", err is not None and err[0] == 5203, err)
+with root.cursor() as c:
+    c.execute("GRANT viewer TO USER carl")
+err = refused(carl, "SELECT count(*) FROM sr_hub.sr_member")
+check("granted again, it stays inactive until SET ROLE", err is not None and err[0] == 5203, err)
+with carl.cursor() as c:
+    c.execute("SET ROLE viewer")
+    c.execute("SELECT count(*) FROM sr_hub.sr_member")
+    check("SET ROLE activates it again", c.fetchone()[0] > 0)
 finish()
