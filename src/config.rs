@@ -306,6 +306,17 @@ pub enum PathRefused {
     },
 }
 
+/// The file at the root of every srbackup repository (`repo::format::FORMAT_FILE`; a test
+/// there checks they agree). A remote session reads nothing under a directory holding one.
+pub const REPOSITORY_MARKER: &str = "srbackup-repository.json";
+
+/// Whether `path` lies in a repository (a directory above it, or it, holds the marker): its
+/// objects are every user's data and its manifests may hold password hashes.
+fn in_repository(path: &Path) -> bool {
+    path.ancestors()
+        .any(|d| d.join(REPOSITORY_MARKER).is_file())
+}
+
 impl PathPolicy {
     /// The policy of a remote session: `settings.allowed_paths`, resolved (a directory that
     /// does not exist allows nothing).
@@ -387,7 +398,7 @@ impl PathPolicy {
             use std::os::fd::AsRawFd;
             let opened =
                 std::fs::read_link(format!("/proc/self/fd/{}", file.as_raw_fd())).map_err(io)?;
-            if !self.allows(&opened) {
+            if !self.allows(&opened) || in_repository(&opened) {
                 return Err(self.outside(path));
             }
         }
@@ -407,7 +418,9 @@ impl PathPolicy {
             return Err(self.outside(path));
         }
         let canonical = path.canonicalize().map_err(io)?;
-        if !self.allows(&canonical) {
+        if !self.allows(&canonical)
+            || (matches!(self, PathPolicy::Within { .. }) && in_repository(&canonical))
+        {
             return Err(self.outside(path));
         }
         if !canonical.is_dir() {

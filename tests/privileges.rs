@@ -739,6 +739,53 @@ async fn ways_around_privileges_are_closed() {
             "{stmt}: {a}"
         );
     }
+    // Review: a subquery's unqualified name is the one the engine will read (the target's
+    // database), not the session's.
+    mariadb_ok(
+        port,
+        "CREATE DATABASE vault;
+         CREATE TABLE vault.p (k INT, v STRING) PRIMARY KEY(k) DISTRIBUTED BY HASH(k) BUCKETS 1;
+         CREATE TABLE vault.s (k INT, v STRING) DUPLICATE KEY(k) DISTRIBUTED BY HASH(k) BUCKETS 1;
+         INSERT INTO vault.p VALUES (1, 'a'); INSERT INTO vault.s VALUES (1, 'hidden');
+         GRANT UPDATE ON TABLE vault.p TO USER dev",
+    );
+    denied(
+        as_user(
+            port,
+            "dev",
+            "dev-new-pw",
+            "UPDATE vault.p SET v = (SELECT v FROM s LIMIT 1) WHERE k = 1",
+        ),
+        "an unqualified subquery name in the target's database",
+    );
+    // An account holding the root role is root's to change, whatever its name.
+    mariadb_ok(
+        port,
+        "CREATE USER boss IDENTIFIED BY 'boss-pw'; GRANT root TO USER boss",
+    );
+    denied(
+        ua("ALTER USER boss IDENTIFIED BY 'taken'"),
+        "ALTER USER of a root holder",
+    );
+    denied(ua("DROP USER boss"), "DROP USER of a root holder");
+    // A REVOKE that removes nothing says so.
+    let a = answer(mariadb(
+        port,
+        "GRANT SELECT ON ALL TABLES IN DATABASE vault TO USER dev; REVOKE SELECT ON TABLE vault.s FROM USER dev",
+    ));
+    assert!(a.contains("nothing was revoked"), "{a}");
+    // Drivers end statements with `;`: still checked.
+    denied(
+        as_user(port, "dev", "dev-new-pw", "SHOW FRONTENDS;"),
+        "SHOW FRONTENDS;",
+    );
+    // SHOW CATALOGS lists what the user may use.
+    let r = as_user(port, "dev", "dev-new-pw", "SHOW CATALOGS");
+    assert!(
+        r.out.contains("default_catalog") && !r.out.contains("iceberg"),
+        "{}",
+        r.out
+    );
     let log = server.log();
     for secret in ["dev-pw", "ua-pw", "evil", "Sup3rSecret", "dev-new-pw"] {
         assert!(!log.contains(secret), "{secret} in the log");

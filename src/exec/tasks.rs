@@ -821,7 +821,8 @@ fn apply_privileges(
         }
     }
     for u in &set.users {
-        if tx.account(&u.name, &u.host)?.is_some() {
+        // The root account is this cluster's own; no other account may be named root.
+        if u.name == "root" || tx.account(&u.name, &u.host)?.is_some() {
             continue;
         }
         let hashes = snapshot.and_then(|s| {

@@ -577,6 +577,13 @@ pub fn check_name(name: &str, what: &str) -> Result<(), FormatError> {
 
 #[cfg(test)]
 mod tests {
+
+    #[cfg(feature = "engine")]
+    #[test]
+    fn the_marker_a_path_policy_looks_for_is_the_format_file() {
+        assert_eq!(crate::config::REPOSITORY_MARKER, FORMAT_FILE);
+    }
+
     use super::*;
 
     #[test]

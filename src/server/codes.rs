@@ -118,6 +118,10 @@ impl<W> ErrorCodes<W> {
             at.left -= 1;
             if at.left == 0 {
                 at.header_seen = 0;
+                // An ERR packet cut after its first code byte: that byte goes out in place.
+                if let Some(h) = self.held.take() {
+                    self.out.push(h);
+                }
             }
         }
     }

@@ -86,7 +86,11 @@ pub fn answer(sql: &str, client: Client<'_>, vars: &Variables) -> Option<Answer>
 /// What a statement answered here needs beyond logging in: SHOW FRONTENDS, SHOW BACKENDS and
 /// SHOW PROC need OPERATE or NODE on SYSTEM (StarRocks' check).
 pub fn needs_operate(sql: &str) -> Option<Vec<crate::session::privileges::Need>> {
-    let text = skip_leading_comments(sql).to_ascii_lowercase();
+    // The same text `answer` judges: comments skipped, a final `;` dropped.
+    let text = skip_leading_comments(sql)
+        .trim_end_matches(';')
+        .trim()
+        .to_ascii_lowercase();
     let words: Vec<&str> = text.split_whitespace().collect();
     match words.as_slice() {
         ["show", "frontends" | "backends" | "proc", ..] => {

@@ -127,6 +127,9 @@ pub fn run(
                     "the root account cannot be dropped",
                 ));
             }
+            if holds_root(&engine.catalog().view(), &holder_of(user))? {
+                only_root(&eff)?;
+            }
             if identity.is_some_and(|i| i.user == user.name && i.host == user.host) {
                 return Err(problem(
                     Code::AccessInvalid,
@@ -157,7 +160,7 @@ pub fn run(
             if !(own && require_ssl.is_none() && default_roles.is_none()) {
                 need_grant(&eff)?;
             }
-            if user.name == "root" {
+            if holds_root(&engine.catalog().view(), &holder_of(user))? {
                 only_root(&eff)?;
             }
             if let Some(choice) = default_roles {
@@ -202,7 +205,7 @@ pub fn run(
             if !own {
                 need_grant(&eff)?;
             }
-            if target.name == "root" {
+            if holds_root(&engine.catalog().view(), &holder_of(&target))? {
                 only_root(&eff)?;
             }
             let Some(mut row) = engine
@@ -308,16 +311,26 @@ pub fn run(
             );
             let rows = grant_rows(engine, privileges, on, grantee, with_grant, &eff)?;
             let grant = matches!(stmt, A::Grant { .. });
-            engine.catalog().write(|tx| {
+            let removed = engine.catalog().write(|tx| {
+                let mut removed = 0;
                 for g in &rows {
                     if grant {
                         tx.grant(g)?;
-                    } else {
-                        tx.revoke(g)?;
+                    } else if tx.revoke(g)? {
+                        removed += 1;
                     }
                 }
-                Ok(())
+                Ok(removed)
             })?;
+            if !grant && removed == 0 {
+                // Nothing held as written: say so, rather than "OK" while access stays.
+                return Err(Error::invalid(
+                    "the grantee holds none of these privileges as they are written; nothing was revoked",
+                    Some(
+                        "REVOKE takes a grant as GRANT gave it (ALL TABLES IN DATABASE d is not TABLE d.t): SHOW GRANTS FOR … lists them",
+                    ),
+                ));
+            }
             Ok(done("Query OK, 0 rows affected"))
         }
         A::GrantRoles {
@@ -326,7 +339,11 @@ pub fn run(
             ..
         } => {
             need_grant(&eff)?;
-            check_root_role(&eff, names.iter().map(|r| r.value.as_str()).collect())?;
+            for r in names {
+                if holds_root(&engine.catalog().view(), &Holder::Role(r.value.clone()))? {
+                    only_root(&eff)?;
+                }
+            }
             let holder = check_grantee(&engine.catalog().view(), grantee)?;
             let view = engine.catalog().view();
             for r in names {
@@ -359,7 +376,11 @@ pub fn run(
             ..
         } => {
             need_grant(&eff)?;
-            check_root_role(&eff, names.iter().map(|r| r.value.as_str()).collect())?;
+            for r in names {
+                if holds_root(&engine.catalog().view(), &Holder::Role(r.value.clone()))? {
+                    only_root(&eff)?;
+                }
+            }
             let holder = check_grantee(&engine.catalog().view(), grantee)?;
             for r in names {
                 check_role(&engine.catalog().view(), r)?;
@@ -413,7 +434,7 @@ pub fn run(
         A::SetDefaultRole { choice, user, .. } => {
             need_grant(&eff)?;
             check_root_role(&eff, choice_names(choice))?;
-            if user.name == "root" {
+            if holds_root(&engine.catalog().view(), &holder_of(user))? {
                 only_root(&eff)?;
             }
             let Some(mut row) = engine.catalog().view().account(&user.name, &user.host)? else {
@@ -489,6 +510,25 @@ fn only_root(eff: &Effective) -> Result<()> {
                 .into(),
         })
     }
+}
+
+/// Whether `holder` is or holds the root role, directly or through roles (an account that
+/// holds it is root in all but name: only root may change it).
+fn holds_root(view: &Reader<'_>, holder: &Holder) -> Result<bool> {
+    let mut queue = match holder {
+        Holder::User { name, host } => privileges::granted_roles(view, name, host)?,
+        Holder::Role(r) => vec![r.clone()],
+    };
+    let mut seen = std::collections::BTreeSet::new();
+    while let Some(r) = queue.pop() {
+        if r == "root" {
+            return Ok(true);
+        }
+        if seen.insert(r.clone()) {
+            queue.extend(view.roles_of(&Holder::Role(r))?);
+        }
+    }
+    Ok(false)
 }
 
 fn check_root_role(eff: &Effective, roles: Vec<&str>) -> Result<()> {
@@ -670,7 +710,14 @@ fn grant_rows(
     eff: &Effective,
 ) -> Result<Vec<GrantRow>> {
     // Whether the granter may pass these on is judged first, with the grantee still unknown:
-    // an error saying a user or role does not exist is for those who may grant.
+    // an error saying a user or role does not exist is for those who may grant. One who holds
+    // no GRANT and no grant option at all is refused before any name is looked up.
+    if !eff.root
+        && !eff.allows("GRANT", &Target::system())
+        && !eff.grants.iter().any(|g| g.with_grant)
+    {
+        return Err(eff.denied(&privileges::grant_needed()));
+    }
     let placeholder = Holder::Role(String::new());
     let kind = on.kind();
     let names: Vec<String> = match privileges {

@@ -528,7 +528,11 @@ fn local_repository_dirs(engine: &mut Engine) -> Result<Vec<std::path::PathBuf>>
         .repositories()?
         .into_iter()
         .filter_map(|r| {
-            let path = r.location.strip_prefix("file://").unwrap_or(&r.location);
+            let path = if r.location.to_ascii_lowercase().starts_with("file://") {
+                &r.location["file://".len()..]
+            } else {
+                r.location.as_str()
+            };
             path.starts_with('/')
                 .then(|| std::path::PathBuf::from(path))
         })

@@ -661,12 +661,12 @@ pub fn needs(engine: &mut Engine, stmt: &Statement, current: Option<&str>) -> Re
         | Statement::CancelRestore(_) => vec![repository()],
         Statement::Backup(b) => {
             let mut n = backup_needs(engine, b)?;
-            n.extend(privileges_property(&b.properties));
+            n.extend(privileges_property(&b.properties, false));
             n
         }
         Statement::Restore(r) => {
             let mut n = restore_needs(engine, r)?;
-            n.extend(privileges_property(&r.properties));
+            n.extend(privileges_property(&r.properties, true));
             n
         }
         Statement::CreateDatabase(_) => vec![need("CREATE DATABASE", Target::catalog())],
@@ -700,7 +700,14 @@ pub fn needs(engine: &mut Engine, stmt: &Statement, current: Option<&str>) -> Re
                 "CREATE VIEW",
                 db_of(&s.name, current).map(|d| Target::database(&d)),
             );
-            n.extend(strict_query_needs(engine, &s.query.text, current, None)?);
+            // The engine plans the query in the view's own database.
+            let home = db_of(&s.name, current);
+            n.extend(strict_query_needs(
+                engine,
+                &s.query.text,
+                home.as_deref(),
+                None,
+            )?);
             n
         }
         Statement::CreateMaterializedView(s) => {
@@ -708,7 +715,13 @@ pub fn needs(engine: &mut Engine, stmt: &Statement, current: Option<&str>) -> Re
                 "CREATE MATERIALIZED VIEW",
                 db_of(&s.name, current).map(|d| Target::database(&d)),
             );
-            n.extend(strict_query_needs(engine, &s.query.text, current, None)?);
+            let home = db_of(&s.name, current);
+            n.extend(strict_query_needs(
+                engine,
+                &s.query.text,
+                home.as_deref(),
+                None,
+            )?);
             n
         }
         Statement::AlterMaterializedView(s) => {
@@ -758,7 +771,14 @@ pub fn needs(engine: &mut Engine, stmt: &Statement, current: Option<&str>) -> Re
             if let Some(c) = &s.condition {
                 text.push_str(&format!(" WHERE {}", c.text));
             }
-            n.extend(strict_query_needs(engine, &text, current, Some(&s.table))?);
+            // The engine runs it in the target's database (engine::dml).
+            let home = db_of(&s.table, current);
+            n.extend(strict_query_needs(
+                engine,
+                &text,
+                home.as_deref(),
+                Some(&s.table),
+            )?);
             n
         }
         Statement::Delete(s) => {
@@ -768,7 +788,13 @@ pub fn needs(engine: &mut Engine, stmt: &Statement, current: Option<&str>) -> Re
                     "SELECT * FROM {} WHERE NOT COALESCE(({}), FALSE)",
                     s.table, c.text
                 );
-                n.extend(strict_query_needs(engine, &text, current, Some(&s.table))?);
+                let home = db_of(&s.table, current);
+                n.extend(strict_query_needs(
+                    engine,
+                    &text,
+                    home.as_deref(),
+                    Some(&s.table),
+                )?);
             }
             n
         }
@@ -792,13 +818,20 @@ pub fn needs(engine: &mut Engine, stmt: &Statement, current: Option<&str>) -> Re
     })
 }
 
-/// A job that takes accounts and grants along, or re-applies them, needs GRANT (it reads or
-/// changes who may do what).
-fn privileges_property(properties: &sql::Properties) -> Option<Need> {
-    properties
-        .get("privileges")
-        .filter(|v| !v.trim().eq_ignore_ascii_case("false"))
-        .map(|_| grant_needed())
+/// What only the root role satisfies (no grant names it).
+pub const ROOT_ONLY: &str = "ROOT (the root role)";
+
+/// A backup that takes grants or accounts along needs GRANT (it reads who may do what); one
+/// that takes password hashes, and a restore that re-applies accounts and grants (it can make
+/// anyone anything), need root.
+fn privileges_property(properties: &sql::Properties, restore: bool) -> Option<Need> {
+    let value = properties.get("privileges")?.trim().to_ascii_lowercase();
+    match value.as_str() {
+        "false" => None,
+        "users_with_passwords" => Some(need(ROOT_ONLY, Target::system())),
+        _ if restore => Some(need(ROOT_ONLY, Target::system())),
+        _ => Some(grant_needed()),
+    }
 }
 
 /// Any privilege on an existing table, view or MV.
@@ -839,11 +872,36 @@ fn strict_query_needs(
         {
             continue;
         }
-        if let Some(kind) = kind_of(engine, &db, &table)? {
-            needs.push(need("SELECT", Target::object(kind, &db, &table)));
+        if let Some(n) = select_need(engine, &db, &table, current)? {
+            needs.push(n);
         }
     }
     Ok(needs)
+}
+
+/// SELECT on a name a query reads: of its kind when it exists, as a table when it does not
+/// (it may exist by the time the statement runs); nothing for the query layer's table
+/// functions.
+fn select_need(
+    engine: &mut Engine,
+    db: &str,
+    table: &str,
+    current: Option<&str>,
+) -> Result<Option<Need>> {
+    if let Some(kind) = kind_of(engine, db, table)? {
+        return Ok(Some(need("SELECT", Target::object(kind, db, table))));
+    }
+    let functions = crate::engine::query::new_context(current)
+        .state()
+        .table_functions()
+        .clone();
+    if functions.contains_key(table) {
+        return Ok(None);
+    }
+    Ok(Some(need(
+        "SELECT",
+        Target::object(ObjectType::Table, db, table),
+    )))
 }
 
 /// SELECT on every table, view and MV a query names (information_schema is everyone's).
@@ -861,10 +919,8 @@ fn query_needs(
         if db.eq_ignore_ascii_case(crate::engine::information_schema::DATABASE) {
             continue;
         }
-        // Table functions (generate_series, FILES) and unknown names need nothing here (an
-        // unknown name fails on its own).
-        if let Some(kind) = kind_of(engine, &db, &table)? {
-            needs.push(need("SELECT", Target::object(kind, &db, &table)));
+        if let Some(n) = select_need(engine, &db, &table, current)? {
+            needs.push(n);
         }
     }
     Ok(needs)
@@ -965,7 +1021,7 @@ pub fn visible(
                     || eff.any_in_database(db)
             })
         }),
-        Show::Tables { database, .. } => {
+        Show::Tables { database, .. } | Show::TableStatus { database, .. } => {
             let Some(db) = database
                 .as_ref()
                 .map(|d| d.value.clone())
@@ -987,6 +1043,45 @@ pub fn visible(
                 })
             });
         }
+        Show::MaterializedViews { .. } => rows.rows.retain(|r| {
+            match (
+                r.get(1).and_then(|c| c.as_deref()),
+                r.get(2).and_then(|c| c.as_deref()),
+            ) {
+                (Some(db), Some(name)) => {
+                    eff.any_on(&Target::object(ObjectType::MaterializedView, db, name))
+                }
+                _ => false,
+            }
+        }),
+        Show::Functions { global, database } => {
+            let db = database
+                .as_ref()
+                .map(|d| d.value.clone())
+                .or_else(|| current.map(str::to_string));
+            rows.rows.retain(|r| {
+                let Some(sig) = r.first().and_then(|c| c.as_deref()) else {
+                    return false;
+                };
+                let name = sig.split('(').next().unwrap_or(sig);
+                if *global {
+                    eff.any_on(&Target {
+                        kind: ObjectType::GlobalFunction,
+                        db: None,
+                        name: Some(name.to_string()),
+                    })
+                } else {
+                    db.as_deref().is_some_and(|db| {
+                        eff.any_on(&Target::object(ObjectType::Function, db, name))
+                    })
+                }
+            });
+        }
+        Show::Catalogs => rows.rows.retain(|r| {
+            r.first()
+                .and_then(|c| c.as_deref())
+                .is_some_and(|c| c == DEFAULT_CATALOG || eff.any_on(&Target::named_catalog(c)))
+        }),
         _ => {}
     }
     Ok(rows)

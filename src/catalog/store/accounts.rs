@@ -312,6 +312,16 @@ impl Tx<'_> {
                 "DELETE FROM role_grants WHERE holder_kind = 'user' AND holder_name = ?1 AND holder_host = ?2",
                 [name, host],
             )?;
+            // Grants on the user itself (IMPERSONATE), named as GRANT writes it.
+            let quoted = format!(
+                "{}@{}",
+                crate::sql::accounts::quote_sq(name),
+                crate::sql::accounts::quote_sq(host)
+            );
+            c.execute(
+                "DELETE FROM grants WHERE kind = 'USER' AND name = ?1",
+                [quoted],
+            )?;
             Ok(n == 1)
         })
     }
