@@ -679,6 +679,14 @@ async fn ways_around_privileges_are_closed() {
         as_user(port, "dev", "dev-new-pw", &files(&rows_file)),
         "FILES() without FILE",
     );
+    // FILES() elsewhere is unsupported, not a table to be granted.
+    let a = answer(as_user(
+        port,
+        "dev",
+        "dev-new-pw",
+        "SELECT count(*) FROM FILES('path' = '/nowhere.csv', 'format' = 'csv')",
+    ));
+    assert!(a.starts_with("ERROR") && !a.contains("privilege"), "{a}");
     mariadb_ok(port, "GRANT FILE ON SYSTEM TO USER dev");
     let r = as_user(port, "dev", "dev-new-pw", &files(&rows_file));
     assert!(r.ok, "{}", r.err);

@@ -895,7 +895,9 @@ fn select_need(
         .state()
         .table_functions()
         .clone();
-    if functions.contains_key(table) {
+    // FILES() is the engine's own (INSERT … SELECT * FROM FILES(…), checked as FILE); named
+    // elsewhere it is refused as unsupported, not as a table to grant.
+    if functions.contains_key(&table.to_ascii_lowercase()) || table.eq_ignore_ascii_case("files") {
         return Ok(None);
     }
     Ok(Some(need(
