@@ -878,3 +878,18 @@ async fn gc_spares_files_a_writer_may_still_commit() {
     assert!(!dir.join("L999999-0-0.parquet").exists(), "{gc:?}");
     assert_eq!(count(&mut s, "d.t").await, 1);
 }
+
+/// `t PARTITION (p)` in a query would read every partition (wrong rows, no error): refused,
+/// saying what to write instead. (Found by a QA session: it returned rows of every partition.)
+#[tokio::test(flavor = "multi_thread")]
+async fn a_query_naming_partitions_is_refused_not_answered_with_every_partition() {
+    let (_dir, mut s) = fixture().await;
+    let out = fails(&mut s, "SELECT * FROM sr_hub.sr_member PARTITION (p1)").await;
+    assert!(
+        out.contains("PARTITION (…) is not supported in a query")
+            && out.contains("SHOW PARTITIONS"),
+        "{out}"
+    );
+    // Without the clause the query runs.
+    assert!(count(&mut s, "sr_hub.sr_member").await > 0);
+}

@@ -183,12 +183,40 @@ async fn register_information_schema(
     Ok(any)
 }
 
+/// `t PARTITION (p)` in a query: the query layer would read every partition (wrong rows, no
+/// error), so it is refused and the way to say it is given.
+fn refuse_partition_clauses(stmt: &datafusion::sql::parser::Statement) -> Result<()> {
+    use datafusion::sql::sqlparser::ast::{TableFactor, Visit, Visitor};
+    use std::ops::ControlFlow;
+    struct Partitions;
+    impl Visitor for Partitions {
+        type Break = String;
+        fn pre_visit_table_factor(&mut self, t: &TableFactor) -> ControlFlow<String> {
+            match t {
+                TableFactor::Table {
+                    name, partitions, ..
+                } if !partitions.is_empty() => ControlFlow::Break(name.to_string()),
+                _ => ControlFlow::Continue(()),
+            }
+        }
+    }
+    if let datafusion::sql::parser::Statement::Statement(s) = stmt
+        && let ControlFlow::Break(table) = s.visit(&mut Partitions)
+    {
+        return Err(EngineError::Query(format!(
+            "{table} PARTITION (…) is not supported in a query: filter on the partitioning column instead (SHOW PARTITIONS FROM {table} gives each partition's range)"
+        )));
+    }
+    Ok(())
+}
+
 /// The `db.table` names a query reads, with CTE names left out (sqlparser underneath).
 pub fn referenced_tables(sql: &str, current_db: Option<&str>) -> Result<Vec<(String, String)>> {
     check_size(sql)?;
     let ctx = new_context(current_db);
     let state = ctx.state();
     let stmt = state.sql_to_statement(sql, &datafusion::config::Dialect::MySQL)?;
+    refuse_partition_clauses(&stmt)?;
     let refs = state.resolve_table_references(&stmt)?;
     let default = current_db.unwrap_or("default").to_string();
     let mut out: Vec<(String, String)> = refs
