@@ -79,6 +79,10 @@ enum Command {
         /// The snapshot timestamp (default: the newest).
         timestamp: Option<String>,
     },
+    /// A StarRocks cluster's own repository, read as files through a repository registered
+    /// here (its location and credentials): list its snapshots, verify every file's MD5, or
+    /// expire snapshots (never one being written; --dry-run first).
+    StarrocksRepo(SrRepoArgs),
     /// Build a sample cluster, back it up to a local repository, restore it under a new
     /// name and verify every object (in ./srbackup-demo unless --dir is given).
     Demo {
@@ -279,6 +283,7 @@ async fn run(cli: Cli) -> Result<()> {
                 Err(miette::miette!("{summary}"))
             }
         }
+        Command::StarrocksRepo(args) => starrocks_repo(&cli.cluster, args).await,
         Command::Demo { dir } => {
             let progress = std::sync::Arc::new(srbackup::exec::progress::Console::new());
             srbackup::demo::run(&dir, progress, |line| srbackup::outln!("{line}")).await
@@ -343,6 +348,125 @@ async fn run(cli: Cli) -> Result<()> {
 }
 
 /// Opens the cluster, pointing out jobs a crash interrupted.
+/// `srbackup starrocks-repo`'s arguments.
+#[derive(clap::Args, Debug)]
+struct SrRepoArgs {
+    /// The repository registered in this cluster (CREATE REPOSITORY … ON LOCATION the same
+    /// place StarRocks writes to).
+    repository: String,
+    /// StarRocks' name for the repository (its `__starrocks_repository_<name>` directory).
+    #[arg(long)]
+    name: String,
+    /// What to do.
+    action: SrAction,
+    /// verify/expire: this snapshot label (expire: repeatable).
+    #[arg(long)]
+    label: Vec<String>,
+    /// expire: finished snapshots older than this many days.
+    #[arg(long)]
+    older_than_days: Option<u32>,
+    /// expire: all finished snapshots but the newest N.
+    #[arg(long)]
+    keep: Option<usize>,
+    /// expire: say what would go, remove nothing.
+    #[arg(long)]
+    dry_run: bool,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum SrAction {
+    List,
+    Verify,
+    Expire,
+}
+
+async fn starrocks_repo(cluster: &std::path::Path, args: SrRepoArgs) -> Result<()> {
+    use srbackup::repo::starrocks;
+    let SrRepoArgs {
+        repository,
+        name,
+        action,
+        label: labels,
+        older_than_days,
+        keep,
+        dry_run,
+    } = args;
+    let (repository, name) = (repository.as_str(), name.as_str());
+    let mut session = open_session(cluster)?;
+    let repo = srbackup::repo::registry::open(
+        session.engine().catalog(),
+        &srbackup::sql::Ident::new(repository),
+    )?;
+    let size = srbackup::output::human_bytes;
+    match action {
+        SrAction::List => {
+            for s in starrocks::list(&repo, name).await? {
+                srbackup::outln!(
+                    "{}\t{}\t{} files\t{}\t{}",
+                    s.label,
+                    if s.complete() {
+                        s.timestamps.join(",")
+                    } else {
+                        "UNFINISHED".to_string()
+                    },
+                    s.files,
+                    size(s.bytes),
+                    s.last_modified.format("%Y-%m-%d %H:%M:%S")
+                );
+            }
+            Ok(())
+        }
+        SrAction::Verify => {
+            if labels.len() > 1 {
+                return Err(miette::miette!(
+                    "verify takes one --label (or none: every snapshot)"
+                ));
+            }
+            let report = starrocks::verify(&repo, name, labels.first().map(String::as_str)).await?;
+            for (key, expected, actual) in &report.mismatched {
+                srbackup::outln!(
+                    "MD5 MISMATCH {key}: its name says {expected}, its content is {actual}"
+                );
+            }
+            for key in &report.unnamed {
+                srbackup::outln!("NO MD5 IN NAME {key}");
+            }
+            let summary = format!(
+                "{} files checked, {} mismatched, {} without an MD5 in their name",
+                report.checked,
+                report.mismatched.len(),
+                report.unnamed.len()
+            );
+            if report.mismatched.is_empty() && report.unnamed.is_empty() {
+                srbackup::outln!("{summary}");
+                Ok(())
+            } else {
+                Err(miette::miette!("{summary}"))
+            }
+        }
+        SrAction::Expire => {
+            if labels.is_empty() && older_than_days.is_none() && keep.is_none() {
+                return Err(miette::miette!(
+                    "say which snapshots: --label L, --older-than-days N or --keep N"
+                ));
+            }
+            let policy = starrocks::ExpirePolicy {
+                labels,
+                older_than: older_than_days.map(|d| chrono::Duration::days(i64::from(d))),
+                keep,
+                unfinished_grace: chrono::Duration::days(1),
+            };
+            let gone = starrocks::expire(&repo, name, &policy, dry_run).await?;
+            let verb = if dry_run { "would remove" } else { "removed" };
+            for s in &gone {
+                srbackup::outln!("{verb} {} ({} files, {})", s.label, s.files, size(s.bytes));
+            }
+            srbackup::outln!("{verb} {} snapshots", gone.len());
+            Ok(())
+        }
+    }
+}
+
 fn open_session(cluster: &std::path::Path) -> Result<srbackup::session::Session> {
     let mut session = srbackup::session::Session::open(cluster)?;
     for job in srbackup::exec::interrupted(session.engine())? {

@@ -27,6 +27,8 @@ mod repository;
 #[cfg(feature = "engine")]
 mod retry;
 #[cfg(feature = "engine")]
+pub mod starrocks;
+#[cfg(feature = "engine")]
 pub mod store;
 #[cfg(feature = "engine")]
 mod sts;
