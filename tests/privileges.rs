@@ -385,6 +385,21 @@ async fn accounts_roles_and_grants_round_trip() {
         .map(|row| row[0].clone())
         .collect();
     assert_eq!(names, ["sr_pmc"], "{}", r.err);
+    // A SHOW's condition sees only what the user may: one that would fail on a hidden name
+    // (sr_member) does not fail.
+    let r = as_user(
+        port,
+        "ann",
+        "ann-pw",
+        "SET ROLE NONE; SHOW TABLES FROM sr_hub WHERE CAST(CASE WHEN Tables_in_sr_hub = 'sr_member' THEN 'x' ELSE '1' END AS INT) = 1",
+    );
+    assert!(r.ok && r.out.contains("sr_pmc"), "{}{}", r.out, r.err);
+    // (root sees sr_member, and the same condition fails there.)
+    assert!(!mariadb(
+        port,
+        "SHOW TABLES FROM sr_hub WHERE CAST(CASE WHEN Tables_in_sr_hub = 'sr_member' THEN 'x' ELSE '1' END AS INT) = 1",
+    )
+    .ok);
     // information_schema too.
     let r = as_user(
         port,

@@ -364,14 +364,10 @@ impl Session {
                 Output::Rows(rs)
             }
             Statement::Show(s) => {
-                let rows = show::run(engine, &s.what, current).await?;
-                Output::Rows(privileges::visible(
-                    engine,
-                    identity.as_ref(),
-                    &s.what,
-                    current,
-                    rows,
-                )?)
+                let hide = |engine: &mut Engine, rows: ResultSet| {
+                    privileges::visible(engine, identity.as_ref(), &s.what, current, rows)
+                };
+                Output::Rows(show::run(engine, &s.what, current, &hide).await?)
             }
             Statement::Update(s) => {
                 let rows = crate::engine::dml::update(engine, s, current).await?;

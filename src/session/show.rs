@@ -27,12 +27,14 @@ fn masked_properties(properties: &std::collections::BTreeMap<String, String>) ->
         .join(", ")
 }
 
-/// Runs a SHOW over the catalog, with its LIKE or WHERE.
+/// Runs a SHOW over the catalog, with its LIKE or WHERE — over the rows `visible` keeps (the
+/// user's privileges: a condition never sees a row the user may not).
 pub(super) async fn run(
     engine: &mut Engine,
     what: &Show,
     current: Option<&str>,
-) -> Result<ResultSet> {
+    visible: &dyn Fn(&mut Engine, ResultSet) -> crate::error::Result<ResultSet>,
+) -> crate::error::Result<ResultSet> {
     let (rs, filter) = match what {
         Show::Columns {
             table,
@@ -47,6 +49,7 @@ pub(super) async fn run(
         }
         other => (show(engine, other, current)?, &None),
     };
+    let rs = visible(engine, rs)?;
     match filter {
         None => Ok(rs),
         Some(sql::ShowFilter::Like(pattern)) => {
@@ -60,7 +63,7 @@ pub(super) async fn run(
             Ok(rs)
         }
         Some(sql::ShowFilter::Where(condition)) => {
-            super::filter::filter_rows(rs, &condition.text).await
+            Ok(super::filter::filter_rows(rs, &condition.text).await?)
         }
     }
 }
