@@ -22,6 +22,15 @@ fn as_user(port: u16, user: &str, password: &str, sql: &str) -> ClientRun {
     mariadb_as(port, user, password, &[], sql)
 }
 
+/// The first column of the client's table, without its header.
+fn first_column(out: &str) -> Vec<String> {
+    table(out)
+        .into_iter()
+        .skip(1)
+        .map(|row| row[0].clone())
+        .collect()
+}
+
 /// `op` afresh, holding exactly `grants` (each `<privileges> ON <object>`).
 fn reset_op(port: u16, grants: &[&str]) {
     let mut sql =
@@ -379,11 +388,7 @@ async fn accounts_roles_and_grants_round_trip() {
         "ann-pw",
         "SET ROLE NONE; SHOW TABLES FROM sr_hub",
     );
-    let names: Vec<String> = table(&r.out)
-        .into_iter()
-        .skip(1)
-        .map(|row| row[0].clone())
-        .collect();
+    let names = first_column(&r.out);
     assert_eq!(names, ["sr_pmc"], "{}", r.err);
     // A SHOW's condition sees only what the user may: one that would fail on a hidden name
     // (sr_member) does not fail.
@@ -407,11 +412,7 @@ async fn accounts_roles_and_grants_round_trip() {
         "ann-pw",
         "SET ROLE NONE; SELECT TABLE_NAME FROM information_schema.tables WHERE TABLE_SCHEMA = 'sr_hub' ORDER BY 1",
     );
-    let names: Vec<String> = table(&r.out)
-        .into_iter()
-        .skip(1)
-        .map(|row| row[0].clone())
-        .collect();
+    let names = first_column(&r.out);
     assert_eq!(names, ["sr_pmc"], "{}", r.err);
     let r = as_user(
         port,

@@ -696,34 +696,15 @@ pub fn needs(engine: &mut Engine, stmt: &Statement, current: Option<&str>) -> Re
         // A view or an MV reads its query's tables for whoever selects from it: its creator
         // must be able to read them (StarRocks checks the query with the creator's rights).
         Statement::CreateView(s) => {
-            let mut n = one(
-                "CREATE VIEW",
-                db_of(&s.name, current).map(|d| Target::database(&d)),
-            );
-            // The engine plans the query in the view's own database.
-            let home = db_of(&s.name, current);
-            n.extend(strict_query_needs(
-                engine,
-                &s.query.text,
-                home.as_deref(),
-                None,
-            )?);
-            n
+            created_over(engine, "CREATE VIEW", &s.name, &s.query.text, current)?
         }
-        Statement::CreateMaterializedView(s) => {
-            let mut n = one(
-                "CREATE MATERIALIZED VIEW",
-                db_of(&s.name, current).map(|d| Target::database(&d)),
-            );
-            let home = db_of(&s.name, current);
-            n.extend(strict_query_needs(
-                engine,
-                &s.query.text,
-                home.as_deref(),
-                None,
-            )?);
-            n
-        }
+        Statement::CreateMaterializedView(s) => created_over(
+            engine,
+            "CREATE MATERIALIZED VIEW",
+            &s.name,
+            &s.query.text,
+            current,
+        )?,
         Statement::AlterMaterializedView(s) => {
             one("ALTER", table(ObjectType::MaterializedView, &s.name))
         }
@@ -832,6 +813,24 @@ fn privileges_property(properties: &sql::Properties, restore: bool) -> Option<Ne
         _ if restore => Some(need(ROOT_ONLY, Target::system())),
         _ => Some(grant_needed()),
     }
+}
+
+/// A view or an MV: the CREATE privilege on its database, and SELECT on what its query reads,
+/// named as the engine resolves them (in the view's own database).
+fn created_over(
+    engine: &mut Engine,
+    privilege: &'static str,
+    name: &QualifiedName,
+    query: &str,
+    current: Option<&str>,
+) -> Result<Vec<Need>> {
+    let home = db_of(name, current);
+    let mut needs: Vec<Need> = home
+        .iter()
+        .map(|d| need(privilege, Target::database(d)))
+        .collect();
+    needs.extend(strict_query_needs(engine, query, home.as_deref(), None)?);
+    Ok(needs)
 }
 
 /// Any privilege on an existing table, view or MV.
