@@ -70,6 +70,25 @@ fn condition_required(cond: &Option<sql::QueryText>, span: sql::Span, verb: &str
     ))
 }
 
+/// The query an UPDATE runs (in its table's database): `select` over `table` where its
+/// condition holds. The privilege check reads the same text for what the statement reads.
+pub fn update_query(select: &[String], table: &str, condition: Option<&sql::QueryText>) -> String {
+    let condition = condition.map(|c| c.text.as_str()).unwrap_or("TRUE");
+    format!(
+        "SELECT {} FROM {table} WHERE {condition}",
+        select.join(", ")
+    )
+}
+
+/// The query a DELETE keeps the rows of: those where its condition does not hold. The
+/// privilege check reads the same text for what the statement reads.
+pub fn delete_keep_query(table: &str, condition: &sql::QueryText) -> String {
+    format!(
+        "SELECT * FROM {table} WHERE NOT COALESCE(({}), FALSE)",
+        condition.text
+    )
+}
+
 /// `UPDATE t SET c = expr, … WHERE condition` on a PRIMARY KEY table; the rows changed.
 pub async fn update(engine: &mut Engine, stmt: &sql::Update, current: Option<&str>) -> Result<u64> {
     let (db, obj) = target(engine, &stmt.table, current, "UPDATE")?;
@@ -128,17 +147,8 @@ pub async fn update(engine: &mut Engine, stmt: &sql::Update, current: Option<&st
             None => QuotedIdent(&c.name).to_string(),
         })
         .collect();
-    let condition = stmt
-        .condition
-        .as_ref()
-        .map(|c| c.text.as_str())
-        .unwrap_or("TRUE");
-    let sql = format!(
-        "SELECT {} FROM {}.{} WHERE {condition}",
-        select.join(", "),
-        QuotedIdent(&db.name),
-        QuotedIdent(&obj.name)
-    );
+    let table = format!("{}.{}", QuotedIdent(&db.name), QuotedIdent(&obj.name));
+    let sql = update_query(&select, &table, stmt.condition.as_ref());
     // What the rows were read from: taken before the read, checked when the new rows merge.
     let expected = load::live_rowsets_by_tablet(engine, obj.id)?;
     let (_, stream) = query::run(engine, &sql, Some(&db.name))
@@ -276,11 +286,7 @@ pub async fn delete(engine: &mut Engine, stmt: &sql::Delete, current: Option<&st
         stmt.table.span(),
     )?;
     let arrow = arrow_schema(&schema);
-    let keep_sql = format!(
-        "SELECT * FROM {} WHERE NOT COALESCE(({}), FALSE)",
-        QuotedIdent(&obj.name),
-        condition.text
-    );
+    let keep_sql = delete_keep_query(&QuotedIdent(&obj.name).to_string(), condition);
     // Which rows go, tablet by tablet.
     let mut rewrites = Vec::new();
     let mut deleted = 0u64;

@@ -82,8 +82,24 @@ impl<W> ErrorCodes<W> {
 
     /// Moves `buf` through the packet tracker into `out`.
     fn feed(&mut self, buf: &[u8]) {
-        for &b in buf {
+        let mut i = 0;
+        while i < buf.len() {
+            let b = buf[i];
             let at = &mut self.at;
+            // Past where an ERR code could be, a payload passes through whole: one copy of the
+            // run, not a step per byte (result sets are most of what goes out).
+            if at.header_seen == 4 && (at.offset >= 3 || (at.offset >= 1 && !at.is_err)) {
+                let n = at.left.min(buf.len() - i);
+                self.out.extend_from_slice(&buf[i..i + n]);
+                at.offset += n;
+                at.left -= n;
+                i += n;
+                if at.left == 0 {
+                    at.header_seen = 0;
+                }
+                continue;
+            }
+            i += 1;
             if at.header_seen < 4 {
                 at.header[at.header_seen] = b;
                 at.header_seen += 1;

@@ -339,11 +339,7 @@ pub fn run(
             ..
         } => {
             need_grant(&eff)?;
-            for r in names {
-                if holds_root(&engine.catalog().view(), &Holder::Role(r.value.clone()))? {
-                    only_root(&eff)?;
-                }
-            }
+            roles_need_root(&engine.catalog().view(), &eff, names)?;
             let holder = check_grantee(&engine.catalog().view(), grantee)?;
             let view = engine.catalog().view();
             for r in names {
@@ -376,11 +372,7 @@ pub fn run(
             ..
         } => {
             need_grant(&eff)?;
-            for r in names {
-                if holds_root(&engine.catalog().view(), &Holder::Role(r.value.clone()))? {
-                    only_root(&eff)?;
-                }
-            }
+            roles_need_root(&engine.catalog().view(), &eff, names)?;
             let holder = check_grantee(&engine.catalog().view(), grantee)?;
             for r in names {
                 check_role(&engine.catalog().view(), r)?;
@@ -529,6 +521,16 @@ fn holds_root(view: &Reader<'_>, holder: &Holder) -> Result<bool> {
         }
     }
     Ok(false)
+}
+
+/// Granting or revoking a role that is or leads to root is root's to do.
+fn roles_need_root(view: &Reader<'_>, eff: &Effective, roles: &[Ident]) -> Result<()> {
+    for r in roles {
+        if holds_root(view, &Holder::Role(r.value.clone()))? {
+            only_root(eff)?;
+        }
+    }
+    Ok(())
 }
 
 fn check_root_role(eff: &Effective, roles: Vec<&str>) -> Result<()> {

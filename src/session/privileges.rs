@@ -748,10 +748,11 @@ pub fn needs(engine: &mut Engine, stmt: &Statement, current: Option<&str>) -> Re
                 .iter()
                 .map(|a| format!("({})", a.value.text))
                 .collect();
-            let mut text = format!("SELECT {} FROM {}", values.join(", "), s.table);
-            if let Some(c) = &s.condition {
-                text.push_str(&format!(" WHERE {}", c.text));
-            }
+            let text = crate::engine::dml::update_query(
+                &values,
+                &s.table.to_string(),
+                s.condition.as_ref(),
+            );
             // The engine runs it in the target's database (engine::dml).
             let home = db_of(&s.table, current);
             n.extend(strict_query_needs(
@@ -765,10 +766,7 @@ pub fn needs(engine: &mut Engine, stmt: &Statement, current: Option<&str>) -> Re
         Statement::Delete(s) => {
             let mut n = on_object(engine, "DELETE", &s.table, current)?;
             if let Some(c) = &s.condition {
-                let text = format!(
-                    "SELECT * FROM {} WHERE NOT COALESCE(({}), FALSE)",
-                    s.table, c.text
-                );
+                let text = crate::engine::dml::delete_keep_query(&s.table.to_string(), c);
                 let home = db_of(&s.table, current);
                 n.extend(strict_query_needs(
                     engine,
@@ -937,12 +935,16 @@ pub fn check(
     if identity.is_none() {
         return Ok(());
     }
-    let needs = needs(engine, stmt, current)?;
     let eff = effective(&engine.catalog().view(), identity)?;
+    if eff.root {
+        // Root may do everything: no need is worked out (that would read the catalog and parse
+        // the statement's queries a second time, for nothing).
+        engine.set_visibility(None);
+        return Ok(());
+    }
+    let needs = needs(engine, stmt, current)?;
     // information_schema shows this statement what the user holds something on or in.
-    engine.set_visibility(if eff.root {
-        None
-    } else {
+    engine.set_visibility({
         let eff = eff.clone();
         Some(std::sync::Arc::new(
             move |db: &str, name: Option<&str>| match name {
