@@ -417,6 +417,67 @@ pub struct GrantEntry {
     pub with_grant: bool,
 }
 
+impl PrivilegeSet {
+    /// Every entry as a statement could have made it: names and hosts as CREATE USER/ROLE
+    /// takes them, privileges that exist on their object type (never GRANT or NODE, which only
+    /// built-in roles hold), hashes of the two stored forms. A repository is not trusted to
+    /// say more than that (a restore would make these accounts and grants).
+    pub fn check(&self) -> Result<(), String> {
+        use crate::sql::accounts::{ObjectType, valid_host, valid_name};
+        let hex = |s: &str, n: usize| s.len() == n && s.chars().all(|c| c.is_ascii_hexdigit());
+        let holder =
+            |h: &HolderEntry| valid_name(&h.name) && h.host.as_deref().is_none_or(valid_host);
+        for u in &self.users {
+            if !valid_name(&u.name) || !valid_host(&u.host) {
+                return Err(format!(
+                    "user {:?}@{:?} is not an account name",
+                    u.name, u.host
+                ));
+            }
+            if u.native_hash
+                .as_deref()
+                .is_some_and(|h| !(h.starts_with('*') && hex(&h[1..], 40)))
+                || u.sha2_hash.as_deref().is_some_and(|h| !hex(h, 64))
+            {
+                return Err(format!(
+                    "user {:?}: a password hash of the wrong form",
+                    u.name
+                ));
+            }
+            if u.default_roles.iter().any(|r| !valid_name(r)) {
+                return Err(format!("user {:?}: a default role of no name", u.name));
+            }
+        }
+        if let Some(r) = self.roles.iter().find(|r| !valid_name(&r.name)) {
+            return Err(format!("role {:?} is not a role name", r.name));
+        }
+        if let Some(g) = self
+            .role_grants
+            .iter()
+            .find(|g| !holder(&g.holder) || !valid_name(&g.role))
+        {
+            return Err(format!(
+                "a role grant of {:?} to {:?}",
+                g.role, g.holder.name
+            ));
+        }
+        for g in &self.grants {
+            let Some(kind) = ObjectType::from_keyword(&g.kind) else {
+                return Err(format!("a grant on {:?}, which is no object type", g.kind));
+            };
+            if !kind.privileges().contains(&g.privilege.as_str()) || !holder(&g.holder) {
+                return Err(format!(
+                    "a grant of {:?} on {} to {:?}, which no GRANT statement makes",
+                    g.privilege,
+                    kind.keyword(),
+                    g.holder.name
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Entries of a privilege set a manifest may hold at most (each kind).
 pub const MAX_PRIVILEGE_ENTRIES: usize = 1_000_000;
 
@@ -467,6 +528,9 @@ impl Manifest {
                 return Err(FormatError::Damaged(format!(
                     "manifest {key}: more than {MAX_PRIVILEGE_ENTRIES} privilege entries of a kind"
                 )));
+            }
+            if let Err(what) = p.check() {
+                return Err(FormatError::Damaged(format!("manifest {key}: {what}")));
             }
         }
         let files: std::collections::HashSet<&Sha256> =
@@ -585,6 +649,71 @@ mod tests {
     }
 
     use super::*;
+
+    /// A hand-edited snapshot cannot make a restore create what no statement could: a
+    /// nameless account, a grant of GRANT, a malformed hash, an object type that is not one.
+    #[test]
+    fn privilege_sets_hold_only_what_statements_make() {
+        let user = |name: &str, host: &str| UserEntry {
+            name: name.into(),
+            host: host.into(),
+            plugin: "mysql_native_password".into(),
+            require_ssl: false,
+            default_roles: vec![],
+            all_default: false,
+            native_hash: None,
+            sha2_hash: None,
+            has_password: true,
+        };
+        let grant = |privilege: &str, kind: &str| GrantEntry {
+            holder: HolderEntry {
+                name: "r".into(),
+                host: None,
+            },
+            privilege: privilege.into(),
+            kind: kind.into(),
+            db: None,
+            name: None,
+            with_grant: false,
+        };
+        let good = PrivilegeSet {
+            users: vec![user("ann", "10.0.%")],
+            grants: vec![grant("REPOSITORY", "SYSTEM"), grant("SELECT", "TABLE")],
+            ..Default::default()
+        };
+        assert_eq!(good.check(), Ok(()));
+        for bad in [
+            PrivilegeSet {
+                users: vec![user("", "%")],
+                ..Default::default()
+            },
+            PrivilegeSet {
+                users: vec![user("x", "bad host!")],
+                ..Default::default()
+            },
+            PrivilegeSet {
+                users: vec![UserEntry {
+                    native_hash: Some("plaintext".into()),
+                    ..user("x", "%")
+                }],
+                ..Default::default()
+            },
+            PrivilegeSet {
+                grants: vec![grant("GRANT", "SYSTEM")],
+                ..Default::default()
+            },
+            PrivilegeSet {
+                grants: vec![grant("SELECT", "KINGDOM")],
+                ..Default::default()
+            },
+            PrivilegeSet {
+                grants: vec![grant("EXPORT", "DATABASE")],
+                ..Default::default()
+            },
+        ] {
+            assert!(bad.check().is_err(), "{bad:?}");
+        }
+    }
 
     #[test]
     fn object_keys_round_trip_and_reject_foreign_names() {

@@ -25,6 +25,21 @@ impl Display for UserIdentity {
     }
 }
 
+/// Whether `name` may name a user or a role: 1 to 128 characters.
+pub fn valid_name(name: &str) -> bool {
+    !name.is_empty() && name.chars().count() <= 128
+}
+
+/// Whether `host` is one of MySQL's host forms (a name, an address, a netmask, `%`/`_`
+/// patterns), at most 255 characters.
+pub fn valid_host(host: &str) -> bool {
+    !host.is_empty()
+        && host.chars().count() <= 255
+        && host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '%' | ':' | '/'))
+}
+
 /// `'text'` with `'` and `\` escaped, as StarRocks prints user identities.
 pub fn quote_sq(text: &str) -> String {
     format!("'{}'", text.replace('\\', "\\\\").replace('\'', "\\'"))

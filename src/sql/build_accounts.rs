@@ -223,11 +223,7 @@ fn user_identity(pair: Node) -> Built<UserIdentity> {
         ));
     }
     // MySQL's host forms: a name, an address (v4 or v6), a netmask, `%` and `_` patterns.
-    if host.is_empty()
-        || !host
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '%' | ':' | '/'))
-    {
+    if !valid_host(&host) && host.chars().count() <= 255 {
         return Err(Box::new(
             Problem::new(
                 Code::AccessInvalid,
