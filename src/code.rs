@@ -134,6 +134,12 @@ codes! {
     PropertiesTimestamp = "srbackup::properties::timestamp",
     PropertiesUnknown = "srbackup::properties::unknown",
     PropertiesValue = "srbackup::properties::value",
+    // the StarRocks target (fe)
+    StarRocksAnswer = "srbackup::starrocks::answer",
+    StarRocksConnect = "srbackup::starrocks::connect",
+    StarRocksIo = "srbackup::starrocks::io",
+    StarRocksRefused = "srbackup::starrocks::refused",
+    StarRocksUrl = "srbackup::starrocks::url",
     // query
     Query = "srbackup::query",
     // repo

@@ -28,6 +28,10 @@ pub enum Error {
     #[error(transparent)]
     #[diagnostic(transparent)]
     Repo(RepoError),
+    /// The StarRocks target (a live FE) failed or refused.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Fe(#[from] crate::fe::FeError),
     /// A statement the session's user may not run: StarRocks' "Access denied; you need …"
     /// message, word for word (the server sends it as error 5203).
     #[error("{message}")]
@@ -68,6 +72,13 @@ impl Error {
             Error::Catalog(e) => catalog_code(e),
             Error::Engine(e) => e.error_code(),
             Error::Repo(e) => e.error_code(),
+            Error::Fe(e) => match e {
+                crate::fe::FeError::Url { .. } => Code::StarRocksUrl,
+                crate::fe::FeError::Connect { .. } => Code::StarRocksConnect,
+                crate::fe::FeError::Refused { .. } => Code::StarRocksRefused,
+                crate::fe::FeError::Answer { .. } => Code::StarRocksAnswer,
+                crate::fe::FeError::Io { .. } => Code::StarRocksIo,
+            },
             Error::Invalid { .. } => Code::Invalid,
             Error::Denied { .. } => Code::AccessDenied,
         }

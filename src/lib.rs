@@ -6,6 +6,8 @@
 //! - [`engine`]: tablets as immutable Parquet rowsets, loads, DataFusion queries, pins,
 //!   staging and publish, compaction and garbage collection.
 //! - [`repo`]: repositories: backends, format v1, snapshots, GC.
+//! - [`fe`]: a live StarRocks FE as a target (its catalog, its BACKUP/RESTORE jobs, srbackup's
+//!   index of the logical snapshots made there).
 //! - [`exec`]: runs plans as jobs (journal, resume, cancel, SHOW BACKUP/RESTORE).
 //! - [`plan`]: BACKUP/RESTORE → reviewable plan (resolution, task DAG, JSON, explain).
 //! - [`session`]: runs statements against a cluster; [`output`] prints their results.
@@ -24,6 +26,8 @@ pub mod engine;
 pub mod error;
 #[cfg(feature = "engine")]
 pub mod exec;
+#[cfg(feature = "engine")]
+pub mod fe;
 #[cfg(feature = "engine")]
 pub mod hashing;
 #[cfg(feature = "formats")]

@@ -22,8 +22,38 @@ struct Cli {
         default_value = "srbackup-cluster"
     )]
     cluster: PathBuf,
+    /// Where runs against a StarRocks cluster (`--cluster starrocks://USER@HOST:PORT`) keep their
+    /// journals and srbackup's index of the snapshots taken there.
+    #[arg(long, global = true, env = "SRBACKUP_STATE")]
+    state: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
+}
+
+/// How a plan for a StarRocks cluster is cut and run (ignored for the embedded engine).
+#[derive(clap::Args)]
+struct NativeArgs {
+    /// Target DataSize per native job (bytes, or with a unit: 64GiB, 500MB).
+    #[arg(long, value_parser = parse_bytes, default_value = "64GiB")]
+    batch_bytes: u64,
+    /// Databases whose jobs run side by side.
+    #[arg(long, default_value_t = 4)]
+    max_databases: u32,
+    /// Retries of a failed native job, each with a new label.
+    #[arg(long, default_value_t = 3)]
+    retries: u32,
+    /// Wait before the first retry (doubled for each next one), in milliseconds.
+    #[arg(long, default_value_t = 30_000)]
+    retry_backoff_ms: u64,
+    /// How often SHOW BACKUP / SHOW RESTORE is polled, in milliseconds.
+    #[arg(long, default_value_t = 5_000)]
+    poll_ms: u64,
+}
+
+fn parse_bytes(text: &str) -> std::result::Result<u64, String> {
+    srbackup::fe::parse_size(text)
+        .filter(|n| *n > 0)
+        .ok_or_else(|| format!("`{text}` is not a size (bytes, or 64GiB, 500MB, …)"))
 }
 
 #[derive(Subcommand)]
@@ -59,6 +89,8 @@ enum Command {
         /// Write the plan here (the summary then goes to standard output).
         #[arg(short = 'o', long = "output")]
         output: Option<PathBuf>,
+        #[command(flatten)]
+        native: NativeArgs,
     },
     /// Run a saved plan as a job, in the foreground (refused if the catalog changed since).
     Apply {
@@ -69,6 +101,9 @@ enum Command {
     Resume {
         /// The job id (SHOW BACKUP / SHOW RESTORE show it).
         job: Option<i64>,
+        /// StarRocks target: the run to resume (default: every interrupted run of the cluster).
+        #[arg(long, conflicts_with = "job")]
+        run: Option<String>,
     },
     /// Read every object of a snapshot and check its checksum.
     Verify {
@@ -192,8 +227,35 @@ async fn run(cli: Cli) -> Result<()> {
             statement,
             file,
             output,
+            native,
         } => {
             let (name, text) = read_input(statement, file)?;
+            if let Some(connector) = starrocks(&cli.cluster)? {
+                let settings = srbackup::plan::native::Settings {
+                    batch_bytes: native.batch_bytes,
+                    max_databases: native.max_databases,
+                    retries: native.retries,
+                    retry_backoff_ms: native.retry_backoff_ms,
+                    poll_ms: native.poll_ms,
+                };
+                let plan = srbackup::exec::native::plan_text(
+                    &connector,
+                    &state_dir(cli.state.as_deref())?,
+                    settings,
+                    &name,
+                    &text,
+                )
+                .await
+                .map_err(|e| srbackup::session::render(e, &name, &text))?;
+                let summary = format!(
+                    "{} native jobs, {} partitions, {} for StarRocks at {}",
+                    plan.summary.native_jobs,
+                    plan.summary.partitions,
+                    srbackup::output::human_bytes(plan.summary.bytes),
+                    plan.cluster
+                );
+                return write_plan(output, &plan.to_json(), &summary);
+            }
             let statements = srbackup::sql::parse_named(&name, &text)?;
             let [stmt] = statements.as_slice() else {
                 return Err(miette::miette!(
@@ -225,6 +287,24 @@ async fn run(cli: Cli) -> Result<()> {
             let text = std::fs::read_to_string(&plan)
                 .into_diagnostic()
                 .wrap_err_with(|| format!("cannot read {}", plan.display()))?;
+            if srbackup::plan::native::NativePlan::is_native(&text) {
+                let parsed = srbackup::plan::native::NativePlan::from_json(&text)
+                    .map_err(|e| miette::miette!("{}: {e}", plan.display()))?;
+                let connector = starrocks(&cli.cluster)?.ok_or_else(|| {
+                    miette::miette!(
+                        "{} is a plan for StarRocks at {}: give --cluster {}",
+                        plan.display(),
+                        parsed.cluster,
+                        parsed.cluster
+                    )
+                })?;
+                let state = state_dir(cli.state.as_deref())?;
+                srbackup::exec::native::check(&connector, &state, &parsed).await?;
+                let cancel = cancel_on_signal();
+                let outcome =
+                    srbackup::exec::native::apply(&connector, &parsed, &state, &cancel).await?;
+                return native_finish(&outcome);
+            }
             let parsed = srbackup::plan::Plan::from_json(&text)
                 .map_err(|e| miette::miette!("{}: {e}", plan.display()))?;
             let mut session = open_session(&cli.cluster)?;
@@ -238,7 +318,24 @@ async fn run(cli: Cli) -> Result<()> {
                 srbackup::exec::apply(session.engine(), &parsed, &progress, options).await?;
             finish(&outcome)
         }
-        Command::Resume { job } => {
+        Command::Resume { job, run } => {
+            if let Some(connector) = starrocks(&cli.cluster)? {
+                let state = state_dir(cli.state.as_deref())?;
+                let runs = match run {
+                    Some(r) => vec![r],
+                    None => srbackup::exec::native::interrupted(&state)?,
+                };
+                if runs.is_empty() {
+                    srbackup::outln!("no interrupted run to resume");
+                }
+                let cancel = cancel_on_signal();
+                for r in runs {
+                    let outcome =
+                        srbackup::exec::native::resume(&connector, &state, &r, &cancel).await?;
+                    native_finish(&outcome)?;
+                }
+                return Ok(());
+            }
             let mut session = srbackup::session::Session::open(&cli.cluster)?;
             let progress = srbackup::exec::progress::Console::new();
             let outcomes = srbackup::exec::resume(session.engine(), job, &progress).await?;
@@ -292,6 +389,16 @@ async fn run(cli: Cli) -> Result<()> {
             let text = std::fs::read_to_string(&plan)
                 .into_diagnostic()
                 .wrap_err_with(|| format!("cannot read {}", plan.display()))?;
+            if srbackup::plan::native::NativePlan::is_native(&text) {
+                let parsed = srbackup::plan::native::NativePlan::from_json(&text)
+                    .map_err(|e| miette::miette!("{}: {e}", plan.display()))?;
+                if dot {
+                    srbackup::out!("{}", srbackup::plan::native::dot(&parsed));
+                } else {
+                    srbackup::out!("{}", srbackup::plan::native::explain(&parsed));
+                }
+                return Ok(());
+            }
             let parsed = srbackup::plan::Plan::from_json(&text)
                 .map_err(|e| miette::miette!("{}: {e}", plan.display()))?;
             if dot {
@@ -345,6 +452,85 @@ async fn run(cli: Cli) -> Result<()> {
             }
         }
     }
+}
+
+/// `--cluster starrocks://…`: the FE to connect to, with its password.
+fn starrocks(cluster: &std::path::Path) -> Result<Option<srbackup::exec::native::Connector>> {
+    let Some(text) = cluster
+        .to_str()
+        .filter(|t| srbackup::fe::ClusterUrl::is_url(t))
+    else {
+        return Ok(None);
+    };
+    let url = srbackup::fe::ClusterUrl::parse(text)?;
+    let password = srbackup::fe::password()?;
+    Ok(Some(srbackup::exec::native::Connector { url, password }))
+}
+
+/// The state directory: --state, else $XDG_STATE_HOME/srbackup, else ~/.local/state/srbackup.
+fn state_dir(given: Option<&std::path::Path>) -> Result<PathBuf> {
+    if let Some(p) = given {
+        return Ok(p.to_path_buf());
+    }
+    if let Some(x) = std::env::var_os("XDG_STATE_HOME").filter(|x| !x.is_empty()) {
+        return Ok(PathBuf::from(x).join("srbackup"));
+    }
+    let home = std::env::var_os("HOME")
+        .filter(|h| !h.is_empty())
+        .ok_or_else(|| miette::miette!("no state directory: give --state DIR (or set HOME)"))?;
+    Ok(PathBuf::from(home).join(".local/state/srbackup"))
+}
+
+/// Ctrl-C or SIGTERM cancels a run (its native jobs are cancelled on the FE).
+fn cancel_on_signal() -> srbackup::exec::native::Cancel {
+    let cancel = srbackup::exec::native::Cancel::default();
+    let c = cancel.clone();
+    tokio::spawn(async move {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(t) => t,
+                Err(_) => return,
+            };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+        srbackup::errln!("cancelling: the running native jobs are being cancelled");
+        c.cancel();
+    });
+    cancel
+}
+
+fn native_finish(o: &srbackup::exec::native::Outcome) -> Result<()> {
+    for (label, ts) in &o.snapshots {
+        srbackup::outln!("snapshot {label} recorded at {ts}");
+    }
+    let line = format!(
+        "run {}: {} ({}; {} statements sent)",
+        o.run, o.outcome, o.message, o.jobs_sent
+    );
+    if o.outcome == "finished" {
+        srbackup::outln!("{line}");
+        Ok(())
+    } else {
+        Err(miette::miette!("{line}"))
+    }
+}
+
+fn write_plan(output: Option<PathBuf>, json: &str, summary: &str) -> Result<()> {
+    match output {
+        Some(path) => {
+            std::fs::write(&path, json)
+                .into_diagnostic()
+                .wrap_err_with(|| format!("cannot write {}", path.display()))?;
+            srbackup::outln!("{summary}\nplan written to {}", path.display());
+        }
+        None => {
+            srbackup::out!("{json}");
+            srbackup::errln!("{summary}");
+        }
+    }
+    Ok(())
 }
 
 /// Opens the cluster, pointing out jobs a crash interrupted.

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 /// Earlier stages first. ARCHITECTURE.md states the same order.
 const STAGES: &[&str] = &[
     "code", "sql", "results", "output", "config", "hashing", "process", "catalog", "engine",
-    "repo", "error", "plan", "exec", "session", "server", "demo",
+    "repo", "fe", "error", "plan", "exec", "session", "server", "demo",
 ];
 
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {

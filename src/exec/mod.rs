@@ -14,6 +14,7 @@
 
 pub mod jobs;
 pub mod journal;
+pub mod native;
 pub mod progress;
 mod tasks;
 

@@ -17,6 +17,8 @@ pub mod backup;
 pub mod explain;
 pub mod graph;
 #[cfg(feature = "engine")]
+pub mod native;
+#[cfg(feature = "engine")]
 pub mod privileges;
 #[cfg(feature = "engine")]
 pub mod restore;

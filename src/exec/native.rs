@@ -1,0 +1,1259 @@
+//! Runs plans for a StarRocks target (#19): submits each native BACKUP/RESTORE, polls
+//! SHOW BACKUP/RESTORE until it ends, retries a failed job (bounded, exponential backoff, a new
+//! label for a backup: StarRocks keeps a failed label taken) without redoing finished ones,
+//! cancels the native job when the run is cancelled, swaps restored tables in, and records the
+//! logical snapshot in srbackup's index.
+//!
+//! A run lives in the local state directory, `runs/<run id>/`: the plan as applied
+//! (`plan.json`), an append-only journal (`journal.jsonl`, each line fsynced before the
+//! statement it announces is sent) and a lock held while a process runs it. `resume` reads the
+//! journal of an interrupted run and picks up: a job announced but not seen finished is looked
+//! for on the FE (SHOW BACKUP/RESTORE, then SHOW SNAPSHOT) before anything is sent again.
+//!
+//! The executor knows task kinds only; what they mean to StarRocks is in `fe`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, Result};
+use crate::fe::catalog as fec;
+use crate::fe::index::{self, Entry, Held, Index, IndexObject, IndexPartition};
+use crate::fe::jobs::{self, ItemKind, JobKind, JobStatus};
+use crate::fe::{ClusterUrl, Fe, FeError, quote};
+use crate::plan::native::{NativePlan, Task, TaskKind};
+
+/// How to reach the FE again (each database lane has its own connection).
+#[derive(Clone)]
+pub struct Connector {
+    pub url: ClusterUrl,
+    pub password: String,
+}
+
+impl Connector {
+    pub async fn connect(&self) -> Result<Fe> {
+        Ok(Fe::connect(&self.url, &self.password).await?)
+    }
+}
+
+/// Set to stop a run: running native jobs are cancelled, temporary tables dropped.
+#[derive(Clone, Default)]
+pub struct Cancel(Arc<AtomicBool>);
+
+impl Cancel {
+    pub fn cancel(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    Start {
+        plan_sha256: String,
+        cluster: String,
+    },
+    /// About to send the task's statement (with this label, attempt n).
+    Submitted {
+        task: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        label: Option<String>,
+        attempt: u32,
+        /// The FE's last job of the database before this one (to tell them apart).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        previous_job: Option<String>,
+        /// Swap: the temporary table's partition ids (after the swap the live table has them).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        temp_partitions: Vec<i64>,
+    },
+    Finished {
+        task: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        label: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        timestamp: Option<String>,
+    },
+    Failed {
+        task: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        label: Option<String>,
+        attempt: u32,
+        message: String,
+    },
+    Recorded {
+        unit: usize,
+        timestamp: String,
+    },
+    Done {
+        outcome: String,
+        message: String,
+    },
+}
+
+/// The journal of one run.
+pub struct Journal {
+    path: PathBuf,
+    file: std::fs::File,
+    pub events: Vec<Event>,
+}
+
+impl Journal {
+    fn open(path: &Path) -> Result<Journal> {
+        let io = |e: std::io::Error| Error::invalid(format!("{}: {e}", path.display()), None);
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+            Err(e) => return Err(io(e)),
+        };
+        let mut events = Vec::new();
+        let lines: Vec<&str> = text.lines().collect();
+        for (i, line) in lines.iter().enumerate() {
+            match serde_json::from_str::<Event>(line) {
+                Ok(e) => events.push(e),
+                // A torn last line (a crash mid-write) is dropped; anything else is damage.
+                Err(_) if i + 1 == lines.len() && !text.ends_with('\n') => {}
+                Err(e) => {
+                    return Err(Error::invalid(
+                        format!("{} line {}: {e}", path.display(), i + 1),
+                        Some("the run's journal is damaged; it cannot be resumed safely"),
+                    ));
+                }
+            }
+        }
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(io)?;
+        Ok(Journal {
+            path: path.to_path_buf(),
+            file,
+            events,
+        })
+    }
+
+    fn append(&mut self, e: Event) -> Result<()> {
+        let mut line = serde_json::to_string(&e).expect("an event serializes");
+        line.push('\n');
+        self.file
+            .write_all(line.as_bytes())
+            .and_then(|_| self.file.sync_data())
+            .map_err(|err| Error::invalid(format!("{}: {err}", self.path.display()), None))?;
+        self.events.push(e);
+        Ok(())
+    }
+
+    fn finished(&self, task: &str) -> Option<(Option<String>, Option<String>)> {
+        self.events.iter().find_map(|e| match e {
+            Event::Finished {
+                task: t,
+                label,
+                timestamp,
+            } if t == task => Some((label.clone(), timestamp.clone())),
+            _ => None,
+        })
+    }
+
+    /// The last announcement of a task that has not finished.
+    fn pending(&self, task: &str) -> Option<Event> {
+        if self.finished(task).is_some() {
+            return None;
+        }
+        self.events
+            .iter()
+            .rev()
+            .find(|e| matches!(e, Event::Submitted { task: t, .. } if t == task))
+            .cloned()
+    }
+
+    fn attempts(&self, task: &str) -> u32 {
+        self.events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Submitted {
+                    task: t, attempt, ..
+                } if t == task => Some(*attempt + 1),
+                _ => None,
+            })
+            .max()
+            .unwrap_or(0)
+    }
+
+    fn done(&self) -> Option<&str> {
+        self.events.iter().find_map(|e| match e {
+            Event::Done { outcome, .. } => Some(outcome.as_str()),
+            _ => None,
+        })
+    }
+
+    fn recorded(&self, unit: usize) -> Option<String> {
+        self.events.iter().find_map(|e| match e {
+            Event::Recorded { unit: u, timestamp } if *u == unit => Some(timestamp.clone()),
+            _ => None,
+        })
+    }
+}
+
+/// A run's lock: `flock` on `runs/<id>/lock`, released when the process exits (or crashes).
+struct RunLock {
+    _file: std::fs::File,
+}
+
+impl RunLock {
+    fn take(dir: &Path) -> Result<RunLock> {
+        use std::os::fd::AsRawFd;
+        let path = dir.join("lock");
+        let f = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| Error::invalid(format!("{}: {e}", path.display()), None))?;
+        // SAFETY: flock on a descriptor this function owns; no memory is involved.
+        let r = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+        if r != 0 {
+            return Err(Error::invalid(
+                format!(
+                    "run {} is being run by another srbackup process",
+                    dir.file_name().and_then(|n| n.to_str()).unwrap_or("?")
+                ),
+                Some("wait for it; a second process would send every job twice"),
+            ));
+        }
+        Ok(RunLock { _file: f })
+    }
+}
+
+/// What a run ended as.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Outcome {
+    pub run: String,
+    /// `finished`, `cancelled` or `failed`.
+    pub outcome: String,
+    pub message: String,
+    /// Backup: the logical snapshots recorded (label, timestamp).
+    pub snapshots: Vec<(String, String)>,
+    pub jobs_sent: usize,
+}
+
+fn runs_dir(state: &Path) -> PathBuf {
+    state.join("runs")
+}
+
+fn sha(text: &str) -> String {
+    hex::encode(Sha256::digest(text.as_bytes()))
+}
+
+/// The run id of a plan: its first label and its fingerprint.
+pub fn run_id(plan: &NativePlan) -> String {
+    let label = plan
+        .units
+        .first()
+        .map(|u| u.label.as_str())
+        .unwrap_or("plan");
+    format!(
+        "{label}-{}",
+        &plan.fingerprint[..12.min(plan.fingerprint.len())]
+    )
+}
+
+/// Creates the state directory (owner only: it names the cluster and holds the journals).
+pub fn ensure_state(state: &Path) -> Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    let io = |e: std::io::Error| Error::invalid(format!("{}: {e}", state.display()), None);
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(runs_dir(state))
+        .map_err(io)
+}
+
+/// Applies a plan (already checked against a re-derivation by the caller).
+pub async fn apply(
+    connector: &Connector,
+    plan: &NativePlan,
+    state: &Path,
+    cancel: &Cancel,
+) -> Result<Outcome> {
+    ensure_state(state)?;
+    let id = run_id(plan);
+    let dir = runs_dir(state).join(&id);
+    match std::fs::create_dir(&dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            let j = Journal::open(&dir.join("journal.jsonl"))?;
+            return Err(match j.done() {
+                Some(o) => Error::invalid(
+                    format!("this plan already ran (run {id}, {o})"),
+                    Some("plan the statement again"),
+                ),
+                None => Error::invalid(
+                    format!("this plan's run {id} was interrupted"),
+                    Some("`srbackup resume` finishes it"),
+                ),
+            });
+        }
+        Err(e) => return Err(Error::invalid(format!("{}: {e}", dir.display()), None)),
+    }
+    let lock = RunLock::take(&dir)?;
+    let text = plan.to_json();
+    let plan_path = dir.join("plan.json");
+    std::fs::write(&plan_path, &text)
+        .and_then(|_| std::fs::File::open(&plan_path).and_then(|f| f.sync_all()))
+        .map_err(|e| Error::invalid(format!("{}: {e}", plan_path.display()), None))?;
+    let mut journal = Journal::open(&dir.join("journal.jsonl"))?;
+    journal.append(Event::Start {
+        plan_sha256: sha(&text),
+        cluster: plan.cluster.clone(),
+    })?;
+    let out = run(connector, plan, &id, journal, state, cancel).await;
+    drop(lock);
+    out
+}
+
+/// Runs that were interrupted (no `done` in their journal), oldest first.
+pub fn interrupted(state: &Path) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    let dir = runs_dir(state);
+    let read = match std::fs::read_dir(&dir) {
+        Ok(r) => r,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+        Err(e) => return Err(Error::invalid(format!("{}: {e}", dir.display()), None)),
+    };
+    let mut found = Vec::new();
+    for d in read.flatten() {
+        let path = d.path();
+        let j = path.join("journal.jsonl");
+        if j.exists() && Journal::open(&j)?.done().is_none() {
+            let when = d.metadata().and_then(|m| m.modified()).ok();
+            found.push((when, d.file_name().to_string_lossy().into_owned()));
+        }
+    }
+    found.sort();
+    out.extend(found.into_iter().map(|(_, n)| n));
+    Ok(out)
+}
+
+/// Resumes an interrupted run.
+pub async fn resume(
+    connector: &Connector,
+    state: &Path,
+    id: &str,
+    cancel: &Cancel,
+) -> Result<Outcome> {
+    if id.contains('/') || id.starts_with('.') {
+        return Err(Error::invalid(format!("`{id}` is not a run id"), None));
+    }
+    let dir = runs_dir(state).join(id);
+    let lock = RunLock::take(&dir)?;
+    let journal = Journal::open(&dir.join("journal.jsonl"))?;
+    if let Some(o) = journal.done() {
+        return Err(Error::invalid(
+            format!("run {id} already ended ({o})"),
+            None,
+        ));
+    }
+    let plan_path = dir.join("plan.json");
+    let text = std::fs::read_to_string(&plan_path)
+        .map_err(|e| Error::invalid(format!("{}: {e}", plan_path.display()), None))?;
+    let expected = journal.events.iter().find_map(|e| match e {
+        Event::Start { plan_sha256, .. } => Some(plan_sha256.clone()),
+        _ => None,
+    });
+    if expected.as_deref() != Some(sha(&text).as_str()) {
+        return Err(Error::invalid(
+            format!(
+                "{} is not the plan run {id} started with (its SHA-256 differs from the journal's)",
+                plan_path.display()
+            ),
+            Some(
+                "a run resumes exactly the plan that was reviewed; restore the file or plan again",
+            ),
+        ));
+    }
+    let plan = NativePlan::from_json(&text)
+        .map_err(|e| Error::invalid(format!("{}: {e}", plan_path.display()), None))?;
+    if plan.cluster != connector.url.to_string() {
+        return Err(Error::invalid(
+            format!("run {id} drives {}, not {}", plan.cluster, connector.url),
+            Some("give --cluster the address the plan was made for"),
+        ));
+    }
+    let out = run(connector, &plan, id, journal, state, cancel).await;
+    drop(lock);
+    out
+}
+
+enum TaskEnd {
+    Finished {
+        label: Option<String>,
+        timestamp: Option<String>,
+    },
+    Cancelled(String),
+    Failed(String),
+}
+
+struct Shared<'a> {
+    plan: &'a NativePlan,
+    journal: tokio::sync::Mutex<Journal>,
+    cancel: &'a Cancel,
+    sent: std::sync::atomic::AtomicUsize,
+}
+
+impl Shared<'_> {
+    async fn log(&self, e: Event) -> Result<()> {
+        self.journal.lock().await.append(e)
+    }
+}
+
+async fn run(
+    connector: &Connector,
+    plan: &NativePlan,
+    id: &str,
+    journal: Journal,
+    state: &Path,
+    cancel: &Cancel,
+) -> Result<Outcome> {
+    let shared = Shared {
+        plan,
+        journal: tokio::sync::Mutex::new(journal),
+        cancel,
+        sent: std::sync::atomic::AtomicUsize::new(0),
+    };
+    let total = plan.tasks.len();
+    let mut done: BTreeSet<String> = plan
+        .tasks
+        .iter()
+        .filter(|t| futures_done(&shared, &t.id))
+        .map(|t| t.id.clone())
+        .collect();
+    if !done.is_empty() {
+        eprintln!(
+            "resuming run {id}: {}/{total} tasks already finished",
+            done.len()
+        );
+    }
+    let mut running = BTreeSet::new();
+    let mut pool = futures::stream::FuturesUnordered::new();
+    let mut failure: Option<(String, String)> = None;
+    loop {
+        if failure.is_none() && !cancel.is_cancelled() {
+            for t in &plan.tasks {
+                if done.contains(&t.id) || running.contains(&t.id) {
+                    continue;
+                }
+                if running.len() >= plan.settings.max_databases as usize {
+                    break;
+                }
+                if t.after.iter().all(|a| done.contains(a)) {
+                    running.insert(t.id.clone());
+                    let shared = &shared;
+                    pool.push(async move {
+                        let end = run_task(connector, shared, t).await;
+                        (t, end)
+                    });
+                }
+            }
+        }
+        use futures::StreamExt;
+        let Some((t, end)) = pool.next().await else {
+            break;
+        };
+        running.remove(&t.id);
+        match end {
+            Ok(TaskEnd::Finished { label, timestamp }) => {
+                shared
+                    .log(Event::Finished {
+                        task: t.id.clone(),
+                        label: label.clone(),
+                        timestamp,
+                    })
+                    .await?;
+                done.insert(t.id.clone());
+                eprintln!(
+                    "[{}/{total}] {} finished{}",
+                    done.len(),
+                    t.id,
+                    label.map(|l| format!(" ({l})")).unwrap_or_default()
+                );
+            }
+            Ok(TaskEnd::Cancelled(m)) => {
+                failure.get_or_insert(("cancelled".into(), m));
+                cancel.cancel();
+            }
+            Ok(TaskEnd::Failed(m)) => {
+                failure.get_or_insert(("failed".into(), format!("{}: {m}", t.id)));
+                cancel.cancel();
+            }
+            Err(e) => {
+                failure.get_or_insert(("failed".into(), format!("{}: {e}", t.id)));
+                cancel.cancel();
+            }
+        }
+    }
+    let mut snapshots = Vec::new();
+    let (outcome, message) = match failure {
+        None if done.len() == total => {
+            for (n, u) in plan.units.iter().enumerate() {
+                if u.kind != JobKind::Backup {
+                    continue;
+                }
+                let recorded = shared.journal.lock().await.recorded(n);
+                let ts = match recorded {
+                    Some(ts) => ts,
+                    None => {
+                        let entry = {
+                            let j = shared.journal.lock().await;
+                            index_entry(plan, n, &j)?
+                        };
+                        Index::new(state)
+                            .record(&entry)
+                            .map_err(|e| Error::invalid(format!("srbackup's index: {e}"), None))?;
+                        shared
+                            .log(Event::Recorded {
+                                unit: n,
+                                timestamp: entry.timestamp.clone(),
+                            })
+                            .await?;
+                        entry.timestamp
+                    }
+                };
+                snapshots.push((u.label.clone(), ts));
+            }
+            ("finished".to_string(), format!("{total} tasks finished"))
+        }
+        None => (
+            "cancelled".to_string(),
+            "cancelled before every task ran".to_string(),
+        ),
+        Some(f) => f,
+    };
+    if outcome != "finished" {
+        cleanup(connector, plan, &shared).await;
+    }
+    shared
+        .log(Event::Done {
+            outcome: outcome.clone(),
+            message: message.clone(),
+        })
+        .await?;
+    Ok(Outcome {
+        run: id.to_string(),
+        outcome,
+        message,
+        snapshots,
+        jobs_sent: shared.sent.load(Ordering::SeqCst),
+    })
+}
+
+fn futures_done(shared: &Shared<'_>, task: &str) -> bool {
+    shared
+        .journal
+        .try_lock()
+        .map(|j| j.finished(task).is_some())
+        .unwrap_or(false)
+}
+
+/// After a failure or cancel: every temporary table not yet swapped or renamed in is dropped
+/// (it holds restored data only; the live table was never touched).
+async fn cleanup(connector: &Connector, plan: &NativePlan, shared: &Shared<'_>) {
+    let open: Vec<&Task> = {
+        let j = shared.journal.lock().await;
+        plan.tasks
+            .iter()
+            .filter(|t| matches!(t.kind, TaskKind::Swap | TaskKind::Rename))
+            .filter(|t| j.finished(&t.id).is_none())
+            .collect()
+    };
+    if open.is_empty() {
+        return;
+    }
+    let Ok(mut fe) = connector.connect().await else {
+        eprintln!(
+            "cleanup: cannot reach the FE; `srbackup resume` drops the temporary tables later"
+        );
+        return;
+    };
+    for t in open {
+        let (Some(db), Some(temp)) = (&t.database, &t.temp) else {
+            continue;
+        };
+        // A swap sent but not journaled may have happened: then `temp` holds the old copy and
+        // the live table the new one; dropping temp leaves the restore done. Otherwise temp is
+        // the restored copy that never went live.
+        let sql = format!("DROP TABLE IF EXISTS {}.{}", quote(db), quote(temp));
+        if let Err(e) = fe.execute(&sql).await {
+            eprintln!("cleanup: {e}");
+        }
+    }
+    fe.close().await;
+}
+
+fn backoff(plan: &NativePlan, attempt: u32) -> Duration {
+    let ms = plan
+        .settings
+        .retry_backoff_ms
+        .saturating_mul(1u64 << attempt.min(10));
+    Duration::from_millis(ms.min(3_600_000))
+}
+
+/// A label of a retried backup: StarRocks keeps a failed one taken.
+fn attempt_label(base: &str, attempt: u32) -> String {
+    if attempt == 0 {
+        base.to_string()
+    } else {
+        format!("{base}__r{attempt}")
+    }
+}
+
+/// Whether a refusal means "another job is in the way" (wait and try again).
+fn busy(e: &Error) -> bool {
+    matches!(e, Error::Fe(FeError::Refused { message, .. })
+        if message.contains("at same time") || message.contains("being submitted"))
+}
+
+async fn run_task(connector: &Connector, shared: &Shared<'_>, t: &Task) -> Result<TaskEnd> {
+    let mut fe = connector.connect().await?;
+    let end = match t.kind {
+        TaskKind::Backup | TaskKind::Restore => native_job(&mut fe, shared, t).await,
+        TaskKind::BackupCatalogs | TaskKind::RestoreCatalogs => {
+            catalog_job(&mut fe, shared, t).await
+        }
+        TaskKind::Swap | TaskKind::Rename | TaskKind::DropTemp => ddl(&mut fe, shared, t).await,
+    };
+    fe.close().await;
+    end
+}
+
+async fn native_job(fe: &mut Fe, shared: &Shared<'_>, t: &Task) -> Result<TaskEnd> {
+    let plan = shared.plan;
+    let kind = if t.kind == TaskKind::Backup {
+        JobKind::Backup
+    } else {
+        JobKind::Restore
+    };
+    let db = t.database.clone().unwrap_or_default();
+    let base = t.label.clone().unwrap_or_default();
+    let repo = &plan.units[t.unit].repository;
+    let timeout = Duration::from_secs(plan.units[t.unit].timeout_seconds);
+    let mut attempt = shared.journal.lock().await.attempts(&t.id);
+    // Reattach to a job a crashed run sent.
+    if let Some(Event::Submitted {
+        label: Some(label),
+        attempt: a,
+        previous_job,
+        ..
+    }) = shared.journal.lock().await.pending(&t.id)
+    {
+        let now = jobs::show(fe, kind, &db).await?;
+        let ours = now
+            .as_ref()
+            .filter(|s| s.label == label && Some(&s.job_id) != previous_job.as_ref());
+        let end = match ours {
+            Some(_) => Some(
+                watch(
+                    fe,
+                    shared,
+                    t,
+                    kind,
+                    &db,
+                    &label,
+                    previous_job.clone(),
+                    timeout,
+                )
+                .await?,
+            ),
+            None => {
+                // Not (or no longer) the FE's last job: the repository says whether it finished.
+                if kind == JobKind::Backup {
+                    let ts = fec::snapshot_timestamps(fe, repo, &label).await?;
+                    ts.last().map(|ts| TaskEnd::Finished {
+                        label: Some(label.clone()),
+                        timestamp: Some(ts.clone()),
+                    })
+                } else {
+                    None
+                }
+            }
+        };
+        match end {
+            Some(TaskEnd::Finished { label, timestamp }) => {
+                return Ok(TaskEnd::Finished { label, timestamp });
+            }
+            Some(TaskEnd::Cancelled(m)) => return Ok(TaskEnd::Cancelled(m)),
+            Some(TaskEnd::Failed(m)) => {
+                shared
+                    .log(Event::Failed {
+                        task: t.id.clone(),
+                        label: Some(label.clone()),
+                        attempt: a,
+                        message: m,
+                    })
+                    .await?;
+            }
+            None => {}
+        }
+        attempt = a + 1;
+    }
+    loop {
+        if shared.cancel.is_cancelled() {
+            return Ok(TaskEnd::Cancelled("cancelled".into()));
+        }
+        if attempt > plan.settings.retries {
+            return Ok(TaskEnd::Failed(format!(
+                "{} failed {} times; see the journal for each attempt's message",
+                kind.keyword(),
+                attempt
+            )));
+        }
+        let label = if kind == JobKind::Backup {
+            attempt_label(&base, attempt)
+        } else {
+            base.clone()
+        };
+        let statement = if kind == JobKind::Backup {
+            t.statement.replacen(
+                &format!("SNAPSHOT {}", quote(&base)),
+                &format!("SNAPSHOT {}", quote(&label)),
+                1,
+            )
+        } else {
+            t.statement.clone()
+        };
+        let previous = jobs::show(fe, kind, &db).await?.map(|s| s.job_id);
+        shared
+            .log(Event::Submitted {
+                task: t.id.clone(),
+                label: Some(label.clone()),
+                attempt,
+                previous_job: previous.clone(),
+                temp_partitions: Vec::new(),
+            })
+            .await?;
+        shared.sent.fetch_add(1, Ordering::SeqCst);
+        let end = match fe.execute(&statement).await.map_err(Error::from) {
+            Ok(()) => watch(fe, shared, t, kind, &db, &label, previous, timeout).await?,
+            Err(e) if busy(&e) => TaskEnd::Failed(e.to_string()),
+            Err(e) => return Ok(TaskEnd::Failed(e.to_string())),
+        };
+        match end {
+            TaskEnd::Failed(m) => {
+                eprintln!("{}: attempt {} failed: {m}", t.id, attempt + 1);
+                shared
+                    .log(Event::Failed {
+                        task: t.id.clone(),
+                        label: Some(label),
+                        attempt,
+                        message: m,
+                    })
+                    .await?;
+                let wait = backoff(plan, attempt);
+                attempt += 1;
+                if attempt <= plan.settings.retries {
+                    let until = Instant::now() + wait;
+                    while Instant::now() < until && !shared.cancel.is_cancelled() {
+                        tokio::time::sleep(Duration::from_millis(50).min(wait)).await;
+                    }
+                }
+            }
+            other => return Ok(other),
+        }
+    }
+}
+
+/// Polls the FE until the job with `label` (newer than `previous`) ends; cancels it when the
+/// run is cancelled.
+#[allow(clippy::too_many_arguments)]
+async fn watch(
+    fe: &mut Fe,
+    shared: &Shared<'_>,
+    t: &Task,
+    kind: JobKind,
+    db: &str,
+    label: &str,
+    previous: Option<String>,
+    timeout: Duration,
+) -> Result<TaskEnd> {
+    let plan = shared.plan;
+    let poll = Duration::from_millis(plan.settings.poll_ms);
+    let started = Instant::now();
+    let mut last_state = String::new();
+    let mut cancel_sent = false;
+    // The job id once seen (a later job of the same label is not ours).
+    let mut ours: Option<String> = None;
+    loop {
+        let status: Option<JobStatus> = jobs::show(fe, kind, db).await?;
+        let mine = status.filter(|s| {
+            s.label == label
+                && Some(&s.job_id) != previous.as_ref()
+                && ours.as_ref().is_none_or(|o| o == &s.job_id)
+        });
+        match &mine {
+            Some(s) => {
+                ours.get_or_insert_with(|| s.job_id.clone());
+                if s.state != last_state {
+                    eprintln!(
+                        "{}: {} {} {}{}",
+                        t.id,
+                        kind.keyword(),
+                        label,
+                        s.state,
+                        s.progress
+                            .as_ref()
+                            .map(|p| format!(" ({p})"))
+                            .unwrap_or_default()
+                    );
+                    last_state = s.state.clone();
+                }
+                if s.finished() {
+                    let timestamp = if kind == JobKind::Backup {
+                        let repo = &plan.units[t.unit].repository;
+                        let ts = fec::snapshot_timestamps(fe, repo, label).await?;
+                        match ts.last() {
+                            Some(ts) => Some(ts.clone()),
+                            None => {
+                                return Ok(TaskEnd::Failed(format!(
+                                    "BACKUP {label} says FINISHED but SHOW SNAPSHOT has no finished snapshot of it"
+                                )));
+                            }
+                        }
+                    } else {
+                        None
+                    };
+                    return Ok(TaskEnd::Finished {
+                        label: Some(label.to_string()),
+                        timestamp,
+                    });
+                }
+                if s.cancelled() {
+                    if cancel_sent || s.cancelled_by_user() {
+                        return Ok(TaskEnd::Cancelled(format!(
+                            "{} {label} was cancelled: {}",
+                            kind.keyword(),
+                            s.status
+                        )));
+                    }
+                    return Ok(TaskEnd::Failed(format!(
+                        "{} {label} ended CANCELLED: {}{}",
+                        kind.keyword(),
+                        s.status,
+                        s.task_errors
+                            .as_ref()
+                            .map(|e| format!(" ({e})"))
+                            .unwrap_or_default()
+                    )));
+                }
+            }
+            None if ours.is_some() => {
+                // Our job is no longer the last one: someone started another. The repository
+                // is the source of truth for a backup.
+                if kind == JobKind::Backup {
+                    let repo = &plan.units[t.unit].repository;
+                    if let Some(ts) = fec::snapshot_timestamps(fe, repo, label).await?.last() {
+                        return Ok(TaskEnd::Finished {
+                            label: Some(label.to_string()),
+                            timestamp: Some(ts.clone()),
+                        });
+                    }
+                }
+                return Ok(TaskEnd::Failed(format!(
+                    "{} {label} is no longer shown by SHOW {} FROM {db} and did not finish",
+                    kind.keyword(),
+                    kind.keyword()
+                )));
+            }
+            None => {}
+        }
+        if shared.cancel.is_cancelled() && !cancel_sent {
+            let _ = fe.execute(&jobs::cancel_statement(kind, db)).await;
+            cancel_sent = true;
+        }
+        if started.elapsed() > timeout + Duration::from_secs(60) {
+            if !cancel_sent {
+                let _ = fe.execute(&jobs::cancel_statement(kind, db)).await;
+            }
+            return Ok(TaskEnd::Failed(format!(
+                "{} {label} did not end within its timeout",
+                kind.keyword()
+            )));
+        }
+        if cancel_sent && ours.is_none() && started.elapsed() > poll * 20 {
+            return Ok(TaskEnd::Cancelled("cancelled".into()));
+        }
+        tokio::time::sleep(poll).await;
+    }
+}
+
+/// External catalogs: StarRocks shows their jobs under no database, so the repository (backup)
+/// or SHOW CATALOGS (restore) says when they are done.
+async fn catalog_job(fe: &mut Fe, shared: &Shared<'_>, t: &Task) -> Result<TaskEnd> {
+    let plan = shared.plan;
+    let unit = &plan.units[t.unit];
+    let label = t.label.clone().unwrap_or_default();
+    let already = shared.journal.lock().await.pending(&t.id).is_some();
+    if t.kind == TaskKind::BackupCatalogs
+        && let Some(ts) = fec::snapshot_timestamps(fe, &unit.repository, &label)
+            .await?
+            .last()
+        && already
+    {
+        return Ok(TaskEnd::Finished {
+            label: Some(label),
+            timestamp: Some(ts.clone()),
+        });
+    }
+    shared
+        .log(Event::Submitted {
+            task: t.id.clone(),
+            label: Some(label.clone()),
+            attempt: 0,
+            previous_job: None,
+            temp_partitions: Vec::new(),
+        })
+        .await?;
+    shared.sent.fetch_add(1, Ordering::SeqCst);
+    if let Err(e) = fe.execute(&t.statement).await {
+        return Ok(TaskEnd::Failed(e.to_string()));
+    }
+    let started = Instant::now();
+    let poll = Duration::from_millis(plan.settings.poll_ms);
+    loop {
+        match t.kind {
+            TaskKind::BackupCatalogs => {
+                if let Some(ts) = fec::snapshot_timestamps(fe, &unit.repository, &label)
+                    .await?
+                    .last()
+                {
+                    return Ok(TaskEnd::Finished {
+                        label: Some(label),
+                        timestamp: Some(ts.clone()),
+                    });
+                }
+            }
+            _ => {
+                let have = fec::external_catalogs(fe).await?;
+                if t.catalogs.iter().all(|c| have.contains(c)) {
+                    return Ok(TaskEnd::Finished {
+                        label: Some(label),
+                        timestamp: None,
+                    });
+                }
+            }
+        }
+        if shared.cancel.is_cancelled() {
+            let _ = fe
+                .execute(&format!(
+                    "CANCEL {} FOR EXTERNAL CATALOG",
+                    if t.kind == TaskKind::BackupCatalogs {
+                        "BACKUP"
+                    } else {
+                        "RESTORE"
+                    }
+                ))
+                .await;
+            return Ok(TaskEnd::Cancelled("cancelled".into()));
+        }
+        if started.elapsed() > Duration::from_secs(unit.timeout_seconds) {
+            return Ok(TaskEnd::Failed(
+                "the external catalog job did not end within its timeout".into(),
+            ));
+        }
+        tokio::time::sleep(poll).await;
+    }
+}
+
+async fn partition_ids(fe: &mut Fe, db: &str, table: &str) -> Result<Vec<i64>> {
+    Ok(match fec::database(fe, db).await? {
+        Some(d) => d
+            .object(table)
+            .map(|o| {
+                let mut v: Vec<i64> = o.partitions.iter().map(|p| p.id).collect();
+                v.sort();
+                v
+            })
+            .unwrap_or_default(),
+        None => Vec::new(),
+    })
+}
+
+async fn table_exists(fe: &mut Fe, db: &str, table: &str) -> Result<bool> {
+    Ok(fec::database(fe, db)
+        .await?
+        .is_some_and(|d| d.object(table).is_some()))
+}
+
+/// Swap, rename and drop: each checks first whether a crashed run already did it.
+async fn ddl(fe: &mut Fe, shared: &Shared<'_>, t: &Task) -> Result<TaskEnd> {
+    let db = t.database.clone().unwrap_or_default();
+    let table = t.table.clone().unwrap_or_default();
+    let temp = t.temp.clone().unwrap_or_default();
+    let pending = shared.journal.lock().await.pending(&t.id);
+    match t.kind {
+        TaskKind::Swap => {
+            if let Some(Event::Submitted {
+                temp_partitions, ..
+            }) = &pending
+                && !temp_partitions.is_empty()
+                && partition_ids(fe, &db, &table).await? == *temp_partitions
+            {
+                return Ok(TaskEnd::Finished {
+                    label: None,
+                    timestamp: None,
+                });
+            }
+            if !table_exists(fe, &db, &temp).await? {
+                return Ok(TaskEnd::Failed(format!(
+                    "the restored copy {db}.{temp} is gone; {db}.{table} was left as it was"
+                )));
+            }
+            let ids = partition_ids(fe, &db, &temp).await?;
+            shared
+                .log(Event::Submitted {
+                    task: t.id.clone(),
+                    label: None,
+                    attempt: 0,
+                    previous_job: None,
+                    temp_partitions: ids,
+                })
+                .await?;
+        }
+        TaskKind::Rename => {
+            if pending.is_some()
+                && !table_exists(fe, &db, &temp).await?
+                && table_exists(fe, &db, &table).await?
+            {
+                return Ok(TaskEnd::Finished {
+                    label: None,
+                    timestamp: None,
+                });
+            }
+            shared
+                .log(Event::Submitted {
+                    task: t.id.clone(),
+                    label: None,
+                    attempt: 0,
+                    previous_job: None,
+                    temp_partitions: Vec::new(),
+                })
+                .await?;
+        }
+        _ => {}
+    }
+    if shared.cancel.is_cancelled() {
+        return Ok(TaskEnd::Cancelled("cancelled".into()));
+    }
+    shared.sent.fetch_add(1, Ordering::SeqCst);
+    match fe.execute(&t.statement).await {
+        Ok(()) => Ok(TaskEnd::Finished {
+            label: None,
+            timestamp: None,
+        }),
+        Err(e) => Ok(TaskEnd::Failed(e.to_string())),
+    }
+}
+
+/// The logical snapshot's timestamp: `SRBACKUP_SNAPSHOT_TIME` when set (reproducible examples,
+/// the spec's RESTOREs), else now in UTC, in StarRocks' `yyyy-MM-dd-HH-mm-ss-SSS`.
+fn logical_timestamp() -> String {
+    match std::env::var("SRBACKUP_SNAPSHOT_TIME") {
+        Ok(t) if !t.is_empty() => t,
+        _ => chrono::Utc::now()
+            .format("%Y-%m-%d-%H-%M-%S-%3f")
+            .to_string(),
+    }
+}
+
+/// The index entry of a finished backup unit: every partition and object pointed at the native
+/// snapshot (label as finished, with its StarRocks timestamp) that holds it.
+fn index_entry(plan: &NativePlan, n: usize, journal: &Journal) -> Result<Entry> {
+    let u = &plan.units[n];
+    let mut objects: BTreeMap<String, IndexObject> = BTreeMap::new();
+    let mut catalogs = BTreeMap::new();
+    let mut native = BTreeSet::new();
+    let versions: BTreeMap<(&str, &str), (i64, u64)> = u
+        .state
+        .iter()
+        .map(|s| {
+            (
+                (s.object.as_str(), s.partition.as_str()),
+                (s.version, s.bytes),
+            )
+        })
+        .collect();
+    for t in plan.tasks.iter().filter(|t| t.unit == n) {
+        let (Some(label), Some(timestamp)) = journal.finished(&t.id).unwrap_or((None, None)) else {
+            return Err(Error::invalid(
+                format!("task {} finished without a snapshot timestamp", t.id),
+                None,
+            ));
+        };
+        let held = Held { label, timestamp };
+        native.insert(held.clone());
+        for c in &t.catalogs {
+            catalogs.insert(c.clone(), held.clone());
+        }
+        for item in &t.items {
+            let o = objects
+                .entry(item.name.clone())
+                .or_insert_with(|| IndexObject {
+                    kind: item.kind,
+                    partitions: BTreeMap::new(),
+                    held: None,
+                    partial: u.partial.contains(&item.name),
+                });
+            match item.kind {
+                ItemKind::Table | ItemKind::MaterializedView => {
+                    let names: Vec<String> = if item.partitions.is_empty() {
+                        u.state
+                            .iter()
+                            .filter(|s| s.object == item.name && !s.partition.is_empty())
+                            .map(|s| s.partition.clone())
+                            .collect()
+                    } else {
+                        item.partitions.clone()
+                    };
+                    for p in names {
+                        let (version, bytes) = versions
+                            .get(&(item.name.as_str(), p.as_str()))
+                            .copied()
+                            .unwrap_or((-1, 0));
+                        o.partitions.insert(
+                            p,
+                            IndexPartition {
+                                version,
+                                bytes,
+                                held: held.clone(),
+                            },
+                        );
+                    }
+                    if item.kind == ItemKind::MaterializedView {
+                        o.held = Some(held.clone());
+                    }
+                }
+                ItemKind::View | ItemKind::Function => o.held = Some(held.clone()),
+            }
+        }
+    }
+    for r in &u.reused {
+        let h = Held {
+            label: r.label.clone(),
+            timestamp: r.timestamp.clone(),
+        };
+        native.insert(h.clone());
+        objects
+            .entry(r.object.clone())
+            .or_insert_with(|| IndexObject {
+                kind: ItemKind::Table,
+                partitions: BTreeMap::new(),
+                held: None,
+                partial: u.partial.contains(&r.object),
+            })
+            .partitions
+            .insert(
+                r.partition.clone(),
+                IndexPartition {
+                    version: r.version,
+                    bytes: r.bytes,
+                    held: h,
+                },
+            );
+    }
+    Ok(Entry {
+        format: index::FORMAT.into(),
+        version: 1,
+        label: u.label.clone(),
+        timestamp: logical_timestamp(),
+        repository: u.repository.clone(),
+        location: u.location.clone(),
+        database: u.database.clone(),
+        backup_type: u.backup_type.clone().unwrap_or_else(|| "full".into()),
+        chain: u.chain.clone(),
+        objects,
+        catalogs,
+        native: native.into_iter().collect(),
+    })
+}
+
+/// Plans statements against the FE (the glue `srbackup plan --cluster starrocks://…` calls).
+pub async fn plan_text(
+    connector: &Connector,
+    state: &Path,
+    settings: crate::plan::native::Settings,
+    name: &str,
+    text: &str,
+) -> Result<NativePlan> {
+    let statements = crate::sql::parse_named(name, text)
+        .map_err(|e| Error::invalid(format!("{:?}", miette::Report::new(e)), None))?;
+    let with_text: Vec<(crate::sql::Statement, String)> = statements
+        .into_iter()
+        .map(|s| {
+            let span = s.span();
+            let t = text[span.start..span.end].to_string();
+            (s, t)
+        })
+        .collect();
+    let mut fe = connector.connect().await?;
+    let index = Index::new(state);
+    let plan = crate::plan::native::plan(
+        crate::plan::native::Context {
+            fe: &mut fe,
+            index: &index,
+            settings,
+        },
+        &with_text,
+    )
+    .await;
+    fe.close().await;
+    plan
+}
+
+/// Re-plans a plan file's statements with its settings and refuses it when the result differs:
+/// a stale plan (the partition versions it was made from changed) or an edited one.
+pub async fn check(connector: &Connector, state: &Path, plan: &NativePlan) -> Result<()> {
+    if plan.cluster != connector.url.to_string() {
+        return Err(Error::invalid(
+            format!("the plan is for {}, not {}", plan.cluster, connector.url),
+            Some("give --cluster the address the plan was made for"),
+        ));
+    }
+    let text: Vec<String> = plan.units.iter().map(|u| u.statement.clone()).collect();
+    let mut with_text = Vec::new();
+    for t in &text {
+        let s = crate::sql::parse_one(t).map_err(|_| {
+            Error::invalid(
+                "a statement in the plan file does not parse (edited after review?)",
+                None,
+            )
+        })?;
+        with_text.push((s, t.clone()));
+    }
+    let mut fe = connector.connect().await?;
+    let index = Index::new(state);
+    let now = crate::plan::native::plan(
+        crate::plan::native::Context {
+            fe: &mut fe,
+            index: &index,
+            settings: plan.settings.clone(),
+        },
+        &with_text,
+    )
+    .await;
+    fe.close().await;
+    let now = now?;
+    match crate::plan::native::difference(plan, &now) {
+        None => Ok(()),
+        Some(d) => Err(Error::invalid(
+            d,
+            Some("plan the statement again and review the new plan"),
+        )),
+    }
+}
