@@ -481,6 +481,31 @@ fn claim(engine: &mut Engine, id: i64) -> Result<catalog::JobRow> {
 }
 
 /// Runs (or resumes) job `job_id` to its end.
+/// Feature `faults` only (tests of the StarRocks target, where `srbackup serve` plays the FE):
+/// `SRBACKUP_FAIL_NTH_BACKUP=2,5` (or `…_RESTORE`) makes the 2nd and 5th job of that kind this
+/// process runs end CANCELLED with an error, as a StarRocks job whose backends failed.
+#[cfg(feature = "faults")]
+fn injected_job_failure(kind: JobKind) -> Result<()> {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static BACKUPS: AtomicU32 = AtomicU32::new(0);
+    static RESTORES: AtomicU32 = AtomicU32::new(0);
+    let (counter, var) = match kind {
+        JobKind::Backup => (&BACKUPS, "SRBACKUP_FAIL_NTH_BACKUP"),
+        JobKind::Restore => (&RESTORES, "SRBACKUP_FAIL_NTH_RESTORE"),
+    };
+    let n = counter.fetch_add(1, Ordering::SeqCst) + 1;
+    let hit = std::env::var(var)
+        .ok()
+        .is_some_and(|v| v.split(',').any(|x| x.trim().parse() == Ok(n)));
+    if hit {
+        return Err(Error::invalid(
+            format!("injected failure of {} job {n} ({var})", kind.keyword()),
+            None,
+        ));
+    }
+    Ok(())
+}
+
 pub async fn run_job(engine: &mut Engine, job_id: i64, progress: &dyn Progress) -> Result<Outcome> {
     let job = claim(engine, job_id)?;
     run_claimed(engine, job, progress).await
@@ -501,6 +526,8 @@ async fn run_claimed(
     // A job that cannot even start (its repository was dropped, the settings file is wrong)
     // ends as CANCELLED with the reason, and lets go of its database.
     let setup = (|| -> Result<(Repository, Settings)> {
+        #[cfg(feature = "faults")]
+        injected_job_failure(plan.kind)?;
         let settings = Settings::load(engine.root())?;
         let repository = registry::open(engine.catalog(), &Ident::new(&plan.repository.name))?
             .with_rate_limits(

@@ -210,8 +210,17 @@ struct RunLock {
 
 impl RunLock {
     fn take(dir: &Path) -> Result<RunLock> {
+        let name = dir
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("?")
+            .to_string();
+        RunLock::take_named(dir, "lock", &name)
+    }
+
+    fn take_named(dir: &Path, file: &str, what: &str) -> Result<RunLock> {
         use std::os::fd::AsRawFd;
-        let path = dir.join("lock");
+        let path = dir.join(file);
         let f = std::fs::OpenOptions::new()
             .create(true)
             .truncate(false)
@@ -222,10 +231,7 @@ impl RunLock {
         let r = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
         if r != 0 {
             return Err(Error::invalid(
-                format!(
-                    "run {} is being run by another srbackup process",
-                    dir.file_name().and_then(|n| n.to_str()).unwrap_or("?")
-                ),
+                format!("{what} is being run by another srbackup process"),
                 Some("wait for it; a second process would send every job twice"),
             ));
         }
@@ -285,25 +291,25 @@ pub async fn apply(
     cancel: &Cancel,
 ) -> Result<Outcome> {
     ensure_state(state)?;
-    let id = run_id(plan);
-    let dir = runs_dir(state).join(&id);
-    match std::fs::create_dir(&dir) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            let j = Journal::open(&dir.join("journal.jsonl"))?;
-            return Err(match j.done() {
-                Some(o) => Error::invalid(
-                    format!("this plan already ran (run {id}, {o})"),
-                    Some("plan the statement again"),
-                ),
-                None => Error::invalid(
-                    format!("this plan's run {id} was interrupted"),
-                    Some("`srbackup resume` finishes it"),
-                ),
-            });
+    // One process per plan at a time (a second would send every job twice), and never a new
+    // run of a plan whose earlier run was interrupted (resume it instead).
+    let plan_id = run_id(plan);
+    let plan_lock = RunLock::take_named(&runs_dir(state), &format!("{plan_id}.lock"), &plan_id)?;
+    for other in interrupted(state)? {
+        if other.starts_with(&format!("{plan_id}-")) {
+            return Err(Error::invalid(
+                format!("this plan's run {other} was interrupted"),
+                Some("`srbackup resume` finishes it"),
+            ));
         }
-        Err(e) => return Err(Error::invalid(format!("{}: {e}", dir.display()), None)),
     }
+    let id = format!(
+        "{plan_id}-{}",
+        chrono::Utc::now().format("%Y%m%dT%H%M%S%3f")
+    );
+    let dir = runs_dir(state).join(&id);
+    std::fs::create_dir(&dir)
+        .map_err(|e| Error::invalid(format!("{}: {e}", dir.display()), None))?;
     let lock = RunLock::take(&dir)?;
     let text = plan.to_json();
     let plan_path = dir.join("plan.json");
@@ -317,6 +323,7 @@ pub async fn apply(
     })?;
     let out = run(connector, plan, &id, journal, state, cancel).await;
     drop(lock);
+    drop(plan_lock);
     out
 }
 
@@ -332,6 +339,9 @@ pub fn interrupted(state: &Path) -> Result<Vec<String>> {
     let mut found = Vec::new();
     for d in read.flatten() {
         let path = d.path();
+        if !path.is_dir() {
+            continue;
+        }
         let j = path.join("journal.jsonl");
         if j.exists() && Journal::open(&j)?.done().is_none() {
             let when = d.metadata().and_then(|m| m.modified()).ok();

@@ -31,6 +31,12 @@ impl Server {
     }
 
     pub fn start_as_is(cluster: &Path) -> Server {
+        Server::start_with_env(cluster, &[])
+    }
+
+    /// A server whose process gets these environment variables (fault switches).
+    #[allow(dead_code)] // not every test binary uses it
+    pub fn start_with_env(cluster: &Path, env: &[(&str, &str)]) -> Server {
         let log = cluster.with_extension("server.log");
         let stderr = std::fs::OpenOptions::new()
             .create(true)
@@ -41,6 +47,7 @@ impl Server {
             .arg("--cluster")
             .arg(cluster)
             .args(["serve", "--listen", "127.0.0.1:0"])
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(stderr)
             .spawn()

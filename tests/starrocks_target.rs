@@ -1,0 +1,599 @@
+//! The StarRocks target (#19) against the only StarRocks FE on this machine: `srbackup serve`
+//! on 127.0.0.1 over the sr_hub fixture. srbackup plans BACKUP and RESTORE into the FE's own
+//! jobs, runs them with `apply` (and `resume`), and the data restored equals the source
+//! (CHECKSUM TABLE through the FE). The server's fault switches (feature `faults`) make chosen
+//! native jobs fail, as a StarRocks job whose backends failed.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::cli::{BIN, Cluster, cluster};
+use common::server::{ROOT_PW, Server, mariadb_ok, table_of};
+use serde_json::Value;
+
+const SEED: &str = include_str!("../fixtures/seed-statements.sql");
+
+struct Target {
+    c: Cluster,
+    server: Server,
+    state: PathBuf,
+    url: String,
+}
+
+fn target_with_root(env: &[(&str, &str)]) -> Target {
+    let c = cluster();
+    let conf = c.path.join("srbackup.conf");
+    std::fs::write(
+        &conf,
+        common::server::root_conf() + &common::server::allowed(&c.path),
+    )
+    .unwrap();
+    let server = Server::start_with_env(&c.path, env);
+    let state = c.path.parent().unwrap().join("state");
+    let url = format!("starrocks://root@127.0.0.1:{}", server.port);
+    Target {
+        c,
+        server,
+        state,
+        url,
+    }
+}
+
+impl Target {
+    fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(BIN);
+        cmd.arg("--cluster")
+            .arg(&self.url)
+            .arg("--state")
+            .arg(&self.state)
+            .args(args)
+            .env("SRBACKUP_PASSWORD", ROOT_PW)
+            .current_dir(env!("CARGO_MANIFEST_DIR"));
+        cmd
+    }
+
+    fn run(&self, args: &[&str], env: &[(&str, &str)]) -> (bool, String, String) {
+        let out = self
+            .command(args)
+            .envs(env.iter().copied())
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    fn ok(&self, args: &[&str], env: &[(&str, &str)]) -> String {
+        let (ok, out, err) = self.run(args, env);
+        assert!(ok, "{args:?}\n{out}\n{err}\n{}", self.server.log());
+        out
+    }
+
+    /// Plans `statement` (small batches, fast polls) into a file and returns its path.
+    fn plan(&self, statement: &str, extra: &[&str]) -> PathBuf {
+        let path = self.state.with_extension(format!(
+            "plan-{}.json",
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos()
+        ));
+        let mut args = vec!["plan", statement, "-o", path.to_str().unwrap()];
+        for (flag, value) in [("--poll-ms", "20"), ("--retry-backoff-ms", "10")] {
+            if !extra.contains(&flag) {
+                args.extend([flag, value]);
+            }
+        }
+        args.extend_from_slice(extra);
+        self.ok(&args, &[]);
+        path
+    }
+
+    fn apply(&self, plan: &Path, env: &[(&str, &str)]) -> String {
+        self.ok(&["apply", plan.to_str().unwrap()], env)
+    }
+
+    fn sql(&self, sql: &str) -> String {
+        mariadb_ok(self.server.port, sql)
+    }
+
+    fn checksum(&self, table: &str) -> String {
+        let rows = table_of(self.server.port, &format!("CHECKSUM TABLE {table}"));
+        rows.get(1)
+            .and_then(|r| r.get(1))
+            .cloned()
+            .unwrap_or_else(|| panic!("no checksum of {table}: {rows:?}"))
+    }
+
+    fn tables(&self, db: &str) -> Vec<String> {
+        table_of(self.server.port, &format!("SHOW TABLES FROM {db}"))
+            .into_iter()
+            .skip(1)
+            .map(|r| r[0].clone())
+            .collect()
+    }
+
+    /// The journal of the newest run.
+    fn journal(&self) -> Vec<Value> {
+        let runs = self.state.join("runs");
+        let mut dirs: Vec<_> = std::fs::read_dir(&runs)
+            .unwrap()
+            .flatten()
+            .filter(|d| d.path().is_dir())
+            .map(|d| {
+                let path = d.path();
+                let text = std::fs::read_to_string(path.join("journal.jsonl")).unwrap_or_default();
+                let first = text.lines().next().map(str::to_string);
+                (d.metadata().unwrap().modified().unwrap(), path, first)
+            })
+            .collect();
+        dirs.sort_by_key(|d| d.0);
+        let dir = &dirs.last().expect("a run").1;
+        std::fs::read_to_string(dir.join("journal.jsonl"))
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+}
+
+fn events<'a>(journal: &'a [Value], event: &str) -> Vec<&'a Value> {
+    journal.iter().filter(|e| e["event"] == event).collect()
+}
+
+fn seed_time(label: &str) -> &'static str {
+    if label == "sr_hub_backup" {
+        "2024-12-09-10-25-58-842"
+    } else {
+        "2024-12-09-10-52-10-940"
+    }
+}
+
+const DATA_TABLES: &[&str] = &["sr_member", "sr_pmc", "sr_event", "sr_region", "sr_mv1"];
+
+#[test]
+fn every_seed_backup_and_restore_runs_as_native_jobs_and_restores_the_source() {
+    let t = target_with_root(&[]);
+    t.sql(&format!(
+        "CREATE REPOSITORY test_repo WITH BROKER ON LOCATION '{}'",
+        t.c.path.parent().unwrap().join("test_repo").display()
+    ));
+    let source: Vec<(String, String)> = DATA_TABLES
+        .iter()
+        .map(|x| (x.to_string(), t.checksum(&format!("sr_hub.{x}"))))
+        .collect();
+    let statements = srbackup::sql::parse(SEED).unwrap();
+    let mut labels = std::collections::BTreeSet::new();
+    let (mut backups, mut restores) = (0, 0);
+    for s in statements {
+        let span = s.span();
+        let text = &SEED[span.start..span.end];
+        match &s {
+            srbackup::sql::Statement::Backup(b) => {
+                let label = b.snapshot.value.clone();
+                if !labels.insert(label.clone()) {
+                    // The same label again (the legacy form of the one before): refused as
+                    // StarRocks refuses it.
+                    let (ok, _, err) = t.run(&["plan", text], &[]);
+                    assert!(!ok && err.contains("already exist"), "{text}\n{err}");
+                    continue;
+                }
+                let plan = t.plan(text, &[]);
+                let out = t.apply(&plan, &[("SRBACKUP_SNAPSHOT_TIME", seed_time(&label))]);
+                assert!(out.contains(&format!("snapshot {label} recorded")), "{out}");
+                backups += 1;
+            }
+            srbackup::sql::Statement::Restore(r) => {
+                let plan = t.plan(text, &[]);
+                t.apply(&plan, &[]);
+                restores += 1;
+                if r.external_catalogs.is_some() {
+                    let catalogs = t.sql("SHOW CATALOGS");
+                    if text.contains("iceberg_new") {
+                        assert!(catalogs.contains("iceberg_new"), "{catalogs}");
+                    }
+                    continue;
+                }
+                let target_db = r
+                    .database
+                    .as_ref()
+                    .map(|d| d.alias.as_ref().unwrap_or(&d.name).value.clone())
+                    .unwrap();
+                // The source is unchanged, and whatever the restore made equals it.
+                let have = t.tables(&target_db);
+                for (table, sum) in &source {
+                    assert_eq!(&t.checksum(&format!("sr_hub.{table}")), sum, "{text}");
+                    if have.contains(table) {
+                        assert_eq!(
+                            &t.checksum(&format!("{target_db}.{table}")),
+                            sum,
+                            "{text}: {target_db}.{table}"
+                        );
+                    }
+                }
+                if text.contains("sr_member_new") {
+                    assert_eq!(
+                        t.checksum(&format!("{target_db}.sr_member_new")),
+                        source[0].1
+                    );
+                }
+                // No temporary table is left behind.
+                assert!(
+                    !have.iter().any(|x| x.starts_with("srbackup_tmp_")),
+                    "{text}: {have:?}"
+                );
+            }
+            _ => {}
+        }
+    }
+    assert!(backups >= 15 && restores >= 25, "{backups} {restores}");
+}
+
+/// sr_hub.sr_wide: 50 range partitions with rows in each.
+fn wide_table(t: &Target) {
+    let mut parts = Vec::new();
+    for i in 0..50 {
+        parts.push(format!(
+            "PARTITION p{i:02} VALUES LESS THAN (\"{}\")",
+            (i + 1) * 100
+        ));
+    }
+    t.sql(&format!(
+        "CREATE TABLE sr_hub.sr_wide (k INT NOT NULL, v VARCHAR(32)) DUPLICATE KEY (k) \
+         PARTITION BY RANGE (k) ({}) DISTRIBUTED BY HASH (k) BUCKETS 1 \
+         PROPERTIES (\"replication_num\" = \"1\")",
+        parts.join(", ")
+    ));
+    let rows: Vec<String> = (0..5000)
+        .step_by(7)
+        .map(|k| format!("({k}, 'row {k}')"))
+        .collect();
+    t.sql(&format!(
+        "INSERT INTO sr_hub.sr_wide VALUES {}",
+        rows.join(", ")
+    ));
+}
+
+#[test]
+fn partition_batches_retry_only_the_failed_job_and_resume_after_kill() {
+    // The server fails its 3rd BACKUP job.
+    let t = target_with_root(&[("SRBACKUP_FAIL_NTH_BACKUP", "3")]);
+    wide_table(&t);
+    let plan = t.plan(
+        "BACKUP DATABASE sr_hub SNAPSHOT wide TO r ON (TABLE sr_wide)",
+        &["--batch-bytes", "4KiB"],
+    );
+    let parsed: Value = serde_json::from_str(&std::fs::read_to_string(&plan).unwrap()).unwrap();
+    let tasks = parsed["tasks"].as_array().unwrap();
+    assert!(tasks.len() >= 4, "{} native jobs", tasks.len());
+    // One database: a chain, each job after the one before.
+    for w in tasks.windows(2) {
+        assert_eq!(w[1]["after"][0], w[0]["id"]);
+    }
+    // explain and --dot work on it.
+    let explained = t.ok(&["explain", plan.to_str().unwrap()], &[]);
+    assert!(
+        explained.contains("wide__b1") && explained.contains("PARTITION (`p00`"),
+        "{explained}"
+    );
+    let dot = t.ok(&["explain", "--dot", plan.to_str().unwrap()], &[]);
+    assert!(dot.starts_with("digraph"), "{dot}");
+
+    t.apply(&plan, &[]);
+    let journal = t.journal();
+    let failed = events(&journal, "failed");
+    assert_eq!(failed.len(), 1, "{journal:?}");
+    assert_eq!(failed[0]["label"], "wide__b3");
+    // Only that batch ran again, under a new label; every other batch was sent once.
+    let submitted = events(&journal, "submitted");
+    assert_eq!(submitted.len(), tasks.len() + 1);
+    assert!(submitted.iter().any(|e| e["label"] == "wide__b3__r1"));
+    let snapshots = t.sql("SHOW SNAPSHOT ON r");
+    assert!(snapshots.contains("wide__b3__r1"), "{snapshots}");
+
+    // The logical snapshot restores whole (its batches found through the index).
+    let restore = t.plan(
+        "RESTORE SNAPSHOT wide FROM r DATABASE sr_hub AS wide_copy",
+        &[],
+    );
+    t.apply(&restore, &[]);
+    assert_eq!(
+        t.checksum("wide_copy.sr_wide"),
+        t.checksum("sr_hub.sr_wide")
+    );
+
+    // kill -9 of srbackup mid-plan: resume finishes without sending finished batches again.
+    let plan = t.plan(
+        "BACKUP DATABASE sr_hub SNAPSHOT wide2 TO r ON (TABLE sr_wide)",
+        &["--batch-bytes", "4KiB", "--poll-ms", "300"],
+    );
+    let mut child = t
+        .command(&["apply", plan.to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    loop {
+        let finished = std::fs::read_dir(t.state.join("runs"))
+            .unwrap()
+            .flatten()
+            .filter_map(|d| std::fs::read_to_string(d.path().join("journal.jsonl")).ok())
+            .filter(|j| j.contains("wide2__b"))
+            .map(|j| j.matches("\"event\":\"finished\"").count())
+            .max()
+            .unwrap_or(0);
+        if finished >= 2 {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "no progress");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let before = t.journal();
+    assert!(
+        events(&before, "done").is_empty(),
+        "the run ended before the kill"
+    );
+    let finished_before: Vec<String> = events(&before, "finished")
+        .iter()
+        .map(|e| e["task"].as_str().unwrap().to_string())
+        .collect();
+    let out = t.ok(&["resume"], &[]);
+    assert!(out.contains("finished"), "{out}");
+    let after = t.journal();
+    for task in &finished_before {
+        let sent = events(&after, "submitted")
+            .iter()
+            .filter(|e| e["task"] == task.as_str())
+            .count();
+        assert_eq!(sent, 1, "{task} was sent again after resume");
+    }
+    assert_eq!(events(&after, "done")[0]["outcome"], "finished");
+    let restore = t.plan(
+        "RESTORE SNAPSHOT wide2 FROM r DATABASE sr_hub AS wide_copy2",
+        &[],
+    );
+    t.apply(&restore, &[]);
+    assert_eq!(
+        t.checksum("wide_copy2.sr_wide"),
+        t.checksum("sr_hub.sr_wide")
+    );
+}
+
+#[test]
+fn incremental_backs_up_only_changed_partitions_and_the_chain_restores() {
+    let t = target_with_root(&[]);
+    wide_table(&t);
+    let full = t.plan(
+        "BACKUP DATABASE sr_hub SNAPSHOT base TO r ON (TABLE sr_wide, TABLE sr_member)",
+        &["--batch-bytes", "64KiB"],
+    );
+    t.apply(&full, &[]);
+    // Change two partitions.
+    t.sql("INSERT INTO sr_hub.sr_wide VALUES (150, 'changed'), (4950, 'changed')");
+    let inc = t.plan(
+        "BACKUP DATABASE sr_hub SNAPSHOT inc1 TO r ON (TABLE sr_wide, TABLE sr_member) PROPERTIES (\"type\" = \"incremental\")",
+        &[],
+    );
+    let parsed: Value = serde_json::from_str(&std::fs::read_to_string(&inc).unwrap()).unwrap();
+    let sent: Vec<(String, String)> = parsed["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|t| t["items"].as_array().unwrap().clone())
+        .flat_map(|i| {
+            let name = i["name"].as_str().unwrap().to_string();
+            i["partitions"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+                .into_iter()
+                .map(move |p| (name.clone(), p.as_str().unwrap().to_string()))
+        })
+        .collect();
+    assert_eq!(
+        sent,
+        vec![
+            ("sr_wide".to_string(), "p01".to_string()),
+            ("sr_wide".to_string(), "p49".to_string())
+        ]
+    );
+    assert_eq!(parsed["units"][0]["reused"].as_array().unwrap().len(), 52);
+    t.apply(&inc, &[]);
+    // The chain restores to the source as it is now.
+    let restore = t.plan(
+        "RESTORE SNAPSHOT inc1 FROM r DATABASE sr_hub AS inc_copy",
+        &[],
+    );
+    let explained = t.ok(&["explain", restore.to_str().unwrap()], &[]);
+    assert!(
+        explained.contains("base__b1") && explained.contains("inc1__b1"),
+        "{explained}"
+    );
+    t.apply(&restore, &[]);
+    assert_eq!(t.checksum("inc_copy.sr_wide"), t.checksum("sr_hub.sr_wide"));
+    assert_eq!(
+        t.checksum("inc_copy.sr_member"),
+        t.checksum("sr_hub.sr_member")
+    );
+    // An incremental backup with nothing to build on is refused.
+    let (ok, _, err) = t.run(
+        &[
+            "plan",
+            "BACKUP DATABASE sr_hub SNAPSHOT inc2 TO r ON (TABLE sr_pmc) PROPERTIES (\"type\" = \"incremental\")",
+        ],
+        &[],
+    );
+    assert!(
+        ok,
+        "sr_pmc has no earlier backup but the database has: a full copy of it\n{err}"
+    );
+}
+
+#[test]
+fn a_failed_cancelled_or_killed_overwrite_restore_leaves_the_live_table_as_it_was() {
+    // The server fails its 2nd RESTORE job: the overwrite restore's second batch.
+    let t = target_with_root(&[("SRBACKUP_FAIL_NTH_RESTORE", "2")]);
+    wide_table(&t);
+    let backup = t.plan(
+        "BACKUP DATABASE sr_hub SNAPSHOT atomic TO r ON (TABLE sr_wide)",
+        &["--batch-bytes", "4KiB"],
+    );
+    t.apply(&backup, &[]);
+    // The live table changes after the backup; a restore would take it back.
+    t.sql("INSERT INTO sr_hub.sr_wide VALUES (1, 'after the backup')");
+    let live = t.checksum("sr_hub.sr_wide");
+    let restore = t.plan(
+        "RESTORE SNAPSHOT atomic FROM r DATABASE sr_hub ON (TABLE sr_wide)",
+        &["--retries", "0"],
+    );
+    let (ok, _, err) = t.run(&["apply", restore.to_str().unwrap()], &[]);
+    assert!(!ok && err.contains("failed"), "{err}");
+    assert_eq!(t.checksum("sr_hub.sr_wide"), live);
+    assert!(
+        !t.tables("sr_hub")
+            .iter()
+            .any(|x| x.starts_with("srbackup_tmp_"))
+    );
+
+    // Cancelled (SIGTERM) mid-way: the native job is cancelled, the live table unchanged.
+    let restore = t.plan(
+        "RESTORE SNAPSHOT atomic FROM r DATABASE sr_hub ON (TABLE sr_wide)",
+        &["--poll-ms", "300"],
+    );
+    let mut child = t
+        .command(&["apply", restore.to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for_finished(&t, "atomic__b", 1);
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert_eq!(
+        events(&t.journal(), "done")[0]["outcome"],
+        "cancelled",
+        "{err}"
+    );
+    assert_eq!(t.checksum("sr_hub.sr_wide"), live);
+    assert!(
+        !t.tables("sr_hub")
+            .iter()
+            .any(|x| x.starts_with("srbackup_tmp_"))
+    );
+
+    // Killed (-9) mid-way: the live table is unchanged until resume swaps the restored copy in.
+    let restore = t.plan(
+        "RESTORE SNAPSHOT atomic FROM r DATABASE sr_hub ON (TABLE sr_wide)",
+        &["--poll-ms", "300"],
+    );
+    let mut child = t
+        .command(&["apply", restore.to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for_finished(&t, "atomic__b", 1);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(t.checksum("sr_hub.sr_wide"), live);
+    t.ok(&["resume"], &[]);
+    assert_ne!(t.checksum("sr_hub.sr_wide"), live);
+    let count = table_of(
+        t.server.port,
+        "SELECT count(*) FROM sr_hub.sr_wide WHERE v = 'after the backup'",
+    );
+    assert_eq!(count[1][0], "0", "{count:?}");
+    assert!(
+        !t.tables("sr_hub")
+            .iter()
+            .any(|x| x.starts_with("srbackup_tmp_"))
+    );
+}
+
+fn wait_for_finished(t: &Target, label_part: &str, n: usize) {
+    let started = Instant::now();
+    loop {
+        let done = std::fs::read_dir(t.state.join("runs"))
+            .unwrap()
+            .flatten()
+            .filter_map(|d| std::fs::read_to_string(d.path().join("journal.jsonl")).ok())
+            .filter(|j| !j.contains("\"event\":\"done\"") && j.contains(label_part))
+            .map(|j| j.matches("\"event\":\"finished\"").count())
+            .max()
+            .unwrap_or(0);
+        if done >= n {
+            return;
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "no progress");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn stale_and_edited_plans_are_refused_and_secrets_stay_out() {
+    let t = target_with_root(&[]);
+    let plan = t.plan(
+        "BACKUP DATABASE sr_hub SNAPSHOT stale TO r ON (TABLE sr_member)",
+        &[],
+    );
+    let text = std::fs::read_to_string(&plan).unwrap();
+    assert!(!text.contains(ROOT_PW));
+    // Edited: a statement in a task changed after review.
+    let edited = plan.with_extension("edited.json");
+    std::fs::write(
+        &edited,
+        text.replace("PARTITION (`p1`", "PARTITION (`p2`")
+            .replace("TABLE `sr_member`)", "TABLE `sr_pmc`)"),
+    )
+    .unwrap();
+    let (ok, _, err) = t.run(&["apply", edited.to_str().unwrap()], &[]);
+    assert!(!ok && err.contains("edited"), "{err}");
+    // Stale: a partition's version moved after planning.
+    t.sql("INSERT INTO sr_hub.sr_member VALUES (99999, 'x', '2022-05-05', 1, true, 1.00, NULL)");
+    let (ok, _, err) = t.run(&["apply", plan.to_str().unwrap()], &[]);
+    assert!(
+        !ok && common::cli::flat(&err).contains("stale")
+            && common::cli::flat(&err).contains("sr_member p1 version"),
+        "{err}"
+    );
+    // The wrong password fails clearly, without printing it.
+    let (ok, _, err) = t.run(
+        &["plan", "BACKUP DATABASE sr_hub SNAPSHOT x TO r"],
+        &[("SRBACKUP_PASSWORD", "wrong-pw-123")],
+    );
+    assert!(
+        !ok && err.contains("cannot connect") && !err.contains("wrong-pw-123"),
+        "{err}"
+    );
+    // A password in the address is refused.
+    let out = Command::new(BIN)
+        .args(["--cluster", &t.url.replace("root@", "root:pw@"), "plan"])
+        .arg("BACKUP DATABASE sr_hub SNAPSHOT x TO r")
+        .env("SRBACKUP_PASSWORD", ROOT_PW)
+        .output()
+        .unwrap();
+    let (ok, err) = (out.status.success(), String::from_utf8_lossy(&out.stderr));
+    assert!(!ok && err.contains("password"), "{err}");
+    // Nothing ran twice at once: a second apply of a running plan is refused by the run lock
+    // (tested through the state directory: the run exists after the first apply).
+    let plan = t.plan(
+        "BACKUP DATABASE sr_hub SNAPSHOT once TO r ON (TABLE sr_pmc)",
+        &[],
+    );
+    t.apply(&plan, &[]);
+    let (ok, _, err) = t.run(&["apply", plan.to_str().unwrap()], &[]);
+    assert!(!ok && err.contains("already exist"), "{err}");
+}
