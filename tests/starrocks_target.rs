@@ -24,11 +24,16 @@ struct Target {
 }
 
 fn target_with_root(env: &[(&str, &str)]) -> Target {
+    target_with_conf(env, "")
+}
+
+/// A server over the fixture whose srbackup.conf has `extra` lines too.
+fn target_with_conf(env: &[(&str, &str)], extra: &str) -> Target {
     let c = cluster();
     let conf = c.path.join("srbackup.conf");
     std::fs::write(
         &conf,
-        common::server::root_conf() + &common::server::allowed(&c.path),
+        common::server::root_conf() + &common::server::allowed(&c.path) + extra,
     )
     .unwrap();
     let server = Server::start_with_env(&c.path, env);
@@ -596,4 +601,115 @@ fn stale_and_edited_plans_are_refused_and_secrets_stay_out() {
     t.apply(&plan, &[]);
     let (ok, _, err) = t.run(&["apply", plan.to_str().unwrap()], &[]);
     assert!(!ok && err.contains("already exist"), "{err}");
+}
+
+#[test]
+fn a_cancel_on_the_fe_stops_the_run_without_retrying() {
+    // Slow jobs (the server's repository transfers at 8 KiB/s) so the CANCEL lands mid-job.
+    let t = target_with_conf(&[], "upload_worker_count = 1\nmax_upload_speed_kbps = 8\n");
+    wide_table(&t);
+    let plan = t.plan(
+        "BACKUP DATABASE sr_hub SNAPSHOT stopped TO r ON (TABLE sr_wide)",
+        &["--poll-ms", "50"],
+    );
+    let child = t
+        .command(&["apply", plan.to_str().unwrap()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    loop {
+        let shown = table_of(t.server.port, "SHOW BACKUP FROM sr_hub");
+        if shown.len() > 1 && shown[1].iter().any(|c| c == "stopped__b1") {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the job never showed"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    t.sql("CANCEL BACKUP FROM sr_hub");
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    let journal = t.journal();
+    assert_eq!(events(&journal, "done")[0]["outcome"], "cancelled", "{err}");
+    assert_eq!(
+        events(&journal, "submitted").len(),
+        1,
+        "a cancelled job is not retried"
+    );
+}
+
+#[test]
+fn tls_is_used_when_offered_and_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let tls = dir.path().join("tls");
+    let made = Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/tls-cert"))
+        .arg(&tls)
+        .output()
+        .unwrap();
+    assert!(made.status.success());
+    let (cert, key) = (tls.join("cert.pem"), tls.join("key.pem"));
+    let mut t = target_with_conf(
+        &[],
+        &format!(
+            "ssl_cert = {}\nssl_key = {}\n",
+            cert.display(),
+            key.display()
+        ),
+    );
+    // Checked against the FE's own certificate: TLS, and planning works through it.
+    t.url = format!(
+        "starrocks://root@127.0.0.1:{}?tls=require&ca={}",
+        t.server.port,
+        cert.display()
+    );
+    let out = t.ok(
+        &[
+            "plan",
+            "BACKUP DATABASE sr_hub SNAPSHOT tls1 TO r ON (TABLE sr_pmc)",
+        ],
+        &[],
+    );
+    assert!(out.contains("\"target\": \"starrocks\""), "{out}");
+    // The plan names the FE without the CA path or any password.
+    assert!(!out.contains("ca=") && !out.contains(ROOT_PW), "{out}");
+    // Without the CA the certificate is not trusted: refused, never a silent plain-text retry.
+    t.url = format!("starrocks://root@127.0.0.1:{}", t.server.port);
+    let (ok, _, err) = t.run(&["plan", "BACKUP DATABASE sr_hub SNAPSHOT tls2 TO r"], &[]);
+    assert!(!ok && err.contains("cannot connect"), "{err}");
+    // tls=off talks plain text to it.
+    t.url = format!("starrocks://root@127.0.0.1:{}?tls=off", t.server.port);
+    t.ok(
+        &[
+            "plan",
+            "BACKUP DATABASE sr_hub SNAPSHOT tls3 TO r ON (TABLE sr_pmc)",
+        ],
+        &[],
+    );
+    // tls=require against a FE without TLS is refused with the reason.
+    let plain = target_with_root(&[]);
+    let (ok, _, err) = plain.run(&["--help"], &[]);
+    assert!(ok, "{err}");
+    let out = Command::new(BIN)
+        .args([
+            "--cluster",
+            &format!(
+                "starrocks://root@127.0.0.1:{}?tls=require",
+                plain.server.port
+            ),
+            "plan",
+            "BACKUP DATABASE sr_hub SNAPSHOT x TO r",
+        ])
+        .env("SRBACKUP_PASSWORD", ROOT_PW)
+        .output()
+        .unwrap();
+    let err = common::cli::flat(&String::from_utf8_lossy(&out.stderr));
+    assert!(
+        !out.status.success() && err.contains("does not offer TLS"),
+        "{err}"
+    );
 }

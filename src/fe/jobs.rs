@@ -190,8 +190,17 @@ impl JobStatus {
     /// Whether a person (CANCEL BACKUP/RESTORE) stopped it, rather than a failure: such a job
     /// is not retried.
     pub fn cancelled_by_user(&self) -> bool {
-        let s = self.status.to_ascii_lowercase();
-        self.cancelled() && (s.contains("user cancel") || s.contains("cancelled by user"))
+        let s = format!(
+            "{} {}",
+            self.status,
+            self.task_errors.as_deref().unwrap_or_default()
+        )
+        .to_ascii_lowercase();
+        // StarRocks: "user cancelled"; srbackup serve: "cancelled by CANCEL BACKUP".
+        self.cancelled()
+            && (s.contains("user cancel")
+                || s.contains("cancelled by user")
+                || s.contains("cancelled by cancel"))
     }
 }
 
