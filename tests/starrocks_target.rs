@@ -350,6 +350,30 @@ fn partition_batches_retry_only_the_failed_job_and_resume_after_kill() {
         .iter()
         .map(|e| e["task"].as_str().unwrap().to_string())
         .collect();
+    // The run resumes only with the plan it started with, on the FE it was made for.
+    let run = std::fs::read_dir(t.state.join("runs"))
+        .unwrap()
+        .flatten()
+        .map(|d| d.path())
+        .filter(|p| p.is_dir())
+        .find(|p| {
+            let j = std::fs::read_to_string(p.join("journal.jsonl")).unwrap_or_default();
+            j.contains("wide2__b") && !j.contains("\"event\":\"done\"")
+        })
+        .unwrap();
+    let plan_file = run.join("plan.json");
+    let original = std::fs::read_to_string(&plan_file).unwrap();
+    std::fs::write(
+        &plan_file,
+        original.replace("\"retries\": 3", "\"retries\": 30"),
+    )
+    .unwrap();
+    let (ok, _, err) = t.run(&["resume"], &[]);
+    assert!(
+        !ok && common::cli::flat(&err).contains("is not the plan"),
+        "{err}"
+    );
+    std::fs::write(&plan_file, &original).unwrap();
     let out = t.ok(&["resume"], &[]);
     assert!(out.contains("finished"), "{out}");
     let after = t.journal();
@@ -473,7 +497,7 @@ fn a_failed_cancelled_or_killed_overwrite_restore_leaves_the_live_table_as_it_wa
         "RESTORE SNAPSHOT atomic FROM r DATABASE sr_hub ON (TABLE sr_wide)",
         &["--poll-ms", "300"],
     );
-    let mut child = t
+    let child = t
         .command(&["apply", restore.to_str().unwrap()])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -630,6 +654,12 @@ fn a_cancel_on_the_fe_stops_the_run_without_retrying() {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
+    // A second apply of the same plan while it runs is refused (it would send every job twice).
+    let (ok, _, err) = t.run(&["apply", plan.to_str().unwrap()], &[]);
+    assert!(
+        !ok && common::cli::flat(&err).contains("another srbackup process"),
+        "{err}"
+    );
     t.sql("CANCEL BACKUP FROM sr_hub");
     let out = child.wait_with_output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
@@ -712,4 +742,40 @@ fn tls_is_used_when_offered_and_checked() {
         !out.status.success() && err.contains("does not offer TLS"),
         "{err}"
     );
+}
+
+#[test]
+fn databases_run_side_by_side_each_one_job_at_a_time() {
+    let t = target_with_root(&[]);
+    t.sql("CREATE DATABASE sr_two");
+    t.sql(
+        "CREATE TABLE sr_two.t (k INT NOT NULL, v INT) DUPLICATE KEY (k) \
+         DISTRIBUTED BY HASH (k) BUCKETS 2 PROPERTIES (\"replication_num\" = \"1\")",
+    );
+    t.sql("INSERT INTO sr_two.t VALUES (1, 1), (2, 4), (3, 9)");
+    let plan = t.plan(
+        "BACKUP DATABASE sr_hub SNAPSHOT side1 TO r ON (TABLE sr_member, TABLE sr_pmc); \
+         BACKUP DATABASE sr_two SNAPSHOT side2 TO r",
+        &["--batch-bytes", "30KiB"],
+    );
+    let parsed: Value = serde_json::from_str(&std::fs::read_to_string(&plan).unwrap()).unwrap();
+    let tasks = parsed["tasks"].as_array().unwrap();
+    let lane = |db: &str| -> Vec<&Value> { tasks.iter().filter(|t| t["database"] == db).collect() };
+    assert!(
+        lane("sr_hub").len() >= 2 && lane("sr_two").len() == 1,
+        "{tasks:?}"
+    );
+    // The first job of each database waits for nothing: the two run side by side.
+    assert!(lane("sr_hub")[0]["after"].is_null() && lane("sr_two")[0]["after"].is_null());
+    let out = t.apply(&plan, &[]);
+    assert!(
+        out.contains("snapshot side1 recorded") && out.contains("snapshot side2 recorded"),
+        "{out}"
+    );
+    let restore = t.plan(
+        "RESTORE SNAPSHOT side2 FROM r DATABASE sr_two AS sr_two_copy",
+        &[],
+    );
+    t.apply(&restore, &[]);
+    assert_eq!(t.checksum("sr_two_copy.t"), t.checksum("sr_two.t"));
 }

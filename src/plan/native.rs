@@ -181,6 +181,8 @@ pub struct Unit {
     pub timeout_seconds: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replication_num: Option<u32>,
+    /// Table and MV partitions it moves (an incremental backup: only the changed ones).
+    pub partitions: usize,
     /// What the plan was made from (backup: the selected partitions; restore: the targets).
     pub state: Vec<StateRow>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -355,7 +357,6 @@ pub fn explain(plan: &NativePlan) -> String {
         }
     }
     s.push('\n');
-    let index: BTreeMap<&str, &Task> = plan.tasks.iter().map(|t| (t.id.as_str(), t)).collect();
     if let Ok(order) = order(&plan.tasks) {
         for i in order {
             let t = &plan.tasks[i];
@@ -370,7 +371,6 @@ pub fn explain(plan: &NativePlan) -> String {
                 String::new()
             };
             s.push_str(&format!("{}{after}{size}\n    {}\n", t.id, t.statement));
-            let _ = index.get(t.id.as_str());
         }
     }
     s
@@ -459,20 +459,7 @@ pub async fn plan(cx: Context<'_>, statements: &[(Statement, String)]) -> Result
                 )
             })
             .count(),
-        partitions: tasks
-            .iter()
-            .filter(|t| matches!(t.kind, TaskKind::Backup | TaskKind::Restore))
-            .map(|t| {
-                t.items
-                    .iter()
-                    .map(|i| {
-                        i.partitions
-                            .len()
-                            .max(usize::from(i.kind == ItemKind::Table))
-                    })
-                    .sum::<usize>()
-            })
-            .sum(),
+        partitions: units.iter().map(|u| u.partitions).sum(),
         bytes: tasks.iter().map(|t| t.bytes).sum(),
     };
     Ok(NativePlan {
@@ -634,6 +621,7 @@ async fn plan_backup(
         });
         let u = Unit {
             kind: JobKind::Backup,
+            partitions: 0,
             statement: text.to_string(),
             repository: repo.name,
             location: repo.location,
@@ -1003,6 +991,7 @@ async fn plan_backup(
     }
     let u = Unit {
         kind: JobKind::Backup,
+        partitions: state.iter().filter(|s| !s.partition.is_empty()).count() - reused.len(),
         statement: text.to_string(),
         repository: repo.name,
         location: repo.location,
@@ -1179,6 +1168,7 @@ async fn plan_restore(
         }
         let u = Unit {
             kind: JobKind::Restore,
+            partitions: 0,
             statement: text.to_string(),
             repository: repo.name,
             location: repo.location,
@@ -1359,6 +1349,7 @@ async fn plan_restore(
     let mut bytes_of: BTreeMap<Held, u64> = BTreeMap::new();
     let mut finish: Vec<Task> = Vec::new();
     let mut drops: Vec<Task> = Vec::new();
+    let mut moved = 0;
     for (src, tgt, parts) in &picked {
         let e = &entry.objects[src];
         if e.kind != ItemKind::Table {
@@ -1485,6 +1476,7 @@ async fn plan_restore(
                 .push((*p).clone());
             *bytes_of.entry(ip.held.clone()).or_default() += ip.bytes;
         }
+        moved += chosen.len();
         let all_in_one = per_native.len() == 1 && parts.is_empty();
         for (h, ps) in per_native {
             table_jobs.entry(h).or_default().push(Item {
@@ -1537,6 +1529,7 @@ async fn plan_restore(
     tasks.extend(drops);
     let u = Unit {
         kind: JobKind::Restore,
+        partitions: moved,
         statement: text.to_string(),
         repository: repo.name,
         location: repo.location,
