@@ -104,6 +104,10 @@ enum Command {
         /// StarRocks target: the run to resume (default: every interrupted run of the cluster).
         #[arg(long, conflicts_with = "job")]
         run: Option<String>,
+        /// StarRocks target: instead of finishing the run, cancel what it left running on the
+        /// FE and drop its temporary tables.
+        #[arg(long)]
+        cancel: bool,
     },
     /// Read every object of a snapshot and check its checksum.
     Verify {
@@ -189,6 +193,29 @@ fn read_input(statements: Option<String>, file: Option<PathBuf>) -> Result<(Stri
 }
 
 async fn run(cli: Cli) -> Result<()> {
+    let remote = cli
+        .cluster
+        .to_str()
+        .is_some_and(srbackup::fe::ClusterUrl::is_url);
+    let for_remote = matches!(
+        cli.command,
+        Command::Plan { .. }
+            | Command::Apply { .. }
+            | Command::Resume { .. }
+            | Command::Explain { .. }
+            | Command::Parse { .. }
+            | Command::Repo { .. }
+            | Command::Password
+    );
+    if remote && !for_remote {
+        // Never a cluster directory named "starrocks:".
+        return Err(miette::miette!(
+            help = "against a StarRocks cluster srbackup plans, applies and resumes: \
+                    srbackup --cluster starrocks://USER@HOST:PORT plan|apply|resume|explain",
+            "this command works on the embedded engine's cluster directory, not on {}",
+            cli.cluster.display()
+        ));
+    }
     match cli.command {
         Command::Parse {
             statements,
@@ -287,38 +314,40 @@ async fn run(cli: Cli) -> Result<()> {
             let text = std::fs::read_to_string(&plan)
                 .into_diagnostic()
                 .wrap_err_with(|| format!("cannot read {}", plan.display()))?;
-            if srbackup::plan::native::NativePlan::is_native(&text) {
-                let parsed = srbackup::plan::native::NativePlan::from_json(&text)
-                    .map_err(|e| miette::miette!("{}: {e}", plan.display()))?;
-                let connector = starrocks(&cli.cluster)?.ok_or_else(|| {
-                    miette::miette!(
-                        "{} is a plan for StarRocks at {}: give --cluster {}",
-                        plan.display(),
-                        parsed.cluster,
-                        parsed.cluster
-                    )
-                })?;
-                let state = state_dir(cli.state.as_deref())?;
-                srbackup::exec::native::check(&connector, &state, &parsed).await?;
-                let cancel = cancel_on_signal();
-                let outcome =
-                    srbackup::exec::native::apply(&connector, &parsed, &state, &cancel).await?;
-                return native_finish(&outcome);
-            }
-            let parsed = srbackup::plan::Plan::from_json(&text)
+            let parsed = srbackup::exec::target::AnyPlan::from_json(&text)
                 .map_err(|e| miette::miette!("{}: {e}", plan.display()))?;
-            let mut session = open_session(&cli.cluster)?;
-            let progress = srbackup::exec::progress::Console::new();
-            let time = std::env::var("SRBACKUP_SNAPSHOT_TIME").ok();
-            let options = srbackup::exec::StartOptions {
-                snapshot_time: time.as_deref(),
-                owner: "",
+            let applied = match starrocks(&cli.cluster)? {
+                Some(connector) => {
+                    let state = state_dir(cli.state.as_deref())?;
+                    let cancel = cancel_on_signal();
+                    let target = srbackup::exec::target::Target::StarRocks {
+                        connector: &connector,
+                        state: &state,
+                        cancel: &cancel,
+                    };
+                    srbackup::exec::target::apply(target, &parsed).await?
+                }
+                None => {
+                    let mut session = open_session(&cli.cluster)?;
+                    let progress = srbackup::exec::progress::Console::new();
+                    let time = std::env::var("SRBACKUP_SNAPSHOT_TIME").ok();
+                    let target = srbackup::exec::target::Target::Embedded {
+                        engine: session.engine(),
+                        progress: &progress,
+                        options: srbackup::exec::StartOptions {
+                            snapshot_time: time.as_deref(),
+                            owner: "",
+                        },
+                    };
+                    srbackup::exec::target::apply(target, &parsed).await?
+                }
             };
-            let outcome =
-                srbackup::exec::apply(session.engine(), &parsed, &progress, options).await?;
-            finish(&outcome)
+            match applied {
+                srbackup::exec::target::Applied::Embedded(o) => finish(&o),
+                srbackup::exec::target::Applied::StarRocks(o) => native_finish(&o),
+            }
         }
-        Command::Resume { job, run } => {
+        Command::Resume { job, run, cancel } => {
             if let Some(connector) = starrocks(&cli.cluster)? {
                 let state = state_dir(cli.state.as_deref())?;
                 let runs = match run {
@@ -328,10 +357,13 @@ async fn run(cli: Cli) -> Result<()> {
                 if runs.is_empty() {
                     srbackup::outln!("no interrupted run to resume");
                 }
-                let cancel = cancel_on_signal();
+                let stop = cancel_on_signal();
+                if cancel {
+                    stop.cancel();
+                }
                 for r in runs {
                     let outcome =
-                        srbackup::exec::native::resume(&connector, &state, &r, &cancel).await?;
+                        srbackup::exec::native::resume(&connector, &state, &r, &stop).await?;
                     native_finish(&outcome)?;
                 }
                 return Ok(());
@@ -389,24 +421,15 @@ async fn run(cli: Cli) -> Result<()> {
             let text = std::fs::read_to_string(&plan)
                 .into_diagnostic()
                 .wrap_err_with(|| format!("cannot read {}", plan.display()))?;
-            if srbackup::plan::native::NativePlan::is_native(&text) {
-                let parsed = srbackup::plan::native::NativePlan::from_json(&text)
-                    .map_err(|e| miette::miette!("{}: {e}", plan.display()))?;
-                if dot {
-                    srbackup::out!("{}", srbackup::plan::native::dot(&parsed));
-                } else {
-                    srbackup::out!("{}", srbackup::plan::native::explain(&parsed));
-                }
-                return Ok(());
-            }
-            let parsed = srbackup::plan::Plan::from_json(&text)
+            let parsed = srbackup::exec::target::AnyPlan::from_json(&text)
                 .map_err(|e| miette::miette!("{}: {e}", plan.display()))?;
             if dot {
-                let graph = srbackup::plan::graph::TaskGraph::new(&parsed.tasks)
+                let graph = parsed
+                    .dot()
                     .map_err(|e| miette::miette!("{}: {e}", plan.display()))?;
-                srbackup::out!("{}", graph.dot());
+                srbackup::out!("{graph}");
             } else {
-                srbackup::out!("{}", srbackup::plan::explain::explain(&parsed));
+                srbackup::out!("{}", parsed.explain());
             }
             Ok(())
         }

@@ -523,6 +523,30 @@ fn a_failed_cancelled_or_killed_overwrite_restore_leaves_the_live_table_as_it_wa
             .any(|x| x.starts_with("srbackup_tmp_"))
     );
 
+    // Killed (-9) mid-way, then `resume --cancel`: what it left is cancelled and dropped.
+    let restore = t.plan(
+        "RESTORE SNAPSHOT atomic FROM r DATABASE sr_hub ON (TABLE sr_wide)",
+        &["--poll-ms", "300"],
+    );
+    let mut child = t
+        .command(&["apply", restore.to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for_finished(&t, "atomic__b", 1);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let (ok, _, err) = t.run(&["resume", "--cancel"], &[]);
+    assert!(!ok && err.contains("cancelled"), "{err}");
+    assert_eq!(events(&t.journal(), "done")[0]["outcome"], "cancelled");
+    assert_eq!(t.checksum("sr_hub.sr_wide"), live);
+    assert!(
+        !t.tables("sr_hub")
+            .iter()
+            .any(|x| x.starts_with("srbackup_tmp_"))
+    );
+
     // Killed (-9) mid-way: the live table is unchanged until resume swaps the restored copy in.
     let restore = t.plan(
         "RESTORE SNAPSHOT atomic FROM r DATABASE sr_hub ON (TABLE sr_wide)",

@@ -16,6 +16,7 @@ pub mod jobs;
 pub mod journal;
 pub mod native;
 pub mod progress;
+pub mod target;
 mod tasks;
 
 use std::collections::{BTreeSet, HashMap};

@@ -414,6 +414,7 @@ enum TaskEnd {
 
 struct Shared<'a> {
     plan: &'a NativePlan,
+    connector: &'a Connector,
     journal: tokio::sync::Mutex<Journal>,
     cancel: &'a Cancel,
     sent: std::sync::atomic::AtomicUsize,
@@ -435,6 +436,7 @@ async fn run(
 ) -> Result<Outcome> {
     let shared = Shared {
         plan,
+        connector,
         journal: tokio::sync::Mutex::new(journal),
         cancel,
         sent: std::sync::atomic::AtomicUsize::new(0),
@@ -451,6 +453,9 @@ async fn run(
             "resuming run {id}: {}/{total} tasks already finished",
             done.len()
         );
+    }
+    if cancel.is_cancelled() {
+        cancel_left_running(connector, plan, &shared).await?;
     }
     let mut running = BTreeSet::new();
     let mut pool = futures::stream::FuturesUnordered::new();
@@ -565,6 +570,71 @@ async fn run(
     })
 }
 
+/// `resume --cancel`: the native jobs an interrupted run left running are cancelled on the FE.
+async fn cancel_left_running(
+    connector: &Connector,
+    plan: &NativePlan,
+    shared: &Shared<'_>,
+) -> Result<()> {
+    let pending: Vec<(JobKind, String, String)> = {
+        let j = shared.journal.lock().await;
+        plan.tasks
+            .iter()
+            .filter_map(|t| {
+                let kind = match t.kind {
+                    TaskKind::Backup => JobKind::Backup,
+                    TaskKind::Restore => JobKind::Restore,
+                    _ => return None,
+                };
+                match j.pending(&t.id) {
+                    Some(Event::Submitted {
+                        label: Some(label), ..
+                    }) => Some((kind, t.database.clone().unwrap_or_default(), label)),
+                    _ => None,
+                }
+            })
+            .collect()
+    };
+    if pending.is_empty() {
+        return Ok(());
+    }
+    let mut fe = connector.connect().await?;
+    for (kind, db, label) in pending {
+        if let Some(s) = jobs::show(&mut fe, kind, &db).await?
+            && s.label == label
+            && !s.done()
+        {
+            eprintln!("cancelling {} {label} on {db}", kind.keyword());
+            fe.execute(&jobs::cancel_statement(kind, &db)).await?;
+        }
+    }
+    fe.close().await;
+    Ok(())
+}
+
+/// SHOW BACKUP/RESTORE, reconnecting when the connection broke (an FE restart, a network
+/// blip): a native job keeps running on the FE whatever happens to srbackup's connection.
+async fn show(
+    fe: &mut Fe,
+    connector: &Connector,
+    kind: JobKind,
+    db: &str,
+) -> Result<Option<JobStatus>> {
+    let mut tries = 0;
+    loop {
+        match jobs::show(fe, kind, db).await {
+            Err(FeError::Io { .. }) if tries < 30 => {
+                tries += 1;
+                tokio::time::sleep(Duration::from_secs(2)).await;
+                if let Ok(new) = connector.connect().await {
+                    *fe = new;
+                }
+            }
+            other => return Ok(other?),
+        }
+    }
+}
+
 fn futures_done(shared: &Shared<'_>, task: &str) -> bool {
     shared
         .journal
@@ -664,7 +734,7 @@ async fn native_job(fe: &mut Fe, shared: &Shared<'_>, t: &Task) -> Result<TaskEn
         ..
     }) = shared.journal.lock().await.pending(&t.id)
     {
-        let now = jobs::show(fe, kind, &db).await?;
+        let now = show(fe, shared.connector, kind, &db).await?;
         let ours = now
             .as_ref()
             .filter(|s| s.label == label && Some(&s.job_id) != previous_job.as_ref());
@@ -739,7 +809,9 @@ async fn native_job(fe: &mut Fe, shared: &Shared<'_>, t: &Task) -> Result<TaskEn
         } else {
             t.statement.clone()
         };
-        let previous = jobs::show(fe, kind, &db).await?.map(|s| s.job_id);
+        let previous = show(fe, shared.connector, kind, &db)
+            .await?
+            .map(|s| s.job_id);
         shared
             .log(Event::Submitted {
                 task: t.id.clone(),
@@ -801,7 +873,7 @@ async fn watch(
     // The job id once seen (a later job of the same label is not ours).
     let mut ours: Option<String> = None;
     loop {
-        let status: Option<JobStatus> = jobs::show(fe, kind, db).await?;
+        let status: Option<JobStatus> = show(fe, shared.connector, kind, db).await?;
         let mine = status.filter(|s| {
             s.label == label
                 && Some(&s.job_id) != previous.as_ref()
