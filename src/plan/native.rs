@@ -1041,7 +1041,14 @@ async fn replication(fe: &mut Fe, options: &JobOptions) -> Result<u32> {
         return Ok(n);
     }
     let sql = "SHOW BACKENDS";
-    let rows = fe.query(sql).await.map_err(fe_error)?;
+    // SHOW BACKENDS needs OPERATE (or cluster_admin); without it the statement must say.
+    let rows = fe.query(sql).await.map_err(|e| match e {
+        crate::fe::FeError::Refused { message, .. } => Error::invalid(
+            format!("cannot count the cluster's backends to choose replication_num ({message})"),
+            Some("add PROPERTIES (\"replication_num\" = \"N\") to the RESTORE"),
+        ),
+        other => fe_error(other),
+    })?;
     let mut alive = 0u32;
     for i in 0..rows.len() {
         if rows
