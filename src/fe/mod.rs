@@ -498,7 +498,7 @@ mod tests {
         assert_eq!(parse_size("0B"), Some(0));
         assert_eq!(parse_size("123"), Some(123));
         assert_eq!(parse_size("1.5 KiB"), Some(1536));
-        assert_eq!(parse_size("1.234 GB"), Some(1_324_997_410));
+        assert_eq!(parse_size("1.234 GB"), Some(1_324_997_411));
         assert_eq!(parse_size("17.9KB"), Some(18_330));
         assert_eq!(parse_size("2 TB"), Some(2 << 40));
         assert_eq!(parse_size("lots"), None);
