@@ -824,6 +824,14 @@ async fn native_job(fe: &mut Fe, shared: &Shared<'_>, t: &Task) -> Result<TaskEn
         shared.sent.fetch_add(1, Ordering::SeqCst);
         let end = match fe.execute(&statement).await.map_err(Error::from) {
             Ok(()) => watch(fe, shared, t, kind, &db, &label, previous, timeout).await?,
+            // The connection broke: the statement may have reached the FE. Look for the job
+            // (on a new connection) before anything is sent again.
+            Err(Error::Fe(FeError::Io { .. })) => {
+                if let Ok(new) = shared.connector.connect().await {
+                    *fe = new;
+                }
+                watch(fe, shared, t, kind, &db, &label, previous, timeout).await?
+            }
             Err(e) if busy(&e) => TaskEnd::Failed(e.to_string()),
             Err(e) => return Ok(TaskEnd::Failed(e.to_string())),
         };
@@ -970,6 +978,24 @@ async fn watch(
         }
         if cancel_sent && ours.is_none() && started.elapsed() > poll * 20 {
             return Ok(TaskEnd::Cancelled("cancelled".into()));
+        }
+        // A job that never shows: it was not accepted, or it ended and another job of the
+        // database replaced it in SHOW before the first poll (a backup: the repository says).
+        if ours.is_none() && started.elapsed() > (poll * 20).max(Duration::from_secs(60)) {
+            if kind == JobKind::Backup {
+                let repo = &plan.units[t.unit].repository;
+                if let Some(ts) = fec::snapshot_timestamps(fe, repo, label).await?.last() {
+                    return Ok(TaskEnd::Finished {
+                        label: Some(label.to_string()),
+                        timestamp: Some(ts.clone()),
+                    });
+                }
+            }
+            return Ok(TaskEnd::Failed(format!(
+                "{} {label} never showed in SHOW {} FROM {db}",
+                kind.keyword(),
+                kind.keyword()
+            )));
         }
         tokio::time::sleep(poll).await;
     }
@@ -1161,13 +1187,13 @@ fn index_entry(plan: &NativePlan, n: usize, journal: &Journal) -> Result<Entry> 
     let mut objects: BTreeMap<String, IndexObject> = BTreeMap::new();
     let mut catalogs = BTreeMap::new();
     let mut native = BTreeSet::new();
-    let versions: BTreeMap<(&str, &str), (i64, u64)> = u
+    let versions: BTreeMap<(&str, &str), (i64, i64, u64)> = u
         .state
         .iter()
         .map(|s| {
             (
                 (s.object.as_str(), s.partition.as_str()),
-                (s.version, s.bytes),
+                (s.id, s.version, s.bytes),
             )
         })
         .collect();
@@ -1204,13 +1230,14 @@ fn index_entry(plan: &NativePlan, n: usize, journal: &Journal) -> Result<Entry> 
                         item.partitions.clone()
                     };
                     for p in names {
-                        let (version, bytes) = versions
+                        let (id, version, bytes) = versions
                             .get(&(item.name.as_str(), p.as_str()))
                             .copied()
-                            .unwrap_or((-1, 0));
+                            .unwrap_or((0, -1, 0));
                         o.partitions.insert(
                             p,
                             IndexPartition {
+                                id,
                                 version,
                                 bytes,
                                 held: held.clone(),
@@ -1243,6 +1270,7 @@ fn index_entry(plan: &NativePlan, n: usize, journal: &Journal) -> Result<Entry> 
             .insert(
                 r.partition.clone(),
                 IndexPartition {
+                    id: r.id,
                     version: r.version,
                     bytes: r.bytes,
                     held: h,

@@ -33,6 +33,9 @@ pub struct Held {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct IndexPartition {
+    /// PARTITION_ID when backed up: an incremental backup reuses a partition only when both
+    /// its id and its VisibleVersion are unchanged.
+    pub id: i64,
     pub version: i64,
     pub bytes: u64,
     #[serde(flatten)]

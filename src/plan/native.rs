@@ -136,6 +136,10 @@ pub struct StateRow {
     pub object: String,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub partition: String,
+    /// PARTITION_ID (a TRUNCATE, a restore over it or a re-created table gives new ids even
+    /// when versions repeat); 0 for an object without partitions.
+    #[serde(default)]
+    pub id: i64,
     /// VisibleVersion; -1 for an object without partitions; absent objects are not listed.
     pub version: i64,
     #[serde(default)]
@@ -148,6 +152,7 @@ pub struct StateRow {
 pub struct Reused {
     pub object: String,
     pub partition: String,
+    pub id: i64,
     pub version: i64,
     pub bytes: u64,
     pub label: String,
@@ -600,6 +605,7 @@ async fn plan_backup(
                 database: String::new(),
                 object: c.clone(),
                 partition: String::new(),
+                id: 0,
                 version: -1,
                 bytes: 0,
             });
@@ -791,6 +797,7 @@ async fn plan_backup(
                 database: db_name.clone(),
                 object: s.object.name.clone(),
                 partition: String::new(),
+                id: 0,
                 version: -1,
                 bytes: 0,
             });
@@ -800,6 +807,7 @@ async fn plan_backup(
                 database: db_name.clone(),
                 object: s.object.name.clone(),
                 partition: p.name.clone(),
+                id: p.id,
                 version: p.version,
                 bytes: p.bytes,
             });
@@ -810,6 +818,7 @@ async fn plan_backup(
             database: db_name.clone(),
             object: format!("function {f}"),
             partition: String::new(),
+            id: 0,
             version: -1,
             bytes: 0,
         });
@@ -817,7 +826,7 @@ async fn plan_backup(
 
     // Incremental: a table partition whose version the newest earlier entry of this database
     // recorded is not sent again; the new entry points at where it already is.
-    let mut previous: BTreeMap<(String, String), (i64, Held, String)> = BTreeMap::new();
+    let mut previous: BTreeMap<(String, String), ((i64, i64), Held, String)> = BTreeMap::new();
     if incremental {
         for e in index.all(&repo.location).map_err(index_error)? {
             if e.database.as_deref() != Some(db_name.as_str()) {
@@ -832,7 +841,7 @@ async fn plan_backup(
                     previous.insert(
                         (name.clone(), p.clone()),
                         (
-                            ip.version,
+                            (ip.id, ip.version),
                             ip.held.clone(),
                             format!("{}@{}", e.label, e.timestamp),
                         ),
@@ -871,11 +880,12 @@ async fn plan_backup(
         let mut send: Vec<&fec::Partition> = Vec::new();
         for p in &s.partitions {
             if let Some((v, held, from)) = previous.get(&(s.object.name.clone(), p.name.clone()))
-                && *v == p.version
+                && *v == (p.id, p.version)
             {
                 reused.push(Reused {
                     object: s.object.name.clone(),
                     partition: p.name.clone(),
+                    id: p.id,
                     version: p.version,
                     bytes: p.bytes,
                     label: held.label.clone(),
@@ -1332,6 +1342,7 @@ async fn plan_restore(
                     database: target_db.clone(),
                     object: t.clone(),
                     partition: String::new(),
+                    id: 0,
                     version: -1,
                     bytes: 0,
                 });
@@ -1341,6 +1352,7 @@ async fn plan_restore(
                     database: target_db.clone(),
                     object: t.clone(),
                     partition: p.name.clone(),
+                    id: p.id,
                     version: p.version,
                     bytes: p.bytes,
                 });
