@@ -826,7 +826,7 @@ async fn plan_backup(
 
     // Incremental: a table partition whose version the newest earlier entry of this database
     // recorded is not sent again; the new entry points at where it already is.
-    let mut previous: BTreeMap<(String, String), ((i64, i64), Held, String)> = BTreeMap::new();
+    let mut previous: BTreeMap<(String, String), Previous> = BTreeMap::new();
     if incremental {
         for e in index.all(&repo.location).map_err(index_error)? {
             if e.database.as_deref() != Some(db_name.as_str()) {
@@ -1023,6 +1023,10 @@ async fn plan_backup(
     };
     Ok((u, tasks))
 }
+
+/// Where an earlier backup left a partition: (its id and version then, the native snapshot
+/// holding it, the logical snapshot `label@timestamp` that recorded it).
+type Previous = ((i64, i64), Held, String);
 
 trait IntoHelp {
     fn into_help(self, help: &str) -> Error;
