@@ -654,6 +654,18 @@ fn stale_and_edited_plans_are_refused_and_secrets_stay_out() {
         !ok && err.contains("cannot connect") && !err.contains("wrong-pw-123"),
         "{err}"
     );
+    // A label an earlier run left on the FE (a failed or foreign batch) is taken.
+    t.sql("BACKUP DATABASE sr_hub SNAPSHOT taken__b1 TO r ON (TABLE sr_pmc)");
+    let started = Instant::now();
+    while !t.sql("SHOW SNAPSHOT ON r").contains("taken__b1") {
+        assert!(started.elapsed() < Duration::from_secs(30));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (ok, _, err) = t.run(&["plan", "BACKUP DATABASE sr_hub SNAPSHOT taken TO r"], &[]);
+    assert!(
+        !ok && common::cli::flat(&err).contains("taken__b1"),
+        "{err}"
+    );
     // A password in the address is refused.
     let out = Command::new(BIN)
         .args(["--cluster", &t.url.replace("root@", "root:pw@"), "plan"])
@@ -825,4 +837,50 @@ fn databases_run_side_by_side_each_one_job_at_a_time() {
     );
     t.apply(&restore, &[]);
     assert_eq!(t.checksum("sr_two_copy.t"), t.checksum("sr_two.t"));
+}
+
+#[test]
+fn a_failure_after_some_swaps_puts_every_table_back() {
+    // The server fails its 2nd RESTORE job: the views/MVs/functions job, which runs after the
+    // tables were swapped in.
+    let t = target_with_root(&[("SRBACKUP_FAIL_NTH_RESTORE", "2")]);
+    // A table without partitions yet (expression partitioning, nothing loaded): backed up too.
+    t.sql(
+        "CREATE TABLE sr_hub.sr_empty (d DATE NOT NULL, v INT) DUPLICATE KEY (d) \
+         PARTITION BY date_trunc('month', d) DISTRIBUTED BY HASH (d) BUCKETS 1 \
+         PROPERTIES (\"replication_num\" = \"1\")",
+    );
+    let backup = t.plan("BACKUP DATABASE sr_hub SNAPSHOT whole TO r", &[]);
+    t.apply(&backup, &[]);
+    t.sql("INSERT INTO sr_hub.sr_member VALUES (99999, 'late', '2022-05-05', 1, true, 1.00, NULL)");
+    t.sql("INSERT INTO sr_hub.sr_pmc VALUES (99999, 1, 'late', '2024-01-01')");
+    let live: Vec<String> = ["sr_member", "sr_pmc", "sr_event", "sr_region"]
+        .iter()
+        .map(|x| t.checksum(&format!("sr_hub.{x}")))
+        .collect();
+    let restore = t.plan(
+        "RESTORE SNAPSHOT whole FROM r DATABASE sr_hub",
+        &["--retries", "0"],
+    );
+    let explained = t.ok(&["explain", restore.to_str().unwrap()], &[]);
+    assert!(explained.contains("SWAP WITH"), "{explained}");
+    let (ok, _, err) = t.run(&["apply", restore.to_str().unwrap()], &[]);
+    assert!(!ok && err.contains("back as it was"), "{err}");
+    let now: Vec<String> = ["sr_member", "sr_pmc", "sr_event", "sr_region"]
+        .iter()
+        .map(|x| t.checksum(&format!("sr_hub.{x}")))
+        .collect();
+    assert_eq!(now, live, "a table stayed swapped after the failure");
+    assert!(
+        !t.tables("sr_hub")
+            .iter()
+            .any(|x| x.starts_with("srbackup_tmp_"))
+    );
+    // The empty table came along: a restore into a new database has it.
+    let copy = t.plan(
+        "RESTORE SNAPSHOT whole FROM r DATABASE sr_hub AS whole_copy",
+        &[],
+    );
+    t.apply(&copy, &[]);
+    assert!(t.tables("whole_copy").contains(&"sr_empty".to_string()));
 }

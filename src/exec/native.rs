@@ -71,9 +71,10 @@ pub enum Event {
         /// The FE's last job of the database before this one (to tell them apart).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         previous_job: Option<String>,
-        /// Swap: the temporary table's partition ids (after the swap the live table has them).
-        #[serde(default, skip_serializing_if = "Vec::is_empty")]
-        temp_partitions: Vec<i64>,
+        /// Swap/rename: the temporary table's id (a SWAP or RENAME moves names; after it the
+        /// live name carries this id).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        temp_table: Option<i64>,
     },
     Finished {
         task: String,
@@ -128,6 +129,15 @@ impl Journal {
                     ));
                 }
             }
+        }
+        // A torn last line (a crash mid-write) is cut off, so the next line starts clean.
+        if !text.is_empty() && !text.ends_with('\n') {
+            let keep = text.rfind('\n').map(|i| i + 1).unwrap_or(0);
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open(path)
+                .and_then(|f| f.set_len(keep as u64).and_then(|_| f.sync_all()))
+                .map_err(io)?;
         }
         let file = std::fs::OpenOptions::new()
             .create(true)
@@ -295,6 +305,8 @@ pub async fn apply(
     // run of a plan whose earlier run was interrupted (resume it instead).
     let plan_id = run_id(plan);
     let plan_lock = RunLock::take_named(&runs_dir(state), &format!("{plan_id}.lock"), &plan_id)?;
+    // Re-planned under the lock: two applies of one plan cannot both pass the check.
+    check(connector, state, plan).await?;
     for other in interrupted(state)? {
         if other.starts_with(&format!("{plan_id}-")) {
             return Err(Error::invalid(
@@ -500,6 +512,7 @@ async fn run(
                     t.id,
                     label.map(|l| format!(" ({l})")).unwrap_or_default()
                 );
+                after_task(connector, plan, &shared, t, &done, state).await?;
             }
             Ok(TaskEnd::Cancelled(m)) => {
                 failure.get_or_insert(("cancelled".into(), m));
@@ -515,34 +528,12 @@ async fn run(
             }
         }
     }
-    let mut snapshots = Vec::new();
     let (outcome, message) = match failure {
         None if done.len() == total => {
             for (n, u) in plan.units.iter().enumerate() {
-                if u.kind != JobKind::Backup {
-                    continue;
+                if u.kind == JobKind::Backup {
+                    record_unit(plan, n, &shared, state).await?;
                 }
-                let recorded = shared.journal.lock().await.recorded(n);
-                let ts = match recorded {
-                    Some(ts) => ts,
-                    None => {
-                        let entry = {
-                            let j = shared.journal.lock().await;
-                            index_entry(plan, n, &j)?
-                        };
-                        Index::new(state)
-                            .record(&entry)
-                            .map_err(|e| Error::invalid(format!("srbackup's index: {e}"), None))?;
-                        shared
-                            .log(Event::Recorded {
-                                unit: n,
-                                timestamp: entry.timestamp.clone(),
-                            })
-                            .await?;
-                        entry.timestamp
-                    }
-                };
-                snapshots.push((u.label.clone(), ts));
             }
             ("finished".to_string(), format!("{total} tasks finished"))
         }
@@ -555,6 +546,19 @@ async fn run(
     if outcome != "finished" {
         cleanup(connector, plan, &shared).await;
     }
+    // Every backup unit recorded, also by a run that failed later on another unit.
+    let snapshots = {
+        let j = shared.journal.lock().await;
+        j.events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Recorded { unit, timestamp } => {
+                    Some((plan.units[*unit].label.clone(), timestamp.clone()))
+                }
+                _ => None,
+            })
+            .collect()
+    };
     shared
         .log(Event::Done {
             outcome: outcome.clone(),
@@ -635,6 +639,83 @@ async fn show(
     }
 }
 
+/// Records a finished backup unit in the index (once: the journal says when it was).
+async fn record_unit(
+    plan: &NativePlan,
+    n: usize,
+    shared: &Shared<'_>,
+    state: &Path,
+) -> Result<String> {
+    if let Some(ts) = shared.journal.lock().await.recorded(n) {
+        return Ok(ts);
+    }
+    let entry = {
+        let j = shared.journal.lock().await;
+        index_entry(plan, n, &j)?
+    };
+    let index = Index::new(state);
+    index
+        .record(&entry)
+        .map_err(|e| Error::invalid(format!("srbackup's index: {e}"), None))?;
+    shared
+        .log(Event::Recorded {
+            unit: n,
+            timestamp: entry.timestamp.clone(),
+        })
+        .await?;
+    // Tables sent whole again: a restore's earlier rewrite no longer matters.
+    let u = &plan.units[n];
+    if let Some(db) = &u.database {
+        for (name, o) in &entry.objects {
+            if o.kind == ItemKind::Table && !u.reused.iter().any(|r| &r.object == name) {
+                index.clear_rewritten(&entry.cluster, db, name);
+            }
+        }
+    }
+    eprintln!("snapshot {} recorded at {}", u.label, entry.timestamp);
+    Ok(entry.timestamp)
+}
+
+/// After a task finished: a backup unit whose tasks are all done is recorded at once (a later
+/// unit's failure must not lose it); a restore that overwrote partitions of a live table in
+/// place marks the table, so the next incremental backup sends it whole.
+async fn after_task(
+    _connector: &Connector,
+    plan: &NativePlan,
+    shared: &Shared<'_>,
+    t: &Task,
+    done: &BTreeSet<String>,
+    state: &Path,
+) -> Result<()> {
+    let u = &plan.units[t.unit];
+    if u.kind == JobKind::Backup
+        && plan
+            .tasks
+            .iter()
+            .filter(|x| x.unit == t.unit)
+            .all(|x| done.contains(&x.id))
+    {
+        record_unit(plan, t.unit, shared, state).await?;
+    }
+    if t.kind == TaskKind::Restore
+        && let Some(db) = &t.database
+    {
+        let index = Index::new(state);
+        for item in &t.items {
+            let target = item.alias.as_deref().unwrap_or(&item.name);
+            if item.kind == ItemKind::Table
+                && !item.partitions.is_empty()
+                && !target.starts_with(crate::plan::native::TEMP_PREFIX)
+            {
+                index
+                    .mark_rewritten(&cluster_address(&plan.cluster), db, target)
+                    .map_err(|e| Error::invalid(format!("srbackup's index: {e}"), None))?;
+            }
+        }
+    }
+    Ok(())
+}
+
 fn futures_done(shared: &Shared<'_>, task: &str) -> bool {
     shared
         .journal
@@ -643,33 +724,78 @@ fn futures_done(shared: &Shared<'_>, task: &str) -> bool {
         .unwrap_or(false)
 }
 
-/// After a failure or cancel: every temporary table not yet swapped or renamed in is dropped
-/// (it holds restored data only; the live table was never touched).
+/// After a failure or cancel. While the restore is incomplete (a job, swap or rename not
+/// finished), every swap or rename that happened is undone — each live table is as it was —
+/// and every temporary table (then holding only restored data) is dropped. Once only the drops
+/// of replaced copies were left, the restore is complete: those drops are tried again.
 async fn cleanup(connector: &Connector, plan: &NativePlan, shared: &Shared<'_>) {
-    let open: Vec<&Task> = {
+    let (complete, moves): (bool, Vec<(&Task, Option<i64>)>) = {
         let j = shared.journal.lock().await;
-        plan.tasks
+        let complete = plan
+            .tasks
+            .iter()
+            .filter(|t| t.kind != TaskKind::DropTemp)
+            .all(|t| j.finished(&t.id).is_some());
+        let moves = plan
+            .tasks
             .iter()
             .filter(|t| matches!(t.kind, TaskKind::Swap | TaskKind::Rename))
-            .filter(|t| j.finished(&t.id).is_none())
-            .collect()
+            .map(|t| {
+                let temp_table = j.events.iter().rev().find_map(|e| match e {
+                    Event::Submitted {
+                        task, temp_table, ..
+                    } if task == &t.id => *temp_table,
+                    _ => None,
+                });
+                (t, temp_table)
+            })
+            .collect();
+        (complete, moves)
     };
-    if open.is_empty() {
+    if moves.is_empty() {
         return;
     }
     let Ok(mut fe) = connector.connect().await else {
-        eprintln!(
-            "cleanup: cannot reach the FE; `srbackup resume` drops the temporary tables later"
-        );
+        eprintln!("cleanup: cannot reach the FE; `srbackup resume --cancel` cleans up later");
         return;
     };
-    for t in open {
-        let (Some(db), Some(temp)) = (&t.database, &t.temp) else {
+    for (t, temp_table) in moves {
+        let (Some(db), Some(table), Some(temp)) = (&t.database, &t.table, &t.temp) else {
             continue;
         };
-        // A swap sent but not journaled may have happened: then `temp` holds the old copy and
-        // the live table the new one; dropping temp leaves the restore done. Otherwise temp is
-        // the restored copy that never went live.
+        let moved = match moved_in(&mut fe, t, temp_table).await {
+            Ok(m) => m,
+            Err(e) => {
+                eprintln!("cleanup: {e}; {db}.{temp} is kept");
+                continue;
+            }
+        };
+        if moved && !complete {
+            let undo = match t.kind {
+                TaskKind::Swap => format!(
+                    "ALTER TABLE {}.{} SWAP WITH {}",
+                    quote(db),
+                    quote(table),
+                    quote(temp)
+                ),
+                _ => format!(
+                    "ALTER TABLE {}.{} RENAME {}",
+                    quote(db),
+                    quote(table),
+                    quote(temp)
+                ),
+            };
+            match fe.execute(&undo).await {
+                Ok(()) => eprintln!("cleanup: {db}.{table} is back as it was"),
+                Err(e) => {
+                    // The temporary table may hold the old live data now: never dropped here.
+                    eprintln!(
+                        "cleanup: could not undo the swap of {db}.{table} ({e}); {db}.{temp} is kept"
+                    );
+                    continue;
+                }
+            }
+        }
         let sql = format!("DROP TABLE IF EXISTS {}.{}", quote(db), quote(temp));
         if let Err(e) = fe.execute(&sql).await {
             eprintln!("cleanup: {e}");
@@ -818,7 +944,7 @@ async fn native_job(fe: &mut Fe, shared: &Shared<'_>, t: &Task) -> Result<TaskEn
                 label: Some(label.clone()),
                 attempt,
                 previous_job: previous.clone(),
-                temp_partitions: Vec::new(),
+                temp_table: None,
             })
             .await?;
         shared.sent.fetch_add(1, Ordering::SeqCst);
@@ -1025,7 +1151,7 @@ async fn catalog_job(fe: &mut Fe, shared: &Shared<'_>, t: &Task) -> Result<TaskE
             label: Some(label.clone()),
             attempt: 0,
             previous_job: None,
-            temp_partitions: Vec::new(),
+            temp_table: None,
         })
         .await?;
     shared.sent.fetch_add(1, Ordering::SeqCst);
@@ -1079,24 +1205,13 @@ async fn catalog_job(fe: &mut Fe, shared: &Shared<'_>, t: &Task) -> Result<TaskE
     }
 }
 
-async fn partition_ids(fe: &mut Fe, db: &str, table: &str) -> Result<Vec<i64>> {
-    Ok(match fec::database(fe, db).await? {
-        Some(d) => d
-            .object(table)
-            .map(|o| {
-                let mut v: Vec<i64> = o.partitions.iter().map(|p| p.id).collect();
-                v.sort();
-                v
-            })
-            .unwrap_or_default(),
-        None => Vec::new(),
-    })
-}
-
-async fn table_exists(fe: &mut Fe, db: &str, table: &str) -> Result<bool> {
-    Ok(fec::database(fe, db)
-        .await?
-        .is_some_and(|d| d.object(table).is_some()))
+/// Whether the swap or rename of task `t` has happened: the live name carries the temporary
+/// table's id (journaled before the statement was sent).
+async fn moved_in(fe: &mut Fe, t: &Task, temp_table: Option<i64>) -> Result<bool> {
+    let (Some(db), Some(table), Some(id)) = (&t.database, &t.table, temp_table) else {
+        return Ok(false);
+    };
+    Ok(fec::table_ids(fe, db).await?.get(table) == Some(&id))
 }
 
 /// Swap, rename and drop: each checks first whether a crashed run already did it.
@@ -1105,56 +1220,30 @@ async fn ddl(fe: &mut Fe, shared: &Shared<'_>, t: &Task) -> Result<TaskEnd> {
     let table = t.table.clone().unwrap_or_default();
     let temp = t.temp.clone().unwrap_or_default();
     let pending = shared.journal.lock().await.pending(&t.id);
-    match t.kind {
-        TaskKind::Swap => {
-            if let Some(Event::Submitted {
-                temp_partitions, ..
-            }) = &pending
-                && !temp_partitions.is_empty()
-                && partition_ids(fe, &db, &table).await? == *temp_partitions
-            {
-                return Ok(TaskEnd::Finished {
-                    label: None,
-                    timestamp: None,
-                });
-            }
-            if !table_exists(fe, &db, &temp).await? {
-                return Ok(TaskEnd::Failed(format!(
-                    "the restored copy {db}.{temp} is gone; {db}.{table} was left as it was"
-                )));
-            }
-            let ids = partition_ids(fe, &db, &temp).await?;
-            shared
-                .log(Event::Submitted {
-                    task: t.id.clone(),
-                    label: None,
-                    attempt: 0,
-                    previous_job: None,
-                    temp_partitions: ids,
-                })
-                .await?;
+    if matches!(t.kind, TaskKind::Swap | TaskKind::Rename) {
+        if let Some(Event::Submitted { temp_table, .. }) = &pending
+            && moved_in(fe, t, *temp_table).await?
+        {
+            return Ok(TaskEnd::Finished {
+                label: None,
+                timestamp: None,
+            });
         }
-        TaskKind::Rename => {
-            if pending.is_some()
-                && !table_exists(fe, &db, &temp).await?
-                && table_exists(fe, &db, &table).await?
-            {
-                return Ok(TaskEnd::Finished {
-                    label: None,
-                    timestamp: None,
-                });
-            }
-            shared
-                .log(Event::Submitted {
-                    task: t.id.clone(),
-                    label: None,
-                    attempt: 0,
-                    previous_job: None,
-                    temp_partitions: Vec::new(),
-                })
-                .await?;
-        }
-        _ => {}
+        let ids = fec::table_ids(fe, &db).await?;
+        let Some(id) = ids.get(&temp).copied() else {
+            return Ok(TaskEnd::Failed(format!(
+                "the restored copy {db}.{temp} is gone; {db}.{table} was left as it was"
+            )));
+        };
+        shared
+            .log(Event::Submitted {
+                task: t.id.clone(),
+                label: None,
+                attempt: 0,
+                previous_job: None,
+                temp_table: Some(id),
+            })
+            .await?;
     }
     if shared.cancel.is_cancelled() {
         return Ok(TaskEnd::Cancelled("cancelled".into()));
@@ -1167,6 +1256,11 @@ async fn ddl(fe: &mut Fe, shared: &Shared<'_>, t: &Task) -> Result<TaskEnd> {
         }),
         Err(e) => Ok(TaskEnd::Failed(e.to_string())),
     }
+}
+
+/// `host:port` of a plan's `starrocks://user@host:port`.
+pub fn cluster_address(cluster: &str) -> String {
+    cluster.rsplit('@').next().unwrap_or(cluster).to_string()
 }
 
 /// The logical snapshot's timestamp: `SRBACKUP_SNAPSHOT_TIME` when set (reproducible examples,
@@ -1187,6 +1281,14 @@ fn index_entry(plan: &NativePlan, n: usize, journal: &Journal) -> Result<Entry> 
     let mut objects: BTreeMap<String, IndexObject> = BTreeMap::new();
     let mut catalogs = BTreeMap::new();
     let mut native = BTreeSet::new();
+    let mut sent_and_reused: Vec<String> = Vec::new();
+    let schema_of = |object: &str| -> String {
+        u.state
+            .iter()
+            .find(|s| s.object == object && s.partition.is_empty())
+            .map(|s| s.schema.clone())
+            .unwrap_or_default()
+    };
     let versions: BTreeMap<(&str, &str), (i64, i64, u64)> = u
         .state
         .iter()
@@ -1217,6 +1319,7 @@ fn index_entry(plan: &NativePlan, n: usize, journal: &Journal) -> Result<Entry> 
                     partitions: BTreeMap::new(),
                     held: None,
                     partial: u.partial.contains(&item.name),
+                    schema: schema_of(&item.name),
                 });
             match item.kind {
                 ItemKind::Table | ItemKind::MaterializedView => {
@@ -1244,7 +1347,8 @@ fn index_entry(plan: &NativePlan, n: usize, journal: &Journal) -> Result<Entry> 
                             },
                         );
                     }
-                    if item.kind == ItemKind::MaterializedView {
+                    // MVs, and tables without partitions: the snapshot holding the object.
+                    if item.kind == ItemKind::MaterializedView || o.partitions.is_empty() {
                         o.held = Some(held.clone());
                     }
                 }
@@ -1265,17 +1369,27 @@ fn index_entry(plan: &NativePlan, n: usize, journal: &Journal) -> Result<Entry> 
                 partitions: BTreeMap::new(),
                 held: None,
                 partial: u.partial.contains(&r.object),
+                schema: schema_of(&r.object),
             })
             .partitions
-            .insert(
-                r.partition.clone(),
-                IndexPartition {
-                    id: r.id,
-                    version: r.version,
-                    bytes: r.bytes,
-                    held: h,
-                },
-            );
+            .entry(r.partition.clone())
+            .and_modify(|_| sent_and_reused.push(format!("{}.{}", r.object, r.partition)))
+            .or_insert(IndexPartition {
+                id: r.id,
+                version: r.version,
+                bytes: r.bytes,
+                held: h,
+            });
+    }
+    // A partition is sent or reused, never both (else the entry would point at old data).
+    if !sent_and_reused.is_empty() {
+        return Err(Error::invalid(
+            format!(
+                "the plan both sends and reuses {}: not recorded",
+                sent_and_reused.join(", ")
+            ),
+            None,
+        ));
     }
     Ok(Entry {
         format: index::FORMAT.into(),
@@ -1284,6 +1398,7 @@ fn index_entry(plan: &NativePlan, n: usize, journal: &Journal) -> Result<Entry> 
         timestamp: logical_timestamp(),
         repository: u.repository.clone(),
         location: u.location.clone(),
+        cluster: cluster_address(&plan.cluster),
         database: u.database.clone(),
         backup_type: u.backup_type.clone().unwrap_or_else(|| "full".into()),
         chain: u.chain.clone(),
@@ -1365,5 +1480,35 @@ pub async fn check(connector: &Connector, state: &Path, plan: &NativePlan) -> Re
             d,
             Some("plan the statement again and review the new plan"),
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_torn_journal_line_is_cut_before_the_next_append() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journal.jsonl");
+        std::fs::write(
+            &path,
+            "{\"event\":\"finished\",\"task\":\"a\"}\n{\"event\":\"submi",
+        )
+        .unwrap();
+        let mut j = Journal::open(&path).unwrap();
+        assert_eq!(j.events.len(), 1);
+        j.append(Event::Finished {
+            task: "b".into(),
+            label: None,
+            timestamp: None,
+        })
+        .unwrap();
+        let again = Journal::open(&path).unwrap();
+        assert_eq!(again.events.len(), 2);
+        assert!(again.finished("b").is_some());
+        // Damage in the middle is refused, never skipped.
+        std::fs::write(&path, "garbage\n{\"event\":\"finished\",\"task\":\"a\"}\n").unwrap();
+        assert!(Journal::open(&path).is_err());
     }
 }

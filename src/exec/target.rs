@@ -99,12 +99,9 @@ pub async fn apply(target: Target<'_>, plan: &AnyPlan) -> Result<Applied> {
                 cancel,
             },
             AnyPlan::StarRocks(p),
-        ) => {
-            super::native::check(connector, state, p).await?;
-            Ok(Applied::StarRocks(
-                super::native::apply(connector, p, state, cancel).await?,
-            ))
-        }
+        ) => Ok(Applied::StarRocks(
+            super::native::apply(connector, p, state, cancel).await?,
+        )),
         (Target::Embedded { .. }, AnyPlan::StarRocks(p)) => Err(Error::invalid(
             format!("the plan is for StarRocks at {}", p.cluster),
             Some(&format!("give --cluster {}", p.cluster)),

@@ -32,14 +32,38 @@ impl ObjectKind {
     }
 }
 
-/// One partition as `information_schema.partitions_meta` shows it.
+/// One partition as `information_schema.partitions_meta` shows it. StarRocks lists a
+/// partition once per physical sub-partition (random-bucketed tables grow several), each with
+/// its own id and version: they are folded into one partition here.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Partition {
     pub name: String,
+    /// The partition's identity: its PARTITION_ID, or with several physical sub-partitions a
+    /// hash of every (id, version) pair. A TRUNCATE, a swapped-in copy or a re-created table
+    /// changes it even where versions repeat.
     pub id: i64,
+    /// The highest VisibleVersion of its physical sub-partitions.
     pub version: i64,
     pub bytes: u64,
     pub temp: bool,
+    /// Every (PARTITION_ID, VISIBLE_VERSION) row of it, sorted.
+    pub physical: Vec<(i64, i64)>,
+}
+
+impl Partition {
+    fn fold(&mut self) {
+        self.physical.sort();
+        self.physical.dedup();
+        self.version = self.physical.iter().map(|p| p.1).max().unwrap_or(0);
+        self.id = match self.physical.as_slice() {
+            [(id, _)] => *id,
+            many => {
+                use sha2::Digest;
+                let h = sha2::Sha256::digest(format!("{many:?}").as_bytes());
+                i64::from_be_bytes(h[..8].try_into().expect("8 bytes")) & i64::MAX
+            }
+        };
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -48,6 +72,10 @@ pub struct Object {
     pub kind: ObjectKind,
     /// Tables and MVs: their partitions by name (temporary ones included, marked).
     pub partitions: Vec<Partition>,
+    /// Tables: a hash of SHOW CREATE TABLE.
+    pub schema: String,
+    /// `information_schema.tables_config.TABLE_ID` (a SWAP exchanges names, ids stay with data).
+    pub table_id: i64,
 }
 
 /// One database as planning needs it.
@@ -112,6 +140,8 @@ pub async fn database(fe: &mut Fe, name: &str) -> Result<Option<Database>> {
                 name: t.to_string(),
                 kind,
                 partitions: Vec::new(),
+                schema: String::new(),
+                table_id: 0,
             },
         );
     }
@@ -162,15 +192,58 @@ pub async fn database(fe: &mut Fe, name: &str) -> Result<Option<Database>> {
                 .as_deref(),
             Some("1" | "true")
         );
-        let p = Partition {
-            name: partition.to_string(),
-            id: number("PARTITION_ID")?,
-            version: number("VISIBLE_VERSION")?,
-            bytes,
-            temp,
-        };
+        let (id, version) = (number("PARTITION_ID")?, number("VISIBLE_VERSION")?);
         if let Some(o) = db.objects.get_mut(table) {
-            o.partitions.push(p);
+            match o
+                .partitions
+                .iter_mut()
+                .find(|p| p.name == partition && p.temp == temp)
+            {
+                Some(p) => {
+                    p.physical.push((id, version));
+                    p.bytes = p.bytes.saturating_add(bytes);
+                }
+                None => o.partitions.push(Partition {
+                    name: partition.to_string(),
+                    id,
+                    version,
+                    bytes,
+                    temp,
+                    physical: vec![(id, version)],
+                }),
+            }
+        }
+    }
+    for o in db.objects.values_mut() {
+        for p in &mut o.partitions {
+            p.fold();
+        }
+    }
+    // Each table's definition, hashed: a schema change does not move partition versions, and
+    // an incremental backup must not reuse partitions written under another schema.
+    let tables: Vec<String> = db
+        .objects
+        .values()
+        .filter(|o| o.kind == ObjectKind::Table)
+        .map(|o| o.name.clone())
+        .collect();
+    for t in tables {
+        let sql = format!("SHOW CREATE TABLE {}.{}", quote(name), quote(&t));
+        let rows = fe.query(&sql).await?;
+        let text = rows
+            .rows
+            .first()
+            .and_then(|r| r.get(1).cloned().flatten())
+            .unwrap_or_default();
+        use sha2::Digest;
+        let h = sha2::Sha256::digest(text.as_bytes());
+        if let Some(o) = db.objects.get_mut(&t) {
+            o.schema = hex::encode(&h[..16]);
+        }
+    }
+    for (t, id) in table_ids(fe, name).await? {
+        if let Some(o) = db.objects.get_mut(&t) {
+            o.table_id = id;
         }
     }
     let sql = format!("SHOW FULL FUNCTIONS FROM {}", quote(name));
@@ -264,5 +337,55 @@ pub async fn snapshot_timestamps(fe: &mut Fe, repo: &str, label: &str) -> Result
         }
     }
     out.sort();
+    Ok(out)
+}
+
+/// Every label of a repository (`SHOW SNAPSHOT ON repo`) with its finished timestamps; a label
+/// StarRocks lists without one (a failed or running backup) is still taken.
+pub async fn snapshot_labels(fe: &mut Fe, repo: &str) -> Result<BTreeMap<String, Vec<String>>> {
+    let sql = format!("SHOW SNAPSHOT ON {}", quote(repo));
+    let rows = fe.query(&sql).await?;
+    let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for i in 0..rows.len() {
+        let Some(label) = rows.need(i, "Snapshot", &sql)? else {
+            continue;
+        };
+        let entry = out.entry(label.to_string()).or_default();
+        let ok = rows
+            .need(i, "Status", &sql)?
+            .is_some_and(|s| s.eq_ignore_ascii_case("OK"));
+        if let (true, Some(ts)) = (ok, rows.need(i, "Timestamp", &sql)?) {
+            entry.extend(
+                ts.lines()
+                    .map(str::trim)
+                    .filter(|t| !t.is_empty() && !t.starts_with("Invalid"))
+                    .map(str::to_string),
+            );
+        }
+    }
+    Ok(out)
+}
+
+/// Every table's id in a database (`information_schema.tables_config`): a SWAP exchanges the
+/// names, the ids stay with the data, so the ids tell whether a swap happened.
+pub async fn table_ids(fe: &mut Fe, db: &str) -> Result<BTreeMap<String, i64>> {
+    let sql = format!(
+        "SELECT TABLE_NAME, TABLE_ID FROM information_schema.tables_config WHERE TABLE_SCHEMA = {}",
+        literal(db)
+    );
+    let rows = fe.query(&sql).await?;
+    let mut out = BTreeMap::new();
+    for i in 0..rows.len() {
+        if let (Some(t), Some(id)) = (
+            rows.need(i, "TABLE_NAME", &sql)?,
+            rows.need(i, "TABLE_ID", &sql)?,
+        ) {
+            let id = id.trim().parse::<i64>().map_err(|_| FeError::Answer {
+                statement: sql.clone(),
+                message: format!("TABLE_ID of {t} is not a number"),
+            })?;
+            out.insert(t.to_string(), id);
+        }
+    }
     Ok(out)
 }

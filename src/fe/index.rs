@@ -56,6 +56,10 @@ pub struct IndexObject {
     /// table for them).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub partial: bool,
+    /// Tables: a hash of SHOW CREATE TABLE when backed up (an incremental backup reuses
+    /// partitions only under the same definition).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub schema: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -68,6 +72,8 @@ pub struct Entry {
     pub timestamp: String,
     pub repository: String,
     pub location: String,
+    /// The FE it was taken through (`host:port`): partition ids mean something only there.
+    pub cluster: String,
     /// `None` for a backup of external catalogs only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub database: Option<String>,
@@ -202,6 +208,33 @@ impl Index {
         }
         out.sort_by(|a, b| a.timestamp.cmp(&b.timestamp).then(a.label.cmp(&b.label)));
         Ok(out)
+    }
+
+    fn rewritten_path(&self, cluster: &str, db: &str, table: &str) -> PathBuf {
+        let key =
+            hex::encode(&Sha256::digest(format!("{cluster}\0{db}\0{table}").as_bytes())[..12]);
+        self.root.join("rewritten").join(key)
+    }
+
+    /// Marks a table whose partitions a restore overwrote in place (StarRocks keeps their ids
+    /// and sets their versions back): the next incremental backup sends it whole.
+    pub fn mark_rewritten(&self, cluster: &str, db: &str, table: &str) -> Result<(), String> {
+        let path = self.rewritten_path(cluster, db, table);
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        }
+        std::fs::write(&path, format!("{db}.{table}\n"))
+            .and_then(|_| std::fs::File::open(&path).and_then(|f| f.sync_all()))
+            .map_err(|e| format!("{}: {e}", path.display()))
+    }
+
+    pub fn rewritten(&self, cluster: &str, db: &str, table: &str) -> bool {
+        self.rewritten_path(cluster, db, table).exists()
+    }
+
+    /// After a backup that sent the table whole.
+    pub fn clear_rewritten(&self, cluster: &str, db: &str, table: &str) {
+        let _ = std::fs::remove_file(self.rewritten_path(cluster, db, table));
     }
 
     /// Records an entry durably; an entry already there is never replaced.

@@ -137,6 +137,7 @@ impl ClusterUrl {
                 Some(("tls", "prefer")) => url.tls = TlsMode::Prefer,
                 Some(("tls", "require")) => url.tls = TlsMode::Require,
                 Some(("tls", "off")) => url.tls = TlsMode::Off,
+                // A CA given means TLS is expected: never a plain-text fallback then.
                 Some(("ca", path)) if !path.is_empty() => url.ca = Some(path.into()),
                 _ => {
                     return Err(bad(format!(
@@ -144,6 +145,12 @@ impl ClusterUrl {
                     )));
                 }
             }
+        }
+        if url.ca.is_some() && url.tls == TlsMode::Prefer {
+            url.tls = TlsMode::Require;
+        }
+        if url.ca.is_some() && url.tls == TlsMode::Off {
+            return Err(bad("ca= and tls=off contradict each other".into()));
         }
         Ok(url)
     }
@@ -475,6 +482,10 @@ mod tests {
             (9031, TlsMode::Require, "/x.pem".into())
         );
         assert_eq!(ClusterUrl::parse("starrocks://u@h").unwrap().port, 9030);
+        // A CA means TLS: never a plain-text fallback.
+        let u = ClusterUrl::parse("starrocks://u@h?ca=/c.pem").unwrap();
+        assert_eq!(u.tls, TlsMode::Require);
+        assert!(ClusterUrl::parse("starrocks://u@h?ca=/c.pem&tls=off").is_err());
         assert_eq!(
             ClusterUrl::parse("starrocks://u@[::1]:9").unwrap().host,
             "::1"

@@ -31,6 +31,8 @@ pub const TARGET: &str = "starrocks";
 pub const VERSION: u32 = 1;
 /// Labels srbackup derives (`__b<k>__r<n>` appended) stay within StarRocks' limits.
 pub const MAX_LABEL: usize = 96;
+/// The names of temporary tables a restore lands in before the swap.
+pub const TEMP_PREFIX: &str = "srbackup_tmp_";
 
 /// How a plan for StarRocks is cut and run. Part of the plan (and so of what is reviewed).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -144,6 +146,9 @@ pub struct StateRow {
     pub version: i64,
     #[serde(default)]
     pub bytes: u64,
+    /// A table's own row (`partition` empty): a hash of its SHOW CREATE TABLE.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub schema: String,
 }
 
 /// A partition an incremental backup does not send again: where it already is.
@@ -238,6 +243,9 @@ impl NativePlan {
             ));
         }
         p.settings.check()?;
+        if p.fingerprint.len() != 64 || !p.fingerprint.chars().all(|c| c.is_ascii_hexdigit()) {
+            return Err("its fingerprint is not a SHA-256 in hex".into());
+        }
         let mut ids = BTreeSet::new();
         for t in &p.tasks {
             if !ids.insert(t.id.as_str()) {
@@ -567,6 +575,26 @@ async fn plan_backup(
             format!("Snapshot with name '{label}' already exist in repository"),
         ));
     }
+    // StarRocks' own labels: a failed or cancelled earlier run of this label left batches
+    // behind (StarRocks keeps a label taken); a job srbackup later cannot see would be mistaken
+    // for this run's.
+    let labels = fec::snapshot_labels(fe, &repo.name)
+        .await
+        .map_err(fe_error)?;
+    let batch_prefix = format!("{label}__b");
+    if let Some(taken) = labels
+        .keys()
+        .find(|l| **l == label || l.starts_with(&batch_prefix))
+    {
+        return Err(problem(
+            Code::PlanTargetTaken,
+            b.snapshot.span,
+            format!(
+                "Snapshot with name '{label}' already exist in repository (StarRocks snapshot {taken})"
+            ),
+        )
+        .into_help("give the backup another label (an earlier run of this one left snapshots behind; `srbackup starrocks-repo … expire` removes them)"));
+    }
     let timeout = options.timeout_seconds.max(600);
     let mut tasks = Vec::new();
     let mut state = Vec::new();
@@ -608,6 +636,7 @@ async fn plan_backup(
                 id: 0,
                 version: -1,
                 bytes: 0,
+                schema: String::new(),
             });
         }
         let l = label_k(1);
@@ -792,16 +821,17 @@ async fn plan_backup(
                 Some("replace or drop the temporary partitions first (SHOW TEMPORARY PARTITIONS)"),
             ));
         }
-        if s.object.kind == ObjectKind::View {
-            state.push(StateRow {
-                database: db_name.clone(),
-                object: s.object.name.clone(),
-                partition: String::new(),
-                id: 0,
-                version: -1,
-                bytes: 0,
-            });
-        }
+        // The object's own row: its table id and definition (a drop and re-create, or a
+        // schema change, makes the plan stale).
+        state.push(StateRow {
+            database: db_name.clone(),
+            object: s.object.name.clone(),
+            partition: String::new(),
+            id: s.object.table_id,
+            version: -1,
+            bytes: 0,
+            schema: s.object.schema.clone(),
+        });
         for p in s.partitions.iter().filter(|p| !p.temp) {
             state.push(StateRow {
                 database: db_name.clone(),
@@ -810,6 +840,7 @@ async fn plan_backup(
                 id: p.id,
                 version: p.version,
                 bytes: p.bytes,
+                schema: String::new(),
             });
         }
     }
@@ -821,15 +852,18 @@ async fn plan_backup(
             id: 0,
             version: -1,
             bytes: 0,
+            schema: String::new(),
         });
     }
 
     // Incremental: a table partition whose version the newest earlier entry of this database
     // recorded is not sent again; the new entry points at where it already is.
     let mut previous: BTreeMap<(String, String), Previous> = BTreeMap::new();
+    let cluster = fe.url().address();
     if incremental {
         for e in index.all(&repo.location).map_err(index_error)? {
-            if e.database.as_deref() != Some(db_name.as_str()) {
+            // Partition ids mean something only on the cluster that gave them.
+            if e.database.as_deref() != Some(db_name.as_str()) || e.cluster != cluster {
                 continue;
             }
             // Newer entries overwrite older ones (all() is oldest first).
@@ -837,6 +871,8 @@ async fn plan_backup(
                 if o.kind != ItemKind::Table {
                     continue;
                 }
+                // Drop what an older entry said of this table: the newest entry is the truth.
+                previous.retain(|(t, _), _| t != name);
                 for (p, ip) in &o.partitions {
                     previous.insert(
                         (name.clone(), p.clone()),
@@ -844,6 +880,7 @@ async fn plan_backup(
                             (ip.id, ip.version),
                             ip.held.clone(),
                             format!("{}@{}", e.label, e.timestamp),
+                            o.schema.clone(),
                         ),
                     );
                 }
@@ -854,13 +891,27 @@ async fn plan_backup(
                 Code::PlanIncremental,
                 b.span,
                 format!(
-                    "no earlier srbackup backup of database {db_name} in repository {} to build an incremental backup on",
+                    "no earlier srbackup backup of database {db_name} in repository {} (through {cluster}) to build an incremental backup on",
                     repo.name
                 ),
             )
             .into_help("take a full backup first (\"type\" = \"full\")"));
         }
     }
+    // A partition is reused only when its id and version, its table's definition and the
+    // native snapshot holding it are all as recorded, and no restore rewrote the table since.
+    let reusable = |table: &fec::Object, p: &fec::Partition| -> Option<&Previous> {
+        let prev = previous.get(&(table.name.clone(), p.name.clone()))?;
+        let held_there = labels
+            .get(&prev.1.label)
+            .is_some_and(|ts| ts.contains(&prev.1.timestamp));
+        (prev.0 == (p.id, p.version)
+            && prev.3 == table.schema
+            && !table.schema.is_empty()
+            && held_there
+            && !index.rewritten(&cluster, db_name, &table.name))
+        .then_some(prev)
+    };
 
     // Batches: table partitions in name order, greedily up to batch_bytes; a table that fits
     // whole in one batch is named without PARTITION.
@@ -877,11 +928,20 @@ async fn plan_backup(
         .iter()
         .filter(|s| s.object.kind == ObjectKind::Table)
     {
+        // A table without partitions (automatic partitioning, nothing loaded yet) is still
+        // backed up: its definition.
+        if s.object.partitions.is_empty() {
+            current.items.push(Item {
+                kind: ItemKind::Table,
+                name: s.object.name.clone(),
+                partitions: Vec::new(),
+                alias: None,
+            });
+            continue;
+        }
         let mut send: Vec<&fec::Partition> = Vec::new();
         for p in &s.partitions {
-            if let Some((v, held, from)) = previous.get(&(s.object.name.clone(), p.name.clone()))
-                && *v == (p.id, p.version)
-            {
+            if let Some((_, held, from, _)) = reusable(s.object, p) {
                 reused.push(Reused {
                     object: s.object.name.clone(),
                     partition: p.name.clone(),
@@ -1025,8 +1085,8 @@ async fn plan_backup(
 }
 
 /// Where an earlier backup left a partition: (its id and version then, the native snapshot
-/// holding it, the logical snapshot `label@timestamp` that recorded it).
-type Previous = ((i64, i64), Held, String);
+/// holding it, the logical snapshot `label@timestamp` that recorded it, its table's schema hash).
+type Previous = ((i64, i64), Held, String, String);
 
 trait IntoHelp {
     fn into_help(self, help: &str) -> Error;
@@ -1045,7 +1105,7 @@ impl IntoHelp for Error {
 /// derived from the snapshot and the target, so a resumed run finds it again.
 pub fn temp_name(label: &str, timestamp: &str, db: &str, table: &str) -> String {
     let h = Sha256::digest(format!("{label}\0{timestamp}\0{db}\0{table}").as_bytes());
-    format!("srbackup_tmp_{}", hex::encode(&h[..8]))
+    format!("{TEMP_PREFIX}{}", hex::encode(&h[..8]))
 }
 
 /// Replicas for restored tables: the statement's, else as many as there are alive backends, at
@@ -1330,6 +1390,16 @@ async fn plan_restore(
     }
     picked.sort();
     picked.dedup_by(|a, b| a.0 == b.0 && a.1 == b.1);
+    let mut targets = BTreeSet::new();
+    for (_, t, _) in &picked {
+        if !targets.insert(t.as_str()) {
+            return Err(problem(
+                Code::OnDuplicateTarget,
+                r.span,
+                format!("Duplicated alias name: {t} (two objects would be restored as it)"),
+            ));
+        }
+    }
     if picked.is_empty() {
         return Err(problem(
             Code::PlanEmpty,
@@ -1349,6 +1419,7 @@ async fn plan_restore(
                     id: 0,
                     version: -1,
                     bytes: 0,
+                    schema: String::new(),
                 });
             }
             for p in &o.partitions {
@@ -1359,6 +1430,7 @@ async fn plan_restore(
                     id: p.id,
                     version: p.version,
                     bytes: p.bytes,
+                    schema: String::new(),
                 });
             }
         }
@@ -1500,7 +1572,21 @@ async fn plan_restore(
             *bytes_of.entry(ip.held.clone()).or_default() += ip.bytes;
         }
         moved += chosen.len();
-        let all_in_one = per_native.len() == 1 && parts.is_empty();
+        // The whole table without a PARTITION list only when that one native snapshot holds
+        // exactly these partitions: a full backup's (an increment's reused snapshot may hold
+        // partitions dropped since).
+        let all_in_one = per_native.len() == 1 && parts.is_empty() && entry.chain.is_empty();
+        if e.partitions.is_empty()
+            && let Some(h) = &e.held
+        {
+            // A table without partitions: its definition.
+            table_jobs.entry(h.clone()).or_default().push(Item {
+                kind: ItemKind::Table,
+                name: src.clone(),
+                partitions: Vec::new(),
+                alias: (&landing != src).then(|| landing.clone()),
+            });
+        }
         for (h, ps) in per_native {
             table_jobs.entry(h).or_default().push(Item {
                 kind: ItemKind::Table,
