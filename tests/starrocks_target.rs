@@ -509,11 +509,7 @@ fn a_failed_cancelled_or_killed_overwrite_restore_leaves_the_live_table_as_it_wa
     let (ok, _, err) = t.run(&["apply", restore.to_str().unwrap()], &[]);
     assert!(!ok && err.contains("failed"), "{err}");
     assert_eq!(t.checksum("sr_hub.sr_wide"), live);
-    assert!(
-        !t.tables("sr_hub")
-            .iter()
-            .any(|x| x.starts_with("srbackup_tmp_"))
-    );
+    assert_no_temp(&t, "sr_hub");
 
     // Cancelled (SIGTERM) mid-way: the native job is cancelled, the live table unchanged.
     let restore = t.plan(
@@ -540,50 +536,18 @@ fn a_failed_cancelled_or_killed_overwrite_restore_leaves_the_live_table_as_it_wa
         "{err}"
     );
     assert_eq!(t.checksum("sr_hub.sr_wide"), live);
-    assert!(
-        !t.tables("sr_hub")
-            .iter()
-            .any(|x| x.starts_with("srbackup_tmp_"))
-    );
+    assert_no_temp(&t, "sr_hub");
 
     // Killed (-9) mid-way, then `resume --cancel`: what it left is cancelled and dropped.
-    let restore = t.plan(
-        "RESTORE SNAPSHOT atomic FROM r DATABASE sr_hub ON (TABLE sr_wide)",
-        &["--poll-ms", "300"],
-    );
-    let mut child = t
-        .command(&["apply", restore.to_str().unwrap()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_for_finished(&t, "atomic__b", 1);
-    child.kill().unwrap();
-    child.wait().unwrap();
+    kill_restore_midway(&t);
     let (ok, _, err) = t.run(&["resume", "--cancel"], &[]);
     assert!(!ok && err.contains("cancelled"), "{err}");
     assert_eq!(events(&t.journal(), "done")[0]["outcome"], "cancelled");
     assert_eq!(t.checksum("sr_hub.sr_wide"), live);
-    assert!(
-        !t.tables("sr_hub")
-            .iter()
-            .any(|x| x.starts_with("srbackup_tmp_"))
-    );
+    assert_no_temp(&t, "sr_hub");
 
     // Killed (-9) mid-way: the live table is unchanged until resume swaps the restored copy in.
-    let restore = t.plan(
-        "RESTORE SNAPSHOT atomic FROM r DATABASE sr_hub ON (TABLE sr_wide)",
-        &["--poll-ms", "300"],
-    );
-    let mut child = t
-        .command(&["apply", restore.to_str().unwrap()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_for_finished(&t, "atomic__b", 1);
-    child.kill().unwrap();
-    child.wait().unwrap();
+    kill_restore_midway(&t);
     assert_eq!(t.checksum("sr_hub.sr_wide"), live);
     t.ok(&["resume"], &[]);
     assert_ne!(t.checksum("sr_hub.sr_wide"), live);
@@ -592,10 +556,31 @@ fn a_failed_cancelled_or_killed_overwrite_restore_leaves_the_live_table_as_it_wa
         "SELECT count(*) FROM sr_hub.sr_wide WHERE v = 'after the backup'",
     );
     assert_eq!(count[1][0], "0", "{count:?}");
+    assert_no_temp(&t, "sr_hub");
+}
+
+/// Applies an overwrite restore of sr_wide and kills srbackup (-9) after its first job.
+fn kill_restore_midway(t: &Target) {
+    let restore = t.plan(
+        "RESTORE SNAPSHOT atomic FROM r DATABASE sr_hub ON (TABLE sr_wide)",
+        &["--poll-ms", "300"],
+    );
+    let mut child = t
+        .command(&["apply", restore.to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for_finished(t, "atomic__b", 1);
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+fn assert_no_temp(t: &Target, db: &str) {
+    let tables = t.tables(db);
     assert!(
-        !t.tables("sr_hub")
-            .iter()
-            .any(|x| x.starts_with("srbackup_tmp_"))
+        !tables.iter().any(|x| x.starts_with("srbackup_tmp_")),
+        "{tables:?}"
     );
 }
 
@@ -871,11 +856,7 @@ fn a_failure_after_some_swaps_puts_every_table_back() {
         .map(|x| t.checksum(&format!("sr_hub.{x}")))
         .collect();
     assert_eq!(now, live, "a table stayed swapped after the failure");
-    assert!(
-        !t.tables("sr_hub")
-            .iter()
-            .any(|x| x.starts_with("srbackup_tmp_"))
-    );
+    assert_no_temp(&t, "sr_hub");
     // The empty table came along: a restore into a new database has it.
     let copy = t.plan(
         "RESTORE SNAPSHOT whole FROM r DATABASE sr_hub AS whole_copy",

@@ -1070,22 +1070,8 @@ async fn watch(
                 }
             }
             None if ours.is_some() => {
-                // Our job is no longer the last one: someone started another. The repository
-                // is the source of truth for a backup.
-                if kind == JobKind::Backup {
-                    let repo = &plan.units[t.unit].repository;
-                    if let Some(ts) = fec::snapshot_timestamps(fe, repo, label).await?.last() {
-                        return Ok(TaskEnd::Finished {
-                            label: Some(label.to_string()),
-                            timestamp: Some(ts.clone()),
-                        });
-                    }
-                }
-                return Ok(TaskEnd::Failed(format!(
-                    "{} {label} is no longer shown by SHOW {} FROM {db} and did not finish",
-                    kind.keyword(),
-                    kind.keyword()
-                )));
+                // Our job is no longer the last one: someone started another.
+                return unseen(fe, plan, t, kind, db, label, "is no longer shown by").await;
             }
             None => {}
         }
@@ -1108,23 +1094,38 @@ async fn watch(
         // A job that never shows: it was not accepted, or it ended and another job of the
         // database replaced it in SHOW before the first poll (a backup: the repository says).
         if ours.is_none() && started.elapsed() > (poll * 20).max(Duration::from_secs(60)) {
-            if kind == JobKind::Backup {
-                let repo = &plan.units[t.unit].repository;
-                if let Some(ts) = fec::snapshot_timestamps(fe, repo, label).await?.last() {
-                    return Ok(TaskEnd::Finished {
-                        label: Some(label.to_string()),
-                        timestamp: Some(ts.clone()),
-                    });
-                }
-            }
-            return Ok(TaskEnd::Failed(format!(
-                "{} {label} never showed in SHOW {} FROM {db}",
-                kind.keyword(),
-                kind.keyword()
-            )));
+            return unseen(fe, plan, t, kind, db, label, "never showed in").await;
         }
         tokio::time::sleep(poll).await;
     }
+}
+
+/// A job SHOW BACKUP/RESTORE does not show (any more): for a backup the repository is the
+/// source of truth (a finished snapshot of the label, which the plan made sure no earlier run
+/// left); otherwise the attempt failed.
+async fn unseen(
+    fe: &mut Fe,
+    plan: &NativePlan,
+    t: &Task,
+    kind: JobKind,
+    db: &str,
+    label: &str,
+    how: &str,
+) -> Result<TaskEnd> {
+    if kind == JobKind::Backup {
+        let repo = &plan.units[t.unit].repository;
+        if let Some(ts) = fec::snapshot_timestamps(fe, repo, label).await?.last() {
+            return Ok(TaskEnd::Finished {
+                label: Some(label.to_string()),
+                timestamp: Some(ts.clone()),
+            });
+        }
+    }
+    Ok(TaskEnd::Failed(format!(
+        "{} {label} {how} SHOW {} FROM {db} and did not finish",
+        kind.keyword(),
+        kind.keyword()
+    )))
 }
 
 /// External catalogs: StarRocks shows their jobs under no database, so the repository (backup)

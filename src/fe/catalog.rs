@@ -316,45 +316,25 @@ pub async fn snapshot_timestamps(fe: &mut Fe, repo: &str, label: &str) -> Result
         quote(repo),
         literal(label)
     );
-    let rows = fe.query(&sql).await?;
-    let mut out = Vec::new();
-    for i in 0..rows.len() {
-        if rows.need(i, "Snapshot", &sql)? != Some(label) {
-            continue;
-        }
-        let ok = rows
-            .need(i, "Status", &sql)?
-            .is_some_and(|s| s.eq_ignore_ascii_case("OK"));
-        if let (true, Some(ts)) = (ok, rows.need(i, "Timestamp", &sql)?) {
-            // Several finished backups of one label are listed one per line; an entry that is
-            // not a timestamp reads `Invalid: <file>`.
-            out.extend(
-                ts.lines()
-                    .map(str::trim)
-                    .filter(|t| !t.is_empty() && !t.starts_with("Invalid"))
-                    .map(str::to_string),
-            );
-        }
-    }
-    out.sort();
-    Ok(out)
+    let mut all = snapshots(fe, &sql).await?;
+    Ok(all.remove(label).unwrap_or_default())
 }
 
-/// Every label of a repository (`SHOW SNAPSHOT ON repo`) with its finished timestamps; a label
-/// StarRocks lists without one (a failed or running backup) is still taken.
-pub async fn snapshot_labels(fe: &mut Fe, repo: &str) -> Result<BTreeMap<String, Vec<String>>> {
-    let sql = format!("SHOW SNAPSHOT ON {}", quote(repo));
-    let rows = fe.query(&sql).await?;
+/// SHOW SNAPSHOT's rows by label, each with its finished timestamps sorted: several finished
+/// backups of one label are listed one per line in `Timestamp`; an entry that is not a
+/// timestamp reads `Invalid: <file>`; a label without a finished one has `Status` ERROR.
+async fn snapshots(fe: &mut Fe, sql: &str) -> Result<BTreeMap<String, Vec<String>>> {
+    let rows = fe.query(sql).await?;
     let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for i in 0..rows.len() {
-        let Some(label) = rows.need(i, "Snapshot", &sql)? else {
+        let Some(label) = rows.need(i, "Snapshot", sql)? else {
             continue;
         };
         let entry = out.entry(label.to_string()).or_default();
         let ok = rows
-            .need(i, "Status", &sql)?
+            .need(i, "Status", sql)?
             .is_some_and(|s| s.eq_ignore_ascii_case("OK"));
-        if let (true, Some(ts)) = (ok, rows.need(i, "Timestamp", &sql)?) {
+        if let (true, Some(ts)) = (ok, rows.need(i, "Timestamp", sql)?) {
             entry.extend(
                 ts.lines()
                     .map(str::trim)
@@ -363,7 +343,16 @@ pub async fn snapshot_labels(fe: &mut Fe, repo: &str) -> Result<BTreeMap<String,
             );
         }
     }
+    for ts in out.values_mut() {
+        ts.sort();
+    }
     Ok(out)
+}
+
+/// Every label of a repository (`SHOW SNAPSHOT ON repo`) with its finished timestamps; a label
+/// StarRocks lists without one (a failed or running backup) is still taken.
+pub async fn snapshot_labels(fe: &mut Fe, repo: &str) -> Result<BTreeMap<String, Vec<String>>> {
+    snapshots(fe, &format!("SHOW SNAPSHOT ON {}", quote(repo))).await
 }
 
 /// Every table's id in a database (`information_schema.tables_config`): a SWAP exchanges the

@@ -120,6 +120,20 @@ impl Entry {
     }
 }
 
+/// A directory's entries; none when it does not exist.
+fn listing(dir: &Path) -> Result<Vec<PathBuf>, String> {
+    let read = match std::fs::read_dir(dir) {
+        Ok(r) => r,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(format!("{}: {e}", dir.display())),
+    };
+    read.map(|d| {
+        d.map(|d| d.path())
+            .map_err(|e| format!("{}: {e}", dir.display()))
+    })
+    .collect()
+}
+
 /// The index under a state directory.
 #[derive(Clone, Debug)]
 pub struct Index {
@@ -163,14 +177,7 @@ impl Index {
     pub fn entries(&self, location: &str, label: &str) -> Result<Vec<Entry>, String> {
         let dir = self.dir(location, label)?;
         let mut out = Vec::new();
-        let read = match std::fs::read_dir(&dir) {
-            Ok(r) => r,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
-            Err(e) => return Err(format!("{}: {e}", dir.display())),
-        };
-        for f in read {
-            let f = f.map_err(|e| format!("{}: {e}", dir.display()))?;
-            let path = f.path();
+        for path in listing(&dir)? {
             if path.extension().is_none_or(|x| x != "json") {
                 continue;
             }
@@ -195,14 +202,8 @@ impl Index {
     pub fn all(&self, location: &str) -> Result<Vec<Entry>, String> {
         let dir = self.root.join(repository_key(location));
         let mut out = Vec::new();
-        let read = match std::fs::read_dir(&dir) {
-            Ok(r) => r,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
-            Err(e) => return Err(format!("{}: {e}", dir.display())),
-        };
-        for d in read {
-            let d = d.map_err(|e| format!("{}: {e}", dir.display()))?;
-            if let Some(label) = d.file_name().to_str() {
+        for d in listing(&dir)? {
+            if let Some(label) = d.file_name().and_then(|n| n.to_str()) {
                 out.extend(self.entries(location, label)?);
             }
         }
