@@ -117,6 +117,7 @@ codes! {
     // plan
     PlanEmpty = "srbackup::plan::empty",
     PlanIncremental = "srbackup::plan::incremental",
+    PlanLabel = "srbackup::plan::label",
     PlanNoCatalogs = "srbackup::plan::no_catalogs",
     PlanNoDatabase = "srbackup::plan::no_database",
     PlanNoSnapshot = "srbackup::plan::no_snapshot",

@@ -123,6 +123,14 @@ impl Target {
             .collect()
     }
 
+    /// The journal of the newest run, or nothing before the first run.
+    fn journal_or_empty(&self) -> Vec<Value> {
+        let has_run = std::fs::read_dir(self.state.join("runs"))
+            .map(|r| r.flatten().any(|d| d.path().join("journal.jsonl").exists()))
+            .unwrap_or(false);
+        if has_run { self.journal() } else { Vec::new() }
+    }
+
     /// The journal of the newest run.
     fn journal(&self) -> Vec<Value> {
         let runs = self.state.join("runs");
@@ -864,4 +872,144 @@ fn a_failure_after_some_swaps_puts_every_table_back() {
     );
     t.apply(&copy, &[]);
     assert!(t.tables("whole_copy").contains(&"sr_empty".to_string()));
+}
+
+/// Runs `args` and fails the test if it does not end within a minute (a hang is a bug).
+fn within_a_minute(t: &Target, args: &[&str]) -> (bool, String) {
+    let mut child = t
+        .command(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            let mut err = String::new();
+            std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
+            return (status.success(), err);
+        }
+        if started.elapsed() > Duration::from_secs(60) {
+            child.kill().unwrap();
+            panic!("{args:?} hung");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn a_run_killed_while_waiting_to_retry_resumes() {
+    let t = target_with_root(&[("SRBACKUP_FAIL_NTH_BACKUP", "1")]);
+    let plan = t.plan(
+        "BACKUP DATABASE sr_hub SNAPSHOT backoff TO r ON (TABLE sr_pmc)",
+        &["--retry-backoff-ms", "600000"],
+    );
+    let mut child = t
+        .command(&["apply", plan.to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while !events(&t.journal_or_empty(), "failed")
+        .iter()
+        .any(|e| e["label"] == "backoff__b1")
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the first attempt never failed"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let (ok, err) = within_a_minute(&t, &["resume"]);
+    assert!(ok, "{err}");
+    let journal = t.journal();
+    assert!(
+        events(&journal, "submitted")
+            .iter()
+            .any(|e| e["label"] == "backoff__b1__r1")
+    );
+    assert_eq!(events(&journal, "done")[0]["outcome"], "finished");
+}
+
+#[test]
+fn what_changes_during_a_restore_is_never_lost_or_adopted() {
+    let t = target_with_root(&[]);
+    wide_table(&t);
+    let backup = t.plan(
+        "BACKUP DATABASE sr_hub SNAPSHOT moving TO r ON (TABLE sr_wide)",
+        &["--batch-bytes", "4KiB"],
+    );
+    t.apply(&backup, &[]);
+    // 1. A partition added to the temporary table before it goes live: it never does.
+    let restore = t.plan(
+        "RESTORE SNAPSHOT moving FROM r DATABASE sr_hub ON (TABLE sr_wide)",
+        &["--retries", "0"],
+    );
+    let parsed: Value = serde_json::from_str(&std::fs::read_to_string(&restore).unwrap()).unwrap();
+    let temp = parsed["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find_map(|t| t["temp"].as_str())
+        .unwrap()
+        .to_string();
+    let jobs = parsed["summary"]["native_jobs"].as_u64().unwrap() as usize;
+    let live = t.checksum("sr_hub.sr_wide");
+    let pause = [("SRBACKUP_PAUSE_BEFORE_GOING_LIVE_MS", "3000")];
+    let child = t
+        .command(&["apply", restore.to_str().unwrap()])
+        .envs(pause)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for_finished(&t, "moving__b", jobs);
+    t.sql(&format!(
+        "ALTER TABLE sr_hub.{temp} ADD PARTITION p99 VALUES LESS THAN (\"999999\")"
+    ));
+    let out = child.wait_with_output().unwrap();
+    let err = common::cli::flat(&String::from_utf8_lossy(&out.stderr));
+    assert!(
+        !out.status.success() && err.contains("does not hold exactly"),
+        "{err}"
+    );
+    assert_eq!(t.checksum("sr_hub.sr_wide"), live);
+    assert_no_temp(&t, "sr_hub");
+    // 2. A load into the live table during the restore: the swap is refused, the load kept.
+    let restore = t.plan(
+        "RESTORE SNAPSHOT moving FROM r DATABASE sr_hub ON (TABLE sr_wide)",
+        &["--retries", "0"],
+    );
+    let child = t
+        .command(&["apply", restore.to_str().unwrap()])
+        .envs(pause)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for_finished(&t, "moving__b", jobs);
+    t.sql("INSERT INTO sr_hub.sr_wide VALUES (4999, 'loaded during the restore')");
+    let during = t.checksum("sr_hub.sr_wide");
+    let out = child.wait_with_output().unwrap();
+    let err = common::cli::flat(&String::from_utf8_lossy(&out.stderr));
+    assert!(
+        !out.status.success() && err.contains("changed during the restore"),
+        "{err}"
+    );
+    assert_eq!(t.checksum("sr_hub.sr_wide"), during);
+    assert_no_temp(&t, "sr_hub");
+    // 3. Two restores of one snapshot into two databases are two plans (two runs).
+    let a = t.plan("RESTORE SNAPSHOT moving FROM r DATABASE sr_hub AS m1", &[]);
+    let b = t.plan("RESTORE SNAPSHOT moving FROM r DATABASE sr_hub AS m2", &[]);
+    let fp = |p: &Path| -> String {
+        let v: Value = serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap();
+        v["fingerprint"].as_str().unwrap().to_string()
+    };
+    assert_ne!(fp(&a), fp(&b));
+    // 4. Nothing to plan is an error, not an empty plan that "finishes".
+    let (ok, _, err) = t.run(&["plan", "-- only a comment"], &[]);
+    assert!(!ok, "{err}");
 }

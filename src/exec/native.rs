@@ -173,16 +173,25 @@ impl Journal {
         })
     }
 
-    /// The last announcement of a task that has not finished.
+    /// The last announcement of a task that has neither finished nor been seen failing (an
+    /// attempt journaled as failed is over: the next one is due).
     fn pending(&self, task: &str) -> Option<Event> {
         if self.finished(task).is_some() {
             return None;
         }
-        self.events
+        let (i, last) = self
+            .events
             .iter()
+            .enumerate()
             .rev()
-            .find(|e| matches!(e, Event::Submitted { task: t, .. } if t == task))
-            .cloned()
+            .find(|(_, e)| matches!(e, Event::Submitted { task: t, .. } if t == task))?;
+        let Event::Submitted { attempt, .. } = last else {
+            return None;
+        };
+        let failed = self.events[i..].iter().any(
+            |e| matches!(e, Event::Failed { task: t, attempt: a, .. } if t == task && a == attempt),
+        );
+        (!failed).then(|| last.clone())
     }
 
     fn attempts(&self, task: &str) -> u32 {
@@ -543,8 +552,17 @@ async fn run(
         ),
         Some(f) => f,
     };
-    if outcome != "finished" {
-        cleanup(connector, plan, &shared).await;
+    if outcome != "finished" && !cleanup(connector, plan, &shared).await {
+        // Not ended: `resume --cancel` finishes the cleanup (the journal says what happened).
+        return Ok(Outcome {
+            run: id.to_string(),
+            outcome: outcome.clone(),
+            message: format!(
+                "{message}; the cleanup is not finished: run `srbackup resume --cancel --run {id}`"
+            ),
+            snapshots: Vec::new(),
+            jobs_sent: shared.sent.load(Ordering::SeqCst),
+        });
     }
     // Every backup unit recorded, also by a run that failed later on another unit.
     let snapshots = {
@@ -627,7 +645,12 @@ async fn show(
     let mut tries = 0;
     loop {
         match jobs::show(fe, kind, db).await {
-            Err(FeError::Io { .. }) if tries < 30 => {
+            Err(FeError::Io { message, .. }) if tries < 30 => {
+                if tries == 0 {
+                    eprintln!(
+                        "the connection to the FE broke ({message}); reconnecting for up to a minute (the job runs on)"
+                    );
+                }
                 tries += 1;
                 tokio::time::sleep(Duration::from_secs(2)).await;
                 if let Ok(new) = connector.connect().await {
@@ -646,7 +669,8 @@ async fn record_unit(
     shared: &Shared<'_>,
     state: &Path,
 ) -> Result<String> {
-    if let Some(ts) = shared.journal.lock().await.recorded(n) {
+    let recorded = shared.journal.lock().await.recorded(n);
+    if let Some(ts) = recorded {
         return Ok(ts);
     }
     let entry = {
@@ -728,7 +752,8 @@ fn futures_done(shared: &Shared<'_>, task: &str) -> bool {
 /// finished), every swap or rename that happened is undone — each live table is as it was —
 /// and every temporary table (then holding only restored data) is dropped. Once only the drops
 /// of replaced copies were left, the restore is complete: those drops are tried again.
-async fn cleanup(connector: &Connector, plan: &NativePlan, shared: &Shared<'_>) {
+/// Returns whether everything was cleaned up (else the run stays open for `resume --cancel`).
+async fn cleanup(connector: &Connector, plan: &NativePlan, shared: &Shared<'_>) -> bool {
     let (complete, moves): (bool, Vec<(&Task, Option<i64>)>) = {
         let j = shared.journal.lock().await;
         let complete = plan
@@ -753,12 +778,13 @@ async fn cleanup(connector: &Connector, plan: &NativePlan, shared: &Shared<'_>) 
         (complete, moves)
     };
     if moves.is_empty() {
-        return;
+        return true;
     }
     let Ok(mut fe) = connector.connect().await else {
         eprintln!("cleanup: cannot reach the FE; `srbackup resume --cancel` cleans up later");
-        return;
+        return false;
     };
+    let mut clean = true;
     for (t, temp_table) in moves {
         let (Some(db), Some(table), Some(temp)) = (&t.database, &t.table, &t.temp) else {
             continue;
@@ -767,6 +793,7 @@ async fn cleanup(connector: &Connector, plan: &NativePlan, shared: &Shared<'_>) 
             Ok(m) => m,
             Err(e) => {
                 eprintln!("cleanup: {e}; {db}.{temp} is kept");
+                clean = false;
                 continue;
             }
         };
@@ -792,6 +819,7 @@ async fn cleanup(connector: &Connector, plan: &NativePlan, shared: &Shared<'_>) 
                     eprintln!(
                         "cleanup: could not undo the swap of {db}.{table} ({e}); {db}.{temp} is kept"
                     );
+                    clean = false;
                     continue;
                 }
             }
@@ -799,9 +827,11 @@ async fn cleanup(connector: &Connector, plan: &NativePlan, shared: &Shared<'_>) 
         let sql = format!("DROP TABLE IF EXISTS {}.{}", quote(db), quote(temp));
         if let Err(e) = fe.execute(&sql).await {
             eprintln!("cleanup: {e}");
+            clean = false;
         }
     }
     fe.close().await;
+    clean
 }
 
 fn backoff(plan: &NativePlan, attempt: u32) -> Duration {
@@ -851,14 +881,16 @@ async fn native_job(fe: &mut Fe, shared: &Shared<'_>, t: &Task) -> Result<TaskEn
     let base = t.label.clone().unwrap_or_default();
     let repo = &plan.units[t.unit].repository;
     let timeout = Duration::from_secs(plan.units[t.unit].timeout_seconds);
+    // (Each guard is dropped at the end of its statement: the journal is locked again below.)
     let mut attempt = shared.journal.lock().await.attempts(&t.id);
+    let pending = shared.journal.lock().await.pending(&t.id);
     // Reattach to a job a crashed run sent.
     if let Some(Event::Submitted {
         label: Some(label),
         attempt: a,
         previous_job,
         ..
-    }) = shared.journal.lock().await.pending(&t.id)
+    }) = pending
     {
         let now = show(fe, shared.connector, kind, &db).await?;
         let ours = now
@@ -920,6 +952,11 @@ async fn native_job(fe: &mut Fe, shared: &Shared<'_>, t: &Task) -> Result<TaskEn
                 kind.keyword(),
                 attempt
             )));
+        }
+        if kind == JobKind::Restore
+            && let Some(problem) = temp_taken(fe, plan, t, &db).await?
+        {
+            return Ok(TaskEnd::Failed(problem));
         }
         let label = if kind == JobKind::Backup {
             attempt_label(&base, attempt)
@@ -1215,6 +1252,87 @@ async fn moved_in(fe: &mut Fe, t: &Task, temp_table: Option<i64>) -> Result<bool
     Ok(fec::table_ids(fe, db).await?.get(table) == Some(&id))
 }
 
+/// The first restore job into a temporary table creates it: a table of that name already
+/// there is someone else's, and is never restored into (nor later swapped in).
+async fn temp_taken(fe: &mut Fe, plan: &NativePlan, t: &Task, db: &str) -> Result<Option<String>> {
+    let temps: Vec<&str> = t
+        .items
+        .iter()
+        .filter_map(|i| i.alias.as_deref())
+        .filter(|a| a.starts_with(crate::plan::native::TEMP_PREFIX))
+        .filter(|a| {
+            // This task is the first of the plan to land in it.
+            plan.tasks
+                .iter()
+                .find(|x| {
+                    x.kind == TaskKind::Restore
+                        && x.database.as_deref() == Some(db)
+                        && x.items.iter().any(|i| i.alias.as_deref() == Some(*a))
+                })
+                .is_some_and(|first| first.id == t.id)
+        })
+        .collect();
+    if temps.is_empty() {
+        return Ok(None);
+    }
+    let ids = fec::table_ids(fe, db).await?;
+    Ok(temps.iter().find(|a| ids.contains_key(**a)).map(|a| {
+        format!("{db}.{a} exists before the restore made it: not restored into, nothing went live")
+    }))
+}
+
+/// What must hold before a restored copy goes live: it has exactly the partitions restored
+/// (never a table someone made under its name, nor one given partitions meanwhile), and the live
+/// table it replaces is as the plan saw it (a load into it during the restore would be lost).
+async fn before_going_live(
+    fe: &mut Fe,
+    plan: &NativePlan,
+    t: &Task,
+    db: &str,
+    table: &str,
+    temp: &str,
+) -> Result<Option<String>> {
+    let expected: BTreeSet<&str> = t
+        .items
+        .iter()
+        .flat_map(|i| i.partitions.iter().map(String::as_str))
+        .collect();
+    let have = fec::partitions(fe, db, Some(temp)).await?;
+    let got: BTreeSet<&str> = have
+        .get(temp)
+        .map(|ps| ps.iter().map(|p| p.name.as_str()).collect())
+        .unwrap_or_default();
+    if got != expected {
+        return Ok(Some(format!(
+            "{db}.{temp} does not hold exactly the restored partitions (it has {:?}, the restore made {:?}); nothing went live",
+            got, expected
+        )));
+    }
+    if t.kind == TaskKind::Swap {
+        let seen: BTreeMap<&str, (i64, i64)> = plan.units[t.unit]
+            .state
+            .iter()
+            .filter(|s| s.database == db && s.object == table && !s.partition.is_empty())
+            .map(|s| (s.partition.as_str(), (s.id, s.version)))
+            .collect();
+        let live = fec::partitions(fe, db, Some(table)).await?;
+        let now: BTreeMap<&str, (i64, i64)> = live
+            .get(table)
+            .map(|ps| {
+                ps.iter()
+                    .map(|p| (p.name.as_str(), (p.id, p.version)))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if now != seen {
+            return Ok(Some(format!(
+                "{db}.{table} changed during the restore (a load, or DDL); swapping the restored copy in would lose that change"
+            )));
+        }
+    }
+    Ok(None)
+}
+
 /// Swap, rename and drop: each checks first whether a crashed run already did it.
 async fn ddl(fe: &mut Fe, shared: &Shared<'_>, t: &Task) -> Result<TaskEnd> {
     let db = t.database.clone().unwrap_or_default();
@@ -1236,6 +1354,19 @@ async fn ddl(fe: &mut Fe, shared: &Shared<'_>, t: &Task) -> Result<TaskEnd> {
                 "the restored copy {db}.{temp} is gone; {db}.{table} was left as it was"
             )));
         };
+        // Feature `faults` only: a pause before the checks, so a test can change the tables
+        // exactly there.
+        #[cfg(feature = "faults")]
+        if let Some(ms) = std::env::var("SRBACKUP_PAUSE_BEFORE_GOING_LIVE_MS")
+            .ok()
+            .and_then(|v| v.parse::<u64>().ok())
+        {
+            eprintln!("{}: pausing {ms} ms before going live", t.id);
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+        }
+        if let Some(problem) = before_going_live(fe, shared.plan, t, &db, &table, &temp).await? {
+            return Ok(TaskEnd::Failed(problem));
+        }
         shared
             .log(Event::Submitted {
                 task: t.id.clone(),

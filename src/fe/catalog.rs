@@ -158,65 +158,9 @@ pub async fn database(fe: &mut Fe, name: &str) -> Result<Option<Database>> {
             o.kind = ObjectKind::MaterializedView;
         }
     }
-    let sql = format!(
-        "SELECT TABLE_NAME, PARTITION_NAME, PARTITION_ID, VISIBLE_VERSION, DATA_SIZE, IS_TEMP \
-         FROM information_schema.partitions_meta WHERE DB_NAME = {} ORDER BY TABLE_NAME, PARTITION_NAME",
-        literal(name)
-    );
-    let rows = fe.query(&sql).await?;
-    for i in 0..rows.len() {
-        let (Some(table), Some(partition)) = (
-            rows.need(i, "TABLE_NAME", &sql)?,
-            rows.need(i, "PARTITION_NAME", &sql)?,
-        ) else {
-            continue;
-        };
-        let number = |column: &str| -> Result<i64> {
-            rows.need(i, column, &sql)?
-                .unwrap_or("0")
-                .trim()
-                .parse::<i64>()
-                .map_err(|_| FeError::Answer {
-                    statement: sql.clone(),
-                    message: format!("{column} of {table}.{partition} is not a number"),
-                })
-        };
-        let bytes_text = rows.need(i, "DATA_SIZE", &sql)?.unwrap_or("0");
-        let bytes = parse_size(bytes_text).ok_or_else(|| FeError::Answer {
-            statement: sql.clone(),
-            message: format!("DATA_SIZE `{bytes_text}` of {table}.{partition} is not a size"),
-        })?;
-        let temp = matches!(
-            rows.need(i, "IS_TEMP", &sql)?
-                .map(str::to_ascii_lowercase)
-                .as_deref(),
-            Some("1" | "true")
-        );
-        let (id, version) = (number("PARTITION_ID")?, number("VISIBLE_VERSION")?);
-        if let Some(o) = db.objects.get_mut(table) {
-            match o
-                .partitions
-                .iter_mut()
-                .find(|p| p.name == partition && p.temp == temp)
-            {
-                Some(p) => {
-                    p.physical.push((id, version));
-                    p.bytes = p.bytes.saturating_add(bytes);
-                }
-                None => o.partitions.push(Partition {
-                    name: partition.to_string(),
-                    id,
-                    version,
-                    bytes,
-                    temp,
-                    physical: vec![(id, version)],
-                }),
-            }
-        }
-    }
-    for o in db.objects.values_mut() {
-        for p in &mut o.partitions {
-            p.fold();
+    for (table, partitions) in partitions(fe, name, None).await? {
+        if let Some(o) = db.objects.get_mut(&table) {
+            o.partitions = partitions;
         }
     }
     // Each table's definition, hashed: a schema change does not move partition versions, and
@@ -374,6 +318,79 @@ pub async fn table_ids(fe: &mut Fe, db: &str) -> Result<BTreeMap<String, i64>> {
                 message: format!("TABLE_ID of {t} is not a number"),
             })?;
             out.insert(t.to_string(), id);
+        }
+    }
+    Ok(out)
+}
+
+/// The partitions of a database's tables (or of one table), folded over their physical
+/// sub-partitions, by table.
+pub async fn partitions(
+    fe: &mut Fe,
+    db: &str,
+    table: Option<&str>,
+) -> Result<BTreeMap<String, Vec<Partition>>> {
+    let one = table
+        .map(|t| format!(" AND TABLE_NAME = {}", literal(t)))
+        .unwrap_or_default();
+    let sql = format!(
+        "SELECT TABLE_NAME, PARTITION_NAME, PARTITION_ID, VISIBLE_VERSION, DATA_SIZE, IS_TEMP \
+         FROM information_schema.partitions_meta WHERE DB_NAME = {}{one} ORDER BY TABLE_NAME, PARTITION_NAME",
+        literal(db)
+    );
+    let rows = fe.query(&sql).await?;
+    let mut out: BTreeMap<String, Vec<Partition>> = BTreeMap::new();
+    for i in 0..rows.len() {
+        let (Some(table), Some(partition)) = (
+            rows.need(i, "TABLE_NAME", &sql)?,
+            rows.need(i, "PARTITION_NAME", &sql)?,
+        ) else {
+            continue;
+        };
+        let number = |column: &str| -> Result<i64> {
+            rows.need(i, column, &sql)?
+                .unwrap_or("0")
+                .trim()
+                .parse::<i64>()
+                .map_err(|_| FeError::Answer {
+                    statement: sql.clone(),
+                    message: format!("{column} of {table}.{partition} is not a number"),
+                })
+        };
+        let bytes_text = rows.need(i, "DATA_SIZE", &sql)?.unwrap_or("0");
+        let bytes = parse_size(bytes_text).ok_or_else(|| FeError::Answer {
+            statement: sql.clone(),
+            message: format!("DATA_SIZE `{bytes_text}` of {table}.{partition} is not a size"),
+        })?;
+        let temp = matches!(
+            rows.need(i, "IS_TEMP", &sql)?
+                .map(str::to_ascii_lowercase)
+                .as_deref(),
+            Some("1" | "true")
+        );
+        let (id, version) = (number("PARTITION_ID")?, number("VISIBLE_VERSION")?);
+        let list = out.entry(table.to_string()).or_default();
+        match list
+            .iter_mut()
+            .find(|p| p.name == partition && p.temp == temp)
+        {
+            Some(p) => {
+                p.physical.push((id, version));
+                p.bytes = p.bytes.saturating_add(bytes);
+            }
+            None => list.push(Partition {
+                name: partition.to_string(),
+                id,
+                version,
+                bytes,
+                temp,
+                physical: vec![(id, version)],
+            }),
+        }
+    }
+    for list in out.values_mut() {
+        for p in list.iter_mut() {
+            p.fold();
         }
     }
     Ok(out)

@@ -204,7 +204,12 @@ impl Index {
         let mut out = Vec::new();
         for d in listing(&dir)? {
             if let Some(label) = d.file_name().and_then(|n| n.to_str()) {
-                out.extend(self.entries(location, label)?);
+                // One damaged entry of another label does not stop every incremental backup:
+                // it is left out (so its partitions are sent again) and named.
+                match self.entries(location, label) {
+                    Ok(e) => out.extend(e),
+                    Err(e) => eprintln!("srbackup's index: {e}: left out"),
+                }
             }
         }
         out.sort_by(|a, b| a.timestamp.cmp(&b.timestamp).then(a.label.cmp(&b.label)));

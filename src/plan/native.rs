@@ -415,6 +415,12 @@ pub struct Context<'a> {
 /// Plans statements (BACKUP/RESTORE, one or more) for a StarRocks target.
 pub async fn plan(cx: Context<'_>, statements: &[(Statement, String)]) -> Result<NativePlan> {
     cx.settings.check().map_err(|m| Error::invalid(m, None))?;
+    if statements.is_empty() {
+        return Err(Error::invalid(
+            "no BACKUP or RESTORE statement to plan",
+            Some("give one or more statements (separated by ;)"),
+        ));
+    }
     let cluster = cx.fe.url().to_string();
     let mut units = Vec::new();
     let mut tasks = Vec::new();
@@ -456,12 +462,10 @@ pub async fn plan(cx: Context<'_>, statements: &[(Statement, String)]) -> Result
             ));
         }
     }
+    // Over every unit whole: its statement, target, the state it was made from, the snapshots
+    // it reads (two restores of one snapshot into two databases are two runs).
     let mut f = Sha256::new();
-    for u in &units {
-        f.update(
-            serde_json::to_vec(&(&u.state, &u.reused, &u.chain, &u.timestamp)).unwrap_or_default(),
-        );
-    }
+    f.update(serde_json::to_vec(&units).unwrap_or_default());
     let summary = Summary {
         native_jobs: tasks
             .iter()
@@ -501,7 +505,7 @@ fn check_label(label: &Ident) -> Result<()> {
     } else {
         Err(Error::at(
             crate::sql::Problem::new(
-                Code::PlanUnknown,
+                Code::PlanLabel,
                 label.span,
                 format!(
                     "snapshot label {} cannot be used on a StarRocks target",
@@ -1499,6 +1503,14 @@ async fn plan_restore(
         }
         let landing = if whole {
             let tmp = temp_name(&label, &timestamp, &target_db, tgt);
+            // What the temporary table must hold before it goes live: exactly the partitions
+            // restored (the executor checks, so a table made under its name is never adopted).
+            let expected = vec![Item {
+                kind: ItemKind::Table,
+                name: tmp.clone(),
+                partitions: chosen.iter().map(|(p, _)| (*p).clone()).collect(),
+                alias: None,
+            }];
             if existing(&tmp).is_some() {
                 return Err(Error::invalid(
                     format!(
@@ -1522,7 +1534,7 @@ async fn plan_restore(
                         quote(tgt),
                         quote(&tmp)
                     ),
-                    items: Vec::new(),
+                    items: expected.clone(),
                     catalogs: Vec::new(),
                     bytes: 0,
                     table: Some(tgt.clone()),
@@ -1551,7 +1563,7 @@ async fn plan_restore(
                     database: Some(target_db.clone()),
                     label: None,
                     statement: format!("ALTER TABLE {db_q}.{} RENAME {}", quote(&tmp), quote(tgt)),
-                    items: Vec::new(),
+                    items: expected,
                     catalogs: Vec::new(),
                     bytes: 0,
                     table: Some(tgt.clone()),
@@ -1663,38 +1675,36 @@ pub fn difference(file: &NativePlan, now: &NativePlan) -> Option<String> {
     if file == now {
         return None;
     }
-    if file.fingerprint != now.fingerprint {
-        let mut changes = Vec::new();
-        for (a, b) in file.units.iter().zip(&now.units) {
-            let before: BTreeMap<_, _> = a
-                .state
-                .iter()
-                .map(|s| ((&s.database, &s.object, &s.partition), s.version))
-                .collect();
-            let after: BTreeMap<_, _> = b
-                .state
-                .iter()
-                .map(|s| ((&s.database, &s.object, &s.partition), s.version))
-                .collect();
-            for (k, v) in &before {
-                match after.get(k) {
-                    Some(w) if w == v => {}
-                    Some(w) => changes.push(format!("{}.{} {} version {v} → {w}", k.0, k.1, k.2)),
-                    None => changes.push(format!("{}.{} {} is gone", k.0, k.1, k.2)),
+    // Stale first: what the cluster (or srbackup's index) says now differs from what the plan
+    // was made from. Otherwise the file itself was edited.
+    let mut changes = Vec::new();
+    let key = |s: &StateRow| (s.database.clone(), s.object.clone(), s.partition.clone());
+    for (a, b) in file.units.iter().zip(&now.units) {
+        let before: BTreeMap<_, _> = a.state.iter().map(|s| (key(s), s)).collect();
+        let after: BTreeMap<_, _> = b.state.iter().map(|s| (key(s), s)).collect();
+        for (k, v) in &before {
+            let what = format!("{}.{} {}", k.0, k.1, k.2);
+            match after.get(k) {
+                Some(w) if w == v => {}
+                Some(w) if w.version != v.version => {
+                    changes.push(format!("{what} version {} → {}", v.version, w.version))
                 }
-            }
-            for k in after.keys().filter(|k| !before.contains_key(*k)) {
-                changes.push(format!("{}.{} {} is new", k.0, k.1, k.2));
+                Some(_) => changes.push(format!("{what} was re-created or redefined")),
+                None => changes.push(format!("{what} is gone")),
             }
         }
+        for k in after.keys().filter(|k| !before.contains_key(*k)) {
+            changes.push(format!("{}.{} {} is new", k.0, k.1, k.2));
+        }
+        if a.reused != b.reused || a.chain != b.chain || a.timestamp != b.timestamp {
+            changes.push("srbackup's index changed".into());
+        }
+    }
+    if !changes.is_empty() {
         changes.truncate(10);
         return Some(format!(
             "the plan is stale: the cluster changed since it was made ({})",
-            if changes.is_empty() {
-                "its snapshot index changed".to_string()
-            } else {
-                changes.join("; ")
-            }
+            changes.join("; ")
         ));
     }
     let (a, b) = (file.to_json(), now.to_json());
