@@ -148,7 +148,7 @@ impl Target {
         dirs.sort_by_key(|d| d.0);
         let dir = &dirs.last().expect("a run").1;
         std::fs::read_to_string(dir.join("journal.jsonl"))
-            .unwrap()
+            .unwrap_or_default()
             .lines()
             .map(|l| serde_json::from_str(l).unwrap())
             .collect()
@@ -978,6 +978,28 @@ fn what_changes_during_a_restore_is_never_lost_or_adopted() {
     );
     assert_eq!(t.checksum("sr_hub.sr_wide"), live);
     assert_no_temp(&t, "sr_hub");
+    // 1b. A row written into the restored copy before it goes live: it never does.
+    let restore = t.plan(
+        "RESTORE SNAPSHOT moving FROM r DATABASE sr_hub ON (TABLE sr_wide)",
+        &["--retries", "0"],
+    );
+    let child = t
+        .command(&["apply", restore.to_str().unwrap()])
+        .envs(pause)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for_finished(&t, "moving__b", jobs);
+    t.sql(&format!("INSERT INTO sr_hub.{temp} VALUES (7, 'planted')"));
+    let out = child.wait_with_output().unwrap();
+    let err = common::cli::flat(&String::from_utf8_lossy(&out.stderr));
+    assert!(
+        !out.status.success() && err.contains("was written after it was restored"),
+        "{err}"
+    );
+    assert_eq!(t.checksum("sr_hub.sr_wide"), live);
+    assert_no_temp(&t, "sr_hub");
     // 2. A load into the live table during the restore: the swap is refused, the load kept.
     let restore = t.plan(
         "RESTORE SNAPSHOT moving FROM r DATABASE sr_hub ON (TABLE sr_wide)",
@@ -1012,4 +1034,72 @@ fn what_changes_during_a_restore_is_never_lost_or_adopted() {
     // 4. Nothing to plan is an error, not an empty plan that "finishes".
     let (ok, _, err) = t.run(&["plan", "-- only a comment"], &[]);
     assert!(!ok, "{err}");
+}
+
+#[test]
+fn a_cancel_after_the_views_were_restored_keeps_the_restore_whole() {
+    // Slow downloads: the views/MVs/functions job (the last one) takes a while.
+    let t = target_with_conf(
+        &[],
+        "download_worker_count = 1\nmax_download_speed_kbps = 2\n",
+    );
+    let backup = t.plan("BACKUP DATABASE sr_hub SNAPSHOT views TO r", &[]);
+    t.apply(&backup, &[]);
+    let snapshot = t.checksum("sr_hub.sr_pmc");
+    t.sql("INSERT INTO sr_hub.sr_pmc VALUES (99999, 1, 'late', '2024-01-01')");
+    let restore = t.plan(
+        "RESTORE SNAPSHOT views FROM r DATABASE sr_hub",
+        &["--poll-ms", "50"],
+    );
+    let parsed: Value = serde_json::from_str(&std::fs::read_to_string(&restore).unwrap()).unwrap();
+    let meta = parsed["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .rev()
+        .find(|t| {
+            t["kind"] == "restore"
+                && t["items"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|i| i["kind"] != "table")
+        })
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut child = t
+        .command(&["apply", restore.to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Killed once the views job was sent; it then finishes on the FE with nobody watching.
+    let started = Instant::now();
+    while !events(&t.journal_or_empty(), "submitted")
+        .iter()
+        .any(|e| e["task"] == meta.as_str())
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the views job was never sent"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let started = Instant::now();
+    loop {
+        let shown = table_of(t.server.port, "SHOW RESTORE FROM sr_hub");
+        if shown.len() > 1 && shown[1].iter().any(|c| c == "FINISHED") {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(120), "{shown:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // `resume --cancel` now would mix restored views with undone tables: it keeps the restore.
+    let (_, err) = within_a_minute(&t, &["resume", "--cancel"]);
+    assert_eq!(t.checksum("sr_hub.sr_pmc"), snapshot, "{err}");
+    assert_no_temp(&t, "sr_hub");
 }

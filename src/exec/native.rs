@@ -94,6 +94,12 @@ pub enum Event {
         unit: usize,
         timestamp: String,
     },
+    /// A restore job finished into a temporary table: its partitions as the job left them
+    /// (name, id, version), so a write into the copy before it goes live shows.
+    Landed {
+        table: String,
+        partitions: Vec<(String, i64, i64)>,
+    },
     Done {
         outcome: String,
         message: String,
@@ -598,7 +604,8 @@ async fn cancel_left_running(
     plan: &NativePlan,
     shared: &Shared<'_>,
 ) -> Result<()> {
-    let pending: Vec<(JobKind, String, String)> = {
+    type Left = (String, JobKind, String, String, Option<String>);
+    let pending: Vec<Left> = {
         let j = shared.journal.lock().await;
         plan.tasks
             .iter()
@@ -610,8 +617,16 @@ async fn cancel_left_running(
                 };
                 match j.pending(&t.id) {
                     Some(Event::Submitted {
-                        label: Some(label), ..
-                    }) => Some((kind, t.database.clone().unwrap_or_default(), label)),
+                        label: Some(label),
+                        previous_job,
+                        ..
+                    }) => Some((
+                        t.id.clone(),
+                        kind,
+                        t.database.clone().unwrap_or_default(),
+                        label,
+                        previous_job,
+                    )),
                     _ => None,
                 }
             })
@@ -621,13 +636,27 @@ async fn cancel_left_running(
         return Ok(());
     }
     let mut fe = connector.connect().await?;
-    for (kind, db, label) in pending {
-        if let Some(s) = jobs::show(&mut fe, kind, &db).await?
-            && s.label == label
-            && !s.done()
-        {
+    for (task, kind, db, label, previous) in pending {
+        let Some(s) = jobs::show(&mut fe, kind, &db).await? else {
+            continue;
+        };
+        if s.label != label || Some(&s.job_id) == previous.as_ref() {
+            continue;
+        }
+        if !s.done() {
             eprintln!("cancelling {} {label} on {db}", kind.keyword());
+            shared.sent.fetch_add(1, Ordering::SeqCst);
             fe.execute(&jobs::cancel_statement(kind, &db)).await?;
+        } else if s.finished() && kind == JobKind::Restore {
+            // It finished while no srbackup watched: what it restored is in place (the
+            // cleanup then knows whether the restore is past undoing).
+            shared
+                .log(Event::Finished {
+                    task,
+                    label: Some(label),
+                    timestamp: None,
+                })
+                .await?;
         }
     }
     fe.close().await;
@@ -704,7 +733,7 @@ async fn record_unit(
 /// unit's failure must not lose it); a restore that overwrote partitions of a live table in
 /// place marks the table, so the next incremental backup sends it whole.
 async fn after_task(
-    _connector: &Connector,
+    connector: &Connector,
     plan: &NativePlan,
     shared: &Shared<'_>,
     t: &Task,
@@ -724,6 +753,34 @@ async fn after_task(
     if t.kind == TaskKind::Restore
         && let Some(db) = &t.database
     {
+        let temps: Vec<(&str, &Vec<String>)> = t
+            .items
+            .iter()
+            .filter_map(|i| i.alias.as_deref().map(|a| (a, &i.partitions)))
+            .filter(|(a, _)| a.starts_with(crate::plan::native::TEMP_PREFIX))
+            .collect();
+        if !temps.is_empty() {
+            let mut fe = connector.connect().await?;
+            for (temp, named) in temps {
+                let now = fec::partitions(&mut fe, db, Some(temp)).await?;
+                let partitions = now
+                    .get(temp)
+                    .map(|ps| {
+                        ps.iter()
+                            .filter(|p| named.is_empty() || named.contains(&p.name))
+                            .map(|p| (p.name.clone(), p.id, p.version))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                shared
+                    .log(Event::Landed {
+                        table: temp.to_string(),
+                        partitions,
+                    })
+                    .await?;
+            }
+            fe.close().await;
+        }
         let index = Index::new(state);
         for item in &t.items {
             let target = item.alias.as_deref().unwrap_or(&item.name);
@@ -756,11 +813,18 @@ fn futures_done(shared: &Shared<'_>, task: &str) -> bool {
 async fn cleanup(connector: &Connector, plan: &NativePlan, shared: &Shared<'_>) -> bool {
     let (complete, moves): (bool, Vec<(&Task, Option<i64>)>) = {
         let j = shared.journal.lock().await;
+        // Complete: every job, swap and rename done; or a views/MVs/functions job finished
+        // (those cannot be undone: undoing the tables then would leave a mix).
         let complete = plan
             .tasks
             .iter()
             .filter(|t| t.kind != TaskKind::DropTemp)
-            .all(|t| j.finished(&t.id).is_some());
+            .all(|t| j.finished(&t.id).is_some())
+            || plan.tasks.iter().any(|t| {
+                t.kind == TaskKind::Restore
+                    && t.items.iter().any(|i| i.kind != ItemKind::Table)
+                    && j.finished(&t.id).is_some()
+            });
         let moves = plan
             .tasks
             .iter()
@@ -812,6 +876,7 @@ async fn cleanup(connector: &Connector, plan: &NativePlan, shared: &Shared<'_>) 
                     quote(temp)
                 ),
             };
+            shared.sent.fetch_add(1, Ordering::SeqCst);
             match fe.execute(&undo).await {
                 Ok(()) => eprintln!("cleanup: {db}.{table} is back as it was"),
                 Err(e) => {
@@ -825,6 +890,7 @@ async fn cleanup(connector: &Connector, plan: &NativePlan, shared: &Shared<'_>) 
             }
         }
         let sql = format!("DROP TABLE IF EXISTS {}.{}", quote(db), quote(temp));
+        shared.sent.fetch_add(1, Ordering::SeqCst);
         if let Err(e) = fe.execute(&sql).await {
             eprintln!("cleanup: {e}");
             clean = false;
@@ -1286,12 +1352,30 @@ async fn temp_taken(fe: &mut Fe, plan: &NativePlan, t: &Task, db: &str) -> Resul
 /// table it replaces is as the plan saw it (a load into it during the restore would be lost).
 async fn before_going_live(
     fe: &mut Fe,
-    plan: &NativePlan,
+    shared: &Shared<'_>,
     t: &Task,
     db: &str,
     table: &str,
     temp: &str,
 ) -> Result<Option<String>> {
+    let plan = shared.plan;
+    let landed: BTreeMap<String, (i64, i64)> = {
+        let j = shared.journal.lock().await;
+        let mut m = BTreeMap::new();
+        for e in &j.events {
+            if let Event::Landed {
+                table: x,
+                partitions,
+            } = e
+                && x == temp
+            {
+                for (name, id, version) in partitions {
+                    m.insert(name.clone(), (*id, *version));
+                }
+            }
+        }
+        m
+    };
     let expected: BTreeSet<&str> = t
         .items
         .iter()
@@ -1307,6 +1391,20 @@ async fn before_going_live(
             "{db}.{temp} does not hold exactly the restored partitions (it has {:?}, the restore made {:?}); nothing went live",
             got, expected
         )));
+    }
+    // Each partition is as its restore job left it (journaled when the job finished): a write
+    // into the copy since shows as another id or version.
+    if let Some(ps) = have.get(temp) {
+        for p in ps {
+            if let Some(landed) = landed.get(p.name.as_str())
+                && *landed != (p.id, p.version)
+            {
+                return Ok(Some(format!(
+                    "{db}.{temp} partition {} was written after it was restored (version {} where the restore left {}); nothing went live",
+                    p.name, p.version, landed.1
+                )));
+            }
+        }
     }
     if t.kind == TaskKind::Swap {
         let seen: BTreeMap<&str, (i64, i64)> = plan.units[t.unit]
@@ -1364,7 +1462,7 @@ async fn ddl(fe: &mut Fe, shared: &Shared<'_>, t: &Task) -> Result<TaskEnd> {
             eprintln!("{}: pausing {ms} ms before going live", t.id);
             tokio::time::sleep(Duration::from_millis(ms)).await;
         }
-        if let Some(problem) = before_going_live(fe, shared.plan, t, &db, &table, &temp).await? {
+        if let Some(problem) = before_going_live(fe, shared, t, &db, &table, &temp).await? {
             return Ok(TaskEnd::Failed(problem));
         }
         shared
