@@ -1052,7 +1052,7 @@ fn a_cancel_after_the_views_were_restored_keeps_the_restore_whole() {
         &["--poll-ms", "50"],
     );
     let parsed: Value = serde_json::from_str(&std::fs::read_to_string(&restore).unwrap()).unwrap();
-    let meta = parsed["tasks"]
+    let meta_task = parsed["tasks"]
         .as_array()
         .unwrap()
         .iter()
@@ -1065,10 +1065,9 @@ fn a_cancel_after_the_views_were_restored_keeps_the_restore_whole() {
                     .iter()
                     .any(|i| i["kind"] != "table")
         })
-        .unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+        .unwrap();
+    let meta = meta_task["id"].as_str().unwrap().to_string();
+    let meta_label = meta_task["label"].as_str().unwrap().to_string();
     let mut child = t
         .command(&["apply", restore.to_str().unwrap()])
         .stdout(Stdio::null())
@@ -1092,7 +1091,10 @@ fn a_cancel_after_the_views_were_restored_keeps_the_restore_whole() {
     let started = Instant::now();
     loop {
         let shown = table_of(t.server.port, "SHOW RESTORE FROM sr_hub");
-        if shown.len() > 1 && shown[1].iter().any(|c| c == "FINISHED") {
+        if shown.len() > 1
+            && shown[1].iter().any(|c| c == "FINISHED")
+            && shown[1].iter().any(|c| *c == meta_label)
+        {
             break;
         }
         assert!(started.elapsed() < Duration::from_secs(120), "{shown:?}");
