@@ -1093,7 +1093,7 @@ fn a_cancel_after_the_views_were_restored_keeps_the_restore_whole() {
         let shown = table_of(t.server.port, "SHOW RESTORE FROM sr_hub");
         if shown.len() > 1
             && shown[1].iter().any(|c| c == "FINISHED")
-            && shown[1].iter().any(|c| *c == meta_label)
+            && shown[1].contains(&meta_label)
         {
             break;
         }
