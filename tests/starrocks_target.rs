@@ -943,7 +943,7 @@ fn what_changes_during_a_restore_is_never_lost_or_adopted() {
         &["--batch-bytes", "4KiB"],
     );
     t.apply(&backup, &[]);
-    // 1. A partition added to the temporary table before it goes live: it never does.
+    // The plan's temporary table and its number of jobs are the same every time.
     let restore = t.plan(
         "RESTORE SNAPSHOT moving FROM r DATABASE sr_hub ON (TABLE sr_wide)",
         &["--retries", "0"],
@@ -958,70 +958,58 @@ fn what_changes_during_a_restore_is_never_lost_or_adopted() {
         .to_string();
     let jobs = parsed["summary"]["native_jobs"].as_u64().unwrap() as usize;
     let live = t.checksum("sr_hub.sr_wide");
-    let pause = [("SRBACKUP_PAUSE_BEFORE_GOING_LIVE_MS", "3000")];
-    let child = t
-        .command(&["apply", restore.to_str().unwrap()])
-        .envs(pause)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    wait_for_finished(&t, "moving__b", jobs);
-    t.sql(&format!(
-        "ALTER TABLE sr_hub.{temp} ADD PARTITION p99 VALUES LESS THAN (\"999999\")"
-    ));
-    let out = child.wait_with_output().unwrap();
-    let err = common::cli::flat(&String::from_utf8_lossy(&out.stderr));
-    assert!(
-        !out.status.success() && err.contains("does not hold exactly"),
-        "{err}"
-    );
+    // Applies a fresh plan of the restore, runs `meddle` while it pauses before going live,
+    // and returns whether it succeeded and what it said.
+    let paused = |meddle: &dyn Fn()| -> (bool, String) {
+        let restore = t.plan(
+            "RESTORE SNAPSHOT moving FROM r DATABASE sr_hub ON (TABLE sr_wide)",
+            &["--retries", "0"],
+        );
+        let child = t
+            .command(&["apply", restore.to_str().unwrap()])
+            .env("SRBACKUP_PAUSE_BEFORE_GOING_LIVE_MS", "3000")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        wait_for_finished(&t, "moving__b", jobs);
+        meddle();
+        let out = child.wait_with_output().unwrap();
+        (
+            out.status.success(),
+            common::cli::flat(&String::from_utf8_lossy(&out.stderr)),
+        )
+    };
+    // 1. A partition added to the temporary table before it goes live: it never does.
+    let (ok, err) = paused(&|| {
+        t.sql(&format!(
+            "ALTER TABLE sr_hub.{temp} ADD PARTITION p99 VALUES LESS THAN (\"999999\")"
+        ));
+    });
+    assert!(!ok && err.contains("does not hold exactly"), "{err}");
     assert_eq!(t.checksum("sr_hub.sr_wide"), live);
     assert_no_temp(&t, "sr_hub");
     // 1b. A row written into the restored copy before it goes live: it never does.
-    let restore = t.plan(
-        "RESTORE SNAPSHOT moving FROM r DATABASE sr_hub ON (TABLE sr_wide)",
-        &["--retries", "0"],
-    );
-    let child = t
-        .command(&["apply", restore.to_str().unwrap()])
-        .envs(pause)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    wait_for_finished(&t, "moving__b", jobs);
-    t.sql(&format!("INSERT INTO sr_hub.{temp} VALUES (7, 'planted')"));
-    let out = child.wait_with_output().unwrap();
-    let err = common::cli::flat(&String::from_utf8_lossy(&out.stderr));
+    let (ok, err) = paused(&|| {
+        t.sql(&format!("INSERT INTO sr_hub.{temp} VALUES (7, 'planted')"));
+    });
     assert!(
-        !out.status.success() && err.contains("was written after it was restored"),
+        !ok && err.contains("was written after it was restored"),
         "{err}"
     );
     assert_eq!(t.checksum("sr_hub.sr_wide"), live);
     assert_no_temp(&t, "sr_hub");
     // 2. A load into the live table during the restore: the swap is refused, the load kept.
-    let restore = t.plan(
-        "RESTORE SNAPSHOT moving FROM r DATABASE sr_hub ON (TABLE sr_wide)",
-        &["--retries", "0"],
+    let (ok, err) = paused(&|| {
+        t.sql("INSERT INTO sr_hub.sr_wide VALUES (4999, 'loaded during the restore')");
+    });
+    assert!(!ok && err.contains("changed during the restore"), "{err}");
+    assert_ne!(t.checksum("sr_hub.sr_wide"), live);
+    let count = table_of(
+        t.server.port,
+        "SELECT count(*) FROM sr_hub.sr_wide WHERE v = 'loaded during the restore'",
     );
-    let child = t
-        .command(&["apply", restore.to_str().unwrap()])
-        .envs(pause)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    wait_for_finished(&t, "moving__b", jobs);
-    t.sql("INSERT INTO sr_hub.sr_wide VALUES (4999, 'loaded during the restore')");
-    let during = t.checksum("sr_hub.sr_wide");
-    let out = child.wait_with_output().unwrap();
-    let err = common::cli::flat(&String::from_utf8_lossy(&out.stderr));
-    assert!(
-        !out.status.success() && err.contains("changed during the restore"),
-        "{err}"
-    );
-    assert_eq!(t.checksum("sr_hub.sr_wide"), during);
+    assert_eq!(count[1][0], "1", "{count:?}");
     assert_no_temp(&t, "sr_hub");
     // 3. Two restores of one snapshot into two databases are two plans (two runs).
     let a = t.plan("RESTORE SNAPSHOT moving FROM r DATABASE sr_hub AS m1", &[]);
