@@ -99,6 +99,15 @@ impl Target {
         path
     }
 
+    /// `apply` in the background (standard output discarded).
+    fn spawn_apply(&self, plan: &Path, stderr: Stdio) -> std::process::Child {
+        self.command(&["apply", plan.to_str().unwrap()])
+            .stdout(Stdio::null())
+            .stderr(stderr)
+            .spawn()
+            .unwrap()
+    }
+
     fn apply(&self, plan: &Path, env: &[(&str, &str)]) -> String {
         self.ok(&["apply", plan.to_str().unwrap()], env)
     }
@@ -325,12 +334,7 @@ fn partition_batches_retry_only_the_failed_job_and_resume_after_kill() {
         "BACKUP DATABASE sr_hub SNAPSHOT wide2 TO r ON (TABLE sr_wide)",
         &["--batch-bytes", "4KiB", "--poll-ms", "300"],
     );
-    let mut child = t
-        .command(&["apply", plan.to_str().unwrap()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = t.spawn_apply(&plan, Stdio::null());
     let started = Instant::now();
     loop {
         let finished = std::fs::read_dir(t.state.join("runs"))
@@ -524,12 +528,7 @@ fn a_failed_cancelled_or_killed_overwrite_restore_leaves_the_live_table_as_it_wa
         "RESTORE SNAPSHOT atomic FROM r DATABASE sr_hub ON (TABLE sr_wide)",
         &["--poll-ms", "300"],
     );
-    let child = t
-        .command(&["apply", restore.to_str().unwrap()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = t.spawn_apply(&restore, Stdio::piped());
     wait_for_finished(&t, "atomic__b", 1);
     Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
@@ -573,12 +572,7 @@ fn kill_restore_midway(t: &Target) {
         "RESTORE SNAPSHOT atomic FROM r DATABASE sr_hub ON (TABLE sr_wide)",
         &["--poll-ms", "300"],
     );
-    let mut child = t
-        .command(&["apply", restore.to_str().unwrap()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = t.spawn_apply(&restore, Stdio::null());
     wait_for_finished(t, "atomic__b", 1);
     child.kill().unwrap();
     child.wait().unwrap();
@@ -688,12 +682,7 @@ fn a_cancel_on_the_fe_stops_the_run_without_retrying() {
         "BACKUP DATABASE sr_hub SNAPSHOT stopped TO r ON (TABLE sr_wide)",
         &["--poll-ms", "50"],
     );
-    let child = t
-        .command(&["apply", plan.to_str().unwrap()])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = t.spawn_apply(&plan, Stdio::piped());
     let started = Instant::now();
     loop {
         let shown = table_of(t.server.port, "SHOW BACKUP FROM sr_hub");
@@ -904,12 +893,7 @@ fn a_run_killed_while_waiting_to_retry_resumes() {
         "BACKUP DATABASE sr_hub SNAPSHOT backoff TO r ON (TABLE sr_pmc)",
         &["--retry-backoff-ms", "600000"],
     );
-    let mut child = t
-        .command(&["apply", plan.to_str().unwrap()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = t.spawn_apply(&plan, Stdio::null());
     let started = Instant::now();
     while !events(&t.journal_or_empty(), "failed")
         .iter()
@@ -1056,12 +1040,7 @@ fn a_cancel_after_the_views_were_restored_keeps_the_restore_whole() {
         .unwrap();
     let meta = meta_task["id"].as_str().unwrap().to_string();
     let meta_label = meta_task["label"].as_str().unwrap().to_string();
-    let mut child = t
-        .command(&["apply", restore.to_str().unwrap()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = t.spawn_apply(&restore, Stdio::null());
     // Killed once the views job was sent; it then finishes on the FE with nobody watching.
     let started = Instant::now();
     while !events(&t.journal_or_empty(), "submitted")
