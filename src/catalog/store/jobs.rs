@@ -80,7 +80,9 @@ pub enum Claim {
     NoSuchJob,
 }
 
-const JOB_COLUMNS: &str = "id, kind, label, db_name, state, plan, snapshot_timestamp, created_at, \
+/// The plan lives in `job_plans` (schema v7), read with the row.
+const JOB_COLUMNS: &str = "id, kind, label, db_name, state, \
+    COALESCE((SELECT p.plan FROM job_plans p WHERE p.job_id = jobs.id), plan), snapshot_timestamp, created_at, \
     state_times, unfinished_tasks, progress, task_err_msg, status, timeout, pid, cancel_requested, finished, \
     pid_start, owner";
 
@@ -284,7 +286,7 @@ impl Tx<'_> {
                     job.label,
                     job.db_name,
                     JobState::Pending.as_str(),
-                    job.plan,
+                    "",
                     job.snapshot_timestamp,
                     created,
                     to_json(&times)?,
@@ -294,7 +296,12 @@ impl Tx<'_> {
                     job.owner
                 ],
             )?;
-            Ok(c.last_insert_rowid())
+            let id = c.last_insert_rowid();
+            c.execute(
+                "INSERT INTO job_plans (job_id, plan) VALUES (?1, ?2)",
+                params![id, job.plan],
+            )?;
+            Ok(id)
         })
     }
 
@@ -378,5 +385,75 @@ impl Tx<'_> {
             )?;
             Ok(())
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::Catalog;
+    use rusqlite::Connection;
+
+    fn job_row_plan_len(path: &std::path::Path, id: i64) -> (i64, i64) {
+        let c = Connection::open(path).unwrap();
+        c.query_row(
+            "SELECT length(j.plan), (SELECT length(plan) FROM job_plans WHERE job_id = j.id) FROM jobs j WHERE j.id = ?1",
+            [id],
+            |r| Ok((r.get(0)?, r.get::<_, Option<i64>>(1)?.unwrap_or(0))),
+        )
+        .unwrap()
+    }
+
+    /// A job's state and progress updates rewrite its row: the plan is not in it, so a large
+    /// plan is not copied per update (it made a 84k-file backup O(files²)).
+    #[test]
+    fn the_plan_lives_apart_from_the_job_row_and_old_catalogs_move_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("catalog.db");
+        let mut catalog = Catalog::open(&path).unwrap();
+        let plan = "p".repeat(1 << 20);
+        let id = catalog
+            .write(|tx| {
+                tx.accept_job(
+                    &NewJob {
+                        kind: JobKind::Backup,
+                        label: "l",
+                        db_name: "db",
+                        plan: &plan,
+                        snapshot_timestamp: None,
+                        timeout_seconds: 600,
+                        process: crate::process::Process::current(),
+                        owner: "",
+                    },
+                    &[],
+                )
+            })
+            .unwrap()
+            .unwrap();
+        for _ in 0..3 {
+            catalog
+                .write(|tx| {
+                    tx.set_job_state(id, JobState::Uploading)?;
+                    tx.set_job_progress(id, 1, "1/2")
+                })
+                .unwrap();
+        }
+        assert_eq!(catalog.view().job(id).unwrap().unwrap().plan, plan);
+        assert_eq!(job_row_plan_len(&path, id), (0, 1 << 20));
+        // A schema 6 catalog (the plan in the row) is moved on open.
+        drop(catalog);
+        {
+            let c = Connection::open(&path).unwrap();
+            c.execute_batch(
+                "UPDATE jobs SET plan = (SELECT plan FROM job_plans WHERE job_id = jobs.id);
+                 DELETE FROM job_plans;
+                 UPDATE meta SET value = '6' WHERE key = 'schema_version';",
+            )
+            .unwrap();
+        }
+        assert_eq!(job_row_plan_len(&path, id), (1 << 20, 0));
+        let catalog = Catalog::open(&path).unwrap();
+        assert_eq!(job_row_plan_len(&path, id), (0, 1 << 20));
+        assert_eq!(catalog.view().job(id).unwrap().unwrap().plan, plan);
     }
 }

@@ -38,7 +38,7 @@ pub use tablets::{PartitionRow, RowsetRow, TabletRow};
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The catalog schema this build writes; older catalogs are migrated, newer ones refused.
-pub const SCHEMA_VERSION: i64 = 6;
+pub const SCHEMA_VERSION: i64 = 7;
 
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum CatalogError {
@@ -193,6 +193,9 @@ CREATE TABLE IF NOT EXISTS jobs (
     status TEXT NOT NULL DEFAULT '[OK]', timeout INTEGER NOT NULL, pid INTEGER NOT NULL,
     cancel_requested INTEGER NOT NULL DEFAULT 0, finished INTEGER NOT NULL DEFAULT 0,
     pid_start INTEGER NOT NULL DEFAULT 0);
+-- v7: a job's plan, apart from its row: state and progress updates rewrite the jobs row, and
+-- with the plan in it every update copied the whole plan (O(files²) over a large job).
+CREATE TABLE IF NOT EXISTS job_plans (job_id INTEGER PRIMARY KEY, plan TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS job_tasks (
     job_id INTEGER NOT NULL, task_id TEXT NOT NULL, result TEXT NOT NULL,
     PRIMARY KEY (job_id, task_id));
@@ -289,6 +292,14 @@ fn migrate_v5(c: &Connection) -> rusqlite::Result<()> {
     Ok(())
 }
 
+/// Changes from schema 6 to 7: plans move from `jobs.plan` (left empty) to `job_plans`.
+fn migrate_v6(c: &Connection) -> rusqlite::Result<()> {
+    c.execute_batch(
+        "INSERT OR IGNORE INTO job_plans (job_id, plan) SELECT id, plan FROM jobs WHERE plan <> '';
+         UPDATE jobs SET plan = '' WHERE plan <> '';",
+    )
+}
+
 /// The time the catalog records, in UTC.
 pub(super) fn now() -> String {
     chrono::Utc::now().format("%Y-%m-%d %H:%M:%S").to_string()
@@ -362,6 +373,7 @@ impl Catalog {
                     migrate_v2(c)?;
                     migrate_v4(c)?;
                     migrate_v5(c)?;
+                    migrate_v6(c)?;
                     Ok(())
                 })?;
                 tx.seal_plaintext()?;
