@@ -1041,12 +1041,17 @@ fn a_cancel_after_the_views_were_restored_keeps_the_restore_whole() {
     let meta = meta_task["id"].as_str().unwrap().to_string();
     let meta_label = meta_task["label"].as_str().unwrap().to_string();
     let mut child = t.spawn_apply(&restore, Stdio::null());
-    // Killed once the views job was sent; it then finishes on the FE with nobody watching.
+    // Killed once the FE shows the views job (the journal line comes just before the statement
+    // reaches the FE); the job then finishes there with nobody watching.
     let started = Instant::now();
-    while !events(&t.journal_or_empty(), "submitted")
-        .iter()
-        .any(|e| e["task"] == meta.as_str())
-    {
+    loop {
+        let sent = events(&t.journal_or_empty(), "submitted")
+            .iter()
+            .any(|e| e["task"] == meta.as_str());
+        let shown = table_of(t.server.port, "SHOW RESTORE FROM sr_hub");
+        if sent && shown.len() > 1 && shown[1].contains(&meta_label) {
+            break;
+        }
         assert!(
             started.elapsed() < Duration::from_secs(60),
             "the views job was never sent"

@@ -1646,8 +1646,14 @@ pub async fn plan_text(
     name: &str,
     text: &str,
 ) -> Result<NativePlan> {
-    let statements = crate::sql::parse_named(name, text)
-        .map_err(|e| Error::invalid(format!("{:?}", miette::Report::new(e)), None))?;
+    // The first problem, at its place: the caller renders it against the text.
+    let statements = crate::sql::parse_named(name, text).map_err(|e| {
+        e.problems()
+            .next()
+            .cloned()
+            .map(Error::at)
+            .unwrap_or_else(|| Error::invalid(e.render_plain(), None))
+    })?;
     let with_text: Vec<(crate::sql::Statement, String)> = statements
         .into_iter()
         .map(|s| {
@@ -1656,6 +1662,16 @@ pub async fn plan_text(
             (s, t)
         })
         .collect();
+    plan_on_fe(connector, state, settings, &with_text).await
+}
+
+/// One connection, one planning pass.
+async fn plan_on_fe(
+    connector: &Connector,
+    state: &Path,
+    settings: crate::plan::native::Settings,
+    statements: &[(crate::sql::Statement, String)],
+) -> Result<NativePlan> {
     let mut fe = connector.connect().await?;
     let index = Index::new(state);
     let plan = crate::plan::native::plan(
@@ -1664,7 +1680,7 @@ pub async fn plan_text(
             index: &index,
             settings,
         },
-        &with_text,
+        statements,
     )
     .await;
     fe.close().await;
@@ -1680,30 +1696,17 @@ pub async fn check(connector: &Connector, state: &Path, plan: &NativePlan) -> Re
             Some("give --cluster the address the plan was made for"),
         ));
     }
-    let text: Vec<String> = plan.units.iter().map(|u| u.statement.clone()).collect();
-    let mut with_text = Vec::new();
-    for t in &text {
-        let s = crate::sql::parse_one(t).map_err(|_| {
+    let mut statements = Vec::new();
+    for u in &plan.units {
+        let s = crate::sql::parse_one(&u.statement).map_err(|_| {
             Error::invalid(
                 "a statement in the plan file does not parse (edited after review?)",
                 None,
             )
         })?;
-        with_text.push((s, t.clone()));
+        statements.push((s, u.statement.clone()));
     }
-    let mut fe = connector.connect().await?;
-    let index = Index::new(state);
-    let now = crate::plan::native::plan(
-        crate::plan::native::Context {
-            fe: &mut fe,
-            index: &index,
-            settings: plan.settings.clone(),
-        },
-        &with_text,
-    )
-    .await;
-    fe.close().await;
-    let now = now?;
+    let now = plan_on_fe(connector, state, plan.settings.clone(), &statements).await?;
     match crate::plan::native::difference(plan, &now) {
         None => Ok(()),
         Some(d) => Err(Error::invalid(
