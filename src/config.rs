@@ -43,10 +43,12 @@ pub struct Settings {
     pub make_snapshot_worker_count: usize,
     /// Concurrent pin releases.
     pub release_snapshot_worker_count: usize,
-    /// Concurrent uploads; 0 in the file means the number of cores.
-    pub upload_worker_count: usize,
-    /// Concurrent downloads; 0 in the file means the number of cores.
-    pub download_worker_count: usize,
+    /// Concurrent uploads; 0 in the file means the number of cores. Unset: the number of
+    /// cores for a local repository, four times that (at least 8) for a remote one (see
+    /// [`Settings::workers_for`]).
+    pub upload_worker_count: Option<usize>,
+    /// Concurrent downloads; as `upload_worker_count`.
+    pub download_worker_count: Option<usize>,
     /// Upload rate limit in KiB/s for the whole job; 0 = unlimited.
     pub max_upload_speed_kbps: u64,
     /// Download rate limit in KiB/s for the whole job; 0 = unlimited.
@@ -88,8 +90,8 @@ impl Default for Settings {
         Settings {
             make_snapshot_worker_count: 5,
             release_snapshot_worker_count: 5,
-            upload_worker_count: cores(),
-            download_worker_count: cores(),
+            upload_worker_count: None,
+            download_worker_count: None,
             max_upload_speed_kbps: 0,
             max_download_speed_kbps: 0,
             users: BTreeMap::new(),
@@ -229,8 +231,8 @@ impl Settings {
                 "release_snapshot_worker_count" => {
                     s.release_snapshot_worker_count = workers(number)
                 }
-                "upload_worker_count" => s.upload_worker_count = workers(number),
-                "download_worker_count" => s.download_worker_count = workers(number),
+                "upload_worker_count" => s.upload_worker_count = Some(workers(number)),
+                "download_worker_count" => s.download_worker_count = Some(workers(number)),
                 "max_upload_speed_kbps" => s.max_upload_speed_kbps = number,
                 "max_download_speed_kbps" => s.max_download_speed_kbps = number,
                 "max_connections" => s.max_connections = (number as usize).max(1),
@@ -242,11 +244,20 @@ impl Settings {
         Ok(s)
     }
 
-    /// How many tasks of a kind may run at once.
-    pub fn workers_for(&self, kind: &str) -> usize {
+    /// How many tasks of a kind may run at once. Transfers to or from a `remote` repository
+    /// wait on the network, not on a core: unless the file says otherwise, more of them run
+    /// than there are cores.
+    pub fn workers_for(&self, kind: &str, remote: bool) -> usize {
+        let transfers = |set: Option<usize>| {
+            set.unwrap_or(if remote {
+                (4 * cores()).max(8)
+            } else {
+                cores()
+            })
+        };
         match kind {
-            "upload" => self.upload_worker_count,
-            "download" => self.download_worker_count,
+            "upload" => transfers(self.upload_worker_count),
+            "download" => transfers(self.download_worker_count),
             "pin" => self.make_snapshot_worker_count,
             "release" => self.release_snapshot_worker_count,
             _ => 1,
@@ -482,14 +493,18 @@ mod tests {
         let s =
             Settings::parse("# gentle\nupload_worker_count = 3\nmax_upload_speed_kbps = 1024\n")
                 .unwrap();
-        assert_eq!(s.upload_worker_count, 3);
+        assert_eq!(s.upload_worker_count, Some(3));
+        assert_eq!(s.workers_for("upload", true), 3);
+        let unset = Settings::parse("").unwrap();
+        assert_eq!(unset.workers_for("download", false), cores());
+        assert_eq!(unset.workers_for("download", true), (4 * cores()).max(8));
         assert_eq!(s.max_upload_speed_kbps, 1024);
         assert_eq!(s.make_snapshot_worker_count, 5);
         assert_eq!(
             Settings::parse("download_worker_count = 0")
                 .unwrap()
                 .download_worker_count,
-            cores()
+            Some(cores())
         );
         assert!(
             Settings::parse("upload_workers = 2")

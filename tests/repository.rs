@@ -193,6 +193,20 @@ async fn conformance(backend: Backend) {
     let back = work.path().join("large.back");
     repo.download_file(&entry, &back).await.unwrap();
     assert!(std::fs::read(&back).unwrap() == large, "download differs");
+    // From a remote store it came in ranged GETs, each of which checks the object's size
+    // against the manifest's: a size that differs is damage, and nothing is left behind.
+    if !repo.is_local() {
+        let wrong = FileEntry {
+            stored_bytes: up.stored_bytes - 1,
+            ..entry.clone()
+        };
+        let at = work.path().join("large.wrong");
+        match repo.download_file(&wrong, &at).await {
+            Err(RepoError::Corrupt { .. }) => {}
+            other => panic!("a wrong stored size must be caught, got {other:?}"),
+        }
+        assert!(!at.exists());
+    }
 
     // zstd: stored smaller, decoded on the way back.
     let text = b"2024-01-01,Beijing,42\n".repeat(50_000);

@@ -9,16 +9,17 @@
 //! tablet it touches into one merged rowset, so reads never merge. The commit checks that the
 //! rowsets it merged are still the tablet's live ones (optimistic concurrency).
 
-use datafusion::arrow::array::{Array, ArrayRef, UInt32Array};
-use datafusion::arrow::compute::{cast_with_options, take};
+use datafusion::arrow::array::{Array, ArrayRef};
+use datafusion::arrow::compute::cast_with_options;
 use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::arrow::util::display::FormatOptions;
 use datafusion::common::ScalarValue;
 use futures::{Stream, StreamExt};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use super::guard::{self, Change};
+use super::sorter::Sorter;
 use super::storage::{RowsetWriter, WrittenFile, read_rowset};
 use super::types::{arrow_schema, arrow_type, canonical_text, parse_scalar};
 use super::{Engine, EngineError, Result, merge};
@@ -587,41 +588,38 @@ where
     S: Stream<Item = Result<RecordBatch>> + Unpin,
 {
     let dir = format!("data/{}", object.id);
-    let mut writers: BTreeMap<(usize, u32), RowsetWriter> = BTreeMap::new();
+    // Rows are routed as they come and gathered per tablet in bounded memory (spilled to sorted
+    // runs past a budget), then written one tablet at a time: one open rowset file, whatever
+    // the number of tablets the load touches.
+    let data_dir = engine.file_path(&dir);
+    std::fs::create_dir_all(&data_dir).map_err(|e| EngineError::Io {
+        path: data_dir.clone(),
+        source: e,
+    })?;
+    let mut sorter = Sorter::new(arrow.clone(), data_dir.join(format!("L{load_id}-spill")));
     let mut rows_seen = 0u64;
     while let Some(batch) = input.next().await {
         let batch = batch?;
         check_constraints(schema, &batch, rows_seen)?;
-        let mut groups: BTreeMap<(usize, u32), Vec<u32>> = BTreeMap::new();
+        let mut keys = Vec::with_capacity(batch.num_rows());
         for row in 0..batch.num_rows() {
             let target = router.target_of(&batch, row, rows_seen)?;
             let bucket = router.bucket_of(&batch, row)?;
-            groups.entry((target, bucket)).or_default().push(row as u32);
-        }
-        for (key, rows) in groups {
-            let indices = UInt32Array::from(rows);
-            let columns = batch
-                .columns()
-                .iter()
-                .map(|c| take(c, &indices, None))
-                .collect::<std::result::Result<Vec<_>, _>>()?;
-            let part = RecordBatch::try_new(arrow.clone(), columns)?;
-            let writer = match writers.entry(key) {
-                std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
-                std::collections::btree_map::Entry::Vacant(e) => {
-                    let path =
-                        engine.file_path(&format!("{dir}/L{load_id}-{}-{}.parquet", key.0, key.1));
-                    e.insert(RowsetWriter::create(&path, arrow.clone())?)
-                }
-            };
-            writer.write(&part)?;
+            keys.push((target, bucket));
         }
         rows_seen += batch.num_rows() as u64;
+        sorter.push(batch, keys)?;
     }
     let mut written: Vec<((usize, u32), WrittenFile)> = Vec::new();
-    for (key, writer) in writers {
-        written.push((key, writer.finish()?));
-    }
+    sorter.drain(|key, batches| {
+        let path = engine.file_path(&format!("{dir}/L{load_id}-{}-{}.parquet", key.0, key.1));
+        let mut writer = RowsetWriter::create(&path, arrow.clone())?;
+        for batch in batches {
+            writer.write(batch)?;
+        }
+        written.push((key, writer.finish_unflushed()?));
+        Ok(())
+    })?;
 
     // Merge on write for key models: each touched tablet becomes one merged rowset.
     let merged_model = schema.keys != KeyKind::Duplicate;
@@ -664,7 +662,7 @@ where
             for b in &merged {
                 w.write(b)?;
             }
-            let done = w.finish()?;
+            let done = w.finish_unflushed()?;
             let _ = std::fs::remove_file(&file.path);
             *file = done;
             replaced.insert(*key, old_ids);
@@ -689,13 +687,21 @@ where
                 for b in &out {
                     w.write(b)?;
                 }
-                rollup_files.push((*key, w.finish()?, rollup.name.clone()));
+                rollup_files.push((*key, w.finish_unflushed()?, rollup.name.clone()));
             }
         }
     }
 
-    // The commit: one catalog transaction.
+    // Every file of the load is made durable (many with one flush) before the commit names
+    // them.
     let root = engine.root().to_path_buf();
+    let paths: Vec<&std::path::Path> = written
+        .iter()
+        .map(|(_, f)| f.path.as_path())
+        .chain(rollup_files.iter().map(|(_, f, _)| f.path.as_path()))
+        .collect();
+    super::storage::flush_files(&root, &paths)?;
+    // The commit: one catalog transaction.
     let relative = |p: &std::path::Path| -> String {
         p.strip_prefix(&root)
             .unwrap_or(p)

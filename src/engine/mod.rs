@@ -20,6 +20,7 @@ pub mod maintenance;
 pub mod merge;
 pub mod query;
 pub mod rollup;
+pub mod sorter;
 pub mod storage;
 pub mod types;
 

@@ -815,7 +815,9 @@ impl Runner<'_> {
         let mut running: JoinSet<TransferResult> = JoinSet::new();
         let mut running_by_kind: HashMap<&'static str, usize> = HashMap::new();
         let mut finished: Vec<(usize, Entry)> = Vec::new();
-        let mut last_flush = Instant::now();
+        // The batch being flushed (one at a time, beside the transfers that go on).
+        let mut flushing: Option<Flushing> = None;
+        let remote = !self.repo.is_local();
         let mut last_check = Instant::now();
         let mut last_lease = Instant::now();
         self.update_progress(&done)?;
@@ -829,7 +831,7 @@ impl Runner<'_> {
                     let kind = action.kind();
                     if is_transfer(action) {
                         let busy = running_by_kind.get(kind).copied().unwrap_or(0);
-                        if busy >= self.settings.workers_for(kind) {
+                        if busy >= self.settings.workers_for(kind, remote) {
                             continue;
                         }
                         for &s in self.state_for(action) {
@@ -853,13 +855,30 @@ impl Runner<'_> {
                     }
                 }
             }
-            if ready.is_empty() && running.is_empty() && finished.is_empty() {
+            if ready.is_empty() && running.is_empty() && finished.is_empty() && flushing.is_none() {
                 break;
             }
-            // Wait for a transfer, or a tick to look at cancels, timeouts and the lease.
-            if !running.is_empty() {
+            // Wait for a transfer, a flush, or a tick to look at cancels, timeouts and the lease.
+            if !running.is_empty() || flushing.is_some() {
                 tokio::select! {
-                    joined = running.join_next() => {
+                    flushed = async { (&mut flushing.as_mut().expect("a flush in flight").0).await },
+                        if flushing.is_some() =>
+                    {
+                        let (_, batch) = flushing.take().expect("a flush in flight");
+                        if let Err(e) = flushed.map_err(|e| e.to_string()).and_then(|r| r) {
+                            stop_transfers(&mut running).await;
+                            self.settle(&tasks, &mut flushing, &mut finished, &mut done).await;
+                            return Err(Stop::Failed(format!(
+                                "flushing {} finished transfers: {e}",
+                                batch.len()
+                            )));
+                        }
+                        self.journal_transfers(&tasks, &batch)?;
+                        for (i, _) in batch {
+                            self.complete(i, &graph, &mut done, &mut waiting, &mut ready);
+                        }
+                    }
+                    joined = running.join_next(), if !running.is_empty() => {
                         if let Some(joined) = joined {
                             let (i, result) = joined.map_err(|e| Stop::Failed(format!("a transfer task failed: {e}")))?;
                             *running_by_kind.entry(tasks[i].action.kind()).or_default() -= 1;
@@ -871,7 +890,7 @@ impl Runner<'_> {
                                 }
                                 Err(e) => {
                                     stop_transfers(&mut running).await;
-                                    self.settle(&tasks, &mut finished, &mut done);
+                                    self.settle(&tasks, &mut flushing, &mut finished, &mut done).await;
                                     return Err(Stop::Failed(format!("{}: {e}", tasks[i].id)));
                                 }
                             }
@@ -880,23 +899,19 @@ impl Runner<'_> {
                     _ = tokio::time::sleep(Duration::from_millis(250)) => {}
                 }
             }
-            // Journal finished transfers in batches; their dependents start only once journaled.
-            if !finished.is_empty()
-                && (finished.len() >= 64
-                    || running.is_empty()
-                    || last_flush.elapsed() >= Duration::from_secs(1))
-            {
-                self.journal_transfers(&tasks, &finished)?;
-                for (i, _) in std::mem::take(&mut finished) {
-                    self.complete(i, &graph, &mut done, &mut waiting, &mut ready);
-                }
-                last_flush = Instant::now();
+            // Finished transfers are flushed in batches (one flush of the filesystem for all of
+            // a batch, while the next transfers run), then journaled; their dependents start
+            // only once journaled. A batch is whatever finished while the last flush ran.
+            if flushing.is_none() && !finished.is_empty() {
+                let batch = std::mem::take(&mut finished);
+                flushing = Some((tokio::spawn(self.flush()), batch));
             }
             if last_check.elapsed() >= Duration::from_millis(500) {
                 last_check = Instant::now();
                 if let Err(stop) = self.check_stop() {
                     stop_transfers(&mut running).await;
-                    self.settle(&tasks, &mut finished, &mut done);
+                    self.settle(&tasks, &mut flushing, &mut finished, &mut done)
+                        .await;
                     return Err(stop);
                 }
                 self.update_progress(&done)?;
@@ -905,7 +920,8 @@ impl Runner<'_> {
                 last_lease = Instant::now();
                 if let Err(stop) = self.renew_lease().await {
                     stop_transfers(&mut running).await;
-                    self.settle(&tasks, &mut finished, &mut done);
+                    self.settle(&tasks, &mut flushing, &mut finished, &mut done)
+                        .await;
                     return Err(stop);
                 }
             }
@@ -982,18 +998,60 @@ impl Runner<'_> {
     /// A stopping job journals the transfers that finished but were not journaled yet and
     /// records its progress, so that SHOW BACKUP / SHOW RESTORE count what its summary counts
     /// (best effort: the job stops either way).
-    fn settle(
+    /// Before a job stops: the transfers that finished are flushed and journaled (a resume
+    /// will not redo them), if the flush succeeds; nothing unflushed is ever journaled.
+    async fn settle(
         &mut self,
         tasks: &[crate::plan::Task],
+        flushing: &mut Option<Flushing>,
         finished: &mut Vec<(usize, Entry)>,
         done: &mut [bool],
     ) {
-        if !finished.is_empty() && self.journal_transfers(tasks, finished).is_ok() {
+        if let Some((flush, batch)) = flushing.take() {
+            finished.extend(batch);
+            // The flush in flight is not enough for what finished since: flush again.
+            let _ = flush.await;
+        }
+        if !finished.is_empty()
+            && self.flush().await.is_ok()
+            && self.journal_transfers(tasks, finished).is_ok()
+        {
             for (i, _) in finished.drain(..) {
                 done[i] = true;
             }
         }
         let _ = self.update_progress(done);
+    }
+
+    /// Makes finished transfers durable, before the journal records them: for a backup the
+    /// repository's objects (`Repository::flush`), for a restore the downloaded rowset files
+    /// (one flush of the cluster's filesystem). One flush serves a whole batch.
+    fn flush(&self) -> impl Future<Output = std::result::Result<(), String>> + Send + 'static {
+        let repo = self.repo.clone();
+        let root = self.engine.root().to_path_buf();
+        let kind = self.plan.kind;
+        async move {
+            // Feature `faults` only: a pause between "written" and "flushed", so that a test
+            // can kill the process exactly there.
+            #[cfg(feature = "faults")]
+            if let Some(ms) = std::env::var("SRBACKUP_PAUSE_BEFORE_FLUSH_MS")
+                .ok()
+                .and_then(|v| v.parse::<u64>().ok())
+            {
+                eprintln!("pausing {ms} ms before flushing");
+                tokio::time::sleep(Duration::from_millis(ms)).await;
+            }
+            match kind {
+                JobKind::Backup => repo.flush().await.map_err(|e| e.to_string()),
+                JobKind::Restore => tokio::task::spawn_blocking(move || {
+                    crate::engine::storage::sync_filesystem(&root)
+                        .map_err(|e| format!("{}: {e}", root.display()))
+                })
+                .await
+                .map_err(|e| e.to_string())
+                .and_then(|r| r),
+            }
+        }
     }
 
     /// Renews the repository lease; a lost one stops the job (see `Repository::refresh`).
@@ -1055,6 +1113,12 @@ impl Runner<'_> {
 /// Stops the transfers still running and waits until each has ended, so that a job undone
 /// next finds every file they wrote (a blocking copy they started removes its own file when
 /// it ends later: see `repo::transfer`'s `Landing`).
+/// A flush in flight and the finished transfers it makes durable.
+type Flushing = (
+    tokio::task::JoinHandle<std::result::Result<(), String>>,
+    Vec<(usize, Entry)>,
+);
+
 async fn stop_transfers(running: &mut JoinSet<TransferResult>) {
     running.abort_all();
     while running.join_next().await.is_some() {}

@@ -389,6 +389,23 @@ impl Repository {
         }
     }
 
+    /// Makes every object this handle (or anyone) wrote into a local repository durable, with
+    /// one flush of its filesystem: uploads do not flush one by one, and the executor calls
+    /// this once per batch of finished uploads, before its journal records them and long
+    /// before a manifest names them. Remote stores acknowledge a write only once it is
+    /// durable: nothing to do.
+    pub async fn flush(&self) -> Result<()> {
+        let Some(root) = self.local_root.clone() else {
+            return Ok(());
+        };
+        let at = root.clone();
+        tokio::task::spawn_blocking(move || crate::engine::storage::sync_filesystem(&at))
+            .await
+            .map_err(std::io::Error::other)
+            .and_then(|r| r)
+            .map_err(|source| RepoError::Io { path: root, source })
+    }
+
     /// Flushes a just-written key of a local repository (file and directory) to disk. Remote
     /// stores acknowledge a write only once it is durable.
     pub(super) async fn make_durable(&self, key: &str) -> Result<()> {
@@ -481,6 +498,12 @@ impl Repository {
     }
 
     /// The directory of a local repository.
+    /// Whether the repository is a directory on this machine (its transfers are bound by the
+    /// disk and the CPU, not by a network).
+    pub fn is_local(&self) -> bool {
+        self.local_root.is_some()
+    }
+
     pub(super) fn local_root(&self) -> Option<&std::path::Path> {
         self.local_root.as_deref()
     }

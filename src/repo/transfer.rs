@@ -270,7 +270,8 @@ impl Repository {
                 Ok(_) | Err(object_store::Error::AlreadyExists { .. }) => {}
                 Err(e) => return Err(self.err(format!("uploading {key}"), e)),
             }
-            self.make_durable(key.as_ref()).await?;
+            // Not flushed here: the executor flushes a batch of objects with one
+            // `Repository::flush` before its journal records them (see `flush`).
             return Ok(Uploaded {
                 encoding,
                 bytes,
@@ -313,7 +314,6 @@ impl Repository {
             .finish()
             .await
             .map_err(|e| self.err(format!("completing the upload of {key}"), e))?;
-        self.make_durable(key.as_ref()).await?;
         Ok(Uploaded {
             encoding,
             bytes,
@@ -323,7 +323,9 @@ impl Repository {
     }
 
     /// Fetches `file` into a new file at `dest` (which must not exist), verifying its size and
-    /// hash; on any failure `dest` is removed.
+    /// hash; on any failure `dest` is removed. `dest` is not flushed: the caller flushes its
+    /// filesystem once for a batch of files (`engine::storage::sync_filesystem`) before
+    /// anything names them.
     pub async fn download_file(&self, file: &FileEntry, dest: &Path) -> Result<()> {
         let mut attempt = 1;
         loop {
@@ -363,8 +365,10 @@ impl Repository {
     }
 
     /// Local repository, stored as is: the kernel copies the file (copy_file_range), then the
-    /// copy is hashed and fsynced in its staging name, and a hard link publishes it under its
-    /// hash (create-if-absent, like the object store's own local writes).
+    /// copy is hashed in its staging name, and a hard link publishes it under its hash
+    /// (create-if-absent, like the object store's own local writes). Nothing is flushed here:
+    /// the caller flushes a batch of objects at once with [`Repository::flush`] before it
+    /// records them, and until a manifest names an object no one trusts it unread.
     async fn upload_local(
         &self,
         root: &Path,
@@ -409,7 +413,6 @@ impl Repository {
                             format!("expected SHA-256 {expected}, found {actual}"),
                         ));
                     }
-                    std::fs::File::open(&staging)?.sync_all()?;
                     if replace {
                         // Over a damaged object: rename replaces it in one step.
                         std::fs::rename(&staging, &target)?;
@@ -420,7 +423,7 @@ impl Repository {
                             Err(e) => return Err(e),
                         }
                     }
-                    std::fs::File::open(dir)?.sync_all()
+                    Ok(())
                 })();
                 let _ = std::fs::remove_file(&staging);
                 // After the copy only the repository side is written or read.
@@ -462,7 +465,8 @@ impl Repository {
         }
     }
 
-    /// Local repository, stored as is: kernel copy into `dest`, then hash and fsync it there.
+    /// Local repository, stored as is: kernel copy into `dest`, then hash it there. The
+    /// caller flushes `dest` (with its batch) before anything names it.
     async fn download_local(&self, root: &Path, file: &FileEntry, dest: &Path) -> Result<()> {
         let key = format::object_key(&file.sha256, Encoding::None);
         super::confined::check(root, &key).map_err(|e| io_err(&root.join(&key), e))?;
@@ -488,7 +492,6 @@ impl Repository {
             }
             let copied = std::fs::copy(&src, &target)?;
             let sum = hash_file(&target)?;
-            std::fs::File::open(&target)?.sync_all()?;
             Ok((sum, copied))
         })
         .await
@@ -519,11 +522,7 @@ impl Repository {
     /// Streams an object, decoding and hashing it, into `dest` (a new file) or nowhere.
     async fn fetch(&self, file: &FileEntry, dest: Option<&Path>) -> Result<()> {
         let key = ObjectPath::from(format::object_key(&file.sha256, file.encoding));
-        let got = self
-            .store
-            .get(&key)
-            .await
-            .map_err(|e| self.err(format!("downloading {key}"), e))?;
+        let (expected, mut stream) = self.body(&key, file.stored_bytes).await?;
         let (tx, mut rx) = mpsc::channel::<Bytes>(4);
         let target = dest.map(Path::to_path_buf);
         let encoding = file.encoding;
@@ -566,14 +565,10 @@ impl Repository {
             hashing.flush()?;
             let (inner, sum, bytes) = hashing.finish();
             drop(inner);
-            if let Some(out) = out {
-                out.sync_all()?;
-            }
+            drop(out);
             Ok((sum, bytes))
         });
-        let expected = got.range.end - got.range.start;
         let mut received = 0u64;
-        let mut stream = got.into_stream();
         let mut failed = None;
         while let Some(chunk) = stream.next().await {
             match chunk {
@@ -585,11 +580,12 @@ impl Repository {
                     }
                 }
                 Err(e) => {
-                    failed = Some(self.err(format!("downloading {key}"), e));
+                    failed = Some(e);
                     break;
                 }
             }
         }
+        drop(stream);
         drop(tx);
         // A body that ends early without an error is a transport fault, worth another try.
         if failed.is_none() && received != expected {
@@ -632,6 +628,71 @@ impl Repository {
             landing.keep();
         }
         Ok(())
+    }
+}
+
+/// Objects of a remote store larger than this are fetched with ranged GETs, several at once:
+/// one stream per object leaves a fast link idle while a server sends it slowly.
+const RANGED_ABOVE: u64 = 16 * 1024 * 1024;
+/// The size of one ranged GET.
+const RANGE_BYTES: u64 = 8 * 1024 * 1024;
+/// Ranged GETs of one object in flight at once (with the channel, one download holds at most
+/// about this many ranges plus 4 chunks in memory).
+const RANGES_IN_FLIGHT: usize = 3;
+
+type Body = futures::stream::BoxStream<'static, Result<Bytes>>;
+
+impl Repository {
+    /// An object's stored bytes in order, with how many there are: one GET, or, for a large
+    /// object of a remote store, ranged GETs of [`RANGE_BYTES`], [`RANGES_IN_FLIGHT`] at once.
+    /// `stored` is the size the manifest declares; a ranged read checks the object has it.
+    async fn body(&self, key: &ObjectPath, stored: u64) -> Result<(u64, Body)> {
+        if self.is_local() || stored <= RANGED_ABOVE {
+            let got = self
+                .store
+                .get(key)
+                .await
+                .map_err(|e| self.err(format!("downloading {key}"), e))?;
+            let expected = got.range.end - got.range.start;
+            let repo = self.clone();
+            let what = format!("downloading {key}");
+            let stream = got
+                .into_stream()
+                .map(move |c| c.map_err(|e| repo.err(what.clone(), e)));
+            return Ok((expected, stream.boxed()));
+        }
+        let ranges: Vec<std::ops::Range<u64>> = (0..stored)
+            .step_by(RANGE_BYTES as usize)
+            .map(|start| start..(start + RANGE_BYTES).min(stored))
+            .collect();
+        let repo = self.clone();
+        let key = key.clone();
+        let stream = futures::stream::iter(ranges)
+            .map(move |range| {
+                let (repo, key) = (repo.clone(), key.clone());
+                async move {
+                    let what = format!("downloading {key}");
+                    let options = object_store::GetOptions {
+                        range: Some(range.clone().into()),
+                        ..Default::default()
+                    };
+                    let got = repo
+                        .store
+                        .get_opts(&key, options)
+                        .await
+                        .map_err(|e| repo.err(what.clone(), e))?;
+                    if got.meta.size != stored {
+                        return Err(RepoError::Corrupt {
+                            what: format!("object {key}"),
+                            expected: format!("{stored} stored bytes"),
+                            actual: format!("{} stored bytes", got.meta.size),
+                        });
+                    }
+                    got.bytes().await.map_err(|e| repo.err(what, e))
+                }
+            })
+            .buffered(RANGES_IN_FLIGHT);
+        Ok((stored, stream.boxed()))
     }
 }
 
