@@ -1,5 +1,6 @@
 //! A writer that hashes what passes through it, so a checksum costs no second read. Rowset
-//! files are hashed as they are written; downloads as they are decoded.
+//! files are hashed as they are written; downloads as they are decoded. And the hash of a
+//! file already written, where it must be read back.
 
 use std::io::Write;
 
@@ -36,4 +37,22 @@ impl<W: Write> Write for HashingWriter<W> {
     fn flush(&mut self) -> std::io::Result<()> {
         self.inner.flush()
     }
+}
+
+/// SHA-256 (hex) and length of a file's content, read in 1 MiB blocks.
+pub fn hash_file(path: &std::path::Path) -> std::io::Result<(String, u64)> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(path)?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1024 * 1024];
+    let mut total = 0u64;
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+        total += n as u64;
+    }
+    Ok((hex::encode(hasher.finalize()), total))
 }

@@ -491,3 +491,111 @@ fn a_load_touching_thousands_of_tablets_keeps_few_files_open_and_leaves_no_garba
     );
     assert_eq!(checksum(&c, "wide.t"), checksum(&c, "wide_back.t"));
 }
+
+#[test]
+fn a_resumed_backup_checks_again_what_its_journal_holds() {
+    let c = cluster();
+    let before = all_checksums(&c, "sr_hub");
+    throttle(&c, 8);
+    let mut child = spawn(&c, &["sql", "BACKUP DATABASE sr_hub SNAPSHOT bitrot TO r"]);
+    let job = wait_for_progress(&c, "backup", 6);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let cat = catalog::Catalog::open(&c.path.join("catalog.db")).unwrap();
+    let journaled = cat.view().journal(job.id).unwrap();
+    assert!(
+        journaled.keys().any(|t| t.starts_with("upload")),
+        "{journaled:?}"
+    );
+    drop(cat);
+    // Every object is damaged while no process runs the job, the journaled ones included
+    // (flushed, but no manifest names them yet).
+    lose_unflushed(&files_under(&c.repo.join("objects"), &|_| true));
+    throttle(&c, 0);
+    let (ok, out, err) = srbackup(&c.path, &["resume"]);
+    assert!(ok && out.contains("FINISHED"), "{out}\n{err}");
+    assert!(
+        format!("{out}{err}").contains("damaged since; they are sent again"),
+        "{out}\n{err}"
+    );
+    let (ok, out, err) = srbackup(&c.path, &["verify", "r", "bitrot"]);
+    assert!(ok, "{out}\n{err}");
+    sql(&c, "RESTORE SNAPSHOT bitrot FROM r DATABASE sr_hub AS back");
+    assert_eq!(all_checksums(&c, "back"), before);
+}
+
+#[test]
+fn a_resumed_restore_fetches_again_what_was_damaged_since_it_landed() {
+    let c = cluster();
+    let before = all_checksums(&c, "sr_hub");
+    sql(&c, "BACKUP DATABASE sr_hub SNAPSHOT base TO r");
+    throttle(&c, 8);
+    let mut child = spawn(
+        &c,
+        &[
+            "sql",
+            "RESTORE SNAPSHOT base FROM r DATABASE sr_hub AS back",
+        ],
+    );
+    let job = wait_for_progress(&c, "restore", 10);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let cat = catalog::Catalog::open(&c.path.join("catalog.db")).unwrap();
+    let journaled = cat.view().journal(job.id).unwrap();
+    assert!(
+        journaled.keys().any(|t| t.starts_with("download")),
+        "{journaled:?}"
+    );
+    drop(cat);
+    lose_unflushed(&files_under(&c.path.join("data"), &|name| {
+        name.starts_with('R')
+    }));
+    throttle(&c, 0);
+    let (ok, out, err) = srbackup(&c.path, &["resume"]);
+    assert!(ok && out.contains("FINISHED"), "{out}\n{err}");
+    assert!(
+        format!("{out}{err}").contains("removed or changed since; they are downloaded again"),
+        "{out}\n{err}"
+    );
+    assert_eq!(all_checksums(&c, "back"), before);
+}
+
+#[test]
+fn a_load_killed_midway_leaves_nothing_once_the_cluster_is_opened_again() {
+    let c = cluster();
+    sql(
+        &c,
+        "CREATE DATABASE wide; CREATE TABLE wide.t (k BIGINT NOT NULL, p INT NOT NULL, v DOUBLE) \
+         DUPLICATE KEY (k) PARTITION BY p DISTRIBUTED BY HASH (k) BUCKETS 10",
+    );
+    let data = c.path.join("data");
+    let before = files_under(&data, &|_| true);
+    // A load that spills (a tiny buffer) and is killed once its first runs are on disk.
+    let mut child = std::process::Command::new(BIN)
+        .arg("--cluster")
+        .arg(&c.path)
+        .args([
+            "sql",
+            "INSERT INTO wide.t SELECT value, value % 50, value / 3.0 FROM generate_series(1, 3000000)",
+        ])
+        .env("SRBACKUP_LOAD_BUFFER_BYTES", "100000")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    while files_under(&data, &|name| name.ends_with(".arrows")).len() < 3 {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(120),
+            "the load never spilled"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(files_under(&data, &|_| true).len() > before.len());
+    // The next command opens the cluster, finds the dead load and removes what it wrote.
+    let out = sql(&c, "SELECT count(*) FROM wide.t");
+    assert!(out.contains("| 0 "), "{out}");
+    assert_eq!(files_under(&data, &|_| true), before);
+}

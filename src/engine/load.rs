@@ -566,10 +566,26 @@ where
     )
     .await;
     if result.is_err() {
-        // The load's files are garbage now; dropping its registration lets GC remove them.
+        // The load's files are garbage now: removed here (a failed commit, a conflict, a bad
+        // row late in the input), then its registration is dropped. Should the process die
+        // first, the next open of the cluster removes them (`maintenance::collect_dead_loads`).
+        remove_load_files(&engine.file_path(&format!("data/{}", object.id)), load_id);
         let _ = engine.catalog().write(|tx| tx.end_load(load_id));
     }
     result
+}
+
+/// Removes every file of load `load_id` (`L<id>-…`) from the table directory `dir`.
+fn remove_load_files(dir: &std::path::Path, load_id: i64) {
+    let prefix = format!("L{load_id}-");
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if entry.file_name().to_string_lossy().starts_with(&prefix) {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
 }
 
 #[allow(clippy::too_many_arguments)]

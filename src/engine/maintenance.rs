@@ -191,6 +191,20 @@ pub fn collect_garbage(engine: &mut Engine) -> Result<GcReport> {
     Ok(report)
 }
 
+/// Removes what loads that died (a process killed mid-load) left: when the catalog still
+/// registers a load whose process is gone, the data directories are scanned for files nothing
+/// references ([`collect_orphans`]: unreferenced files of dead loads, spilled runs included)
+/// and the dead registrations are dropped. Cheap when no load died: one query, no scan.
+pub fn collect_dead_loads(engine: &mut Engine) -> Result<Option<GcReport>> {
+    let loads = engine.catalog().read(|conn| conn.loads())?;
+    if loads.iter().all(|(_, process)| process.is_alive()) {
+        return Ok(None);
+    }
+    let mut report = GcReport::default();
+    collect_orphans(engine, &mut report)?;
+    Ok(Some(report))
+}
+
 /// Deletes the rows and files of retired rowsets no pin holds (what DROP, TRUNCATE, a merge
 /// or an undone restore left behind). Cheap: one indexed query, no directory scan.
 pub fn collect_retired(engine: &mut Engine) -> Result<GcReport> {

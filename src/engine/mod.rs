@@ -122,11 +122,15 @@ impl Engine {
             source: e,
         })?;
         let catalog = Catalog::open(&catalog_path(&root))?;
-        Ok(Engine {
+        let mut engine = Engine {
             root,
             catalog,
             visible: None,
-        })
+        };
+        // A load killed mid-way left files only this cleans up; best effort (a busy catalog
+        // or a read-only directory leaves them for the next open).
+        let _ = maintenance::collect_dead_loads(&mut engine);
+        Ok(engine)
     }
 
     pub fn root(&self) -> &Path {

@@ -579,6 +579,8 @@ async fn run_claimed(
         settings,
         journal,
         manifest: None,
+        manifest_files: HashMap::new(),
+        staged_tablets: HashMap::new(),
         lease: None,
         progress,
         deadline,
@@ -688,6 +690,10 @@ struct Runner<'e> {
     journal: Journal,
     /// Restore: the snapshot's manifest.
     manifest: Option<Arc<Manifest>>,
+    /// Restore: the manifest's files by SHA-256 (each download looks its file up).
+    manifest_files: HashMap<String, crate::repo::format::FileEntry>,
+    /// Restore: each staged object's tablet ids by (partition, bucket), read once.
+    staged_tablets: HashMap<i64, HashMap<(String, i64), i64>>,
     lease: Option<Lease>,
     progress: &'e dyn Progress,
     deadline: chrono::DateTime<chrono::Utc>,
@@ -784,10 +790,17 @@ impl Runner<'_> {
             }
         }
         if self.plan.kind == JobKind::Restore {
-            self.manifest = Some(Arc::new(self.restore_manifest().await?));
+            let manifest = self.restore_manifest().await?;
+            self.manifest_files = manifest
+                .files
+                .iter()
+                .map(|f| (f.sha256.to_string(), f.clone()))
+                .collect();
+            self.manifest = Some(Arc::new(manifest));
         }
-        if self.plan.kind == JobKind::Backup {
-            self.recheck_uploads().await?;
+        match self.plan.kind {
+            JobKind::Backup => self.recheck_uploads().await?,
+            JobKind::Restore => self.recheck_downloads().await?,
         }
         let tasks = self.plan.tasks.clone();
         let graph = TaskGraph::new(&tasks).map_err(Stop::Failed)?;
@@ -817,6 +830,8 @@ impl Runner<'_> {
         let mut finished: Vec<(usize, Entry)> = Vec::new();
         // The batch being flushed (one at a time, beside the transfers that go on).
         let mut flushing: Option<Flushing> = None;
+        // When the oldest transfer not yet in a flush finished.
+        let mut oldest: Option<Instant> = None;
         let remote = !self.repo.is_local();
         let mut last_check = Instant::now();
         let mut last_lease = Instant::now();
@@ -896,15 +911,31 @@ impl Runner<'_> {
                             }
                         }
                     }
-                    _ = tokio::time::sleep(Duration::from_millis(250)) => {}
+                    _ = tokio::time::sleep(TICK) => {}
                 }
             }
             // Finished transfers are flushed in batches (one flush of the filesystem for all of
             // a batch, while the next transfers run), then journaled; their dependents start
-            // only once journaled. A batch is whatever finished while the last flush ran.
-            if flushing.is_none() && !finished.is_empty() {
-                let batch = std::mem::take(&mut finished);
-                flushing = Some((tokio::spawn(self.flush()), batch));
+            // only once journaled. A batch starts when no flush runs and it is big enough (in
+            // files or bytes), old enough, or the last one.
+            if finished.is_empty() {
+                oldest = None;
+            } else {
+                let since = *oldest.get_or_insert_with(Instant::now);
+                let bytes: u64 = finished
+                    .iter()
+                    .map(|(i, _)| tasks::file_size(&tasks[*i].action))
+                    .sum();
+                if flushing.is_none()
+                    && (finished.len() >= FLUSH_FILES
+                        || bytes >= FLUSH_BYTES
+                        || since.elapsed() >= FLUSH_AFTER
+                        || running.is_empty())
+                {
+                    let batch = std::mem::take(&mut finished);
+                    oldest = None;
+                    flushing = Some((tokio::spawn(self.flush()), batch));
+                }
             }
             if last_check.elapsed() >= Duration::from_millis(500) {
                 last_check = Instant::now();
@@ -932,10 +963,87 @@ impl Runner<'_> {
         Ok(())
     }
 
+    /// A resumed restore's downloads from before it stopped are read back and hashed: a file
+    /// removed or changed in the cluster directory since (it sits in a staged table no one
+    /// reads yet) would otherwise go live as it is. One that is gone or damaged leaves its
+    /// staged table and its journal entry, and is fetched again. Once the commit is journaled
+    /// the files are live, and nothing is checked.
+    async fn recheck_downloads(&mut self) -> std::result::Result<(), Stop> {
+        let committed = self
+            .plan
+            .tasks
+            .iter()
+            .any(|t| matches!(t.action, Action::Commit { .. }) && self.journal.contains(&t.id));
+        if committed {
+            return Ok(());
+        }
+        let mut earlier = Vec::new();
+        for t in &self.plan.tasks {
+            if let (Action::Download { file, .. }, Some(Entry::Download(d))) =
+                (&t.action, self.journal.get(&t.id))
+            {
+                let staged = self.staged_id(&file.object)?;
+                let path = self.engine.file_path(&d.path);
+                earlier.push((t.id.clone(), staged, d.path.clone(), path, file.clone()));
+            }
+        }
+        if earlier.is_empty() {
+            return Ok(());
+        }
+        let checked: Vec<(String, i64, String, bool)> = futures::stream::iter(earlier)
+            .map(|(task, staged, relative, path, file)| async move {
+                let sound = tokio::task::spawn_blocking(move || {
+                    crate::hashing::hash_file(&path)
+                        .is_ok_and(|(sum, bytes)| sum == file.sha256 && bytes == file.size.0)
+                })
+                .await
+                .unwrap_or(false);
+                (task, staged, relative, sound)
+            })
+            .buffer_unordered(2)
+            .collect()
+            .await;
+        let damaged: Vec<(String, i64, String)> = checked
+            .into_iter()
+            .filter(|(_, _, _, sound)| !sound)
+            .map(|(task, staged, relative, _)| (task, staged, relative))
+            .collect();
+        if damaged.is_empty() {
+            return Ok(());
+        }
+        let job_id = self.job.id;
+        self.engine.catalog().write(|tx| {
+            let mut by_path: HashMap<i64, HashMap<String, i64>> = HashMap::new();
+            for (task, staged, relative) in &damaged {
+                if !by_path.contains_key(staged) {
+                    let rows = tx.object_all_rowsets(*staged)?;
+                    by_path.insert(*staged, rows.into_iter().map(|r| (r.path, r.id)).collect());
+                }
+                if let Some(id) = by_path[staged].get(relative) {
+                    tx.delete_rowset_row(*id)?;
+                }
+                tx.forget_task(job_id, task)?;
+            }
+            Ok(())
+        })?;
+        for (task, _, relative) in &damaged {
+            let _ = std::fs::remove_file(self.engine.file_path(relative));
+            self.journal.remove(task);
+        }
+        self.progress.note(&format!(
+            "{} files downloaded before the job stopped were removed or changed since; they are downloaded again",
+            damaged.len()
+        ));
+        Ok(())
+    }
+
     /// A resumed backup's uploads from before it stopped are not trusted blindly: while no
     /// process held its lease (it died), a GC may have deleted the objects no snapshot named
-    /// yet. Each one is looked for again (its stored size too); one that is gone runs again.
-    /// Once the manifest is written the objects are named, and nothing is checked.
+    /// yet, or anyone may have damaged them. Each one is checked again as an object found in
+    /// the repository is before it is reused (`Repository::stored_object_is_sound`: its
+    /// stored size, and read back whole unless a manifest names it unchanged); one that is
+    /// gone or damaged runs again. Once the manifest is written the objects are named, and
+    /// nothing is checked.
     async fn recheck_uploads(&mut self) -> std::result::Result<(), Stop> {
         let written = self.plan.tasks.iter().any(|t| {
             matches!(t.action, Action::WriteManifest { .. }) && self.journal.contains(&t.id)
@@ -950,7 +1058,7 @@ impl Runner<'_> {
             {
                 let hash = crate::repo::format::Sha256::parse(&file.sha256)
                     .map_err(|e| Stop::Failed(e.to_string()))?;
-                earlier.push((t.id.clone(), hash, u.encoding, u.stored_bytes));
+                earlier.push((t.id.clone(), hash, u.encoding, u.stored_bytes, u.bytes));
             }
         }
         if earlier.is_empty() {
@@ -959,11 +1067,10 @@ impl Runner<'_> {
         let repo = &self.repo;
         let found: Vec<(String, std::result::Result<bool, RepoError>)> =
             futures::stream::iter(earlier)
-                .map(|(task, hash, encoding, stored)| async move {
+                .map(|(task, hash, encoding, stored, bytes)| async move {
                     let here = repo
-                        .stored_size(&hash, encoding)
-                        .await
-                        .map(|size| size == Some(stored));
+                        .stored_object_is_sound(&hash, encoding, stored, bytes)
+                        .await;
                     (task, here)
                 })
                 .buffer_unordered(16)
@@ -989,7 +1096,7 @@ impl Runner<'_> {
             self.journal.remove(task);
         }
         self.progress.note(&format!(
-            "{} files uploaded before the job stopped are no longer in the repository; they are sent again",
+            "{} files uploaded before the job stopped are no longer in the repository, or were damaged since; they are sent again",
             gone.len()
         ));
         Ok(())
@@ -1113,6 +1220,17 @@ impl Runner<'_> {
 /// Stops the transfers still running and waits until each has ended, so that a job undone
 /// next finds every file they wrote (a blocking copy they started removes its own file when
 /// it ends later: see `repo::transfer`'s `Landing`).
+/// A batch of finished transfers is flushed once it holds this many files, …
+const FLUSH_FILES: usize = 512;
+/// … or this many bytes (so that the disk starts writing early), …
+const FLUSH_BYTES: u64 = 256 * 1024 * 1024;
+/// … or its oldest transfer finished this long ago (each flush of a filesystem costs the
+/// same whatever it holds: small files wait to share one).
+const FLUSH_AFTER: Duration = Duration::from_millis(200);
+/// How often the run loop looks at cancels, timeouts, the lease and the batch's age when no
+/// transfer finishes.
+const TICK: Duration = Duration::from_millis(50);
+
 /// A flush in flight and the finished transfers it makes durable.
 type Flushing = (
     tokio::task::JoinHandle<std::result::Result<(), String>>,

@@ -51,7 +51,7 @@ impl Runner<'_> {
     }
 
     /// The staged object a restore created for `target`.
-    fn staged_id(&self, target: &str) -> Result<i64, Stop> {
+    pub(super) fn staged_id(&self, target: &str) -> Result<i64, Stop> {
         self.stage_of(target).map(|s| s.staged_id)
     }
 
@@ -143,10 +143,8 @@ impl Runner<'_> {
             Action::Download { file, .. } => {
                 let staged = self.staged_id(&file.object)?;
                 let entry = self
-                    .manifest()?
-                    .files
-                    .iter()
-                    .find(|f| f.sha256.as_str() == file.sha256)
+                    .manifest_files
+                    .get(&file.sha256)
                     .cloned()
                     .ok_or_else(|| {
                         failed(format!("file {} is not in the manifest", file.sha256))
@@ -201,9 +199,10 @@ impl Runner<'_> {
                 ));
             }
         }
+        let tablets = &mut self.staged_tablets;
         self.engine.catalog().try_write(|tx| -> Result<(), Stop> {
-            // Tablet ids by (partition, bucket), read once per staged object of the batch.
-            let mut tablets: HashMap<i64, HashMap<(String, i64), i64>> = HashMap::new();
+            // Tablet ids by (partition, bucket), read once per staged object of the job (a
+            // staged object's tablets are made by its stage task, before any download).
             for (staged, file, version, path) in &ingests {
                 if !tablets.contains_key(staged) {
                     tablets.insert(*staged, tx.tablet_ids(*staged)?);
@@ -732,8 +731,9 @@ fn skeleton(
                 .ok_or_else(|| failed(format!("{} was dropped during the backup", o.name)))?;
             let mut partitions = Vec::new();
             if !matches!(row.def, ObjectDef::View { .. }) {
+                let selected: std::collections::HashSet<&String> = o.partitions.iter().collect();
                 for p in conn.partitions(row.id)? {
-                    if !o.partitions.contains(&p.name) {
+                    if !selected.contains(&p.name) {
                         continue;
                     }
                     let by_bucket = tablets

@@ -633,16 +633,6 @@ impl Repository {
         Ok(None)
     }
 
-    /// The stored size of the object holding `hash` in `encoding`, if it is there.
-    pub async fn stored_size(&self, hash: &Sha256, encoding: Encoding) -> Result<Option<u64>> {
-        let key = ObjectPath::from(format::object_key(hash, encoding));
-        match self.store.head(&key).await {
-            Ok(meta) => Ok(Some(meta.size)),
-            Err(object_store::Error::NotFound { .. }) => Ok(None),
-            Err(e) => Err(self.err(format!("checking {key}"), e)),
-        }
-    }
-
     /// Every object key under `objects/`, with its size.
     pub async fn list_objects(&self) -> Result<BTreeMap<String, u64>> {
         self.store

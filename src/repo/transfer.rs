@@ -170,6 +170,31 @@ impl Repository {
         }
     }
 
+    /// Whether the object stored under `hash` in `encoding` is there, `stored_bytes` long and
+    /// sound by the rules of [`Repository::existing_is_sound`] (trusted unread only when a
+    /// manifest names it and it is unchanged since; otherwise read back whole). A resumed
+    /// backup asks this of every upload its journal recorded before it stopped: the files
+    /// could have been damaged or removed since.
+    pub async fn stored_object_is_sound(
+        &self,
+        hash: &Sha256,
+        encoding: Encoding,
+        stored_bytes: u64,
+        file_bytes: u64,
+    ) -> Result<bool> {
+        let key = ObjectPath::from(format::object_key(hash, encoding));
+        let meta = match self.store.head(&key).await {
+            Ok(meta) => meta,
+            Err(object_store::Error::NotFound { .. }) => return Ok(false),
+            Err(e) => return Err(self.err(format!("checking {key}"), e)),
+        };
+        if meta.size != stored_bytes {
+            return Ok(false);
+        }
+        self.existing_is_sound(hash, encoding, &meta, file_bytes)
+            .await
+    }
+
     /// Whether an object already stored under `hash` may stand for a file of `file_bytes`
     /// bytes without being read: it must be as long as the snapshots naming it recorded (an
     /// object stored as is, as long as the file), and unchanged since the newest of them was
@@ -522,7 +547,7 @@ impl Repository {
     /// Streams an object, decoding and hashing it, into `dest` (a new file) or nowhere.
     async fn fetch(&self, file: &FileEntry, dest: Option<&Path>) -> Result<()> {
         let key = ObjectPath::from(format::object_key(&file.sha256, file.encoding));
-        let (expected, mut stream) = self.body(&key, file.stored_bytes).await?;
+        let (expected, mut stream) = self.body(&key, file).await?;
         let (tx, mut rx) = mpsc::channel::<Bytes>(4);
         let target = dest.map(Path::to_path_buf);
         let encoding = file.encoding;
@@ -646,7 +671,8 @@ impl Repository {
     /// An object's stored bytes in order, with how many there are: one GET, or, for a large
     /// object of a remote store, ranged GETs of [`RANGE_BYTES`], [`RANGES_IN_FLIGHT`] at once.
     /// `stored` is the size the manifest declares; a ranged read checks the object has it.
-    async fn body(&self, key: &ObjectPath, stored: u64) -> Result<(u64, Body)> {
+    async fn body(&self, key: &ObjectPath, file: &FileEntry) -> Result<(u64, Body)> {
+        let stored = file.stored_bytes;
         if self.is_local() || stored <= RANGED_ABOVE {
             let got = self
                 .store
@@ -667,9 +693,10 @@ impl Repository {
             .collect();
         let repo = self.clone();
         let key = key.clone();
+        let sha256 = file.sha256.to_string();
         let stream = futures::stream::iter(ranges)
             .map(move |range| {
-                let (repo, key) = (repo.clone(), key.clone());
+                let (repo, key, sha256) = (repo.clone(), key.clone(), sha256.clone());
                 async move {
                     let what = format!("downloading {key}");
                     let options = object_store::GetOptions {
@@ -684,8 +711,8 @@ impl Repository {
                     if got.meta.size != stored {
                         return Err(RepoError::Corrupt {
                             what: format!("object {key}"),
-                            expected: format!("{stored} stored bytes"),
-                            actual: format!("{} stored bytes", got.meta.size),
+                            expected: format!("{sha256} ({stored} bytes stored)"),
+                            actual: format!("an object of {} bytes", got.meta.size),
                         });
                     }
                     got.bytes().await.map_err(|e| repo.err(what, e))
@@ -788,17 +815,7 @@ impl<W: Write> Write for Bounded<W> {
 
 /// SHA-256 of a file's content, as hex.
 fn hash_file(path: &Path) -> std::io::Result<String> {
-    let mut file = std::fs::File::open(path)?;
-    let mut hasher = Hasher::new();
-    let mut buf = vec![0u8; 1024 * 1024];
-    loop {
-        let n = file.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-    }
-    Ok(hex::encode(hasher.finalize()))
+    crate::hashing::hash_file(path).map(|(sum, _)| sum)
 }
 
 async fn tracing_backoff(attempt: u32) {
