@@ -79,10 +79,15 @@ pub struct Settings {
     pub ssl_force_secure_transport: bool,
 }
 
+/// The cores this process may use, read once: `available_parallelism` reads the cgroup files
+/// at every call, and the executor asks for every task it starts.
 fn cores() -> usize {
-    std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(2)
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CORES.get_or_init(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2)
+    })
 }
 
 impl Default for Settings {

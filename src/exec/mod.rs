@@ -19,7 +19,7 @@ pub mod progress;
 pub mod target;
 mod tasks;
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -809,7 +809,10 @@ impl Runner<'_> {
         let mut waiting: Vec<usize> = (0..n)
             .map(|i| graph.dependencies(i).filter(|&d| !done[d]).count())
             .collect();
-        let mut ready: BTreeSet<usize> = (0..n).filter(|&i| !done[i] && waiting[i] == 0).collect();
+        let mut ready = Ready::new(&tasks);
+        for i in (0..n).filter(|&i| !done[i] && waiting[i] == 0) {
+            ready.insert(i);
+        }
         let transfers: Vec<usize> = (0..n).filter(|&i| is_transfer(&tasks[i].action)).collect();
         let (total_bytes, total_files) = (self.stats.bytes, self.stats.files);
         let what = match self.plan.kind {
@@ -837,37 +840,29 @@ impl Runner<'_> {
         let mut last_lease = Instant::now();
         self.update_progress(&done)?;
         loop {
-            // Start what can start, in plan order.
-            let mut progressed = true;
-            while progressed {
-                progressed = false;
-                for i in ready.clone() {
-                    let action = &tasks[i].action;
-                    let kind = action.kind();
-                    if is_transfer(action) {
-                        let busy = running_by_kind.get(kind).copied().unwrap_or(0);
-                        if busy >= self.settings.workers_for(kind, remote) {
-                            continue;
-                        }
-                        for &s in self.state_for(action) {
-                            self.set_state(s)?;
-                        }
-                        let work = self.transfer(i, &tasks[i])?;
-                        running.spawn(work);
-                        *running_by_kind.entry(kind).or_default() += 1;
-                        ready.remove(&i);
-                    } else {
-                        for &s in self.state_for(action) {
-                            self.set_state(s)?;
-                        }
-                        ready.remove(&i);
-                        self.check_stop()?;
-                        self.run_inline(&tasks[i]).await?;
-                        self.complete(i, &graph, &mut done, &mut waiting, &mut ready);
-                        progressed = true;
-                        self.update_progress(&done)?;
-                        break;
+            // Start what can start: coordinator tasks at once, in plan order; transfers in plan
+            // order up to their kind's workers. Only what starts is looked at (a job of a
+            // million files must not scan its ready transfers at every turn).
+            while let Some(i) = ready.inline.pop_first() {
+                let action = &tasks[i].action;
+                for &s in self.state_for(action) {
+                    self.set_state(s)?;
+                }
+                self.check_stop()?;
+                self.run_inline(&tasks[i]).await?;
+                self.complete(i, &graph, &mut done, &mut waiting, &mut ready);
+                self.update_progress(&done)?;
+            }
+            for (kind, queue) in ready.transfers.iter_mut() {
+                let limit = self.settings.workers_for(kind, remote);
+                while running_by_kind.get(kind).copied().unwrap_or(0) < limit {
+                    let Some(i) = queue.pop_first() else { break };
+                    for &s in self.state_for(&tasks[i].action) {
+                        self.set_state(s)?;
                     }
+                    let work = self.transfer(i, &tasks[i])?;
+                    running.spawn(work);
+                    *running_by_kind.entry(kind).or_default() += 1;
                 }
             }
             if ready.is_empty() && running.is_empty() && finished.is_empty() && flushing.is_none() {
@@ -1176,7 +1171,7 @@ impl Runner<'_> {
         graph: &TaskGraph,
         done: &mut [bool],
         waiting: &mut [usize],
-        ready: &mut BTreeSet<usize>,
+        ready: &mut Ready,
     ) {
         done[i] = true;
         for d in graph.dependents(i) {
@@ -1230,6 +1225,44 @@ const FLUSH_AFTER: Duration = Duration::from_millis(200);
 /// How often the run loop looks at cancels, timeouts, the lease and the batch's age when no
 /// transfer finishes.
 const TICK: Duration = Duration::from_millis(50);
+
+/// Tasks whose dependencies are done, by how they run: coordinator tasks, and transfers per
+/// kind (each kind has its own number of workers). Each set is in plan order.
+struct Ready {
+    kinds: Vec<&'static str>,
+    inline: BTreeSet<usize>,
+    transfers: BTreeMap<&'static str, BTreeSet<usize>>,
+}
+
+impl Ready {
+    fn new(tasks: &[crate::plan::Task]) -> Ready {
+        Ready {
+            kinds: tasks
+                .iter()
+                .map(|t| {
+                    if is_transfer(&t.action) {
+                        t.action.kind()
+                    } else {
+                        ""
+                    }
+                })
+                .collect(),
+            inline: BTreeSet::new(),
+            transfers: BTreeMap::new(),
+        }
+    }
+
+    fn insert(&mut self, i: usize) {
+        match self.kinds[i] {
+            "" => self.inline.insert(i),
+            kind => self.transfers.entry(kind).or_default().insert(i),
+        };
+    }
+
+    fn is_empty(&self) -> bool {
+        self.inline.is_empty() && self.transfers.values().all(BTreeSet::is_empty)
+    }
+}
 
 /// A flush in flight and the finished transfers it makes durable.
 type Flushing = (
