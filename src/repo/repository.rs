@@ -284,6 +284,10 @@ pub struct Repository {
     /// What the readable snapshots recorded of every object they name, read once per handle
     /// when a backup first needs it (to judge an existing object before reusing it).
     stored_sizes: Arc<tokio::sync::OnceCell<std::collections::HashMap<String, Recorded>>>,
+    /// Memory the uploads through object_store may hold at once, in KiB (see
+    /// `transfer::UPLOAD_MEMORY`): however many workers run, chunks waiting to be sent stay
+    /// within it.
+    pub(super) upload_memory: Arc<tokio::sync::Semaphore>,
 }
 
 /// Upload and download rate limits shared by every transfer of a repository handle.
@@ -379,6 +383,9 @@ impl Repository {
             secrets: Arc::new(secrets_of(config)),
             limits: Arc::new(Limits::default()),
             stored_sizes: Arc::default(),
+            upload_memory: Arc::new(tokio::sync::Semaphore::new(
+                super::transfer::UPLOAD_MEMORY_KIB as usize,
+            )),
             direct_local: None,
             local_root: match &config.backend {
                 Backend::Local { path } => Some(

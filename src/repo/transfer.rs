@@ -36,6 +36,14 @@ const PARTS_IN_FLIGHT: usize = 2;
 const SINGLE_PUT_CHUNKS: usize = 2;
 /// Whole-file attempts on transient failures (object_store already retries each request).
 const ATTEMPTS: u32 = 5;
+/// The most one upload through object_store holds in memory: the chunks held while deciding
+/// between one PUT and multipart, the one being filled and the channel's, or the parts in
+/// flight (about 6 chunks).
+const UPLOAD_HOLDS: u64 = 6 * CHUNK as u64;
+/// Memory all uploads of a repository handle may hold at once (64 MiB, in KiB): an upload
+/// takes what it may hold (its file's size, at most [`UPLOAD_HOLDS`]) before it starts, so
+/// that eight workers of 16 MiB files do not hold 128 MiB.
+pub(super) const UPLOAD_MEMORY_KIB: u32 = 64 * 1024;
 
 /// What an upload did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -253,6 +261,18 @@ impl Repository {
             Encoding::None
         };
         let key = ObjectPath::from(format::object_key(hash, encoding));
+        let file_bytes = tokio::fs::metadata(path)
+            .await
+            .map_err(|e| io_err(path, e))?
+            .len();
+        let kib = u32::try_from(file_bytes.min(UPLOAD_HOLDS).div_ceil(1024))
+            .unwrap_or(UPLOAD_MEMORY_KIB)
+            .clamp(1, UPLOAD_MEMORY_KIB);
+        let _memory = self
+            .upload_memory
+            .acquire_many(kib)
+            .await
+            .map_err(|e| io_err(path, std::io::Error::other(e)))?;
         let (tx, mut rx) = mpsc::channel::<Bytes>(2);
         let source = path.to_path_buf();
         let producer = tokio::task::spawn_blocking(move || produce(&source, compression, tx));
