@@ -342,6 +342,13 @@ fn paused_before_flush(c: &Cluster, statement: &str) -> std::process::Child {
     child
 }
 
+/// Whether the job's journal holds an entry of a task whose id starts with `prefix`.
+fn journal_holds(c: &Cluster, job: i64, prefix: &str) -> bool {
+    let cat = catalog::Catalog::open(&c.path.join("catalog.db")).unwrap();
+    let journal = cat.view().journal(job).unwrap();
+    journal.keys().any(|t| t.starts_with(prefix))
+}
+
 /// What a power loss may do to files written but not flushed: half of them lose their
 /// content, the others keep their size but read as zeros.
 fn lose_unflushed(files: &[std::path::PathBuf]) {
@@ -388,13 +395,7 @@ fn a_backup_killed_between_written_and_flushed_names_no_unflushed_object() {
     assert!(!out.contains("torn"), "{out}");
     let job = latest_job(&c, "backup").unwrap();
     assert!(!job.finished);
-    let cat = catalog::Catalog::open(&c.path.join("catalog.db")).unwrap();
-    let journal = cat.view().journal(job.id).unwrap();
-    assert!(
-        !journal.keys().any(|t| t.starts_with("upload")),
-        "{journal:?}"
-    );
-    drop(cat);
+    assert!(!journal_holds(&c, job.id, "upload"));
     // The power goes: every object written so far is damaged. The resumed backup trusts none
     // of them (no manifest names them): each is read, found damaged and written again.
     lose_unflushed(&objects);
@@ -418,13 +419,7 @@ fn a_restore_killed_between_written_and_flushed_ingests_no_unflushed_file() {
     child.wait().unwrap();
     let job = latest_job(&c, "restore").unwrap();
     assert!(!job.finished);
-    let cat = catalog::Catalog::open(&c.path.join("catalog.db")).unwrap();
-    let journal = cat.view().journal(job.id).unwrap();
-    assert!(
-        !journal.keys().any(|t| t.starts_with("download")),
-        "{journal:?}"
-    );
-    drop(cat);
+    assert!(!journal_holds(&c, job.id, "download"));
     // The downloaded rowsets are lost with the power; the resumed restore fetches them again.
     lose_unflushed(&downloaded);
     let (ok, out, err) = srbackup(&c.path, &["resume"]);
@@ -501,13 +496,7 @@ fn a_resumed_backup_checks_again_what_its_journal_holds() {
     let job = wait_for_progress(&c, "backup", 6);
     child.kill().unwrap();
     child.wait().unwrap();
-    let cat = catalog::Catalog::open(&c.path.join("catalog.db")).unwrap();
-    let journaled = cat.view().journal(job.id).unwrap();
-    assert!(
-        journaled.keys().any(|t| t.starts_with("upload")),
-        "{journaled:?}"
-    );
-    drop(cat);
+    assert!(journal_holds(&c, job.id, "upload"));
     // Every object is damaged while no process runs the job, the journaled ones included
     // (flushed, but no manifest names them yet).
     lose_unflushed(&files_under(&c.repo.join("objects"), &|_| true));
@@ -540,13 +529,7 @@ fn a_resumed_restore_fetches_again_what_was_damaged_since_it_landed() {
     let job = wait_for_progress(&c, "restore", 10);
     child.kill().unwrap();
     child.wait().unwrap();
-    let cat = catalog::Catalog::open(&c.path.join("catalog.db")).unwrap();
-    let journaled = cat.view().journal(job.id).unwrap();
-    assert!(
-        journaled.keys().any(|t| t.starts_with("download")),
-        "{journaled:?}"
-    );
-    drop(cat);
+    assert!(journal_holds(&c, job.id, "download"));
     lose_unflushed(&files_under(&c.path.join("data"), &|name| {
         name.starts_with('R')
     }));
