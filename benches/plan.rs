@@ -1,38 +1,56 @@
-//! Planning at scale: `cargo bench --bench plan [-- TABLETS]` (default 100,000).
+//! Planning at scale: `cargo bench --bench plan [-- TABLETS [--streamed-only]]` (default
+//! 1,000,000 tablets).
 //!
 //! Builds a catalog with one table of TABLETS tablets (1,000 range partitions of TABLETS/1,000
 //! buckets), one rowset each (catalog rows only: planning never reads data files), then plans
-//! `BACKUP DATABASE ... TO repo` against an empty local repository. Prints the planning time and
-//! the resident memory it took, for a tenth, half and all of the tablets, so that linear growth
-//! shows in one run.
+//! `BACKUP DATABASE ... TO repo` against an empty local repository, for a tenth, half and all
+//! of the tablets, so that growth shows in one run. For each size it prints:
+//! - the plan made in memory and written out (`srbackup plan` to stdout, a BACKUP statement);
+//! - the plan streamed to its file (`srbackup plan -o FILE`), which holds one partition's files
+//!   at a time;
+//! - reading the file back (what `srbackup apply` and a job do first).
+//!
+//! Each with its time and the peak resident memory it reached above what the process held
+//! before it (the kernel's high-water mark, reset before each stage), and the file's size.
+//! `--streamed-only` skips the in-memory stages (for 10M tablets, whose plan would not fit).
 
 use std::time::Instant;
 
 use srbackup::catalog::RowsetRow;
 use srbackup::session::Session;
 
-fn tablets_arg() -> u64 {
-    std::env::args()
+fn args() -> (u64, bool) {
+    let tablets = std::env::args()
         .skip(1)
         .find_map(|a| a.parse().ok())
-        .unwrap_or(100_000)
+        .unwrap_or(1_000_000);
+    (tablets, std::env::args().any(|a| a == "--streamed-only"))
 }
 
-fn rss_kib() -> u64 {
+fn status_kib(field: &str) -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
             s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
+                .find(|l| l.starts_with(field))
                 .and_then(|l| l.split_whitespace().nth(1).map(|n| n.parse().unwrap_or(0)))
         })
         .unwrap_or(0)
 }
 
-async fn measure(tablets: u64) -> (f64, u64, usize) {
-    let dir = tempfile::tempdir().unwrap();
-    let mut s = Session::open(&dir.path().join("cluster")).unwrap();
-    let partitions = 1_000u64;
+/// Resets the peak RSS to the current RSS (Linux: `clear_refs` 5) and returns the current.
+fn reset_peak() -> u64 {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+    status_kib("VmRSS:")
+}
+
+fn mib(kib: u64) -> f64 {
+    kib as f64 / 1024.0
+}
+
+async fn cluster(dir: &std::path::Path, tablets: u64) -> Session {
+    let mut s = Session::open(&dir.join("cluster")).unwrap();
+    let partitions = 1_000u64.min(tablets);
     let buckets = tablets / partitions;
     let parts: Vec<String> = (0..partitions)
         .map(|p| format!("PARTITION p{p} VALUES LESS THAN ('{}')", p + 1))
@@ -42,7 +60,7 @@ async fn measure(tablets: u64) -> (f64, u64, usize) {
          PARTITION BY RANGE (k) ({}) DISTRIBUTED BY HASH (k) BUCKETS {buckets}; \
          CREATE REPOSITORY r WITH BROKER ON LOCATION \"{}\"",
         parts.join(", "),
-        dir.path().join("repo").display()
+        dir.join("repo").display()
     );
     s.run_script("bench", &ddl, |_, _| {}).await.unwrap();
     // One rowset per tablet, written straight into the catalog.
@@ -69,28 +87,82 @@ async fn measure(tablets: u64) -> (f64, u64, usize) {
             Ok(())
         })
         .unwrap();
-    let text = "BACKUP DATABASE big SNAPSHOT s TO r";
-    let stmt = srbackup::sql::parse_one(text).unwrap();
-    let before = rss_kib();
+    s
+}
+
+struct Stage {
+    secs: f64,
+    peak_mib: f64,
+}
+
+fn stage<T>(f: impl FnOnce() -> T) -> (T, Stage) {
+    let before = reset_peak();
     let start = Instant::now();
-    let plan = srbackup::plan::plan(s.engine(), &stmt, text).await.unwrap();
+    let out = f();
     let secs = start.elapsed().as_secs_f64();
-    let grown = rss_kib().saturating_sub(before);
-    let json = plan.to_json();
-    (secs, grown, json.len())
+    let peak = status_kib("VmHWM:").saturating_sub(before);
+    (
+        out,
+        Stage {
+            secs,
+            peak_mib: mib(peak),
+        },
+    )
 }
 
 fn main() {
-    let total = tablets_arg();
+    let (total, streamed_only) = args();
     let rt = tokio::runtime::Runtime::new().unwrap();
-    println!("tablets   plan time   RSS growth   plan file");
+    println!(
+        "{:>10}  {:>22}  {:>22}  {:>22}  {:>10}",
+        "tablets", "in memory + to_json", "streamed to file", "read back", "plan file"
+    );
     for tablets in [total / 10, total / 2, total] {
-        let (secs, kib, bytes) = rt.block_on(measure(tablets));
+        let dir = tempfile::tempdir().unwrap();
+        let setup = Instant::now();
+        let mut s = rt.block_on(cluster(dir.path(), tablets));
+        let setup = setup.elapsed().as_secs_f64();
+        let text = "BACKUP DATABASE big SNAPSHOT s TO r";
+        let stmt = srbackup::sql::parse_one(text).unwrap();
+        let memory = if streamed_only {
+            None
+        } else {
+            let (len, st) = stage(|| {
+                let plan = rt
+                    .block_on(srbackup::plan::plan(s.engine(), &stmt, text))
+                    .unwrap();
+                plan.to_json().len()
+            });
+            Some((len, st))
+        };
+        let file = dir.path().join("plan.json");
+        let ((_, tasks), streamed) = stage(|| {
+            rt.block_on(srbackup::plan::plan_to_file(s.engine(), &stmt, text, &file))
+                .unwrap()
+        });
+        let bytes = std::fs::metadata(&file).unwrap().len();
+        if let Some((len, _)) = &memory {
+            assert_eq!(*len as u64, bytes, "the streamed plan is the plan");
+        }
+        let read = (!streamed_only).then(|| {
+            stage(|| {
+                let text = std::fs::read_to_string(&file).unwrap();
+                srbackup::plan::Plan::from_json(&text).unwrap().tasks.len()
+            })
+        });
+        if let Some((n, _)) = &read {
+            assert_eq!(*n, tasks);
+        }
+        let show = |s: Option<&Stage>| match s {
+            Some(s) => format!("{:>7.2} s {:>7.1} MiB", s.secs, s.peak_mib),
+            None => format!("{:>22}", "-"),
+        };
         println!(
-            "{tablets:>7}   {:>7.3} s   {:>7.1} MiB   {:>6.1} MiB",
-            secs,
-            kib as f64 / 1024.0,
-            bytes as f64 / 1_048_576.0
+            "{tablets:>10}  {:>22}  {:>22}  {:>22}  {:>6.1} MiB   (catalog built in {setup:.1} s; {tasks} tasks)",
+            show(memory.as_ref().map(|m| &m.1)),
+            show(Some(&streamed)),
+            show(read.as_ref().map(|r| &r.1)),
+            bytes as f64 / 1_048_576.0,
         );
     }
 }

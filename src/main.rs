@@ -292,18 +292,22 @@ async fn run(cli: Cli) -> Result<()> {
             };
             let mut session = srbackup::session::Session::open(&cli.cluster)?;
             let span = stmt.span();
-            let plan = srbackup::plan::plan(session.engine(), stmt, &text[span.start..span.end])
-                .await
-                .map_err(|e| srbackup::session::render(e, &name, &text))?;
-            let summary = srbackup::plan::explain::summary(&plan);
+            let statement = &text[span.start..span.end];
             match output {
                 Some(path) => {
-                    std::fs::write(&path, plan.to_json())
-                        .into_diagnostic()
-                        .wrap_err_with(|| format!("cannot write {}", path.display()))?;
+                    // Streamed to the file: a plan of millions of files is not held in memory.
+                    let (plan, tasks) =
+                        srbackup::plan::plan_to_file(session.engine(), stmt, statement, &path)
+                            .await
+                            .map_err(|e| srbackup::session::render(e, &name, &text))?;
+                    let summary = srbackup::plan::explain::summary_of(&plan, tasks);
                     srbackup::outln!("{summary}\nplan written to {}", path.display());
                 }
                 None => {
+                    let plan = srbackup::plan::plan(session.engine(), stmt, statement)
+                        .await
+                        .map_err(|e| srbackup::session::render(e, &name, &text))?;
+                    let summary = srbackup::plan::explain::summary(&plan);
                     srbackup::out!("{}", plan.to_json());
                     srbackup::errln!("{summary}");
                 }

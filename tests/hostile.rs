@@ -466,6 +466,18 @@ fn set_number(text: &str, after: &str, field: &str, value: &str) -> String {
     format!("{}{value}{}", &text[..at], &text[end..])
 }
 
+/// Replaces element `index` of the first file line (`[bucket, rowset_id, rows, bytes, ...]`)
+/// after `after` in `text` with `value`.
+fn set_file_field(text: &str, after: &str, index: usize, value: &str) -> String {
+    let start = text.find(after).unwrap_or_else(|| panic!("no {after}"));
+    let files = start + text[start..].find("\"files\": [").expect("a files list") + 10;
+    let open = files + text[files..].find('[').expect("a file line") + 1;
+    let close = open + text[open..].find(']').expect("the file line ends");
+    let mut fields: Vec<String> = text[open..close].split(',').map(str::to_string).collect();
+    fields[index] = value.to_string();
+    format!("{}{}{}", &text[..open], fields.join(","), &text[close..])
+}
+
 /// Case 6, plans: sizes of 2^63 and 2^64 - 1 in a plan file are refused when it is read, by
 /// `explain` and by `apply`, without a panic.
 #[test]
@@ -476,15 +488,16 @@ fn plans_with_huge_numbers_are_refused() {
     let text = std::fs::read_to_string(&plan).unwrap();
     let edited = c.path.with_file_name("edited.json");
     for huge in HUGE {
-        for (after, field) in [
-            ("\"action\": \"upload\"", "bytes"),
-            ("\"action\": \"upload\"", "rows"),
-            ("\"action\": \"upload\"", "bucket"),
-            ("\"action\": \"upload\"", "rowset_id"),
-            ("\"summary\"", "files"),
-            ("\"summary\"", "bytes"),
+        let upload = "\"action\": \"upload\"";
+        for (field, edit) in [
+            ("bucket", set_file_field(&text, upload, 0, huge)),
+            ("rowset_id", set_file_field(&text, upload, 1, huge)),
+            ("rows", set_file_field(&text, upload, 2, huge)),
+            ("bytes", set_file_field(&text, upload, 3, huge)),
+            ("files", set_number(&text, "\"summary\"", "files", huge)),
+            ("bytes", set_number(&text, "\"summary\"", "bytes", huge)),
         ] {
-            std::fs::write(&edited, set_number(&text, after, field, huge)).unwrap();
+            std::fs::write(&edited, edit).unwrap();
             for command in ["explain", "apply"] {
                 let out = Command::new(BIN)
                     .arg("--cluster")

@@ -414,10 +414,8 @@ fn an_edited_plan_is_refused_and_an_untouched_one_runs() {
         !ok && err.contains("not the plan of its statement"),
         "{out}\n{err}"
     );
-    // An upload of another file, with that file's real checksum and size.
+    // An extra upload group (of real rowsets).
     let mut edited = original.clone();
-    let stolen = c.path.join("srbackup-stolen.txt");
-    std::fs::write(&stolen, b"not a rowset").unwrap();
     let tasks = edited["tasks"].as_array_mut().unwrap();
     let mut extra = tasks
         .iter()
@@ -425,8 +423,26 @@ fn an_edited_plan_is_refused_and_an_untouched_one_runs() {
         .unwrap()
         .clone();
     extra["id"] = "upload:extra".into();
-    extra["path"] = "srbackup-stolen.txt".into();
-    tasks.push(extra);
+    tasks.push(extra.clone());
+    let (ok, out, err) = apply(&edited);
+    assert!(
+        !ok && err.contains("not the plan of its statement"),
+        "{out}\n{err}"
+    );
+    // A file path slipped into a group (plans name rowsets, never paths): refused as damaged.
+    let stolen = c.path.join("srbackup-stolen.txt");
+    std::fs::write(&stolen, b"not a rowset").unwrap();
+    let mut edited = original.clone();
+    let tasks = edited["tasks"].as_array_mut().unwrap();
+    let group = tasks.iter_mut().find(|t| t["action"] == "upload").unwrap();
+    group["path"] = "srbackup-stolen.txt".into();
+    let (ok, out, err) = apply(&edited);
+    assert!(!ok && err.contains("unknown field `path`"), "{out}\n{err}");
+    // A file of one group moved to another rowset id: not the plan of its statement.
+    let mut edited = original.clone();
+    let tasks = edited["tasks"].as_array_mut().unwrap();
+    let group = tasks.iter_mut().find(|t| t["action"] == "upload").unwrap();
+    group["files"][0][1] = 999_999.into();
     let (ok, out, err) = apply(&edited);
     assert!(
         !ok && err.contains("not the plan of its statement"),

@@ -50,12 +50,16 @@ fn a_backup_journal_of_the_previous_format_decodes_to_typed_entries() {
     let pin = journal.pin().expect("the pin entry");
     assert_eq!(pin.skeleton.label, "fix");
     assert!(journal.released());
-    let uploads: Vec<&Entry> = journal
-        .iter()
-        .filter(|(k, _)| k.starts_with("upload:"))
-        .map(|(_, e)| e)
-        .collect();
+    // The old plan's one task per file is read as upload groups; the journal's per-file keys
+    // (`upload:sr_hub.sr_member.p1.t0.rs0`) still name their files.
+    assert!(f.journal.keys().any(|k| k.ends_with(".rs0")));
+    let uploads: Vec<&Entry> = journal.files().map(|(_, e)| e).collect();
     assert_eq!(uploads.len(), 45);
+    assert_eq!(f.plan.files().count(), 45);
+    for (&(t, i), _) in journal.files() {
+        assert_eq!(f.plan.tasks[t].action.kind(), "upload");
+        assert!(i < f.plan.tasks[t].action.file_count());
+    }
     for e in uploads {
         match e {
             Entry::Upload(u) => {
@@ -87,7 +91,7 @@ fn a_restore_journal_of_the_previous_format_decodes_to_typed_entries() {
             .all(|(_, s)| s.staged_id > 0 && s.existing_id.is_none())
     );
     let downloads = journal
-        .iter()
+        .files()
         .filter(|(_, e)| matches!(e, Entry::Download(d) if d.path.starts_with("data/")))
         .count();
     assert_eq!(downloads, 45);

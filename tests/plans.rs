@@ -74,6 +74,20 @@ async fn plan(s: &mut Session, text: &str) -> Plan {
 fn redact(v: &mut Value) {
     match v {
         Value::Object(map) => {
+            // A transfer group's files: [bucket, rowset_id or version, rows, bytes, "sha256"].
+            let upload = map.get("action") == Some(&Value::from("upload"));
+            if let Some(Value::Array(files)) = map.get_mut("files") {
+                for f in files.iter_mut().filter_map(Value::as_array_mut) {
+                    if upload && f.len() > 1 {
+                        f[1] = "[rowset_id]".into();
+                    }
+                    for (i, what) in [(3, "[bytes]"), (4, "[sha256]")] {
+                        if let Some(x) = f.get_mut(i) {
+                            *x = what.into();
+                        }
+                    }
+                }
+            }
             for (k, x) in map.iter_mut() {
                 match k.as_str() {
                     "bytes" | "human" | "sha256" | "path" | "rowset_id" | "fingerprint"
@@ -118,8 +132,16 @@ async fn every_seed_statement_has_a_reviewed_plan_and_plans_dir_is_current() {
         assert!(!json.contains(SECRET_KEY));
         // The same statement on the same catalog: byte for byte the same plan.
         assert_eq!(plan(&mut s, &text).await.to_json(), json, "{text}");
-        // The file is a plan the executor accepts.
-        Plan::from_json(&json).unwrap();
+        // The file is a plan the executor accepts, and reads back as itself.
+        assert_eq!(Plan::from_json(&json).unwrap(), p, "{text}");
+        // Streamed to a file (`srbackup plan -o`), it is the same plan byte for byte.
+        let stmt = sql::parse_one(&text).unwrap();
+        let file = _dir.path().join("streamed.json");
+        let (_, tasks) = srbackup::plan::plan_to_file(s.engine(), &stmt, &text, &file)
+            .await
+            .unwrap();
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), json, "{text}");
+        assert_eq!(tasks, p.tasks.len());
         // plans/: the real plan, with the repository's test address replaced.
         let example = json.replace(
             &format!("\"{}\"", p.repository.location),
@@ -211,13 +233,14 @@ async fn the_dag_orders_restores_as_the_rules_say() {
         ["create-database:sr_hub_new"]
     );
     assert_eq!(
-        after("download:sr_hub_new.sr_member.p1.t0.rs0"),
+        after("download:sr_hub_new.sr_member.p1"),
         ["stage:sr_hub_new.sr_member"]
     );
-    // The sync MV's rows travel in the base table's tablets.
-    assert!(p.tasks.iter().any(|t| {
-        t.id.starts_with("download:sr_hub_new.sr_member.p1.t0.sr_member_by_city.")
-    }));
+    // The sync MV's rows travel in the base table's tablets, in a group of their own.
+    assert_eq!(
+        after("download:sr_hub_new.sr_member.p1.sr_member_by_city"),
+        ["stage:sr_hub_new.sr_member"]
+    );
     let commit = after("commit:sr_hub_new");
     assert!(
         commit
@@ -332,4 +355,56 @@ async fn resolution_errors_name_the_object_and_suggest() {
         assert_no_secret(&out);
         insta::assert_snapshot!(format!("plan-error-{name}"), out);
     }
+}
+
+/// A plan file is input: each file line has exactly its five fields (a sixth only `true` on an
+/// upload), a typo in a task's key is refused rather than dropped, and a group's file count
+/// and numbers are checked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_file_lines_and_task_keys_are_refused() {
+    let (_dir, _server, mut s) = setup().await;
+    let json = plan(
+        &mut s,
+        "BACKUP DATABASE sr_hub SNAPSHOT sr_hub_backup TO test_repo",
+    )
+    .await
+    .to_json();
+    let first_line = |json: &str| -> (usize, usize) {
+        let start = json.find("\"files\": [").unwrap();
+        let open = start + json[start..].find("\n").unwrap() + 1;
+        let open = open + json[open..].find('[').unwrap();
+        let close = open + json[open..].find(']').unwrap() + 1;
+        (open, close)
+    };
+    let (open, close) = first_line(&json);
+    let line = &json[open..close];
+    let with = |replacement: &str| format!("{}{replacement}{}", &json[..open], &json[close..]);
+    let fields: Vec<&str> = line[1..line.len() - 1].split(',').collect();
+    let five = fields[..5].join(",");
+    for (bad, says) in [
+        (format!("[{five},true,1]"), "too many elements"),
+        (format!("[{five},false]"), "sixth element is true"),
+        (format!("[{}]", fields[..4].join(",")), "a file must be"),
+        ("[]".to_string(), "a file must be"),
+        (
+            format!("[{},\"ABC\"]", fields[..4].join(",")),
+            "is not a SHA-256",
+        ),
+        (format!("[-1,{}]", fields[1..5].join(",")), "invalid value"),
+        ("{\"bucket\": 0}".to_string(), "an upload file"),
+    ] {
+        let e = Plan::from_json(&with(&bad)).unwrap_err();
+        assert!(e.contains(says), "{bad}: {e}");
+    }
+    // A typo in a task's key: refused, not dropped.
+    let typo = json.replacen("\"after\": [", "\"afer\": [", 1);
+    let e = Plan::from_json(&typo).unwrap_err();
+    assert!(e.contains("unknown field `afer`"), "{e}");
+    // A plan of a newer format is refused with what to do.
+    let newer = json.replacen("\"version\": 3", "\"version\": 4", 1);
+    assert!(
+        Plan::from_json(&newer)
+            .unwrap_err()
+            .contains("upgrade srbackup")
+    );
 }

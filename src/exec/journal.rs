@@ -9,7 +9,7 @@
 //! Journals written before the tag existed hold the same fields without it; their kind is the
 //! kind of the plan's task, so they decode to the same entries.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
 
@@ -154,10 +154,14 @@ pub struct JournalError {
     pub reason: String,
 }
 
-/// A job's decoded journal, checked against its plan.
+/// A job's decoded journal, checked against its plan. Entries of coordinator tasks are kept
+/// by task id; entries of files (one per file of a transfer group, stored under
+/// `group#index`, or under the file's own task id in jobs planned by version 2) by (task, file)
+/// index, so that a million finished files cost no million keys.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Journal {
     entries: BTreeMap<String, Entry>,
+    files: HashMap<(usize, usize), Entry>,
 }
 
 impl Journal {
@@ -167,25 +171,11 @@ impl Journal {
         plan: &Plan,
         stored: &BTreeMap<String, String>,
     ) -> Result<Journal, JournalError> {
-        let actions: BTreeMap<&str, &Action> = plan
-            .tasks
-            .iter()
-            .map(|t| (t.id.as_str(), &t.action))
-            .collect();
-        let mut entries = BTreeMap::new();
-        for (task, text) in stored {
-            let error = |reason: String| JournalError {
-                job,
-                task: task.clone(),
-                reason,
-            };
-            let action = actions
-                .get(task.as_str())
-                .ok_or_else(|| error("the plan has no such task".into()))?;
-            let entry = Entry::decode(text, action).map_err(error)?;
-            entries.insert(task.clone(), entry);
+        let (journal, mut errors) = Journal::decode_partial(job, plan, stored);
+        match errors.is_empty() {
+            true => Ok(journal),
+            false => Err(errors.swap_remove(0)),
         }
-        Ok(Journal { entries })
     }
 
     /// [`Journal::decode`] that keeps going: the entries that decode, and an error for each
@@ -195,12 +185,57 @@ impl Journal {
         plan: &Plan,
         stored: &BTreeMap<String, String>,
     ) -> (Journal, Vec<JournalError>) {
+        let tasks: HashMap<&str, usize> = plan
+            .tasks
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (t.id.as_str(), i))
+            .collect();
+        // Built only when a key is neither a task nor `group#index`: a journal of a job
+        // planned by version 2.
+        let mut legacy: Option<HashMap<String, (usize, usize)>> = None;
         let mut journal = Journal::default();
         let mut errors = Vec::new();
         for (task, text) in stored {
-            let one = BTreeMap::from([(task.clone(), text.clone())]);
-            match Journal::decode(job, plan, &one) {
-                Ok(j) => journal.entries.extend(j.entries),
+            let error = |reason: String| JournalError {
+                job,
+                task: task.clone(),
+                reason,
+            };
+            let place = if let Some(&i) = tasks.get(task.as_str()) {
+                if plan.tasks[i].action.is_transfer() {
+                    Err(error(
+                        "a transfer group is journaled per file, not whole".into(),
+                    ))
+                } else {
+                    Ok((i, None))
+                }
+            } else if let Some((group, n)) = task.rsplit_once('#')
+                && let Some(&i) = tasks.get(group)
+            {
+                match n.parse::<usize>() {
+                    Ok(f) if f < plan.tasks[i].action.file_count() => Ok((i, Some(f))),
+                    _ => Err(error(format!("task {group} has no file {n}"))),
+                }
+            } else {
+                let legacy = legacy.get_or_insert_with(|| plan.legacy_file_ids());
+                match legacy.get(task.as_str()) {
+                    Some(&(i, f)) => Ok((i, Some(f))),
+                    None => Err(error("the plan has no such task".into())),
+                }
+            };
+            let decoded = place.and_then(|(i, file)| {
+                Entry::decode(text, &plan.tasks[i].action)
+                    .map(|e| (i, file, e))
+                    .map_err(error)
+            });
+            match decoded {
+                Ok((_, None, entry)) => {
+                    journal.entries.insert(task.clone(), entry);
+                }
+                Ok((i, Some(f), entry)) => {
+                    journal.files.insert((i, f), entry);
+                }
                 Err(e) => errors.push(e),
             }
         }
@@ -223,6 +258,25 @@ impl Journal {
         self.entries.insert(task, entry);
     }
 
+    /// The entry of file `file` of transfer group `task` (indices in the plan).
+    pub fn file(&self, task: usize, file: usize) -> Option<&Entry> {
+        self.files.get(&(task, file))
+    }
+
+    pub fn insert_file(&mut self, task: usize, file: usize, entry: Entry) {
+        self.files.insert((task, file), entry);
+    }
+
+    pub fn remove_file(&mut self, task: usize, file: usize) {
+        self.files.remove(&(task, file));
+    }
+
+    /// The journaled files: ((task, file), entry), in no particular order.
+    pub fn files(&self) -> impl Iterator<Item = (&(usize, usize), &Entry)> {
+        self.files.iter()
+    }
+
+    /// Coordinator tasks' entries by task id.
     pub fn iter(&self) -> impl Iterator<Item = (&String, &Entry)> {
         self.entries.iter()
     }

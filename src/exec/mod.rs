@@ -237,23 +237,21 @@ pub async fn apply(
 }
 
 /// The first place where a plan file differs from the plan of its statement, ignoring what a
-/// reviewer cannot change the run with (presentation, advisory marks).
+/// reviewer cannot change the run with (presentation, advisory marks). Compared as typed
+/// plans first (cheap at a million files); only a difference is looked for in JSON.
 fn plan_difference(file: &Plan, derived: &Plan) -> Option<String> {
-    fn strip(v: &mut serde_json::Value) {
-        match v {
-            serde_json::Value::Object(map) => {
-                for advisory in [
-                    "in_repository",
-                    "already_in_repository",
-                    "already_in_repository_size",
-                ] {
-                    map.remove(advisory);
+    fn without_advice(p: &Plan) -> Plan {
+        let mut p = p.clone();
+        p.summary.already_in_repository = 0;
+        p.summary.already_in_repository_size = crate::plan::Size(0);
+        for t in &mut p.tasks {
+            if let Action::Uploads { files, .. } = &mut t.action {
+                for f in files {
+                    f.in_repository = false;
                 }
-                map.values_mut().for_each(strip);
             }
-            serde_json::Value::Array(items) => items.iter_mut().for_each(strip),
-            _ => {}
         }
+        p
     }
     fn first(a: &serde_json::Value, b: &serde_json::Value, at: &str) -> Option<String> {
         use serde_json::Value;
@@ -294,11 +292,15 @@ fn plan_difference(file: &Plan, derived: &Plan) -> Option<String> {
             _ => Some(format!("{at} is {a} in the file, {b} in the derived plan")),
         }
     }
-    let mut a = serde_json::to_value(file).ok()?;
-    let mut b = serde_json::to_value(derived).ok()?;
-    strip(&mut a);
-    strip(&mut b);
-    first(&a, &b, "plan")
+    let (a, b) = (without_advice(file), without_advice(derived));
+    if a == b {
+        return None;
+    }
+    let found = match (serde_json::to_value(&a), serde_json::to_value(&b)) {
+        (Ok(x), Ok(y)) => first(&x, &y, "plan"),
+        _ => None,
+    };
+    Some(found.unwrap_or_else(|| "they differ".to_string()))
 }
 
 /// Plans and runs a statement in one step (what `srbackup sql "BACKUP ..."` does).
@@ -574,13 +576,14 @@ async fn run_claimed(
     let mut runner = Runner {
         engine,
         job: job.clone(),
-        plan,
+        plan: Arc::new(plan),
         repo: repository,
         settings,
         journal,
         manifest: None,
         manifest_files: HashMap::new(),
         staged_tablets: HashMap::new(),
+        legacy_ids: std::sync::OnceLock::new(),
         lease: None,
         progress,
         deadline,
@@ -683,7 +686,7 @@ type TransferResult = (usize, std::result::Result<Entry, RepoError>);
 struct Runner<'e> {
     engine: &'e mut Engine,
     job: catalog::JobRow,
-    plan: Plan,
+    plan: Arc<Plan>,
     repo: Repository,
     settings: Settings,
     /// Finished tasks and what they left.
@@ -694,15 +697,13 @@ struct Runner<'e> {
     manifest_files: HashMap<String, crate::repo::format::FileEntry>,
     /// Restore: each staged object's tablet ids by (partition, bucket), read once.
     staged_tablets: HashMap<i64, HashMap<(String, i64), i64>>,
+    /// The ids version 2 plans gave each file, when a resume needs them.
+    legacy_ids: std::sync::OnceLock<HashMap<(usize, usize), String>>,
     lease: Option<Lease>,
     progress: &'e dyn Progress,
     deadline: chrono::DateTime<chrono::Utc>,
     started: Instant,
     stats: Stats,
-}
-
-fn is_transfer(action: &Action) -> bool {
-    matches!(action, Action::Upload { .. } | Action::Download { .. })
 }
 
 impl Runner<'_> {
@@ -743,10 +744,10 @@ impl Runner<'_> {
     fn state_for(&self, action: &Action) -> &'static [JobState] {
         match action {
             Action::Pin { .. } => &[JobState::Snapshoting],
-            Action::Upload { .. } => &[JobState::UploadSnapshot, JobState::Uploading],
+            Action::Uploads { .. } => &[JobState::UploadSnapshot, JobState::Uploading],
             Action::WriteManifest { .. } => &[JobState::SaveMeta, JobState::UploadInfo],
             Action::CreateDatabase { .. } | Action::Stage { .. } => &[JobState::Snapshoting],
-            Action::Download { .. } => &[JobState::Download, JobState::Downloading],
+            Action::Downloads { .. } => &[JobState::Download, JobState::Downloading],
             Action::Commit { .. } => &[JobState::Commit, JobState::Committing],
             _ => &[],
         }
@@ -758,14 +759,12 @@ impl Runner<'_> {
             JobKind::Restore => LeaseKind::Restore,
         };
         // The job's size, for its summary however early it stops (a lease it cannot take).
-        let (bytes, files) = self
-            .plan
-            .tasks
-            .iter()
-            .filter(|t| is_transfer(&t.action))
-            .fold((0u64, 0u64), |(b, f), t| {
-                (b.saturating_add(tasks::file_size(&t.action)), f + 1)
-            });
+        let (bytes, files) = self.plan.files().fold((0u64, 0u64), |(b, n), (t, f)| {
+            (
+                b.saturating_add(self.plan.tasks[t].action.file_size(f)),
+                n + 1,
+            )
+        });
         self.stats.files = files;
         self.stats.bytes = bytes;
         self.check_stop()?;
@@ -802,27 +801,54 @@ impl Runner<'_> {
             JobKind::Backup => self.recheck_uploads().await?,
             JobKind::Restore => self.recheck_downloads().await?,
         }
-        let tasks = self.plan.tasks.clone();
-        let graph = TaskGraph::new(&tasks).map_err(Stop::Failed)?;
+        let plan = self.plan.clone();
+        let tasks = &plan.tasks;
+        let graph = TaskGraph::new(tasks).map_err(Stop::Failed)?;
+        let units = Units::new(tasks);
         let n = tasks.len();
-        let mut done: Vec<bool> = tasks.iter().map(|t| self.journal.contains(&t.id)).collect();
-        let mut waiting: Vec<usize> = (0..n)
-            .map(|i| graph.dependencies(i).filter(|&d| !done[d]).count())
+        // Done: coordinator tasks by their journal; a transfer group once all its files are.
+        let mut state = Progressing {
+            done: (0..n)
+                .map(|i| {
+                    if tasks[i].action.is_transfer() {
+                        (0..tasks[i].action.file_count()).all(|f| self.journal.file(i, f).is_some())
+                    } else {
+                        self.journal.contains(&tasks[i].id)
+                    }
+                })
+                .collect(),
+            file_done: plan
+                .files()
+                .map(|(t, f)| self.journal.file(t, f).is_some())
+                .collect(),
+            remaining: (0..n)
+                .map(|i| {
+                    (0..tasks[i].action.file_count())
+                        .filter(|&f| self.journal.file(i, f).is_none())
+                        .count()
+                })
+                .collect(),
+            waiting: vec![],
+            ready: Ready::default(),
+        };
+        state.waiting = (0..n)
+            .map(|i| graph.dependencies(i).filter(|&d| !state.done[d]).count())
             .collect();
-        let mut ready = Ready::new(&tasks);
-        for i in (0..n).filter(|&i| !done[i] && waiting[i] == 0) {
-            ready.insert(i);
+        let startable: Vec<usize> = (0..n)
+            .filter(|&i| !state.done[i] && state.waiting[i] == 0)
+            .collect();
+        for i in startable {
+            state.make_ready(i, tasks, &units);
         }
-        let transfers: Vec<usize> = (0..n).filter(|&i| is_transfer(&tasks[i].action)).collect();
         let (total_bytes, total_files) = (self.stats.bytes, self.stats.files);
         let what = match self.plan.kind {
             JobKind::Backup => "uploading",
             JobKind::Restore => "downloading",
         };
         self.progress.start(what, total_files, total_bytes);
-        for &i in &transfers {
-            if done[i] {
-                let size = tasks::file_size(&tasks[i].action);
+        for (u, (t, f)) in plan.files().enumerate() {
+            if state.file_done[u] {
+                let size = tasks[t].action.file_size(f);
                 self.progress.file_done(size, false);
                 self.stats.files_resumed += 1;
                 self.stats.bytes_resumed += size;
@@ -838,34 +864,39 @@ impl Runner<'_> {
         let remote = !self.repo.is_local();
         let mut last_check = Instant::now();
         let mut last_lease = Instant::now();
-        self.update_progress(&done)?;
+        self.update_progress(&state)?;
         loop {
-            // Start what can start: coordinator tasks at once, in plan order; transfers in plan
+            // Start what can start: coordinator tasks at once, in plan order; files in plan
             // order up to their kind's workers. Only what starts is looked at (a job of a
-            // million files must not scan its ready transfers at every turn).
-            while let Some(i) = ready.inline.pop_first() {
+            // million files must not scan its ready files at every turn).
+            while let Some(i) = state.ready.inline.pop_first() {
                 let action = &tasks[i].action;
                 for &s in self.state_for(action) {
                     self.set_state(s)?;
                 }
                 self.check_stop()?;
                 self.run_inline(&tasks[i]).await?;
-                self.complete(i, &graph, &mut done, &mut waiting, &mut ready);
-                self.update_progress(&done)?;
+                state.complete(i, &graph, tasks, &units);
+                self.update_progress(&state)?;
             }
-            for (kind, queue) in ready.transfers.iter_mut() {
+            for (kind, queue) in state.ready.transfers.iter_mut() {
                 let limit = self.settings.workers_for(kind, remote);
                 while running_by_kind.get(kind).copied().unwrap_or(0) < limit {
-                    let Some(i) = queue.pop_first() else { break };
-                    for &s in self.state_for(&tasks[i].action) {
+                    let Some(u) = queue.pop_front() else { break };
+                    let (t, f) = units.at(u);
+                    for &s in self.state_for(&tasks[t].action) {
                         self.set_state(s)?;
                     }
-                    let work = self.transfer(i, &tasks[i])?;
+                    let work = self.transfer(u, t, f)?;
                     running.spawn(work);
                     *running_by_kind.entry(kind).or_default() += 1;
                 }
             }
-            if ready.is_empty() && running.is_empty() && finished.is_empty() && flushing.is_none() {
+            if state.ready.is_empty()
+                && running.is_empty()
+                && finished.is_empty()
+                && flushing.is_none()
+            {
                 break;
             }
             // Wait for a transfer, a flush, or a tick to look at cancels, timeouts and the lease.
@@ -877,31 +908,36 @@ impl Runner<'_> {
                         let (_, batch) = flushing.take().expect("a flush in flight");
                         if let Err(e) = flushed.map_err(|e| e.to_string()).and_then(|r| r) {
                             stop_transfers(&mut running).await;
-                            self.settle(&tasks, &mut flushing, &mut finished, &mut done).await;
+                            self.settle(&units, &mut flushing, &mut finished, &mut state).await;
                             return Err(Stop::Failed(format!(
                                 "flushing {} finished transfers: {e}",
                                 batch.len()
                             )));
                         }
-                        self.journal_transfers(&tasks, &batch)?;
-                        for (i, _) in batch {
-                            self.complete(i, &graph, &mut done, &mut waiting, &mut ready);
+                        self.journal_transfers(&units, &batch)?;
+                        for (u, _) in batch {
+                            state.file_finished(u, &graph, tasks, &units);
                         }
                     }
                     joined = running.join_next(), if !running.is_empty() => {
                         if let Some(joined) = joined {
-                            let (i, result) = joined.map_err(|e| Stop::Failed(format!("a transfer task failed: {e}")))?;
-                            *running_by_kind.entry(tasks[i].action.kind()).or_default() -= 1;
+                            let (u, result) = joined.map_err(|e| Stop::Failed(format!("a transfer task failed: {e}")))?;
+                            let (t, f) = units.at(u);
+                            *running_by_kind.entry(tasks[t].action.kind()).or_default() -= 1;
                             match result {
                                 Ok(value) => {
-                                    let sent = self.count_transfer(&tasks[i], &value);
-                                    self.progress.file_done(tasks::file_size(&tasks[i].action), sent);
-                                    finished.push((i, value));
+                                    let size = tasks[t].action.file_size(f);
+                                    let sent = self.count_transfer(size, &value);
+                                    self.progress.file_done(size, sent);
+                                    finished.push((u, value));
                                 }
                                 Err(e) => {
                                     stop_transfers(&mut running).await;
-                                    self.settle(&tasks, &mut flushing, &mut finished, &mut done).await;
-                                    return Err(Stop::Failed(format!("{}: {e}", tasks[i].id)));
+                                    self.settle(&units, &mut flushing, &mut finished, &mut state).await;
+                                    return Err(Stop::Failed(format!(
+                                        "{}: {e}",
+                                        units.describe(tasks, u)
+                                    )));
                                 }
                             }
                         }
@@ -919,7 +955,10 @@ impl Runner<'_> {
                 let since = *oldest.get_or_insert_with(Instant::now);
                 let bytes: u64 = finished
                     .iter()
-                    .map(|(i, _)| tasks::file_size(&tasks[*i].action))
+                    .map(|(u, _)| {
+                        let (t, f) = units.at(*u);
+                        tasks[t].action.file_size(f)
+                    })
                     .sum();
                 if flushing.is_none()
                     && (finished.len() >= FLUSH_FILES
@@ -936,23 +975,23 @@ impl Runner<'_> {
                 last_check = Instant::now();
                 if let Err(stop) = self.check_stop() {
                     stop_transfers(&mut running).await;
-                    self.settle(&tasks, &mut flushing, &mut finished, &mut done)
+                    self.settle(&units, &mut flushing, &mut finished, &mut state)
                         .await;
                     return Err(stop);
                 }
-                self.update_progress(&done)?;
+                self.update_progress(&state)?;
             }
             if last_lease.elapsed() >= LEASE_REFRESH {
                 last_lease = Instant::now();
                 if let Err(stop) = self.renew_lease().await {
                     stop_transfers(&mut running).await;
-                    self.settle(&tasks, &mut flushing, &mut finished, &mut done)
+                    self.settle(&units, &mut flushing, &mut finished, &mut state)
                         .await;
                     return Err(stop);
                 }
             }
         }
-        if let Some(i) = done.iter().position(|d| !d) {
+        if let Some(i) = state.done.iter().position(|d| !d) {
             return Err(Stop::Failed(format!("task {} could not run", tasks[i].id)));
         }
         Ok(())
@@ -973,43 +1012,46 @@ impl Runner<'_> {
             return Ok(());
         }
         let mut earlier = Vec::new();
-        for t in &self.plan.tasks {
-            if let (Action::Download { file, .. }, Some(Entry::Download(d))) =
-                (&t.action, self.journal.get(&t.id))
-            {
+        for (&(t, f), entry) in self.journal.files() {
+            if let (Some(file), Entry::Download(d)) = (self.plan.tasks[t].action.file(f), entry) {
                 let staged = self.staged_id(&file.object)?;
                 let path = self.engine.file_path(&d.path);
-                earlier.push((t.id.clone(), staged, d.path.clone(), path, file.clone()));
+                earlier.push(((t, f), staged, d.path.clone(), path, file));
             }
         }
         if earlier.is_empty() {
             return Ok(());
         }
-        let checked: Vec<(String, i64, String, bool)> = futures::stream::iter(earlier)
-            .map(|(task, staged, relative, path, file)| async move {
+        earlier.sort_by_key(|e| e.0);
+        let checked: Vec<((usize, usize), i64, String, bool)> = futures::stream::iter(earlier)
+            .map(|(at, staged, relative, path, file)| async move {
                 let sound = tokio::task::spawn_blocking(move || {
                     crate::hashing::hash_file(&path)
-                        .is_ok_and(|(sum, bytes)| sum == file.sha256 && bytes == file.size.0)
+                        .is_ok_and(|(sum, bytes)| sum == file.sha256.hex() && bytes == file.size.0)
                 })
                 .await
                 .unwrap_or(false);
-                (task, staged, relative, sound)
+                (at, staged, relative, sound)
             })
             .buffer_unordered(2)
             .collect()
             .await;
-        let damaged: Vec<(String, i64, String)> = checked
+        let damaged: Vec<((usize, usize), i64, String)> = checked
             .into_iter()
             .filter(|(_, _, _, sound)| !sound)
-            .map(|(task, staged, relative, _)| (task, staged, relative))
+            .map(|(at, staged, relative, _)| (at, staged, relative))
             .collect();
         if damaged.is_empty() {
             return Ok(());
         }
         let job_id = self.job.id;
+        let keys: Vec<Vec<String>> = damaged
+            .iter()
+            .map(|((t, f), _, _)| self.journal_keys(*t, *f))
+            .collect();
         self.engine.catalog().write(|tx| {
             let mut by_path: HashMap<i64, HashMap<String, i64>> = HashMap::new();
-            for (task, staged, relative) in &damaged {
+            for ((_, staged, relative), keys) in damaged.iter().zip(&keys) {
                 if !by_path.contains_key(staged) {
                     let rows = tx.object_all_rowsets(*staged)?;
                     by_path.insert(*staged, rows.into_iter().map(|r| (r.path, r.id)).collect());
@@ -1017,19 +1059,42 @@ impl Runner<'_> {
                 if let Some(id) = by_path[staged].get(relative) {
                     tx.delete_rowset_row(*id)?;
                 }
-                tx.forget_task(job_id, task)?;
+                for key in keys {
+                    tx.forget_task(job_id, key)?;
+                }
             }
             Ok(())
         })?;
-        for (task, _, relative) in &damaged {
+        for ((t, f), _, relative) in &damaged {
             let _ = std::fs::remove_file(self.engine.file_path(relative));
-            self.journal.remove(task);
+            self.journal.remove_file(*t, *f);
         }
         self.progress.note(&format!(
             "{} files downloaded before the job stopped were removed or changed since; they are downloaded again",
             damaged.len()
         ));
         Ok(())
+    }
+
+    /// The keys a file's journal entry may be stored under: `group#index`, and the id version 2
+    /// plans gave the file (a job planned by that version journaled it so).
+    fn journal_keys(&self, t: usize, f: usize) -> Vec<String> {
+        let mut keys = vec![crate::plan::file_key(&self.plan.tasks[t].id, f)];
+        if let Some(legacy) = self
+            .legacy_ids
+            .get_or_init(|| {
+                let ids = self.plan.legacy_file_ids();
+                let mut by_file: HashMap<(usize, usize), String> = HashMap::new();
+                for (id, at) in ids {
+                    by_file.insert(at, id);
+                }
+                by_file
+            })
+            .get(&(t, f))
+        {
+            keys.push(legacy.clone());
+        }
+        keys
     }
 
     /// A resumed backup's uploads from before it stopped are not trusted blindly: while no
@@ -1047,48 +1112,51 @@ impl Runner<'_> {
             return Ok(());
         }
         let mut earlier = Vec::new();
-        for t in &self.plan.tasks {
-            if let (Action::Upload { file, .. }, Some(Entry::Upload(u))) =
-                (&t.action, self.journal.get(&t.id))
-            {
-                let hash = crate::repo::format::Sha256::parse(&file.sha256)
+        for (&(t, f), entry) in self.journal.files() {
+            if let (Some(file), Entry::Upload(u)) = (self.plan.tasks[t].action.file(f), entry) {
+                let hash = crate::repo::format::Sha256::parse(&file.sha256.hex())
                     .map_err(|e| Stop::Failed(e.to_string()))?;
-                earlier.push((t.id.clone(), hash, u.encoding, u.stored_bytes, u.bytes));
+                earlier.push(((t, f), hash, u.encoding, u.stored_bytes, u.bytes));
             }
         }
         if earlier.is_empty() {
             return Ok(());
         }
+        earlier.sort_by_key(|e| e.0);
         let repo = &self.repo;
-        let found: Vec<(String, std::result::Result<bool, RepoError>)> =
+        let found: Vec<((usize, usize), std::result::Result<bool, RepoError>)> =
             futures::stream::iter(earlier)
-                .map(|(task, hash, encoding, stored, bytes)| async move {
+                .map(|(at, hash, encoding, stored, bytes)| async move {
                     let here = repo
                         .stored_object_is_sound(&hash, encoding, stored, bytes)
                         .await;
-                    (task, here)
+                    (at, here)
                 })
                 .buffer_unordered(16)
                 .collect()
                 .await;
         let mut gone = Vec::new();
-        for (task, here) in found {
+        for (at, here) in found {
             if !here? {
-                gone.push(task);
+                gone.push(at);
             }
         }
         if gone.is_empty() {
             return Ok(());
         }
         let job_id = self.job.id;
+        let keys: Vec<String> = gone
+            .iter()
+            .flat_map(|(t, f)| self.journal_keys(*t, *f))
+            .collect();
         self.engine.catalog().write(|tx| {
-            for task in &gone {
-                tx.forget_task(job_id, task)?;
+            for key in &keys {
+                tx.forget_task(job_id, key)?;
             }
             Ok(())
         })?;
-        for task in &gone {
-            self.journal.remove(task);
+        for (t, f) in &gone {
+            self.journal.remove_file(*t, *f);
         }
         self.progress.note(&format!(
             "{} files uploaded before the job stopped are no longer in the repository, or were damaged since; they are sent again",
@@ -1104,10 +1172,10 @@ impl Runner<'_> {
     /// will not redo them), if the flush succeeds; nothing unflushed is ever journaled.
     async fn settle(
         &mut self,
-        tasks: &[crate::plan::Task],
+        units: &Units,
         flushing: &mut Option<Flushing>,
         finished: &mut Vec<(usize, Entry)>,
-        done: &mut [bool],
+        state: &mut Progressing,
     ) {
         if let Some((flush, batch)) = flushing.take() {
             finished.extend(batch);
@@ -1116,13 +1184,13 @@ impl Runner<'_> {
         }
         if !finished.is_empty()
             && self.flush().await.is_ok()
-            && self.journal_transfers(tasks, finished).is_ok()
+            && self.journal_transfers(units, finished).is_ok()
         {
-            for (i, _) in finished.drain(..) {
-                done[i] = true;
+            for (u, _) in finished.drain(..) {
+                state.file_done[u] = true;
             }
         }
-        let _ = self.update_progress(done);
+        let _ = self.update_progress(state);
     }
 
     /// Makes finished transfers durable, before the journal records them: for a backup the
@@ -1165,23 +1233,6 @@ impl Runner<'_> {
         Ok(())
     }
 
-    fn complete(
-        &self,
-        i: usize,
-        graph: &TaskGraph,
-        done: &mut [bool],
-        waiting: &mut [usize],
-        ready: &mut Ready,
-    ) {
-        done[i] = true;
-        for d in graph.dependents(i) {
-            waiting[d] -= 1;
-            if waiting[d] == 0 && !done[d] {
-                ready.insert(d);
-            }
-        }
-    }
-
     fn check_stop(&mut self) -> std::result::Result<(), Stop> {
         if self.engine.catalog().view().cancel_requested(self.job.id)? {
             return Err(Stop::Cancelled(format!(
@@ -1200,9 +1251,9 @@ impl Runner<'_> {
         Ok(())
     }
 
-    fn update_progress(&mut self, done: &[bool]) -> std::result::Result<(), Stop> {
-        let total = done.len();
-        let finished = done.iter().filter(|d| **d).count();
+    /// Records the job's progress: its coordinator tasks and files done, of all.
+    fn update_progress(&mut self, state: &Progressing) -> std::result::Result<(), Stop> {
+        let (finished, total) = state.counts(&self.plan.tasks);
         let unfinished = (total - finished) as i64;
         let text = format!("{finished}/{total}");
         self.engine
@@ -1226,41 +1277,150 @@ const FLUSH_AFTER: Duration = Duration::from_millis(200);
 /// transfer finishes.
 const TICK: Duration = Duration::from_millis(50);
 
-/// Tasks whose dependencies are done, by how they run: coordinator tasks, and transfers per
-/// kind (each kind has its own number of workers). Each set is in plan order.
+/// What can start: coordinator tasks (in plan order), and files per transfer kind (each kind
+/// has its own number of workers), as unit indices in the order their groups became ready.
+#[derive(Default)]
 struct Ready {
-    kinds: Vec<&'static str>,
     inline: BTreeSet<usize>,
-    transfers: BTreeMap<&'static str, BTreeSet<usize>>,
+    transfers: BTreeMap<&'static str, std::collections::VecDeque<usize>>,
 }
 
 impl Ready {
-    fn new(tasks: &[crate::plan::Task]) -> Ready {
-        Ready {
-            kinds: tasks
-                .iter()
-                .map(|t| {
-                    if is_transfer(&t.action) {
-                        t.action.kind()
-                    } else {
-                        ""
-                    }
-                })
-                .collect(),
-            inline: BTreeSet::new(),
-            transfers: BTreeMap::new(),
+    fn is_empty(&self) -> bool {
+        self.inline.is_empty() && self.transfers.values().all(|q| q.is_empty())
+    }
+}
+
+/// The files of a plan numbered 0.. in plan order ("units"): unit `u` is file `u - start[t]`
+/// of transfer group `t`. Two numbers per group, nothing per file.
+struct Units {
+    /// (first unit, task index) of each transfer group, ascending.
+    starts: Vec<(usize, usize)>,
+}
+
+impl Units {
+    fn new(tasks: &[crate::plan::Task]) -> Units {
+        let mut starts = Vec::new();
+        let mut next = 0;
+        for (t, task) in tasks.iter().enumerate() {
+            let n = task.action.file_count();
+            if task.action.is_transfer() {
+                starts.push((next, t));
+                next += n;
+            }
+        }
+        Units { starts }
+    }
+
+    /// The (task, file) of unit `u`.
+    fn at(&self, u: usize) -> (usize, usize) {
+        let i = self.starts.partition_point(|(s, _)| *s <= u) - 1;
+        let (start, t) = self.starts[i];
+        (t, u - start)
+    }
+
+    /// The first unit of transfer group `t`.
+    fn start(&self, t: usize) -> usize {
+        let i = self.starts.partition_point(|(_, task)| *task < t);
+        self.starts[i].0
+    }
+
+    /// `upload:db.t.p1 file 3 (bucket 2, sha256 ab12…)`, for messages.
+    fn describe(&self, tasks: &[crate::plan::Task], u: usize) -> String {
+        let (t, f) = self.at(u);
+        match tasks[t].action.file(f) {
+            Some(file) => format!(
+                "{} file {f} (bucket {}, sha256 {})",
+                tasks[t].id,
+                file.bucket,
+                &file.sha256.hex()[..16]
+            ),
+            None => tasks[t].id.clone(),
+        }
+    }
+}
+
+/// Where a job stands: which tasks and files are done, what each task waits for, and what can
+/// start.
+struct Progressing {
+    done: Vec<bool>,
+    /// By unit.
+    file_done: Vec<bool>,
+    /// Files of each transfer group not done yet.
+    remaining: Vec<usize>,
+    /// Unfinished dependencies of each task.
+    waiting: Vec<usize>,
+    ready: Ready,
+}
+
+impl Progressing {
+    /// Task `i` can start: a coordinator task is queued; a transfer group queues its files
+    /// not done yet (and is done at once if it has none).
+    fn make_ready(&mut self, i: usize, tasks: &[crate::plan::Task], units: &Units) {
+        let action = &tasks[i].action;
+        if !action.is_transfer() {
+            self.ready.inline.insert(i);
+            return;
+        }
+        let start = units.start(i);
+        let queue = self.ready.transfers.entry(action.kind()).or_default();
+        queue.extend((start..start + action.file_count()).filter(|&u| !self.file_done[u]));
+    }
+
+    /// Task `i` is done: its dependents that wait for nothing else can start.
+    fn complete(
+        &mut self,
+        i: usize,
+        graph: &TaskGraph,
+        tasks: &[crate::plan::Task],
+        units: &Units,
+    ) {
+        self.done[i] = true;
+        let mut now = vec![];
+        for d in graph.dependents(i) {
+            self.waiting[d] -= 1;
+            if self.waiting[d] == 0 && !self.done[d] {
+                now.push(d);
+            }
+        }
+        for d in now {
+            if tasks[d].action.is_transfer() && self.remaining[d] == 0 {
+                self.complete(d, graph, tasks, units);
+            } else {
+                self.make_ready(d, tasks, units);
+            }
         }
     }
 
-    fn insert(&mut self, i: usize) {
-        match self.kinds[i] {
-            "" => self.inline.insert(i),
-            kind => self.transfers.entry(kind).or_default().insert(i),
-        };
+    /// A file is journaled; its group is done with its last file.
+    fn file_finished(
+        &mut self,
+        u: usize,
+        graph: &TaskGraph,
+        tasks: &[crate::plan::Task],
+        units: &Units,
+    ) {
+        if self.file_done[u] {
+            return;
+        }
+        self.file_done[u] = true;
+        let (t, _) = units.at(u);
+        self.remaining[t] -= 1;
+        if self.remaining[t] == 0 {
+            self.complete(t, graph, tasks, units);
+        }
     }
 
-    fn is_empty(&self) -> bool {
-        self.inline.is_empty() && self.transfers.values().all(BTreeSet::is_empty)
+    /// (done, all): coordinator tasks and files.
+    fn counts(&self, tasks: &[crate::plan::Task]) -> (usize, usize) {
+        let inline = tasks.iter().filter(|t| !t.action.is_transfer()).count();
+        let inline_done = tasks
+            .iter()
+            .zip(&self.done)
+            .filter(|(t, d)| **d && !t.action.is_transfer())
+            .count();
+        let files_done = self.file_done.iter().filter(|d| **d).count();
+        (inline_done + files_done, inline + self.file_done.len())
     }
 }
 

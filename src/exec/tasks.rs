@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use super::journal::{
     DownloadEntry, Empty, Entry, Journal, ManifestEntry, PinEntry, StageEntry, UploadEntry,
 };
-use super::{Runner, Stop, TransferResult};
+use super::{Runner, Stop, TransferResult, Units};
 use crate::catalog::{ObjectDef, ObjectState, Reader, RowsetRow};
 use crate::engine::maintenance::{self, Publish};
 use crate::plan::{Action, ObjectAction, Task};
@@ -14,13 +14,6 @@ use crate::repo::format::{
     FileEntry, ObjectEntry, PartitionEntry, RowsetEntry, Source, TabletEntry,
 };
 use crate::repo::{Manifest, RepoError, Sha256, SnapshotId};
-
-pub(super) fn file_size(action: &Action) -> u64 {
-    match action {
-        Action::Upload { file, .. } | Action::Download { file, .. } => file.size.0,
-        _ => 0,
-    }
-}
 
 fn failed(message: impl Into<String>) -> Stop {
     Stop::Failed(message.into())
@@ -96,13 +89,12 @@ impl Runner<'_> {
 
     /// Counts a finished transfer: moved, or (an upload) found already stored. Returns
     /// whether bytes moved.
-    pub(super) fn count_transfer(&mut self, task: &Task, entry: &Entry) -> bool {
+    pub(super) fn count_transfer(&mut self, size: u64, entry: &Entry) -> bool {
         // A download always moves its bytes; an upload only when the repository lacked them.
         let sent = match entry {
             Entry::Upload(u) => u.sent,
             _ => true,
         };
-        let size = file_size(&task.action);
         if sent {
             self.stats.files_sent += 1;
             self.stats.bytes_sent += size;
@@ -113,17 +105,37 @@ impl Runner<'_> {
         sent
     }
 
-    /// The work of a transfer task, for a worker.
+    /// The work of file `f` of transfer group `t` (unit `unit`), for a worker.
     pub(super) fn transfer(
         &mut self,
-        index: usize,
-        task: &Task,
+        unit: usize,
+        t: usize,
+        f: usize,
     ) -> Result<impl Future<Output = TransferResult> + Send + 'static, Stop> {
         let repo = self.repo.clone();
+        let plan = self.plan.clone();
+        let task = &plan.tasks[t];
         match &task.action {
-            Action::Upload { file, path, .. } => {
-                let source = self.engine.file_path(path);
-                let hash = Sha256::parse(&file.sha256).map_err(|e| failed(e.to_string()))?;
+            Action::Uploads { files, .. } => {
+                let file = &files[f];
+                // The file is the pinned rowset's own, as the catalog names it (checked against
+                // the plan's checksum and size: a plan cannot make a backup read anything else).
+                let row = self
+                    .engine
+                    .catalog()
+                    .view()
+                    .rowset(file.rowset_id)?
+                    .filter(|r| {
+                        r.sha256 == file.sha256.hex() && u64::try_from(r.bytes).ok() == Some(file.size)
+                    })
+                    .ok_or_else(|| {
+                        failed(format!(
+                            "{} file {f}: rowset {} is not in the catalog as planned; plan it again",
+                            task.id, file.rowset_id
+                        ))
+                    })?;
+                let source = self.engine.file_path(&row.path);
+                let hash = Sha256::parse(&row.sha256).map_err(|e| failed(e.to_string()))?;
                 let level = self.plan.options.zstd_level();
                 Ok(Box::pin(async move {
                     let r = repo.upload_file(&source, &hash, level).await.map(|u| {
@@ -134,25 +146,25 @@ impl Runner<'_> {
                             sent: u.sent,
                         })
                     });
-                    (index, r)
+                    (unit, r)
                 })
                     as std::pin::Pin<
                         Box<dyn Future<Output = TransferResult> + Send>,
                     >)
             }
-            Action::Download { file, .. } => {
-                let staged = self.staged_id(&file.object)?;
+            Action::Downloads { object, files, .. } => {
+                let file = &files[f];
+                let staged = self.staged_id(object)?;
+                let sha = file.sha256.hex();
                 let entry = self
                     .manifest_files
-                    .get(&file.sha256)
+                    .get(&sha)
                     .cloned()
-                    .ok_or_else(|| {
-                        failed(format!("file {} is not in the manifest", file.sha256))
-                    })?;
+                    .ok_or_else(|| failed(format!("file {sha} is not in the manifest")))?;
                 let relative = format!(
-                    "data/{staged}/R{}-{index}-{}.parquet",
+                    "data/{staged}/R{}-{unit}-{}.parquet",
                     self.job.id,
-                    file.sha256.get(..16).unwrap_or(&file.sha256)
+                    &sha[..16]
                 );
                 let dest = self.engine.file_path(&relative);
                 Ok(Box::pin(async move {
@@ -171,30 +183,33 @@ impl Runner<'_> {
                         Ok(Entry::Download(DownloadEntry { path: relative }))
                     }
                     .await;
-                    (index, r)
+                    (unit, r)
                 }))
             }
             _ => Err(failed(format!("{} is not a transfer", task.id))),
         }
     }
 
-    /// Journals finished transfers; a download is ingested into its staged tablet in the same
-    /// transaction.
+    /// Journals finished transfers (by unit); a download is ingested into its staged tablet in
+    /// the same transaction.
     pub(super) fn journal_transfers(
         &mut self,
-        tasks: &[Task],
+        units: &Units,
         finished: &[(usize, Entry)],
     ) -> Result<(), Stop> {
         let job_id = self.job.id;
+        let plan = self.plan.clone();
         let mut ingests = Vec::new();
-        for (i, entry) in finished {
-            if let (Action::Download { file, version }, Entry::Download(d)) =
-                (&tasks[*i].action, entry)
+        for (u, entry) in finished {
+            let (t, f) = units.at(*u);
+            if let (Action::Downloads { files, .. }, Entry::Download(d)) =
+                (&plan.tasks[t].action, entry)
+                && let Some(file) = plan.tasks[t].action.file(f)
             {
                 ingests.push((
                     self.staged_id(&file.object)?,
-                    file.clone(),
-                    *version,
+                    file,
+                    files[f].version,
                     d.path.clone(),
                 ));
             }
@@ -223,18 +238,24 @@ impl Runner<'_> {
                     rows: i64::try_from(file.rows).map_err(|_| failed("row count out of range"))?,
                     bytes: i64::try_from(file.size.0)
                         .map_err(|_| failed("file size out of range"))?,
-                    sha256: file.sha256.clone(),
+                    sha256: file.sha256.hex(),
                     live: true,
                     rollup: file.rollup.clone(),
                 })?;
             }
-            for (i, entry) in finished {
-                tx.journal_task(job_id, &tasks[*i].id, &entry.to_json())?;
+            for (u, entry) in finished {
+                let (t, f) = units.at(*u);
+                tx.journal_task(
+                    job_id,
+                    &crate::plan::file_key(&plan.tasks[t].id, f),
+                    &entry.to_json(),
+                )?;
             }
             Ok(())
         })?;
-        for (i, entry) in finished {
-            self.journal.insert(tasks[*i].id.clone(), entry.clone());
+        for (u, entry) in finished {
+            let (t, f) = units.at(*u);
+            self.journal.insert_file(t, f, entry.clone());
         }
         Ok(())
     }
@@ -255,12 +276,20 @@ impl Runner<'_> {
         let job_id = self.job.id;
         let id = task.id.clone();
         let entry: Entry = match &task.action {
-            Action::Pin { database, rowsets } => {
+            Action::Pin { database } => {
                 let plan = self.plan.clone();
+                let rowsets: Vec<i64> = plan
+                    .tasks
+                    .iter()
+                    .flat_map(|t| match &t.action {
+                        Action::Uploads { files, .. } => files.as_slice(),
+                        _ => &[],
+                    })
+                    .map(|f| f.rowset_id)
+                    .collect();
                 let label = format!("backup job {job_id}");
                 let timestamp = self.job.snapshot_timestamp.clone().unwrap_or_default();
                 let database = database.clone();
-                let rowsets = rowsets.clone();
                 self.engine.catalog().try_write(|tx| -> Result<Entry, Stop> {
                     // Exactly the plan's rowsets, all still live: otherwise the plan is stale.
                     for r in &rowsets {
@@ -291,19 +320,26 @@ impl Runner<'_> {
                         skeleton(&conn, &plan, &db, &ts)?
                     }
                 };
-                let mut files: BTreeMap<String, FileEntry> = BTreeMap::new();
-                for t in &self.plan.tasks {
-                    if let Action::Upload { file, .. } = &t.action {
-                        let Some(Entry::Upload(u)) = self.journal.get(&t.id) else {
-                            return Err(failed(format!("{} did not finish", t.id)));
+                let mut files: BTreeMap<crate::plan::Digest, FileEntry> = BTreeMap::new();
+                for (t, task) in self.plan.tasks.iter().enumerate() {
+                    let Action::Uploads { files: group, .. } = &task.action else {
+                        continue;
+                    };
+                    for (f, file) in group.iter().enumerate() {
+                        let Some(Entry::Upload(u)) = self.journal.file(t, f) else {
+                            return Err(failed(format!("{} file {f} did not finish", task.id)));
                         };
-                        files.entry(file.sha256.clone()).or_insert(FileEntry {
-                            sha256: Sha256::parse(&file.sha256)
-                                .map_err(|e| failed(e.to_string()))?,
-                            bytes: file.size.0,
-                            stored_bytes: u.stored_bytes,
-                            encoding: u.encoding,
-                        });
+                        if let std::collections::btree_map::Entry::Vacant(v) =
+                            files.entry(file.sha256)
+                        {
+                            v.insert(FileEntry {
+                                sha256: Sha256::parse(&file.sha256.hex())
+                                    .map_err(|e| failed(e.to_string()))?,
+                                bytes: file.size,
+                                stored_bytes: u.stored_bytes,
+                                encoding: u.encoding,
+                            });
+                        }
                     }
                 }
                 manifest.files = files.into_values().collect();
@@ -538,7 +574,7 @@ impl Runner<'_> {
                 })?;
                 done
             }
-            Action::Upload { .. } | Action::Download { .. } => {
+            Action::Uploads { .. } | Action::Downloads { .. } => {
                 return Err(failed(format!("{} is a transfer", task.id)));
             }
         };
@@ -552,32 +588,26 @@ impl Runner<'_> {
     }
 }
 
-/// Each upload task of a backup plan names a rowset the pin holds, with that rowset's own path,
-/// checksum and size.
+/// Each file of a backup plan's uploads names a rowset the pin holds, with that rowset's own
+/// checksum and size, in the object, partition and bucket it says.
 fn check_uploads(tx: &Reader<'_>, plan: &crate::plan::Plan, pinned: &[i64]) -> Result<(), Stop> {
     let pinned: std::collections::HashSet<i64> = pinned.iter().copied().collect();
     for t in &plan.tasks {
-        let Action::Upload {
-            file,
-            rowset_id,
-            path,
-            ..
-        } = &t.action
-        else {
+        let Action::Uploads { files, .. } = &t.action else {
             continue;
         };
-        let row = tx.rowset(*rowset_id)?;
-        let matches = pinned.contains(rowset_id)
-            && row.as_ref().is_some_and(|r| {
-                &r.path == path
-                    && r.sha256 == file.sha256
-                    && u64::try_from(r.bytes).ok() == Some(file.size.0)
-            });
-        if !matches {
-            return Err(failed(format!(
-                "task {} does not match the catalog's rowset {rowset_id} (path, checksum or size); the plan was edited or is stale: plan it again",
-                t.id
-            )));
+        for (f, file) in files.iter().enumerate() {
+            let row = tx.rowset(file.rowset_id)?;
+            let matches = pinned.contains(&file.rowset_id)
+                && row.as_ref().is_some_and(|r| {
+                    r.sha256 == file.sha256.hex() && u64::try_from(r.bytes).ok() == Some(file.size)
+                });
+            if !matches {
+                return Err(failed(format!(
+                    "task {} file {f} does not match the catalog's rowset {} (checksum or size); the plan was edited or is stale: plan it again",
+                    t.id, file.rowset_id
+                )));
+            }
         }
     }
     Ok(())
@@ -711,18 +741,25 @@ fn skeleton(
         let mut tablets: HashMap<(String, String), BTreeMap<u32, Vec<RowsetEntry>>> =
             HashMap::new();
         for t in &plan.tasks {
-            if let Action::Upload { file, .. } = &t.action {
-                tablets
-                    .entry((file.object.clone(), file.partition.clone()))
-                    .or_default()
-                    .entry(file.bucket)
-                    .or_default()
-                    .push(RowsetEntry {
-                        sha256: Sha256::parse(&file.sha256).map_err(|e| failed(e.to_string()))?,
-                        rows: file.rows,
-                        bytes: file.size.0,
-                        rollup: file.rollup.clone(),
-                    });
+            let Action::Uploads {
+                object,
+                partition,
+                rollup,
+                files,
+            } = &t.action
+            else {
+                continue;
+            };
+            let by_bucket = tablets
+                .entry((object.clone(), partition.clone()))
+                .or_default();
+            for file in files {
+                by_bucket.entry(file.bucket).or_default().push(RowsetEntry {
+                    sha256: Sha256::parse(&file.sha256.hex()).map_err(|e| failed(e.to_string()))?,
+                    rows: file.rows,
+                    bytes: file.size,
+                    rollup: rollup.clone(),
+                });
             }
         }
         for o in &plan.objects {

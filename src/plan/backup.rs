@@ -6,9 +6,11 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use crate::catalog::{JobKind, Reader};
 
+use serde::Serialize;
+
 use super::{
-    Action, FileRef, Fingerprint, ObjectAction, ObjectKind, Plan, PlannedCatalog, PlannedFunction,
-    PlannedObject, RepositoryRef, Size, SnapshotRef, Summary, Task, id_part,
+    Action, Digest, Fingerprint, ObjectAction, ObjectKind, Plan, PlannedCatalog, PlannedFunction,
+    PlannedObject, RepositoryRef, Size, SnapshotRef, Summary, Task, UploadFile, id_part,
 };
 use crate::catalog::{
     self, DatabaseRow, ExternalCatalogDef, FunctionDef, ObjectDef, ObjectRow, PartitionRow,
@@ -19,20 +21,12 @@ use crate::repo::registry;
 use crate::sql::options::{self, BackupType, JobOptions, JobStatement};
 use crate::sql::{Backup, CatalogSelection, Ident, ObjectRef, Problem, Span, closest};
 
-/// One rowset of a selected object, where it sits.
-#[derive(Clone, Debug)]
-pub struct RowsetAt {
-    pub partition: String,
-    pub bucket: u32,
-    pub rowset: catalog::RowsetRow,
-}
-
-/// A table or MV selected for backup, with the partitions taken and their rowsets.
+/// A table or MV selected for backup, with the partitions taken. Its rowsets are not held:
+/// the planner streams them from the catalog into the plan.
 #[derive(Clone, Debug)]
 pub struct DataObject {
     pub object: ObjectRow,
     pub partitions: Vec<PartitionRow>,
-    pub rowsets: Vec<RowsetAt>,
 }
 
 /// Everything a BACKUP statement selects, read in one catalog transaction.
@@ -43,29 +37,6 @@ pub struct Selection {
     pub views: Vec<ObjectRow>,
     pub functions: Vec<FunctionDef>,
     pub catalogs: Vec<ExternalCatalogDef>,
-}
-
-impl Selection {
-    /// The catalog state a backup of this selection depends on.
-    pub fn fingerprint(&self) -> String {
-        let mut f = Fingerprint::default();
-        f.add(("backup", self.database.as_ref().map(|d| &d.name)));
-        for d in &self.data {
-            f.add((&d.object.name, &d.object.def));
-            for p in &d.partitions {
-                f.add((&p.name, &p.bound, p.visible_version));
-            }
-            for r in &d.rowsets {
-                f.add((&r.partition, r.bucket, r.rowset.id, &r.rowset.sha256));
-            }
-        }
-        for v in &self.views {
-            f.add((&v.name, &v.def));
-        }
-        f.add(&self.functions);
-        f.add(&self.catalogs);
-        f.finish()
-    }
 }
 
 fn problem(code: Code, span: Span, message: impl Into<String>) -> Error {
@@ -106,7 +77,7 @@ pub(crate) fn check_partitions(
     Ok(())
 }
 
-/// Reads the rowsets of a table or MV (restricted to `wanted` partitions), in catalog order.
+/// A table or MV with its partitions (restricted to `wanted`), in catalog order.
 fn data_object(
     conn: &Reader<'_>,
     object: ObjectRow,
@@ -117,27 +88,19 @@ fn data_object(
         .into_iter()
         .filter(|p| wanted.is_none_or(|w| w.contains(&p.name)))
         .collect();
-    let names: HashSet<&str> = partitions.iter().map(|p| p.name.as_str()).collect();
-    let rowsets = conn
-        .object_layout(object.id)?
-        .into_iter()
-        .filter(|(p, _, _)| names.contains(p.as_str()))
-        .map(|(partition, bucket, rowset)| RowsetAt {
-            partition,
-            bucket: bucket as u32,
-            rowset,
-        })
-        .collect();
-    Ok(DataObject {
-        object,
-        partitions,
-        rowsets,
-    })
+    Ok(DataObject { object, partitions })
 }
 
 /// Resolves what `stmt` selects. Errors point at the offending name.
 pub fn select(engine: &mut Engine, stmt: &Backup) -> Result<Selection> {
-    let database = match &stmt.database {
+    let database = database_of(engine, stmt)?;
+    engine
+        .catalog()
+        .read(|conn| select_in(conn, database.as_ref(), stmt))
+}
+
+fn database_of(engine: &mut Engine, stmt: &Backup) -> Result<Option<DatabaseRow>> {
+    Ok(match &stmt.database {
         Some(db) => Some(engine.database(db)?),
         None if stmt.external_catalogs.is_some() => None,
         None => {
@@ -151,13 +114,20 @@ pub fn select(engine: &mut Engine, stmt: &Backup) -> Result<Selection> {
                 .help("write BACKUP DATABASE db SNAPSHOT name ... or BACKUP SNAPSHOT db.name ..."),
             ));
         }
-    };
-    engine.catalog().read(|conn| -> Result<Selection> {
+    })
+}
+
+fn select_in(
+    conn: &Reader<'_>,
+    database: Option<&DatabaseRow>,
+    stmt: &Backup,
+) -> Result<Selection> {
+    {
         let mut sel = Selection {
-            database: database.clone(),
+            database: database.cloned(),
             ..Selection::default()
         };
-        if let Some(db) = &database {
+        if let Some(db) = database {
             select_in_database(conn, db, stmt, &mut sel)?;
         }
         if let Some(catalogs) = &stmt.external_catalogs {
@@ -193,7 +163,7 @@ pub fn select(engine: &mut Engine, stmt: &Backup) -> Result<Selection> {
             }
         }
         Ok(sel)
-    })
+    }
 }
 
 fn select_in_database(
@@ -373,8 +343,103 @@ fn check_database(named: Option<&Ident>, db: &DatabaseRow) -> Result<()> {
     }
 }
 
-/// The plan of a BACKUP.
+/// The plan of a BACKUP, in memory.
 pub async fn plan(engine: &mut Engine, stmt: &Backup, text: &str) -> Result<Plan> {
+    let mut groups = Vec::new();
+    let mut plan = plan_with(engine, stmt, text, &mut |task| {
+        groups.push(task);
+        Ok(())
+    })
+    .await?;
+    // Pin first, then the uploads, then release and manifest.
+    let at = usize::from(plan.tasks.first().is_some_and(|t| t.action.kind() == "pin"));
+    plan.tasks.splice(at..at, groups);
+    Ok(plan)
+}
+
+/// The plan of a BACKUP written to `out` as it is made: each upload group goes to a spool
+/// file beside `out` when the catalog yields it, and the plan file is the header, the spool
+/// and the trailer, byte for byte what [`Plan::to_json`] writes for the same plan. Memory
+/// holds one partition's files at a time, not the plan. Returns the plan without its upload
+/// groups, and how many groups the file holds.
+pub async fn plan_to_file(
+    engine: &mut Engine,
+    stmt: &Backup,
+    text: &str,
+    out: &std::path::Path,
+) -> Result<(Plan, usize)> {
+    use std::io::Write;
+    let io = |e: std::io::Error| Error::invalid(format!("{}: {e}", out.display()), None);
+    let dir = out
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    let spool = tempfile::NamedTempFile::new_in(dir).map_err(io)?;
+    let mut w = std::io::BufWriter::with_capacity(1 << 20, spool.as_file());
+    let mut first = true;
+    let mut count = 0;
+    let plan = plan_with(engine, stmt, text, &mut |task| {
+        if !first {
+            w.write_all(b",\n    ")?;
+        }
+        first = false;
+        count += 1;
+        let mut ser =
+            serde_json::Serializer::with_formatter(&mut w, super::PlanFormatter::for_task());
+        task.serialize(&mut ser).map_err(std::io::Error::other)
+    })
+    .await?;
+    w.flush().map_err(io)?;
+    drop(w);
+    // The header and trailer, with a marker task where the groups go.
+    let marker = Task {
+        id: "\u{0}upload groups".into(),
+        action: Action::Release {
+            database: String::new(),
+        },
+        after: vec![],
+    };
+    let mut with_marker = plan.clone();
+    let at = usize::from(
+        with_marker
+            .tasks
+            .first()
+            .is_some_and(|t| t.action.kind() == "pin"),
+    );
+    if !first {
+        with_marker.tasks.insert(at, marker.clone());
+    }
+    let whole = with_marker.to_json();
+    let mut marker_text = Vec::new();
+    marker
+        .serialize(&mut serde_json::Serializer::with_formatter(
+            &mut marker_text,
+            super::PlanFormatter::for_task(),
+        ))
+        .map_err(|e| io(std::io::Error::other(e)))?;
+    let marker_text = String::from_utf8(marker_text).expect("JSON is UTF-8");
+    let (head, tail) = match (first, whole.find(&marker_text)) {
+        (true, _) => (whole.as_str(), ""),
+        (false, Some(i)) => (&whole[..i], &whole[i + marker_text.len()..]),
+        (false, None) => unreachable!("the marker task is in the plan written with it"),
+    };
+    let mut groups = std::fs::File::open(spool.path()).map_err(io)?;
+    super::replace_file(out, |f| {
+        f.write_all(head.as_bytes())?;
+        std::io::copy(&mut groups, f)?;
+        f.write_all(tail.as_bytes())
+    })?;
+    Ok((plan, count))
+}
+
+/// Plans a BACKUP, handing each upload group to `groups` as the catalog yields it; the plan
+/// returned holds every other task.
+async fn plan_with(
+    engine: &mut Engine,
+    stmt: &Backup,
+    text: &str,
+    groups: &mut dyn FnMut(Task) -> std::io::Result<()>,
+) -> Result<Plan> {
     let options = super::job_options(JobStatement::Backup, &stmt.properties)?;
     if options.backup_type == Some(BackupType::Incremental) {
         let at = options::find(&stmt.properties, "type")
@@ -406,7 +471,12 @@ pub async fn plan(engine: &mut Engine, stmt: &Backup, text: &str) -> Result<Plan
             .help("back up to a repository created without READ ONLY"),
         ));
     }
-    let selection = select(engine, stmt)?;
+    let database = database_of(engine, stmt)?;
+    // Checked before the repository is listed, so that a statement naming nothing fails
+    // without touching the repository.
+    let selection = engine
+        .catalog()
+        .read(|conn| select_in(conn, database.as_ref(), stmt))?;
     if selection.data.is_empty()
         && selection.views.is_empty()
         && selection.functions.is_empty()
@@ -419,14 +489,28 @@ pub async fn plan(engine: &mut Engine, stmt: &Backup, text: &str) -> Result<Plan
         ));
     }
     repository.require_format().await?;
-    let stored: HashSet<String> = repository
+    let stored: HashSet<Digest> = repository
         .list_objects()
         .await?
         .keys()
         .filter_map(|k| crate::repo::format::parse_object_key(k))
-        .map(|(h, _)| h.to_string())
+        .filter_map(|(h, _)| Digest::parse(h.as_str()).ok())
         .collect();
-    let mut plan = build(stmt, text, &options, &repository, &selection, &stored);
+    // The selection again, and every rowset, in one catalog transaction: the plan describes
+    // one state of the catalog.
+    let mut plan = engine.catalog().read(|conn| -> Result<Plan> {
+        let selection = select_in(conn, database.as_ref(), stmt)?;
+        build(
+            conn,
+            stmt,
+            text,
+            &options,
+            &repository,
+            &selection,
+            &stored,
+            groups,
+        )
+    })?;
     if let Some(scope) = options.privileges {
         let objects: Vec<String> = plan.objects.iter().map(|o| o.name.clone()).collect();
         let functions: Vec<String> = selection.functions.iter().map(|f| f.name.clone()).collect();
@@ -439,48 +523,136 @@ pub async fn plan(engine: &mut Engine, stmt: &Backup, text: &str) -> Result<Plan
     Ok(plan)
 }
 
-/// Turns a selection into objects and tasks. Pure: the same inputs give the same plan.
-pub fn build(
+/// Turns a selection into objects and tasks, streaming every live rowset of the selected
+/// partitions from the catalog into upload groups (one per object, partition and sync MV),
+/// handed to `groups` as each partition ends. The same catalog and repository give the same
+/// plan. The fingerprint covers the same state as ever: definitions, partitions, and each
+/// rowset's place, id and checksum.
+#[allow(clippy::too_many_arguments)]
+fn build(
+    conn: &Reader<'_>,
     stmt: &Backup,
     text: &str,
     options: &JobOptions,
     repository: &crate::repo::Repository,
     selection: &Selection,
-    stored: &HashSet<String>,
-) -> Plan {
+    stored: &HashSet<Digest>,
+    groups: &mut dyn FnMut(Task) -> std::io::Result<()>,
+) -> Result<Plan> {
     let db = selection.database.as_ref().map(|d| d.name.clone());
     let db_part = db
         .as_deref()
         .map(id_part)
         .unwrap_or_else(|| "catalogs".into());
     let mut objects = Vec::new();
-    let mut tasks = Vec::new();
-    let mut uploads = Vec::new();
     let mut summary = Summary::default();
+    let mut fingerprint = Fingerprint::default();
+    fingerprint.add(("backup", db.as_ref()));
     let pin_id = format!("pin:{db_part}");
-    let all_rowsets: Vec<i64> = selection
-        .data
+    let mut uploads = Vec::new();
+    // Contents more than one selected rowset holds: the first is sent, the others not.
+    let object_ids: Vec<i64> = selection.data.iter().map(|d| d.object.id).collect();
+    let shared: HashSet<Digest> = conn
+        .shared_contents(&object_ids)?
         .iter()
-        .flat_map(|d| d.rowsets.iter().map(|r| r.rowset.id))
+        .filter_map(|h| Digest::parse(h).ok())
         .collect();
-    if !all_rowsets.is_empty() {
-        tasks.push(Task {
-            id: pin_id.clone(),
-            action: Action::Pin {
-                database: db.clone().unwrap_or_default(),
-                rowsets: all_rowsets,
-            },
-            after: vec![],
-        });
-    }
-    let mut sent_hashes: HashSet<&str> = HashSet::new();
+    let mut sent_shared: HashSet<Digest> = HashSet::new();
+    let mut failure: Option<Error> = None;
     for d in &selection.data {
         let o = &d.object;
+        fingerprint.add((&o.name, &o.def));
+        for p in &d.partitions {
+            fingerprint.add((&p.name, &p.bound, p.visible_version));
+        }
         let sync_mvs = match &o.def {
             ObjectDef::Table { rollups, .. } => rollups.iter().map(|r| r.name.clone()).collect(),
             _ => vec![],
         };
-        let bytes: u64 = d.rowsets.iter().map(|r| r.rowset.bytes as u64).sum();
+        let wanted: HashSet<&str> = d.partitions.iter().map(|p| p.name.as_str()).collect();
+        let object_part = format!("{db_part}.{}", id_part(&o.name));
+        let (mut files, mut bytes) = (0u64, 0u64);
+        // One partition's files at a time, by sync MV (the base table's first).
+        let mut partition: Option<String> = None;
+        let mut pending: BTreeMap<Option<String>, Vec<UploadFile>> = BTreeMap::new();
+        let mut emit = |partition: &str,
+                        pending: &mut BTreeMap<Option<String>, Vec<UploadFile>>|
+         -> Result<()> {
+            for (rollup, files) in std::mem::take(pending) {
+                let id = format!(
+                    "upload:{object_part}.{}{}",
+                    id_part(partition),
+                    rollup
+                        .as_deref()
+                        .map(|r| format!(".{}", id_part(r)))
+                        .unwrap_or_default()
+                );
+                uploads.push(id.clone());
+                groups(Task {
+                    id,
+                    action: Action::Uploads {
+                        object: o.name.clone(),
+                        partition: partition.to_string(),
+                        rollup,
+                        files,
+                    },
+                    after: vec![pin_id.clone()],
+                })
+                .map_err(|e| Error::invalid(format!("writing the plan: {e}"), None))?;
+            }
+            Ok(())
+        };
+        conn.object_layout_each(o.id, |p, bucket, r| {
+            if !wanted.contains(p) {
+                return true;
+            }
+            let bucket = bucket as u32;
+            fingerprint.add((p, bucket, r.id, &r.sha256));
+            if partition.as_deref() != Some(p) {
+                if let Some(done) = partition.take()
+                    && let Err(e) = emit(&done, &mut pending)
+                {
+                    failure = Some(e);
+                    return false;
+                }
+                partition = Some(p.to_string());
+            }
+            let sha256 = match Digest::parse(&r.sha256) {
+                Ok(h) => h,
+                Err(e) => {
+                    failure = Some(Error::invalid(
+                        format!("the catalog's rowset {}: {e}", r.id),
+                        None,
+                    ));
+                    return false;
+                }
+            };
+            let size = r.bytes as u64;
+            let in_repository = stored.contains(&sha256);
+            summary.files += 1;
+            summary.size.0 += size;
+            files += 1;
+            bytes += size;
+            if in_repository || (shared.contains(&sha256) && !sent_shared.insert(sha256)) {
+                summary.already_in_repository += 1;
+                summary.already_in_repository_size.0 += size;
+            }
+            pending.entry(r.rollup).or_default().push(UploadFile {
+                bucket,
+                rowset_id: r.id,
+                rows: r.rows as u64,
+                size,
+                sha256,
+                in_repository,
+            });
+            true
+        })?;
+        if let Some(e) = failure.take() {
+            return Err(e);
+        }
+        if let Some(done) = partition.take() {
+            emit(&done, &mut pending)?;
+        }
         objects.push(PlannedObject {
             kind: o.def.kind().into(),
             name: o.name.clone(),
@@ -488,54 +660,13 @@ pub fn build(
             action: ObjectAction::Backup,
             partitions: d.partitions.iter().map(|p| p.name.clone()).collect(),
             sync_mvs,
-            files: d.rowsets.len() as u64,
+            files,
             size: Size(bytes),
             inactive_reason: None,
         });
-        // Rowsets numbered per tablet and rollup, in version order: stable, readable ids.
-        let mut counters: BTreeMap<(String, u32, Option<String>), usize> = BTreeMap::new();
-        for r in &d.rowsets {
-            let n = counters
-                .entry((r.partition.clone(), r.bucket, r.rowset.rollup.clone()))
-                .or_default();
-            let id = super::file_task_id(
-                "upload",
-                &format!("{db_part}.{}", id_part(&o.name)),
-                &r.partition,
-                r.bucket,
-                r.rowset.rollup.as_deref(),
-                *n,
-            );
-            *n += 1;
-            let in_repository = stored.contains(&r.rowset.sha256);
-            summary.files += 1;
-            summary.size.0 += r.rowset.bytes as u64;
-            if in_repository || !sent_hashes.insert(&r.rowset.sha256) {
-                summary.already_in_repository += 1;
-                summary.already_in_repository_size.0 += r.rowset.bytes as u64;
-            }
-            uploads.push(id.clone());
-            tasks.push(Task {
-                id,
-                action: Action::Upload {
-                    file: FileRef {
-                        object: o.name.clone(),
-                        partition: r.partition.clone(),
-                        bucket: r.bucket,
-                        rollup: r.rowset.rollup.clone(),
-                        sha256: r.rowset.sha256.clone(),
-                        rows: r.rowset.rows as u64,
-                        size: Size(r.rowset.bytes as u64),
-                    },
-                    rowset_id: r.rowset.id,
-                    path: r.rowset.path.clone(),
-                    in_repository,
-                },
-                after: vec![pin_id.clone()],
-            });
-        }
     }
     for v in &selection.views {
+        fingerprint.add((&v.name, &v.def));
         objects.push(PlannedObject {
             kind: ObjectKind::View,
             name: v.name.clone(),
@@ -548,9 +679,21 @@ pub fn build(
             inactive_reason: None,
         });
     }
+    fingerprint.add(&selection.functions);
+    fingerprint.add(&selection.catalogs);
     objects.sort_by(|a, b| (a.kind, &a.name).cmp(&(b.kind, &b.name)));
     summary.objects = objects.len() as u64;
     let label = stmt.snapshot.value.clone();
+    let mut tasks = Vec::new();
+    if !uploads.is_empty() {
+        tasks.push(Task {
+            id: pin_id.clone(),
+            action: Action::Pin {
+                database: db.clone().unwrap_or_default(),
+            },
+            after: vec![],
+        });
+    }
     // uploads → release → manifest: the pin is let go as soon as the files are stored, and the
     // manifest, which makes the snapshot exist, is the very last step.
     let mut manifest_after = vec![];
@@ -572,7 +715,7 @@ pub fn build(
         },
         after: manifest_after,
     });
-    Plan {
+    Ok(Plan {
         format: super::PLAN_FORMAT.to_string(),
         version: super::PLAN_VERSION,
         kind: JobKind::Backup,
@@ -589,7 +732,7 @@ pub fn build(
         },
         database: db,
         target_database: None,
-        fingerprint: selection.fingerprint(),
+        fingerprint: fingerprint.finish(),
         options: options.clone(),
         objects,
         functions: selection
@@ -611,5 +754,5 @@ pub fn build(
         summary,
         tasks,
         privileges: None,
-    }
+    })
 }

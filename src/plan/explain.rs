@@ -20,6 +20,12 @@ fn action_word(a: ObjectAction) -> &'static str {
 
 /// The short summary `srbackup plan` prints.
 pub fn summary(plan: &Plan) -> String {
+    summary_of(plan, plan.tasks.len())
+}
+
+/// [`summary`] of a plan streamed to its file (held without its transfer groups): `tasks` is
+/// how many the file holds.
+pub fn summary_of(plan: &Plan, tasks: usize) -> String {
     let s = &plan.summary;
     let mut out = format!(
         "{} plan: {} objects, {} files, {}",
@@ -57,7 +63,7 @@ pub fn summary(plan: &Plan) -> String {
             human_bytes(s.size.0.saturating_sub(s.already_in_repository_size.0))
         );
     }
-    let _ = write!(out, "; {} tasks", plan.tasks.len());
+    let _ = write!(out, "; {tasks} tasks");
     out
 }
 
@@ -185,38 +191,34 @@ pub fn explain(plan: &Plan) -> String {
     // Transfers grouped per object; everything else one line each.
     let mut transfers: BTreeMap<(&str, &str), (u64, Size, u64)> = BTreeMap::new();
     let mut transfer_after: BTreeMap<(&str, &str), &[String]> = BTreeMap::new();
+    let mut groups: BTreeMap<(&str, &str), u64> = BTreeMap::new();
     for t in &plan.tasks {
-        match &t.action {
-            Action::Upload {
-                file,
-                in_repository,
-                ..
-            } => {
-                let e = transfers.entry(("upload", &file.object)).or_default();
-                e.0 += 1;
-                e.1.0 += file.size.0;
-                e.2 += u64::from(*in_repository);
-                transfer_after
-                    .entry(("upload", &file.object))
-                    .or_insert(&t.after);
+        let (object, files, stored) = match &t.action {
+            Action::Uploads { object, files, .. } => (
+                object,
+                files.iter().map(|f| f.size).sum::<u64>(),
+                files.iter().filter(|f| f.in_repository).count() as u64,
+            ),
+            Action::Downloads { object, files, .. } => {
+                (object, files.iter().map(|f| f.size).sum::<u64>(), 0)
             }
-            Action::Download { file, .. } => {
-                let e = transfers.entry(("download", &file.object)).or_default();
-                e.0 += 1;
-                e.1.0 += file.size.0;
-                transfer_after
-                    .entry(("download", &file.object))
-                    .or_insert(&t.after);
-            }
-            _ => {}
-        }
+            _ => continue,
+        };
+        let key = (t.action.kind(), object.as_str());
+        let e = transfers.entry(key).or_default();
+        e.0 += t.action.file_count() as u64;
+        e.1.0 += files;
+        e.2 += stored;
+        *groups.entry(key).or_default() += 1;
+        transfer_after.entry(key).or_insert(&t.after);
     }
     let mut printed_transfers = false;
     for t in &plan.tasks {
-        if matches!(t.action, Action::Upload { .. } | Action::Download { .. }) {
+        if t.action.is_transfer() {
             if !printed_transfers {
                 printed_transfers = true;
-                for ((kind, object), (n, size, skipped)) in &transfers {
+                for (key, (n, size, skipped)) in &transfers {
+                    let (kind, object) = key;
                     let after = transfer_after[&(*kind, *object)].join(", ");
                     let skip = if *skipped > 0 {
                         format!(" ({skipped} already in the repository)")
@@ -231,8 +233,9 @@ pub fn explain(plan: &Plan) -> String {
                         .unwrap_or_default();
                     let _ = writeln!(
                         out,
-                        "  {kind}:{db}.{}.* — {n} files, {}{skip}; after {after}",
+                        "  {kind}:{db}.{}.* — {n} files in {} groups, {}{skip}; after {after}",
                         super::id_part(object),
+                        groups[key],
                         human_bytes(size.0)
                     );
                 }
@@ -247,7 +250,7 @@ pub fn explain(plan: &Plan) -> String {
             format!("; after {}", t.after.join(", "))
         };
         let detail = match &t.action {
-            Action::Pin { rowsets, .. } => format!(" — {} rowsets", rowsets.len()),
+            Action::Pin { .. } => format!(" — {} rowsets", plan.summary.files),
             Action::Commit { publish, .. } => {
                 let items: Vec<String> = publish
                     .iter()

@@ -37,7 +37,9 @@ use crate::sql::Statement;
 
 pub const PLAN_FORMAT: &str = "srbackup-plan";
 /// 2: typed `options` (version 1 plans carry a `properties` map, upgraded when read).
-pub const PLAN_VERSION: u32 = 2;
+/// 3: file transfers grouped per object, partition and sync MV, one line per file (version 2
+/// plans, one task per file, are upgraded when read; their journals still apply).
+pub const PLAN_VERSION: u32 = 3;
 
 /// A byte count with its human form, for reviewers.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -180,19 +182,203 @@ pub struct Summary {
     pub already_in_repository_size: Size,
 }
 
-/// Where one rowset file sits in its table.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// Where one rowset file sits in its table (one file of a transfer group, for the executor).
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FileRef {
     /// The object's name (source name for a backup, target name for a restore).
     pub object: String,
     pub partition: String,
     pub bucket: u32,
     /// The synchronous MV this rowset belongs to.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollup: Option<String>,
-    pub sha256: String,
+    pub sha256: Digest,
     pub rows: u64,
     pub size: Size,
+}
+
+/// A SHA-256, held as its 32 bytes (a plan of a million files holds a million of them) and
+/// written as 64 lower-case hex digits.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Digest(pub [u8; 32]);
+
+impl Digest {
+    pub fn parse(s: &str) -> std::result::Result<Digest, String> {
+        let mut d = [0u8; 32];
+        match hex::decode_to_slice(s, &mut d) {
+            Ok(()) if !s.bytes().any(|b| b.is_ascii_uppercase()) => Ok(Digest(d)),
+            _ => Err(format!(
+                "\"{}\" is not a SHA-256 (64 lower-case hex digits)",
+                s.escape_debug()
+            )),
+        }
+    }
+    pub fn hex(&self) -> String {
+        hex::encode(self.0)
+    }
+}
+
+impl std::fmt::Display for Digest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.hex())
+    }
+}
+
+impl std::fmt::Debug for Digest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Digest({self})")
+    }
+}
+
+impl Serialize for Digest {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        let mut buf = [0u8; 64];
+        hex::encode_to_slice(self.0, &mut buf).expect("64 bytes hold 32 in hex");
+        s.serialize_str(std::str::from_utf8(&buf).expect("hex is ASCII"))
+    }
+}
+
+impl<'de> Deserialize<'de> for Digest {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Digest, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        Digest::parse(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+/// One file of an upload group. Written as one line, `[bucket, rowset_id, rows, bytes,
+/// "sha256"]`, with `true` appended when the repository already holds the content (nothing is
+/// sent). The file's path is the pinned rowset's own, read from the catalog when it runs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UploadFile {
+    pub bucket: u32,
+    pub rowset_id: i64,
+    pub rows: u64,
+    pub size: u64,
+    pub sha256: Digest,
+    pub in_repository: bool,
+}
+
+/// One file of a download group: `[bucket, version, rows, bytes, "sha256"]`, the version being
+/// the partition's in the snapshot.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DownloadFile {
+    pub bucket: u32,
+    pub version: i64,
+    pub rows: u64,
+    pub size: u64,
+    pub sha256: Digest,
+}
+
+impl Serialize for UploadFile {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        let mut seq = s.serialize_seq(Some(5 + usize::from(self.in_repository)))?;
+        seq.serialize_element(&self.bucket)?;
+        seq.serialize_element(&self.rowset_id)?;
+        seq.serialize_element(&self.rows)?;
+        seq.serialize_element(&self.size)?;
+        seq.serialize_element(&self.sha256)?;
+        if self.in_repository {
+            seq.serialize_element(&true)?;
+        }
+        seq.end()
+    }
+}
+
+impl Serialize for DownloadFile {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        (self.bucket, self.version, self.rows, self.size, self.sha256).serialize(s)
+    }
+}
+
+/// A file line's fields: bucket, rowset id or version, rows, bytes, SHA-256, flag.
+type FileTuple = (u32, i64, u64, u64, Digest, bool);
+
+/// Reads `[bucket, n, rows, bytes, "sha256"(, flag)]`: exactly five elements, or six when
+/// `flag` is allowed; anything else names what it found.
+fn file_tuple<'de, A: serde::de::SeqAccess<'de>>(
+    mut seq: A,
+    flag: bool,
+) -> std::result::Result<FileTuple, A::Error> {
+    use serde::de::Error;
+    let shape = if flag {
+        "[bucket, rowset_id, rows, bytes, \"sha256\"] or the same with true appended"
+    } else {
+        "[bucket, version, rows, bytes, \"sha256\"]"
+    };
+    let missing = || A::Error::custom(format!("a file must be {shape}"));
+    let bucket = seq.next_element()?.ok_or_else(missing)?;
+    let n = seq.next_element()?.ok_or_else(missing)?;
+    let rows = seq.next_element()?.ok_or_else(missing)?;
+    let size = seq.next_element()?.ok_or_else(missing)?;
+    let sha = seq.next_element()?.ok_or_else(missing)?;
+    let mut stored = false;
+    if flag && let Some(f) = seq.next_element::<bool>()? {
+        if !f {
+            return Err(A::Error::custom(
+                "a file's sixth element is true (already in the repository) or absent",
+            ));
+        }
+        stored = true;
+    }
+    if seq.next_element::<serde::de::IgnoredAny>()?.is_some() {
+        return Err(A::Error::custom(format!(
+            "a file must be {shape}: too many elements"
+        )));
+    }
+    Ok((bucket, n, rows, size, sha, stored))
+}
+
+impl<'de> Deserialize<'de> for UploadFile {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = UploadFile;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an upload file [bucket, rowset_id, rows, bytes, \"sha256\"]")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                seq: A,
+            ) -> std::result::Result<UploadFile, A::Error> {
+                let (bucket, rowset_id, rows, size, sha256, in_repository) = file_tuple(seq, true)?;
+                Ok(UploadFile {
+                    bucket,
+                    rowset_id,
+                    rows,
+                    size,
+                    sha256,
+                    in_repository,
+                })
+            }
+        }
+        d.deserialize_seq(V)
+    }
+}
+
+impl<'de> Deserialize<'de> for DownloadFile {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = DownloadFile;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a download file [bucket, version, rows, bytes, \"sha256\"]")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                seq: A,
+            ) -> std::result::Result<DownloadFile, A::Error> {
+                let (bucket, version, rows, size, sha256, _) = file_tuple(seq, false)?;
+                Ok(DownloadFile {
+                    bucket,
+                    version,
+                    rows,
+                    size,
+                    sha256,
+                })
+            }
+        }
+        d.deserialize_seq(V)
+    }
 }
 
 /// How a staged object lands at commit.
@@ -207,18 +393,20 @@ pub struct PublishRef {
 
 /// One step of a job.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "action", rename_all = "snake_case")]
+#[serde(tag = "action", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Action {
-    /// Backup: pin the listed rowsets (by catalog id) at their versions, in one transaction.
-    Pin { database: String, rowsets: Vec<i64> },
-    /// Backup: store one rowset file in the repository (skipped if the content is there).
-    Upload {
-        #[serde(flatten)]
-        file: FileRef,
-        rowset_id: i64,
-        /// Path in the cluster directory.
-        path: String,
-        in_repository: bool,
+    /// Backup: pin the rowsets the plan's uploads name (by catalog id) at their versions, in
+    /// one transaction.
+    Pin { database: String },
+    /// Backup: store the rowset files of one partition of an object (of its base table, or of
+    /// one synchronous MV) in the repository; a file whose content is there is not sent.
+    #[serde(rename = "upload")]
+    Uploads {
+        object: String,
+        partition: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        rollup: Option<String>,
+        files: Vec<UploadFile>,
     },
     /// Backup: commit the snapshot (the manifest is written last).
     WriteManifest { label: String },
@@ -233,12 +421,15 @@ pub enum Action {
         target: String,
         partitions: Vec<String>,
     },
-    /// Restore: fetch and verify one file into the staged object.
-    Download {
-        #[serde(flatten)]
-        file: FileRef,
-        /// The rowset's version in the snapshot.
-        version: i64,
+    /// Restore: fetch and verify the files of one partition (and sync MV) into the staged
+    /// object.
+    #[serde(rename = "download")]
+    Downloads {
+        object: String,
+        partition: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        rollup: Option<String>,
+        files: Vec<DownloadFile>,
     },
     /// Restore: publish every staged object of the job in one catalog transaction.
     Commit {
@@ -268,12 +459,12 @@ impl Action {
     pub fn kind(&self) -> &'static str {
         match self {
             Action::Pin { .. } => "pin",
-            Action::Upload { .. } => "upload",
+            Action::Uploads { .. } => "upload",
             Action::WriteManifest { .. } => "write_manifest",
             Action::Release { .. } => "release",
             Action::CreateDatabase { .. } => "create_database",
             Action::Stage { .. } => "stage",
-            Action::Download { .. } => "download",
+            Action::Downloads { .. } => "download",
             Action::Commit { .. } => "commit",
             Action::CreateView { .. } => "create_view",
             Action::ActivateMaterializedView { .. } => "activate_materialized_view",
@@ -284,7 +475,7 @@ impl Action {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Task {
     /// Stable, readable and unique in the plan: `upload:sr_hub.sr_member.p1.t3.rs2`.
     pub id: String,
@@ -293,6 +484,101 @@ pub struct Task {
     /// Ids of the tasks that must finish first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub after: Vec<String>,
+}
+
+/// Read by hand rather than derived: the action is flattened into the task, and serde cannot
+/// refuse unknown fields through a flatten (a typo such as `"afer"` for `"after"` would
+/// silently drop a dependency). The action refuses them instead.
+impl<'de> Deserialize<'de> for Task {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Task, D::Error> {
+        use serde::de::Error;
+        use serde_json::Value;
+        let mut map = serde_json::Map::<String, Value>::deserialize(d)?;
+        let id = match map.remove("id") {
+            Some(Value::String(id)) => id,
+            Some(other) => {
+                return Err(D::Error::custom(format!(
+                    "a task id {other} is not a string"
+                )));
+            }
+            None => return Err(D::Error::custom("a task has no id")),
+        };
+        let after = match map.remove("after") {
+            None | Some(Value::Null) => vec![],
+            Some(v) => serde_json::from_value(v)
+                .map_err(|e| D::Error::custom(format!("task {id}: after: {e}")))?,
+        };
+        let action = serde_json::from_value(Value::Object(map))
+            .map_err(|e| D::Error::custom(format!("task {id}: {e}")))?;
+        Ok(Task { id, action, after })
+    }
+}
+
+impl Action {
+    /// The files a transfer group moves (0 for any other task).
+    pub fn file_count(&self) -> usize {
+        match self {
+            Action::Uploads { files, .. } => files.len(),
+            Action::Downloads { files, .. } => files.len(),
+            _ => 0,
+        }
+    }
+
+    /// The size of file `i` of a transfer group.
+    pub fn file_size(&self, i: usize) -> u64 {
+        match self {
+            Action::Uploads { files, .. } => files.get(i).map_or(0, |f| f.size),
+            Action::Downloads { files, .. } => files.get(i).map_or(0, |f| f.size),
+            _ => 0,
+        }
+    }
+
+    /// File `i` of a transfer group, with where it sits.
+    pub fn file(&self, i: usize) -> Option<FileRef> {
+        let (object, partition, rollup, bucket, sha256, rows, size) = match self {
+            Action::Uploads {
+                object,
+                partition,
+                rollup,
+                files,
+            } => {
+                let f = files.get(i)?;
+                (
+                    object, partition, rollup, f.bucket, f.sha256, f.rows, f.size,
+                )
+            }
+            Action::Downloads {
+                object,
+                partition,
+                rollup,
+                files,
+            } => {
+                let f = files.get(i)?;
+                (
+                    object, partition, rollup, f.bucket, f.sha256, f.rows, f.size,
+                )
+            }
+            _ => return None,
+        };
+        Some(FileRef {
+            object: object.clone(),
+            partition: partition.clone(),
+            bucket,
+            rollup: rollup.clone(),
+            sha256,
+            rows,
+            size: Size(size),
+        })
+    }
+
+    pub fn is_transfer(&self) -> bool {
+        matches!(self, Action::Uploads { .. } | Action::Downloads { .. })
+    }
+}
+
+/// The journal key of file `i` of transfer group `group`: `upload:db.t.p1#7`.
+pub fn file_key(group: &str, i: usize) -> String {
+    format!("{group}#{i}")
 }
 
 /// A plan file.
@@ -330,11 +616,20 @@ pub struct Plan {
 }
 
 impl Plan {
-    /// The plan as its file holds it: pretty JSON with a final newline.
+    /// The plan as its file holds it: pretty JSON with a final newline, each file of a
+    /// transfer group on one line (see [`PlanFormatter`]).
     pub fn to_json(&self) -> String {
-        let mut s = serde_json::to_string_pretty(self).expect("a plan serializes");
-        s.push('\n');
-        s
+        let mut out = Vec::new();
+        self.write_json(&mut out)
+            .expect("a plan serializes into memory");
+        String::from_utf8(out).expect("JSON is UTF-8")
+    }
+
+    /// Writes [`Plan::to_json`] to `w`, without building the text in memory.
+    pub fn write_json<W: std::io::Write>(&self, w: W) -> std::io::Result<()> {
+        let mut ser = serde_json::Serializer::with_formatter(w, PlanFormatter::default());
+        self.serialize(&mut ser).map_err(std::io::Error::other)?;
+        ser.into_inner().write_all(b"\n")
     }
 
     /// Reads a plan file: format, version, unique ids, known dependencies, no cycle.
@@ -354,18 +649,22 @@ impl Plan {
                 h.version
             ));
         }
-        let mut value: serde_json::Value =
-            serde_json::from_str(text).map_err(|e| format!("not a plan file: {e}"))?;
-        if h.version < 2 {
-            upgrade_properties(&mut value)?;
+        if h.version < PLAN_VERSION {
+            // Older plans (small: they predate plans of a million files) are upgraded as
+            // JSON values, then read as a current one.
+            let mut value: serde_json::Value =
+                serde_json::from_str(text).map_err(|e| format!("not a plan file: {e}"))?;
+            if h.version < 2 {
+                upgrade_properties(&mut value)?;
+            }
+            upgrade_file_tasks(&mut value)?;
             value["version"] = PLAN_VERSION.into();
+            return Plan::from_json(&value.to_string());
         }
-        let plan: Plan = serde_json::from_value(value.clone())
-            .map_err(|e| format!("the plan file is damaged: {e}"))?;
-        // Decoded once, here: a field this version does not know is refused, not ignored.
-        if let Some(field) = unknown_field(&value, &plan) {
-            return Err(format!("the plan file is damaged: unknown field {field}"));
-        }
+        // Every struct of a plan refuses fields it does not know (tasks through their action),
+        // so a typo is an error rather than a field silently dropped.
+        let plan: Plan =
+            serde_json::from_str(text).map_err(|e| format!("the plan file is damaged: {e}"))?;
         let statement = match plan.kind {
             JobKind::Backup => crate::sql::options::JobStatement::Backup,
             JobKind::Restore => crate::sql::options::JobStatement::Restore,
@@ -378,42 +677,113 @@ impl Plan {
         graph::TaskGraph::new(&plan.tasks)?;
         Ok(plan)
     }
-}
 
-impl Plan {
+    /// The files of the plan's transfer groups: (task index, file index), in plan order.
+    pub fn files(&self) -> impl Iterator<Item = (usize, usize)> + '_ {
+        self.tasks
+            .iter()
+            .enumerate()
+            .flat_map(|(t, task)| (0..task.action.file_count()).map(move |f| (t, f)))
+    }
+
+    /// The ids version 2 plans gave their files (one task per file), each with its (task,
+    /// file) here: journals of jobs planned by that version name their files so.
+    pub fn legacy_file_ids(&self) -> std::collections::HashMap<String, (usize, usize)> {
+        let mut ids = std::collections::HashMap::new();
+        let db = match self.kind {
+            JobKind::Backup => self.database.as_deref(),
+            JobKind::Restore => self.target_database.as_deref(),
+        }
+        .map(id_part)
+        .unwrap_or_else(|| "catalogs".into());
+        for (t, task) in self.tasks.iter().enumerate() {
+            let (kind, object, partition, rollup, buckets): (_, _, _, _, Vec<u32>) =
+                match &task.action {
+                    Action::Uploads {
+                        object,
+                        partition,
+                        rollup,
+                        files,
+                    } => (
+                        "upload",
+                        object,
+                        partition,
+                        rollup,
+                        files.iter().map(|f| f.bucket).collect(),
+                    ),
+                    Action::Downloads {
+                        object,
+                        partition,
+                        rollup,
+                        files,
+                    } => (
+                        "download",
+                        object,
+                        partition,
+                        rollup,
+                        files.iter().map(|f| f.bucket).collect(),
+                    ),
+                    _ => continue,
+                };
+            let mut counters: std::collections::HashMap<u32, usize> = Default::default();
+            for (f, bucket) in buckets.into_iter().enumerate() {
+                let n = counters.entry(bucket).or_default();
+                let id = file_task_id(
+                    kind,
+                    &format!("{db}.{}", id_part(object)),
+                    partition,
+                    bucket,
+                    rollup.as_deref(),
+                    *n,
+                );
+                *n += 1;
+                ids.insert(id, (t, f));
+            }
+        }
+        ids
+    }
+
     /// Every size and count of the plan within what the catalog and the executor can hold,
     /// and the totals representable: a plan file is input like any other.
     fn check_numbers(&self) -> std::result::Result<(), String> {
         use crate::catalog::limits::{MAX_BUCKETS, MAX_COUNT};
         let mut total = 0u64;
         for t in &self.tasks {
-            let file = match &t.action {
-                Action::Upload {
-                    file, rowset_id, ..
-                } => {
-                    if *rowset_id <= 0 {
-                        return Err(format!("task {} names rowset {rowset_id}", t.id));
+            let sizes: Vec<(u32, i64, u64, u64)> = match &t.action {
+                Action::Uploads { files, .. } => {
+                    if let Some(f) = files.iter().find(|f| f.rowset_id <= 0) {
+                        return Err(format!("task {} names rowset {}", t.id, f.rowset_id));
                     }
-                    file
+                    files
+                        .iter()
+                        .map(|f| (f.bucket, 1, f.rows, f.size))
+                        .collect()
                 }
-                Action::Download { file, version } => {
-                    if *version < 1 {
-                        return Err(format!("task {} has version {version}", t.id));
+                Action::Downloads { files, .. } => {
+                    if let Some(f) = files.iter().find(|f| f.version < 1) {
+                        return Err(format!("task {} has version {}", t.id, f.version));
                     }
-                    file
+                    files
+                        .iter()
+                        .map(|f| (f.bucket, 1, f.rows, f.size))
+                        .collect()
                 }
                 _ => continue,
             };
-            if file.size.0 > MAX_COUNT || file.rows > MAX_COUNT || file.bucket >= MAX_BUCKETS {
-                return Err(format!(
-                    "task {} has an impossible size, row count or bucket",
-                    t.id
-                ));
+            for (bucket, _, rows, size) in sizes {
+                if size > MAX_COUNT || rows > MAX_COUNT || bucket >= MAX_BUCKETS {
+                    return Err(format!(
+                        "task {} has a file of impossible size, row count or bucket",
+                        t.id
+                    ));
+                }
+                total = total
+                    .checked_add(size)
+                    .filter(|t| *t <= MAX_COUNT)
+                    .ok_or_else(|| {
+                        "its files add up to more bytes than can be counted".to_string()
+                    })?;
             }
-            total = total
-                .checked_add(file.size.0)
-                .filter(|t| *t <= MAX_COUNT)
-                .ok_or_else(|| "its files add up to more bytes than can be counted".to_string())?;
         }
         let s = &self.summary;
         for n in [
@@ -435,36 +805,226 @@ impl Plan {
     }
 }
 
-/// The first field of `input` (a plan file) that the decoded plan does not hold: a key serde
-/// would ignore (a typo such as `"afer"` for `"after"` in a task would silently drop a
-/// dependency). Keys whose value is empty (`null`, `false`, `[]`, `{}`) are what the plan
-/// leaves out when it writes itself, so they are not unknown.
-fn unknown_field(input: &serde_json::Value, plan: &Plan) -> Option<String> {
-    fn walk(a: &serde_json::Value, b: &serde_json::Value, at: &str) -> Option<String> {
-        use serde_json::Value;
-        match (a, b) {
-            (Value::Object(x), Value::Object(y)) => x.iter().find_map(|(k, v)| match y.get(k) {
-                Some(w) => walk(v, w, &format!("{at}.{k}")),
-                None => {
-                    let empty = match v {
-                        Value::Null | Value::Bool(false) => true,
-                        Value::Array(a) => a.is_empty(),
-                        Value::Object(o) => o.is_empty(),
-                        _ => false,
-                    };
-                    (!empty).then(|| format!("{at}.{k}"))
-                }
-            }),
-            (Value::Array(x), Value::Array(y)) => x
-                .iter()
-                .zip(y)
-                .enumerate()
-                .find_map(|(i, (v, w))| walk(v, w, &format!("{at}[{i}]"))),
-            _ => None,
+/// serde_json's pretty layout (two spaces), except that an array inside an array is written on
+/// one line: each file of a transfer group is one line, so a plan of a million files is a
+/// million short lines that a reviewer can read, grep and diff.
+#[derive(Default)]
+pub struct PlanFormatter {
+    /// The containers open, innermost last: `Some(true)` an array written on one line,
+    /// `Some(false)` a pretty array, `None` an object.
+    open: Vec<Option<bool>>,
+    has_value: bool,
+}
+
+impl PlanFormatter {
+    /// A formatter for one task inside a plan's `tasks` array (streamed plans write their
+    /// tasks one by one, indented as [`Plan::to_json`] indents them).
+    pub fn for_task() -> PlanFormatter {
+        PlanFormatter {
+            open: vec![None, Some(false)],
+            has_value: false,
         }
     }
-    let written = serde_json::to_value(plan).ok()?;
-    walk(input, &written, "plan")
+
+    fn compact(&self) -> bool {
+        self.open.last().copied().flatten() == Some(true)
+    }
+
+    fn indent<W: ?Sized + std::io::Write>(&self, w: &mut W) -> std::io::Result<()> {
+        for _ in 0..self.open.len() {
+            w.write_all(b"  ")?;
+        }
+        Ok(())
+    }
+}
+
+impl serde_json::ser::Formatter for PlanFormatter {
+    fn begin_array<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        let inline = matches!(self.open.last(), Some(Some(_)));
+        self.open.push(Some(inline));
+        self.has_value = false;
+        w.write_all(b"[")
+    }
+
+    fn end_array<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        let inline = self.compact();
+        self.open.pop();
+        if !inline && self.has_value {
+            w.write_all(b"\n")?;
+            self.indent(w)?;
+        }
+        w.write_all(b"]")
+    }
+
+    fn begin_array_value<W: ?Sized + std::io::Write>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> std::io::Result<()> {
+        if self.compact() {
+            return if first { Ok(()) } else { w.write_all(b",") };
+        }
+        w.write_all(if first { b"\n" } else { b",\n" })?;
+        self.indent(w)
+    }
+
+    fn end_array_value<W: ?Sized + std::io::Write>(&mut self, _w: &mut W) -> std::io::Result<()> {
+        self.has_value = true;
+        Ok(())
+    }
+
+    fn begin_object<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.open.push(None);
+        self.has_value = false;
+        w.write_all(b"{")
+    }
+
+    fn end_object<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.open.pop();
+        if self.has_value {
+            w.write_all(b"\n")?;
+            self.indent(w)?;
+        }
+        w.write_all(b"}")
+    }
+
+    fn begin_object_key<W: ?Sized + std::io::Write>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> std::io::Result<()> {
+        w.write_all(if first { b"\n" } else { b",\n" })?;
+        self.indent(w)
+    }
+
+    fn begin_object_value<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        w.write_all(b": ")
+    }
+
+    fn end_object_value<W: ?Sized + std::io::Write>(&mut self, _w: &mut W) -> std::io::Result<()> {
+        self.has_value = true;
+        Ok(())
+    }
+}
+
+/// Version 2 plans held one task per file (`upload:db.t.p1.t3.rs0`, with its file's fields
+/// flattened into the task); version 3 groups them per object, partition and sync MV. The
+/// groups keep the files in plan order, dependencies on a file become dependencies on its
+/// group, and the pin's explicit rowset list goes (it pins what the uploads name).
+fn upgrade_file_tasks(plan: &mut serde_json::Value) -> std::result::Result<(), String> {
+    use serde_json::{Value, json};
+    let damaged = |what: &str| format!("the plan file is damaged: {what}");
+    let db = match plan.get("kind").and_then(Value::as_str) {
+        Some("restore") => plan.get("target_database"),
+        _ => plan.get("database"),
+    }
+    .and_then(Value::as_str)
+    .map(id_part)
+    .unwrap_or_else(|| "catalogs".into());
+    let Some(tasks) = plan.get_mut("tasks").and_then(Value::as_array_mut) else {
+        return Ok(());
+    };
+    let mut out: Vec<Value> = Vec::with_capacity(tasks.len());
+    let mut group_of: std::collections::HashMap<String, String> = Default::default();
+    let mut position: std::collections::HashMap<String, usize> = Default::default();
+    for mut t in tasks.drain(..) {
+        let kind = t
+            .get("action")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
+        if kind == "pin" {
+            if let Some(o) = t.as_object_mut() {
+                o.remove("rowsets");
+            }
+            out.push(t);
+            continue;
+        }
+        if kind != "upload" && kind != "download" {
+            out.push(t);
+            continue;
+        }
+        let text = |k: &str| t.get(k).and_then(Value::as_str).map(str::to_string);
+        let number = |k: &str| t.get(k).cloned().unwrap_or(Value::Null);
+        let id = text("id").ok_or_else(|| damaged("a task without an id"))?;
+        let object = text("object").ok_or_else(|| damaged(&format!("task {id} has no object")))?;
+        let partition =
+            text("partition").ok_or_else(|| damaged(&format!("task {id} has no partition")))?;
+        let rollup = text("rollup");
+        let size = t
+            .get("size")
+            .and_then(|s| s.get("bytes"))
+            .cloned()
+            .unwrap_or(Value::Null);
+        let file = if kind == "upload" {
+            let mut f = vec![
+                number("bucket"),
+                number("rowset_id"),
+                number("rows"),
+                size,
+                number("sha256"),
+            ];
+            if t.get("in_repository") == Some(&Value::Bool(true)) {
+                f.push(Value::Bool(true));
+            }
+            Value::Array(f)
+        } else {
+            json!([
+                number("bucket"),
+                number("version"),
+                number("rows"),
+                size,
+                number("sha256")
+            ])
+        };
+        let group = format!(
+            "{kind}:{db}.{}.{}{}",
+            id_part(&object),
+            id_part(&partition),
+            rollup
+                .as_deref()
+                .map(|r| format!(".{}", id_part(r)))
+                .unwrap_or_default()
+        );
+        group_of.insert(id, group.clone());
+        match position.get(&group) {
+            Some(&i) => {
+                if let Some(files) = out[i].get_mut("files").and_then(Value::as_array_mut) {
+                    files.push(file);
+                }
+            }
+            None => {
+                position.insert(group.clone(), out.len());
+                let mut g = json!({
+                    "id": group,
+                    "action": kind,
+                    "object": object,
+                    "partition": partition,
+                    "files": [file],
+                    "after": t.get_mut("after").map(Value::take).unwrap_or(json!([])),
+                });
+                if let Some(r) = rollup {
+                    g["rollup"] = r.into();
+                }
+                out.push(g);
+            }
+        }
+    }
+    for t in &mut out {
+        if let Some(after) = t.get_mut("after").and_then(Value::as_array_mut) {
+            let mut seen = std::collections::HashSet::new();
+            let mapped: Vec<Value> = after
+                .iter()
+                .filter_map(Value::as_str)
+                .map(|a| group_of.get(a).cloned().unwrap_or_else(|| a.to_string()))
+                .filter(|a| seen.insert(a.clone()))
+                .map(Value::from)
+                .collect();
+            *after = mapped;
+        }
+    }
+    *tasks = out;
+    Ok(())
 }
 
 /// Plans written before job options were typed carry `"properties": {"timeout": "86400", ...}`
@@ -549,6 +1109,63 @@ pub async fn plan(engine: &mut Engine, statement: &Statement, text: &str) -> Res
     }
 }
 
+/// Plans a BACKUP or RESTORE statement into the file `out` (replaced whole, or left as it
+/// was on an error). A BACKUP is streamed: its upload groups go to the file as the catalog
+/// yields them, so memory does not hold the plan. Returns the plan without its transfer
+/// groups, and how many tasks the file holds.
+#[cfg(feature = "engine")]
+pub async fn plan_to_file(
+    engine: &mut Engine,
+    statement: &Statement,
+    text: &str,
+    out: &std::path::Path,
+) -> Result<(Plan, usize)> {
+    if let Statement::Backup(b) = statement {
+        let (plan, groups) = backup::plan_to_file(engine, b, text, out).await?;
+        let tasks = plan.tasks.len() + groups;
+        return Ok((plan, tasks));
+    }
+    let mut plan = self::plan(engine, statement, text).await?;
+    replace_file(out, |w| plan.write_json(w))?;
+    let tasks = plan.tasks.len();
+    plan.tasks.retain(|t| !t.action.is_transfer());
+    Ok((plan, tasks))
+}
+
+/// Writes `out` whole through `write`: into a new file beside it that then takes its name, so
+/// that a failure leaves `out` as it was. What is not a regular file (a pipe, `/dev/stdout`)
+/// is written in place.
+#[cfg(feature = "engine")]
+pub(crate) fn replace_file(
+    out: &std::path::Path,
+    write: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<()>,
+) -> Result<()> {
+    use std::io::Write;
+    let io = |e: std::io::Error| Error::invalid(format!("{}: {e}", out.display()), None);
+    if std::fs::metadata(out).is_ok_and(|m| !m.is_file()) {
+        let mut w = std::io::BufWriter::new(
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open(out)
+                .map_err(io)?,
+        );
+        write(&mut w).map_err(io)?;
+        return w.flush().map_err(io);
+    }
+    let dir = out
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    let file = tempfile::NamedTempFile::new_in(dir).map_err(io)?;
+    {
+        let mut w = std::io::BufWriter::with_capacity(1 << 20, file.as_file());
+        write(&mut w).map_err(io)?;
+        w.flush().map_err(io)?;
+    }
+    file.persist(out).map_err(|e| io(e.error))?;
+    Ok(())
+}
+
 /// A job statement's typed options; a statement built without validation gets its first
 /// problem back as the error.
 #[cfg(feature = "engine")]
@@ -582,7 +1199,6 @@ impl Fingerprint {
 /// The id of a file transfer task: `upload:db.table.p1.t3.rs2`, or
 /// `download:db.table.p1.t3.sync_mv.rs0` for a sync MV's rowset. Backup and restore name their
 /// files the same way, so a reviewer can follow one file from one plan to the other.
-#[cfg(feature = "engine")]
 pub(crate) fn file_task_id(
     action: &str,
     object: &str,

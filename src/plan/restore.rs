@@ -10,8 +10,9 @@ use crate::catalog::{ExternalCatalogDef, JobKind, Reader};
 
 use super::backup::{check_partitions, unknown};
 use super::{
-    Action, FileRef, Fingerprint, ObjectAction, ObjectKind, Plan, PlannedCatalog, PlannedFunction,
-    PlannedObject, PublishRef, RepositoryRef, Size, SnapshotRef, Summary, Task, id_part,
+    Action, Digest, DownloadFile, Fingerprint, ObjectAction, ObjectKind, Plan, PlannedCatalog,
+    PlannedFunction, PlannedObject, PublishRef, RepositoryRef, Size, SnapshotRef, Summary, Task,
+    id_part,
 };
 use crate::catalog::{self, FunctionDef, ObjectDef, PartitionBound, PartitionRow};
 use crate::engine::Engine;
@@ -738,39 +739,46 @@ fn data_tasks(
             .iter()
             .filter(|p| c.partitions.contains(&p.name))
         {
+            // One group per sync MV (the base table's first), files in tablet order.
+            let mut by_rollup: BTreeMap<Option<String>, Vec<DownloadFile>> = BTreeMap::new();
             for t in &p.tablets {
-                let mut counters: BTreeMap<Option<&str>, usize> = BTreeMap::new();
                 for r in &t.rowsets {
-                    let n = counters.entry(r.rollup.as_deref()).or_default();
-                    let id = super::file_task_id(
-                        "download",
-                        &obj_part,
-                        &p.name,
-                        t.bucket,
-                        r.rollup.as_deref(),
-                        *n,
-                    );
-                    *n += 1;
                     files += 1;
                     bytes += r.bytes;
-                    before_commit.push(id.clone());
-                    out.tasks.push(Task {
-                        id,
-                        action: Action::Download {
-                            file: FileRef {
-                                object: c.target.clone(),
-                                partition: p.name.clone(),
-                                bucket: t.bucket,
-                                rollup: r.rollup.clone(),
-                                sha256: r.sha256.to_string(),
-                                rows: r.rows,
-                                size: Size(r.bytes),
-                            },
+                    by_rollup
+                        .entry(r.rollup.clone())
+                        .or_default()
+                        .push(DownloadFile {
+                            bucket: t.bucket,
                             version: p.version,
-                        },
-                        after: vec![stage_id.clone()],
-                    });
+                            rows: r.rows,
+                            size: r.bytes,
+                            sha256: Digest::parse(r.sha256.as_str()).map_err(|e| {
+                                Error::invalid(format!("the snapshot's manifest: {e}"), None)
+                            })?,
+                        });
                 }
+            }
+            for (rollup, group) in by_rollup {
+                let id = format!(
+                    "download:{obj_part}.{}{}",
+                    id_part(&p.name),
+                    rollup
+                        .as_deref()
+                        .map(|r| format!(".{}", id_part(r)))
+                        .unwrap_or_default()
+                );
+                before_commit.push(id.clone());
+                out.tasks.push(Task {
+                    id,
+                    action: Action::Downloads {
+                        object: c.target.clone(),
+                        partition: p.name.clone(),
+                        rollup,
+                        files: group,
+                    },
+                    after: vec![stage_id.clone()],
+                });
             }
         }
         out.summary.files += files;

@@ -224,6 +224,51 @@ impl Reader<'_> {
         })
     }
 
+    /// [`Reader::object_layout`] one row at a time, without holding them (a planner of ten
+    /// million tablets streams them into its plan). `f` returns false to stop early.
+    pub fn object_layout_each(
+        &self,
+        object_id: i64,
+        mut f: impl FnMut(&str, i64, RowsetRow) -> bool,
+    ) -> Result<()> {
+        self.run(|c| {
+            let mut stmt = c.prepare(&format!(
+                "SELECT p.name, t.bucket, {} FROM rowsets r JOIN tablets t ON r.tablet_id = t.id
+                   JOIN partitions p ON t.partition_id = p.id
+                 WHERE p.object_id = ?1 AND r.live = 1
+                 ORDER BY p.id, t.bucket, r.rollup IS NOT NULL, r.rollup, r.version, r.id",
+                qualified("r", ROWSET_COLUMNS)
+            ))?;
+            let mut rows = stmt.query([object_id])?;
+            while let Some(r) = rows.next()? {
+                let partition: String = r.get(0)?;
+                if !f(&partition, r.get(1)?, rowset_at(r, 2)?) {
+                    break;
+                }
+            }
+            Ok(())
+        })
+    }
+
+    /// The SHA-256s that more than one live rowset of `objects` holds (counted by SQLite, which
+    /// spills to a temporary file rather than holding every hash in memory).
+    pub fn shared_contents(&self, objects: &[i64]) -> Result<Vec<String>> {
+        if objects.is_empty() {
+            return Ok(vec![]);
+        }
+        let ids: Vec<String> = objects.iter().map(i64::to_string).collect();
+        self.run(|c| {
+            let mut stmt = c.prepare(&format!(
+                "SELECT r.sha256 FROM rowsets r JOIN tablets t ON r.tablet_id = t.id
+                   JOIN partitions p ON t.partition_id = p.id
+                 WHERE p.object_id IN ({}) AND r.live = 1
+                 GROUP BY r.sha256 HAVING count(*) > 1",
+                ids.join(", ")
+            ))?;
+            stmt.query_map([], |r| r.get(0))?.collect()
+        })
+    }
+
     /// Rows and bytes of the live base rowsets of one partition.
     pub fn partition_size(&self, partition_id: i64) -> Result<(i64, i64)> {
         self.run(|c| {
