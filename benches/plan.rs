@@ -2,7 +2,7 @@
 //! 1,000,000 tablets).
 //!
 //! Builds a catalog with one table of TABLETS tablets (1,000 range partitions of TABLETS/1,000
-//! buckets), one rowset each (catalog rows only: planning never reads data files), then plans
+//! buckets, or TABLETS/1,000 partitions of 1,000 buckets past a million), one rowset each (catalog rows only: planning never reads data files), then plans
 //! `BACKUP DATABASE ... TO repo` against an empty local repository, for a tenth, half and all
 //! of the tablets, so that growth shows in one run. For each size it prints:
 //! - the plan made in memory and written out (`srbackup plan` to stdout, a BACKUP statement);
@@ -50,7 +50,8 @@ fn mib(kib: u64) -> f64 {
 
 async fn cluster(dir: &std::path::Path, tablets: u64) -> Session {
     let mut s = Session::open(&dir.join("cluster")).unwrap();
-    let partitions = 1_000u64.min(tablets);
+    // 1,000 partitions, or as many of 1,000 buckets as it takes (at most 1,024 buckets).
+    let partitions = (tablets / 1_000).max(1_000).min(tablets);
     let buckets = tablets / partitions;
     let parts: Vec<String> = (0..partitions)
         .map(|p| format!("PARTITION p{p} VALUES LESS THAN ('{}')", p + 1))

@@ -400,6 +400,10 @@ async fn malformed_file_lines_and_task_keys_are_refused() {
     let typo = json.replacen("\"after\": [", "\"afer\": [", 1);
     let e = Plan::from_json(&typo).unwrap_err();
     assert!(e.contains("unknown field `afer`"), "{e}");
+    // A key twice in one task: refused (a reviewer reads the first, a map would keep the last).
+    let twice = json.replacen("\"after\": [", "\"after\": [],\n      \"after\": [", 1);
+    let e = Plan::from_json(&twice).unwrap_err();
+    assert!(e.contains("duplicate field `after`"), "{e}");
     // A plan of a newer format is refused with what to do.
     let newer = json.replacen("\"version\": 3", "\"version\": 4", 1);
     assert!(

@@ -123,7 +123,7 @@ pub fn show(
     };
     let mut rs = ResultSet::new(columns);
     for j in newest {
-        let plan = Plan::from_json(&j.plan).ok();
+        let plan = Plan::header_from_json(&j.plan).ok();
         let objs = plan.as_ref().map(objects_text).unwrap_or_default();
         let row: Vec<Option<String>> = if kind == JobKind::Backup {
             vec![

@@ -162,6 +162,8 @@ pub struct JournalError {
 pub struct Journal {
     entries: BTreeMap<String, Entry>,
     files: HashMap<(usize, usize), Entry>,
+    /// Some file was journaled under its version 2 id.
+    legacy: bool,
 }
 
 impl Journal {
@@ -220,7 +222,10 @@ impl Journal {
             } else {
                 let legacy = legacy.get_or_insert_with(|| plan.legacy_file_ids());
                 match legacy.get(task.as_str()) {
-                    Some(&(i, f)) => Ok((i, Some(f))),
+                    Some(&(i, f)) => {
+                        journal.legacy = true;
+                        Ok((i, Some(f)))
+                    }
                     None => Err(error("the plan has no such task".into())),
                 }
             };
@@ -256,6 +261,11 @@ impl Journal {
 
     pub fn insert(&mut self, task: String, entry: Entry) {
         self.entries.insert(task, entry);
+    }
+
+    /// Whether some file was journaled under the id version 2 plans gave it.
+    pub fn has_legacy_keys(&self) -> bool {
+        self.legacy
     }
 
     /// The entry of file `file` of transfer group `task` (indices in the plan).

@@ -879,7 +879,8 @@ impl Runner<'_> {
                 state.complete(i, &graph, tasks, &units);
                 self.update_progress(&state)?;
             }
-            for (kind, queue) in state.ready.transfers.iter_mut() {
+            let mut cannot_start = None;
+            'start: for (kind, queue) in state.ready.transfers.iter_mut() {
                 let limit = self.settings.workers_for(kind, remote);
                 while running_by_kind.get(kind).copied().unwrap_or(0) < limit {
                     let Some(u) = queue.pop_front() else { break };
@@ -887,10 +888,25 @@ impl Runner<'_> {
                     for &s in self.state_for(&tasks[t].action) {
                         self.set_state(s)?;
                     }
-                    let work = self.transfer(u, t, f)?;
-                    running.spawn(work);
-                    *running_by_kind.entry(kind).or_default() += 1;
+                    match self.transfer(u, t, f) {
+                        Ok(work) => {
+                            running.spawn(work);
+                            *running_by_kind.entry(kind).or_default() += 1;
+                        }
+                        Err(stop) => {
+                            cannot_start = Some(stop);
+                            break 'start;
+                        }
+                    }
                 }
+            }
+            // A file that cannot start stops the job, after what runs has ended and what
+            // finished is journaled (a resume does not redo it).
+            if let Some(stop) = cannot_start {
+                stop_transfers(&mut running).await;
+                self.settle(&units, &mut flushing, &mut finished, &mut state)
+                    .await;
+                return Err(stop);
             }
             if state.ready.is_empty()
                 && running.is_empty()
@@ -1080,6 +1096,9 @@ impl Runner<'_> {
     /// plans gave the file (a job planned by that version journaled it so).
     fn journal_keys(&self, t: usize, f: usize) -> Vec<String> {
         let mut keys = vec![crate::plan::file_key(&self.plan.tasks[t].id, f)];
+        if !self.journal.has_legacy_keys() {
+            return keys;
+        }
         if let Some(legacy) = self
             .legacy_ids
             .get_or_init(|| {

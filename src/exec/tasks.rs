@@ -161,8 +161,10 @@ impl Runner<'_> {
                     .get(&sha)
                     .cloned()
                     .ok_or_else(|| failed(format!("file {sha} is not in the manifest")))?;
+                // `u{unit}`: a name version 2 (which numbered tasks, not files) never gave a file,
+                // so a v2 job resumed here cannot land a file over one it already ingested.
                 let relative = format!(
-                    "data/{staged}/R{}-{unit}-{}.parquet",
+                    "data/{staged}/R{}-u{unit}-{}.parquet",
                     self.job.id,
                     &sha[..16]
                 );
@@ -588,25 +590,68 @@ impl Runner<'_> {
     }
 }
 
-/// Each file of a backup plan's uploads names a rowset the pin holds, with that rowset's own
-/// checksum and size, in the object, partition and bucket it says.
+/// Each file of a backup plan's uploads names a rowset the pin holds, once, with that
+/// rowset's own checksum and size, and sits where the catalog has it: the object, partition,
+/// bucket and sync MV its group and line say (the manifest is built from them).
 fn check_uploads(tx: &Reader<'_>, plan: &crate::plan::Plan, pinned: &[i64]) -> Result<(), Stop> {
     let pinned: std::collections::HashSet<i64> = pinned.iter().copied().collect();
-    for t in &plan.tasks {
-        let Action::Uploads { files, .. } = &t.action else {
-            continue;
-        };
-        for (f, file) in files.iter().enumerate() {
-            let row = tx.rowset(file.rowset_id)?;
-            let matches = pinned.contains(&file.rowset_id)
-                && row.as_ref().is_some_and(|r| {
-                    r.sha256 == file.sha256.hex() && u64::try_from(r.bytes).ok() == Some(file.size)
-                });
-            if !matches {
-                return Err(failed(format!(
-                    "task {} file {f} does not match the catalog's rowset {} (checksum or size); the plan was edited or is stale: plan it again",
-                    t.id, file.rowset_id
-                )));
+    let db = plan.database.as_deref().unwrap_or_default();
+    let db_id = match tx.database(db)? {
+        Some(d) => d.id,
+        None if plan.files().next().is_none() => return Ok(()),
+        None => return Err(failed(format!("database {db} is gone"))),
+    };
+    let mut objects: Vec<&str> = plan
+        .tasks
+        .iter()
+        .filter_map(|t| match &t.action {
+            Action::Uploads { object, .. } => Some(object.as_str()),
+            _ => None,
+        })
+        .collect();
+    objects.sort_unstable();
+    objects.dedup();
+    let mut seen: std::collections::HashSet<i64> = std::collections::HashSet::new();
+    // Where each live rowset of the plan's objects sits, read one object at a time.
+    let mut places: HashMap<i64, (String, u32, Option<String>)> = HashMap::new();
+    for object in objects {
+        let row = tx
+            .object(db_id, object)?
+            .ok_or_else(|| failed(format!("{object} was dropped since the plan was made")))?;
+        places.clear();
+        tx.object_layout_each(row.id, |partition, bucket, r| {
+            places.insert(r.id, (partition.to_string(), bucket as u32, r.rollup));
+            true
+        })?;
+        for t in &plan.tasks {
+            let Action::Uploads {
+                object: o,
+                partition,
+                rollup,
+                files,
+            } = &t.action
+            else {
+                continue;
+            };
+            if o != object {
+                continue;
+            }
+            for (f, file) in files.iter().enumerate() {
+                let row = tx.rowset(file.rowset_id)?;
+                let matches = pinned.contains(&file.rowset_id)
+                    && seen.insert(file.rowset_id)
+                    && row.as_ref().is_some_and(|r| {
+                        r.sha256 == file.sha256.hex()
+                            && u64::try_from(r.bytes).ok() == Some(file.size)
+                    })
+                    && places.get(&file.rowset_id)
+                        == Some(&(partition.clone(), file.bucket, rollup.clone()));
+                if !matches {
+                    return Err(failed(format!(
+                        "task {} file {f} does not match the catalog's rowset {} (its place, checksum or size, or it is named twice); the plan was edited or is stale: plan it again",
+                        t.id, file.rowset_id
+                    )));
+                }
             }
         }
     }

@@ -370,11 +370,15 @@ pub async fn plan_to_file(
 ) -> Result<(Plan, usize)> {
     use std::io::Write;
     let io = |e: std::io::Error| Error::invalid(format!("{}: {e}", out.display()), None);
-    let dir = out
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(std::path::Path::new("."));
-    let spool = tempfile::NamedTempFile::new_in(dir).map_err(io)?;
+    // The spool sits beside the plan file (same filesystem), unless that is no regular file
+    // (`-o /dev/stdout`).
+    let regular = std::fs::metadata(out).map_or(true, |m| m.is_file());
+    let dir = match out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        Some(d) if regular => d.to_path_buf(),
+        None if regular => std::path::PathBuf::from("."),
+        _ => std::env::temp_dir(),
+    };
+    let spool = tempfile::NamedTempFile::new_in(&dir).map_err(io)?;
     let mut w = std::io::BufWriter::with_capacity(1 << 20, spool.as_file());
     let mut first = true;
     let mut count = 0;

@@ -493,7 +493,30 @@ impl<'de> Deserialize<'de> for Task {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Task, D::Error> {
         use serde::de::Error;
         use serde_json::Value;
-        let mut map = serde_json::Map::<String, Value>::deserialize(d)?;
+        /// A JSON object whose keys are each there once (a reviewer reads the first of two,
+        /// serde_json's map would keep the last).
+        struct Unique;
+        impl<'de> serde::de::Visitor<'de> for Unique {
+            type Value = serde_json::Map<String, Value>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a task (a JSON object)")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut access: A,
+            ) -> std::result::Result<Self::Value, A::Error> {
+                let mut map = serde_json::Map::new();
+                while let Some(key) = access.next_key::<String>()? {
+                    if map.contains_key(&key) {
+                        return Err(A::Error::custom(format!("duplicate field `{key}`")));
+                    }
+                    let value = access.next_value()?;
+                    map.insert(key, value);
+                }
+                Ok(map)
+            }
+        }
+        let mut map = d.deserialize_map(Unique)?;
         let id = match map.remove("id") {
             Some(Value::String(id)) => id,
             Some(other) => {
@@ -676,6 +699,59 @@ impl Plan {
             .map_err(|e| format!("the plan file is damaged: {e}"))?;
         graph::TaskGraph::new(&plan.tasks)?;
         Ok(plan)
+    }
+
+    /// A plan without its tasks, read without decoding them: what SHOW BACKUP, privilege checks
+    /// and DROP REPOSITORY need of a job (whose plan may list a million files). Older plans
+    /// are read whole.
+    pub fn header_from_json(text: &str) -> std::result::Result<Plan, String> {
+        #[derive(Deserialize)]
+        struct Head {
+            format: String,
+            version: u32,
+            kind: JobKind,
+            statement: String,
+            repository: RepositoryRef,
+            snapshot: SnapshotRef,
+            #[serde(default)]
+            database: Option<String>,
+            #[serde(default)]
+            target_database: Option<String>,
+            fingerprint: String,
+            options: crate::sql::options::JobOptions,
+            objects: Vec<PlannedObject>,
+            #[serde(default)]
+            functions: Vec<PlannedFunction>,
+            #[serde(default)]
+            external_catalogs: Vec<PlannedCatalog>,
+            summary: Summary,
+            #[serde(default)]
+            privileges: Option<crate::repo::format::PrivilegeSet>,
+        }
+        match serde_json::from_str::<Head>(text) {
+            Ok(h) if h.format == PLAN_FORMAT && h.version == PLAN_VERSION => Ok(Plan {
+                format: h.format,
+                version: h.version,
+                kind: h.kind,
+                statement: h.statement,
+                repository: h.repository,
+                snapshot: h.snapshot,
+                database: h.database,
+                target_database: h.target_database,
+                fingerprint: h.fingerprint,
+                options: h.options,
+                objects: h.objects,
+                functions: h.functions,
+                external_catalogs: h.external_catalogs,
+                summary: h.summary,
+                tasks: vec![],
+                privileges: h.privileges,
+            }),
+            _ => Plan::from_json(text).map(|mut p| {
+                p.tasks.clear();
+                p
+            }),
+        }
     }
 
     /// The files of the plan's transfer groups: (task index, file index), in plan order.
@@ -992,6 +1068,14 @@ fn upgrade_file_tasks(plan: &mut serde_json::Value) -> std::result::Result<(), S
                 if let Some(files) = out[i].get_mut("files").and_then(Value::as_array_mut) {
                     files.push(file);
                 }
+                // The group waits for what any of its files waited for.
+                let more = t.get_mut("after").map(Value::take).unwrap_or(json!([]));
+                if let (Some(after), Some(more)) = (
+                    out[i].get_mut("after").and_then(Value::as_array_mut),
+                    more.as_array(),
+                ) {
+                    after.extend(more.iter().cloned());
+                }
             }
             None => {
                 position.insert(group.clone(), out.len());
@@ -1009,6 +1093,33 @@ fn upgrade_file_tasks(plan: &mut serde_json::Value) -> std::result::Result<(), S
                 out.push(g);
             }
         }
+    }
+    // A partition's groups as the planner orders them: the base table's first, then each sync
+    // MV's by name (a v2 plan met a sync MV's rowset first when a tablet had no base one).
+    let group_key = |t: &Value| -> Option<(String, String, String)> {
+        let kind = t.get("action").and_then(Value::as_str)?;
+        (kind == "upload" || kind == "download").then(|| {
+            let s = |k: &str| t.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+            (kind.to_string(), s("object"), s("partition"))
+        })
+    };
+    let mut i = 0;
+    while i < out.len() {
+        let Some(key) = group_key(&out[i]) else {
+            i += 1;
+            continue;
+        };
+        let mut j = i + 1;
+        while j < out.len() && group_key(&out[j]).as_ref() == Some(&key) {
+            j += 1;
+        }
+        out[i..j].sort_by_key(|t| {
+            t.get("rollup")
+                .and_then(Value::as_str)
+                .map(|r| (1, r.to_string()))
+                .unwrap_or((0, String::new()))
+        });
+        i = j;
     }
     for t in &mut out {
         if let Some(after) = t.get_mut("after").and_then(Value::as_array_mut) {
@@ -1142,6 +1253,9 @@ pub(crate) fn replace_file(
 ) -> Result<()> {
     use std::io::Write;
     let io = |e: std::io::Error| Error::invalid(format!("{}: {e}", out.display()), None);
+    // Through a symbolic link to the file it names, as writing it in place would.
+    let resolved = std::fs::canonicalize(out).ok();
+    let out = resolved.as_deref().unwrap_or(out);
     if std::fs::metadata(out).is_ok_and(|m| !m.is_file()) {
         let mut w = std::io::BufWriter::new(
             std::fs::OpenOptions::new()

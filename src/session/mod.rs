@@ -263,7 +263,7 @@ impl Session {
         let current = current.as_deref();
         let identity = self.identity.clone();
         let mut filter = |engine: &mut Engine, job: &crate::catalog::JobRow| -> Result<bool> {
-            let stmt = crate::plan::Plan::from_json(&job.plan)
+            let stmt = crate::plan::Plan::header_from_json(&job.plan)
                 .ok()
                 .and_then(|p| sql::parse(&p.statement).ok())
                 .and_then(|mut s| (s.len() == 1).then(|| s.remove(0)));

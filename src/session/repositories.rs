@@ -104,7 +104,7 @@ pub fn drop(engine: &mut Engine, stmt: &DropRepository) -> Result<Output> {
         // reads or writes the repository: dropping (and perhaps re-creating) the name under it
         // would strand the job.
         for job in tx.unfinished_jobs()? {
-            let uses = crate::plan::Plan::from_json(&job.plan)
+            let uses = crate::plan::Plan::header_from_json(&job.plan)
                 .map(|p| p.repository.name == *name)
                 .unwrap_or(false);
             if uses {
