@@ -328,56 +328,54 @@ fn file_tuple<'de, A: serde::de::SeqAccess<'de>>(
     Ok((bucket, n, rows, size, sha, stored))
 }
 
+/// Reads a file line into `T` (an upload's or a download's).
+struct FileLine<T> {
+    /// An upload's line may carry a sixth element.
+    flag: bool,
+    what: &'static str,
+    make: fn(FileTuple) -> T,
+}
+
+impl<'de, T> serde::de::Visitor<'de> for FileLine<T> {
+    type Value = T;
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.what)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, seq: A) -> std::result::Result<T, A::Error> {
+        file_tuple(seq, self.flag).map(self.make)
+    }
+}
+
 impl<'de> Deserialize<'de> for UploadFile {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> serde::de::Visitor<'de> for V {
-            type Value = UploadFile;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("an upload file [bucket, rowset_id, rows, bytes, \"sha256\"]")
-            }
-            fn visit_seq<A: serde::de::SeqAccess<'de>>(
-                self,
-                seq: A,
-            ) -> std::result::Result<UploadFile, A::Error> {
-                let (bucket, rowset_id, rows, size, sha256, in_repository) = file_tuple(seq, true)?;
-                Ok(UploadFile {
-                    bucket,
-                    rowset_id,
-                    rows,
-                    size,
-                    sha256,
-                    in_repository,
-                })
-            }
-        }
-        d.deserialize_seq(V)
+        d.deserialize_seq(FileLine {
+            flag: true,
+            what: "an upload file [bucket, rowset_id, rows, bytes, \"sha256\"]",
+            make: |(bucket, rowset_id, rows, size, sha256, in_repository)| UploadFile {
+                bucket,
+                rowset_id,
+                rows,
+                size,
+                sha256,
+                in_repository,
+            },
+        })
     }
 }
 
 impl<'de> Deserialize<'de> for DownloadFile {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> serde::de::Visitor<'de> for V {
-            type Value = DownloadFile;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a download file [bucket, version, rows, bytes, \"sha256\"]")
-            }
-            fn visit_seq<A: serde::de::SeqAccess<'de>>(
-                self,
-                seq: A,
-            ) -> std::result::Result<DownloadFile, A::Error> {
-                let (bucket, version, rows, size, sha256, _) = file_tuple(seq, false)?;
-                Ok(DownloadFile {
-                    bucket,
-                    version,
-                    rows,
-                    size,
-                    sha256,
-                })
-            }
-        }
-        d.deserialize_seq(V)
+        d.deserialize_seq(FileLine {
+            flag: false,
+            what: "a download file [bucket, version, rows, bytes, \"sha256\"]",
+            make: |(bucket, version, rows, size, sha256, _)| DownloadFile {
+                bucket,
+                version,
+                rows,
+                size,
+                sha256,
+            },
+        })
     }
 }
 

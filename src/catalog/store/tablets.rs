@@ -209,19 +209,12 @@ impl Reader<'_> {
     /// Every live rowset of an object with the partition name and bucket it sits in, in one
     /// query: by partition (catalog order), bucket, base rows before rollups, then version.
     pub fn object_layout(&self, object_id: i64) -> Result<Vec<(String, i64, RowsetRow)>> {
-        self.run(|c| {
-            let mut stmt = c.prepare(&format!(
-                "SELECT p.name, t.bucket, {} FROM rowsets r JOIN tablets t ON r.tablet_id = t.id
-                   JOIN partitions p ON t.partition_id = p.id
-                 WHERE p.object_id = ?1 AND r.live = 1
-                 ORDER BY p.id, t.bucket, r.rollup IS NOT NULL, r.rollup, r.version, r.id",
-                qualified("r", ROWSET_COLUMNS)
-            ))?;
-            stmt.query_map([object_id], |r| {
-                Ok((r.get(0)?, r.get(1)?, rowset_at(r, 2)?))
-            })?
-            .collect()
-        })
+        let mut out = Vec::new();
+        self.object_layout_each(object_id, |partition, bucket, rowset| {
+            out.push((partition.to_string(), bucket, rowset));
+            true
+        })?;
+        Ok(out)
     }
 
     /// [`Reader::object_layout`] one row at a time, without holding them (a planner of ten
