@@ -301,7 +301,10 @@ async fn run(cli: Cli) -> Result<()> {
                             .await
                             .map_err(|e| srbackup::session::render(e, &name, &text))?;
                     let summary = srbackup::plan::explain::summary_of(&plan, tasks);
-                    srbackup::outln!("{summary}\nplan written to {}", path.display());
+                    said_beside(
+                        &path,
+                        &format!("{summary}\nplan written to {}", path.display()),
+                    );
                 }
                 None => {
                     let plan = srbackup::plan::plan(session.engine(), stmt, statement)
@@ -544,13 +547,30 @@ fn native_finish(o: &srbackup::exec::native::Outcome) -> Result<()> {
     }
 }
 
+/// What `plan -o PATH` says: on stdout, unless the plan went to something that is not a file
+/// (`-o /dev/stdout` into a pipe), where the words would follow the JSON.
+fn said_beside(path: &std::path::Path, words: &str) {
+    use std::os::unix::fs::MetadataExt;
+    let id = |m: std::fs::Metadata| (m.dev(), m.ino());
+    let stdout = std::fs::metadata("/proc/self/fd/1").ok().map(id);
+    let target = std::fs::metadata(path).ok().filter(|m| m.is_file()).map(id);
+    if target.is_some() && target != stdout {
+        srbackup::outln!("{words}");
+    } else {
+        srbackup::errln!("{words}");
+    }
+}
+
 fn write_plan(output: Option<PathBuf>, json: &str, summary: &str) -> Result<()> {
     match output {
         Some(path) => {
             std::fs::write(&path, json)
                 .into_diagnostic()
                 .wrap_err_with(|| format!("cannot write {}", path.display()))?;
-            srbackup::outln!("{summary}\nplan written to {}", path.display());
+            said_beside(
+                &path,
+                &format!("{summary}\nplan written to {}", path.display()),
+            );
         }
         None => {
             srbackup::out!("{json}");
@@ -741,6 +761,14 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| Err(miette::miette!("srbackup failed")))
         });
     match outcome {
+        // Output that could not be written (a full disk behind `>`) is no success.
+        Ok(()) if srbackup::output::stdout_failure().is_some() => {
+            srbackup::errln!(
+                "srbackup: the output could not be written: {}",
+                srbackup::output::stdout_failure().unwrap_or_default()
+            );
+            ExitCode::FAILURE
+        }
         Ok(()) => ExitCode::SUCCESS,
         Err(report) => {
             srbackup::errln!("{report:?}");

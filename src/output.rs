@@ -31,19 +31,36 @@ macro_rules! errln {
     };
 }
 
-/// Writes to stdout or stderr, ignoring a closed pipe or a full disk behind them.
+/// The first error writing stdout met that is not a closed pipe (a full disk behind `>`): the
+/// work goes on, but the command must not end with success (`stdout_failure`).
+static STDOUT_FAILED: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// Why stdout could not be written, if it could not (a closed pipe does not count: its reader
+/// left on purpose, `| head`).
+pub fn stdout_failure() -> Option<&'static str> {
+    STDOUT_FAILED.get().map(String::as_str)
+}
+
+/// Writes to stdout or stderr without panicking; a closed pipe or a full disk behind them does
+/// not stop the work (a failed stdout is remembered: `stdout_failure`).
 pub fn write_to(stderr: bool, newline: bool, args: std::fmt::Arguments<'_>) {
-    fn put(mut w: impl std::io::Write, newline: bool, args: std::fmt::Arguments<'_>) {
-        let _ = w.write_fmt(args);
+    fn put(
+        mut w: impl std::io::Write,
+        newline: bool,
+        args: std::fmt::Arguments<'_>,
+    ) -> std::io::Result<()> {
+        w.write_fmt(args)?;
         if newline {
-            let _ = w.write_all(b"\n");
+            w.write_all(b"\n")?;
         }
-        let _ = w.flush();
+        w.flush()
     }
     if stderr {
-        put(std::io::stderr().lock(), newline, args);
-    } else {
-        put(std::io::stdout().lock(), newline, args);
+        let _ = put(std::io::stderr().lock(), newline, args);
+    } else if let Err(e) = put(std::io::stdout().lock(), newline, args)
+        && e.kind() != std::io::ErrorKind::BrokenPipe
+    {
+        let _ = STDOUT_FAILED.set(e.to_string());
     }
 }
 

@@ -636,3 +636,42 @@ impl<R: std::io::Read> TakeBytes for R {
         std::io::Read::take(self, n)
     }
 }
+
+/// Output that cannot be written is no success: a plan sent into a full disk (`> /dev/full`)
+/// ends with an error, not exit 0 and half a plan; `plan -o /dev/stdout` into a pipe is the
+/// plan alone (its summary goes to stderr); a plan file whose counts disagree with its lines
+/// is refused by `explain`.
+#[test]
+fn output_that_cannot_be_written_is_an_error_and_counts_are_checked() {
+    let c = cluster();
+    let statement = "BACKUP DATABASE sr_hub SNAPSHOT p TO r";
+    if let Ok(full) = std::fs::OpenOptions::new().write(true).open("/dev/full") {
+        let out = Command::new(BIN)
+            .arg("--cluster")
+            .arg(&c.path)
+            .args(["plan", statement])
+            .stdout(full)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        assert!(err.contains("could not be written"), "{err}");
+    }
+    let piped = Command::new(BIN)
+        .arg("--cluster")
+        .arg(&c.path)
+        .args(["plan", statement, "-o", "/dev/stdout"])
+        .output()
+        .unwrap();
+    assert!(piped.status.success());
+    let text = String::from_utf8(piped.stdout).unwrap();
+    let plan = srbackup::plan::Plan::from_json(&text).unwrap();
+    assert!(String::from_utf8_lossy(&piped.stderr).contains("plan written to"));
+    // Counts a reviewer reads that the lines do not back.
+    let file = c.path.with_file_name("counts.json");
+    let real = format!("\"files\": {},", plan.objects[0].files);
+    assert!(text.contains(&real));
+    std::fs::write(&file, text.replacen(&real, "\"files\": 999999,", 1)).unwrap();
+    let (ok, _, err) = srbackup(&c.path, &["explain", file.to_str().unwrap()]);
+    assert!(!ok && err.contains("but its tasks list"), "{err}");
+}

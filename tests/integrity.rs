@@ -410,6 +410,49 @@ fn an_edited_plan_is_refused_and_an_untouched_one_runs() {
         }
     }
     let (ok, out, err) = apply(&edited);
+    // Its object's and summary's counts no longer match its lines: refused when read.
+    assert!(
+        !ok && err.contains("damaged") && err.contains("but its tasks list"),
+        "{out}\n{err}"
+    );
+    // The same with the counts edited to match: not the plan of its statement.
+    let lines = |p: &serde_json::Value| -> (u64, u64) {
+        p["tasks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|t| t["files"].as_array())
+            .flatten()
+            .fold((0, 0), |(n, b), f| (n + 1, b + f[3].as_u64().unwrap()))
+    };
+    let count = |p: &serde_json::Value, object: &str| -> (u64, u64) {
+        p["tasks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|t| t["object"] == object)
+            .filter_map(|t| t["files"].as_array())
+            .flatten()
+            .fold((0, 0), |(n, b), f| (n + 1, b + f[3].as_u64().unwrap()))
+    };
+    let recount = |p: &mut serde_json::Value| {
+        let (n, b) = lines(p);
+        p["summary"]["files"] = n.into();
+        p["summary"]["size"]["bytes"] = b.into();
+        let names: Vec<String> = p["objects"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| o["name"].as_str().unwrap().to_string())
+            .collect();
+        for (i, name) in names.iter().enumerate() {
+            let (n, b) = count(p, name);
+            p["objects"][i]["files"] = n.into();
+            p["objects"][i]["size"]["bytes"] = b.into();
+        }
+    };
+    recount(&mut edited);
+    let (ok, out, err) = apply(&edited);
     assert!(
         !ok && err.contains("not the plan of its statement"),
         "{out}\n{err}"
@@ -424,6 +467,7 @@ fn an_edited_plan_is_refused_and_an_untouched_one_runs() {
         .clone();
     extra["id"] = "upload:extra".into();
     tasks.push(extra.clone());
+    recount(&mut edited);
     let (ok, out, err) = apply(&edited);
     assert!(
         !ok && err.contains("not the plan of its statement"),

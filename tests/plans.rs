@@ -391,7 +391,7 @@ async fn malformed_file_lines_and_task_keys_are_refused() {
             "is not a SHA-256",
         ),
         (format!("[-1,{}]", fields[1..5].join(",")), "invalid value"),
-        ("{\"bucket\": 0}".to_string(), "an upload file"),
+        ("{\"bucket\": 0}".to_string(), "expected a file"),
     ] {
         let e = Plan::from_json(&with(&bad)).unwrap_err();
         assert!(e.contains(says), "{bad}: {e}");

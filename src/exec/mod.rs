@@ -216,7 +216,7 @@ pub async fn apply(
     if current.fingerprint != plan.fingerprint {
         return Err(Error::invalid(
             format!(
-                "the plan is stale: the catalog (or the snapshot) changed since it was made ({} now, {} in the plan)",
+                "the plan is stale or edited: its fingerprint is not the one the catalog (and the snapshot) give now; the catalog changed since it was made, or the file was changed (fingerprint {} now, {} in the plan)",
                 short(&current.fingerprint),
                 short(&plan.fingerprint)
             ),
@@ -315,9 +315,9 @@ pub async fn run_statement(
     start(engine, &plan, progress, options).await
 }
 
+/// A fingerprint as messages show it: whole (two that differ in one digit must not look alike).
 fn short(fingerprint: &str) -> &str {
-    let hex = fingerprint.trim_start_matches("sha256:");
-    &hex[..hex.len().min(12)]
+    fingerprint.trim_start_matches("sha256:")
 }
 
 async fn start(

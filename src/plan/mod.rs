@@ -328,6 +328,20 @@ fn file_tuple<'de, A: serde::de::SeqAccess<'de>>(
     Ok((bucket, n, rows, size, sha, stored))
 }
 
+/// A file line read before its task's action is known: the sixth element allowed here, refused
+/// afterwards for a download.
+struct AnyLine(FileTuple);
+
+impl<'de> Deserialize<'de> for AnyLine {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        d.deserialize_seq(FileLine {
+            flag: true,
+            what: "a file [bucket, rowset_id or version, rows, bytes, \"sha256\"]",
+            make: AnyLine,
+        })
+    }
+}
+
 /// Reads a file line into `T` (an upload's or a download's).
 struct FileLine<T> {
     /// An upload's line may carry a sixth element.
@@ -495,7 +509,7 @@ impl<'de> Deserialize<'de> for Task {
         /// serde_json's map would keep the last).
         struct Unique;
         impl<'de> serde::de::Visitor<'de> for Unique {
-            type Value = serde_json::Map<String, Value>;
+            type Value = (serde_json::Map<String, Value>, Option<Vec<AnyLine>>);
             fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.write_str("a task (a JSON object)")
             }
@@ -504,17 +518,27 @@ impl<'de> Deserialize<'de> for Task {
                 mut access: A,
             ) -> std::result::Result<Self::Value, A::Error> {
                 let mut map = serde_json::Map::new();
+                let mut lines: Option<Vec<AnyLine>> = None;
                 while let Some(key) = access.next_key::<String>()? {
-                    if map.contains_key(&key) {
+                    if map.contains_key(&key) || (key == "files" && lines.is_some()) {
                         return Err(A::Error::custom(format!("duplicate field `{key}`")));
+                    }
+                    // A group's file lines are read typed, not as JSON values (a value per
+                    // field of each line would cost several times the plan).
+                    if key == "files" {
+                        lines = Some(access.next_value()?);
+                        continue;
                     }
                     let value = access.next_value()?;
                     map.insert(key, value);
                 }
-                Ok(map)
+                Ok((map, lines))
             }
         }
-        let mut map = d.deserialize_map(Unique)?;
+        let (mut map, lines) = d.deserialize_map(Unique)?;
+        if lines.is_some() {
+            map.insert("files".into(), Value::Array(vec![]));
+        }
         let id = match map.remove("id") {
             Some(Value::String(id)) => id,
             Some(other) => {
@@ -529,8 +553,51 @@ impl<'de> Deserialize<'de> for Task {
             Some(v) => serde_json::from_value(v)
                 .map_err(|e| D::Error::custom(format!("task {id}: after: {e}")))?,
         };
-        let action = serde_json::from_value(Value::Object(map))
+        let mut action = serde_json::from_value(Value::Object(map))
             .map_err(|e| D::Error::custom(format!("task {id}: {e}")))?;
+        match (&mut action, lines) {
+            (Action::Uploads { files, .. }, Some(lines)) => {
+                *files = lines
+                    .into_iter()
+                    .map(
+                        |AnyLine((bucket, rowset_id, rows, size, sha256, in_repository))| {
+                            UploadFile {
+                                bucket,
+                                rowset_id,
+                                rows,
+                                size,
+                                sha256,
+                                in_repository,
+                            }
+                        },
+                    )
+                    .collect();
+            }
+            (Action::Downloads { files, .. }, Some(lines)) => {
+                let mut out = Vec::with_capacity(lines.len());
+                for AnyLine((bucket, version, rows, size, sha256, flag)) in lines {
+                    if flag {
+                        return Err(D::Error::custom(format!(
+                            "task {id}: a download file must be [bucket, version, rows, bytes, \"sha256\"]: too many elements"
+                        )));
+                    }
+                    out.push(DownloadFile {
+                        bucket,
+                        version,
+                        rows,
+                        size,
+                        sha256,
+                    });
+                }
+                *files = out;
+            }
+            (_, Some(_)) => {
+                return Err(D::Error::custom(format!(
+                    "task {id}: unknown field `files` (only upload and download tasks list files)"
+                )));
+            }
+            (_, None) => {}
+        }
         Ok(Task { id, action, after })
     }
 }
@@ -675,6 +742,17 @@ impl Plan {
             // JSON values, then read as a current one.
             let mut value: serde_json::Value =
                 serde_json::from_str(text).map_err(|e| format!("not a plan file: {e}"))?;
+            // A current plan relabelled: say so rather than fail on a field it lacks.
+            let grouped = value
+                .get("tasks")
+                .and_then(serde_json::Value::as_array)
+                .is_some_and(|t| t.iter().any(|t| t.get("files").is_some()));
+            if grouped {
+                return Err(format!(
+                    "the plan file is damaged: it says version {} but holds grouped files, which only version {PLAN_VERSION} plans hold",
+                    h.version
+                ));
+            }
             if h.version < 2 {
                 upgrade_properties(&mut value)?;
             }
@@ -874,6 +952,43 @@ impl Plan {
             if o.files > MAX_COUNT || o.size.0 > MAX_COUNT {
                 return Err(format!("object {} has an impossible size", o.name));
             }
+        }
+        // The counts a reviewer reads are the lines the plan holds.
+        let mut lines: std::collections::HashMap<&str, (u64, u64)> = Default::default();
+        let mut all = (0u64, 0u64);
+        for t in &self.tasks {
+            let object = match &t.action {
+                Action::Uploads { object, .. } | Action::Downloads { object, .. } => object,
+                _ => continue,
+            };
+            let n = t.action.file_count() as u64;
+            let bytes: u64 = (0..t.action.file_count())
+                .map(|f| t.action.file_size(f))
+                .sum();
+            let e = lines.entry(object.as_str()).or_default();
+            e.0 += n;
+            e.1 += bytes;
+            all.0 += n;
+            all.1 += bytes;
+        }
+        for o in &self.objects {
+            let name = match self.kind {
+                JobKind::Backup => o.name.as_str(),
+                JobKind::Restore => o.target.as_deref().unwrap_or(&o.name),
+            };
+            let (n, bytes) = lines.get(name).copied().unwrap_or_default();
+            if (n, bytes) != (o.files, o.size.0) {
+                return Err(format!(
+                    "object {} says {} files of {} bytes, but its tasks list {n} files of {bytes} bytes",
+                    o.name, o.files, o.size.0
+                ));
+            }
+        }
+        if all != (self.summary.files, self.summary.size.0) {
+            return Err(format!(
+                "its summary says {} files of {} bytes, but its tasks list {} files of {} bytes",
+                self.summary.files, self.summary.size.0, all.0, all.1
+            ));
         }
         Ok(())
     }
@@ -1269,6 +1384,12 @@ pub(crate) fn replace_file(
         .filter(|d| !d.as_os_str().is_empty())
         .unwrap_or(std::path::Path::new("."));
     let file = tempfile::NamedTempFile::new_in(dir).map_err(io)?;
+    // The mode of the file it replaces, or rw-r--r-- (a plan holds no secret; the temporary
+    // file starts private).
+    let mode = std::fs::metadata(out)
+        .map(|m| m.permissions())
+        .unwrap_or_else(|_| std::os::unix::fs::PermissionsExt::from_mode(0o644));
+    file.as_file().set_permissions(mode).map_err(io)?;
     {
         let mut w = std::io::BufWriter::with_capacity(1 << 20, file.as_file());
         write(&mut w).map_err(io)?;
