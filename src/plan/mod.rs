@@ -1027,22 +1027,46 @@ impl PlanFormatter {
     }
 }
 
-impl serde_json::ser::Formatter for PlanFormatter {
-    fn begin_array<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
-        let inline = matches!(self.open.last(), Some(Some(_)));
-        self.open.push(Some(inline));
+impl PlanFormatter {
+    fn open_container<W: ?Sized + std::io::Write>(
+        &mut self,
+        w: &mut W,
+        kind: Option<bool>,
+        bracket: &[u8],
+    ) -> std::io::Result<()> {
+        self.open.push(kind);
         self.has_value = false;
-        w.write_all(b"[")
+        w.write_all(bracket)
     }
 
-    fn end_array<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+    fn close_container<W: ?Sized + std::io::Write>(
+        &mut self,
+        w: &mut W,
+        bracket: &[u8],
+    ) -> std::io::Result<()> {
         let inline = self.compact();
         self.open.pop();
         if !inline && self.has_value {
             w.write_all(b"\n")?;
             self.indent(w)?;
         }
-        w.write_all(b"]")
+        w.write_all(bracket)
+    }
+
+    fn next_line<W: ?Sized + std::io::Write>(&self, w: &mut W, first: bool) -> std::io::Result<()> {
+        w.write_all(if first { b"\n" } else { b",\n" })?;
+        self.indent(w)
+    }
+}
+
+impl serde_json::ser::Formatter for PlanFormatter {
+    fn begin_array<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        let inline = matches!(self.open.last(), Some(Some(_)));
+        self.open_container(w, Some(inline), b"[")
+    }
+
+    fn end_array<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.close_container(w, b"]")
     }
 
     fn begin_array_value<W: ?Sized + std::io::Write>(
@@ -1053,8 +1077,7 @@ impl serde_json::ser::Formatter for PlanFormatter {
         if self.compact() {
             return if first { Ok(()) } else { w.write_all(b",") };
         }
-        w.write_all(if first { b"\n" } else { b",\n" })?;
-        self.indent(w)
+        self.next_line(w, first)
     }
 
     fn end_array_value<W: ?Sized + std::io::Write>(&mut self, _w: &mut W) -> std::io::Result<()> {
@@ -1063,18 +1086,11 @@ impl serde_json::ser::Formatter for PlanFormatter {
     }
 
     fn begin_object<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
-        self.open.push(None);
-        self.has_value = false;
-        w.write_all(b"{")
+        self.open_container(w, None, b"{")
     }
 
     fn end_object<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
-        self.open.pop();
-        if self.has_value {
-            w.write_all(b"\n")?;
-            self.indent(w)?;
-        }
-        w.write_all(b"}")
+        self.close_container(w, b"}")
     }
 
     fn begin_object_key<W: ?Sized + std::io::Write>(
@@ -1082,8 +1098,7 @@ impl serde_json::ser::Formatter for PlanFormatter {
         w: &mut W,
         first: bool,
     ) -> std::io::Result<()> {
-        w.write_all(if first { b"\n" } else { b",\n" })?;
-        self.indent(w)
+        self.next_line(w, first)
     }
 
     fn begin_object_value<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
