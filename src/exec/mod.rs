@@ -693,8 +693,9 @@ struct Runner<'e> {
     journal: Journal,
     /// Restore: the snapshot's manifest.
     manifest: Option<Arc<Manifest>>,
-    /// Restore: the manifest's files by SHA-256 (each download looks its file up).
-    manifest_files: HashMap<String, crate::repo::format::FileEntry>,
+    /// Restore: where each file is in the manifest's list, by SHA-256 (each download looks its
+    /// file up).
+    manifest_files: HashMap<crate::plan::Digest, usize>,
     /// Restore: each staged object's tablet ids by (partition, bucket), read once.
     staged_tablets: HashMap<i64, HashMap<(String, i64), i64>>,
     /// The ids version 2 plans gave each file, when a resume needs them.
@@ -793,7 +794,8 @@ impl Runner<'_> {
             self.manifest_files = manifest
                 .files
                 .iter()
-                .map(|f| (f.sha256.to_string(), f.clone()))
+                .enumerate()
+                .filter_map(|(i, f)| Some((crate::plan::Digest::parse(f.sha256.as_str()).ok()?, i)))
                 .collect();
             self.manifest = Some(Arc::new(manifest));
         }
@@ -806,28 +808,27 @@ impl Runner<'_> {
         let graph = TaskGraph::new(tasks).map_err(Stop::Failed)?;
         let units = Units::new(tasks);
         let n = tasks.len();
-        // Done: coordinator tasks by their journal; a transfer group once all its files are.
+        // Done: a file by its journal entry; a coordinator task by its own; a transfer group
+        // once all its files are.
+        let file_done: Vec<bool> = plan
+            .files()
+            .map(|(t, f)| self.journal.file(t, f).is_some())
+            .collect();
+        let mut remaining = vec![0usize; n];
+        for (u, &finished) in file_done.iter().enumerate() {
+            if !finished {
+                remaining[units.at(u).0] += 1;
+            }
+        }
         let mut state = Progressing {
             done: (0..n)
-                .map(|i| {
-                    if tasks[i].action.is_transfer() {
-                        (0..tasks[i].action.file_count()).all(|f| self.journal.file(i, f).is_some())
-                    } else {
-                        self.journal.contains(&tasks[i].id)
-                    }
+                .map(|i| match tasks[i].action.is_transfer() {
+                    true => remaining[i] == 0,
+                    false => self.journal.contains(&tasks[i].id),
                 })
                 .collect(),
-            file_done: plan
-                .files()
-                .map(|(t, f)| self.journal.file(t, f).is_some())
-                .collect(),
-            remaining: (0..n)
-                .map(|i| {
-                    (0..tasks[i].action.file_count())
-                        .filter(|&f| self.journal.file(i, f).is_none())
-                        .count()
-                })
-                .collect(),
+            file_done,
+            remaining,
             waiting: vec![],
             ready: Ready::default(),
         };
@@ -1282,9 +1283,6 @@ impl Runner<'_> {
     }
 }
 
-/// Stops the transfers still running and waits until each has ended, so that a job undone
-/// next finds every file they wrote (a blocking copy they started removes its own file when
-/// it ends later: see `repo::transfer`'s `Landing`).
 /// A batch of finished transfers is flushed once it holds this many files, …
 const FLUSH_FILES: usize = 512;
 /// … or this many bytes (so that the disk starts writing early), …
@@ -1449,6 +1447,9 @@ type Flushing = (
     Vec<(usize, Entry)>,
 );
 
+/// Stops the transfers still running and waits until each has ended, so that a job undone
+/// next finds every file they wrote (a blocking copy they started removes its own file when
+/// it ends later: see `repo::transfer`'s `Landing`).
 async fn stop_transfers(running: &mut JoinSet<TransferResult>) {
     running.abort_all();
     while running.join_next().await.is_some() {}

@@ -158,7 +158,8 @@ impl Runner<'_> {
                 let sha = file.sha256.hex();
                 let entry = self
                     .manifest_files
-                    .get(&sha)
+                    .get(&file.sha256)
+                    .and_then(|&i| self.manifest.as_ref()?.files.get(i))
                     .cloned()
                     .ok_or_else(|| failed(format!("file {sha} is not in the manifest")))?;
                 // `u{unit}`: a name version 2 (which numbered tasks, not files) never gave a file,
@@ -292,24 +293,19 @@ impl Runner<'_> {
                 let label = format!("backup job {job_id}");
                 let timestamp = self.job.snapshot_timestamp.clone().unwrap_or_default();
                 let database = database.clone();
-                self.engine.catalog().try_write(|tx| -> Result<Entry, Stop> {
-                    // Exactly the plan's rowsets, all still live: otherwise the plan is stale.
-                    for r in &rowsets {
-                        if !tx.rowset_is_live(*r)? {
-                            return Err(failed(format!(
-                                "the data changed since the plan was made (rowset {r} is gone); re-plan"
-                            )));
-                        }
-                    }
-                    // Every upload sends a pinned rowset's own file, as the catalog names it:
-                    // a plan cannot make a backup read anything else.
-                    check_uploads(tx, &plan, &rowsets)?;
-                    let pin_id = tx.insert_pin(&label, &rowsets)?;
-                    let skeleton = skeleton(tx, &plan, &database, &timestamp)?;
-                    let entry = Entry::Pin(Box::new(PinEntry { pin_id, skeleton }));
-                    Self::journal_in(tx, job_id, &id, &entry)?;
-                    Ok(entry)
-                })?
+                self.engine
+                    .catalog()
+                    .try_write(|tx| -> Result<Entry, Stop> {
+                        // Exactly the plan's rowsets, all still live and where the plan says:
+                        // otherwise the plan is stale or edited. Every upload then sends a pinned
+                        // rowset's own file, as the catalog names it.
+                        check_uploads(tx, &plan)?;
+                        let pin_id = tx.insert_pin(&label, &rowsets)?;
+                        let skeleton = skeleton(tx, &plan, &database, &timestamp)?;
+                        let entry = Entry::Pin(Box::new(PinEntry { pin_id, skeleton }));
+                        Self::journal_in(tx, job_id, &id, &entry)?;
+                        Ok(entry)
+                    })?
             }
             Action::WriteManifest { .. } => {
                 let mut manifest: Manifest = match self.journal.pin() {
@@ -590,62 +586,59 @@ impl Runner<'_> {
     }
 }
 
-/// Each file of a backup plan's uploads names a rowset the pin holds, once, with that
-/// rowset's own checksum and size, and sits where the catalog has it: the object, partition,
-/// bucket and sync MV its group and line say (the manifest is built from them).
-fn check_uploads(tx: &Reader<'_>, plan: &crate::plan::Plan, pinned: &[i64]) -> Result<(), Stop> {
-    let pinned: std::collections::HashSet<i64> = pinned.iter().copied().collect();
+/// Each file of a backup plan's uploads names a live rowset, once, with that rowset's own
+/// checksum and size, where the catalog has it: the object, partition, bucket and sync MV its
+/// group and line say (the manifest is built from them). Checked against one read of each
+/// object's live rowsets, in the pin's transaction.
+fn check_uploads(tx: &Reader<'_>, plan: &crate::plan::Plan) -> Result<(), Stop> {
+    let mut by_object: BTreeMap<&str, Vec<&Task>> = BTreeMap::new();
+    for t in &plan.tasks {
+        if let Action::Uploads { object, .. } = &t.action {
+            by_object.entry(object.as_str()).or_default().push(t);
+        }
+    }
+    if by_object.is_empty() {
+        return Ok(());
+    }
     let db = plan.database.as_deref().unwrap_or_default();
-    let db_id = match tx.database(db)? {
-        Some(d) => d.id,
-        None if plan.files().next().is_none() => return Ok(()),
-        None => return Err(failed(format!("database {db} is gone"))),
-    };
-    let mut objects: Vec<&str> = plan
-        .tasks
-        .iter()
-        .filter_map(|t| match &t.action {
-            Action::Uploads { object, .. } => Some(object.as_str()),
-            _ => None,
-        })
-        .collect();
-    objects.sort_unstable();
-    objects.dedup();
+    let db_id = tx
+        .database(db)?
+        .map(|d| d.id)
+        .ok_or_else(|| failed(format!("database {db} is gone")))?;
     let mut seen: std::collections::HashSet<i64> = std::collections::HashSet::new();
-    // Where each live rowset of the plan's objects sits, read one object at a time.
-    let mut places: HashMap<i64, (String, u32, Option<String>)> = HashMap::new();
-    for object in objects {
+    for (object, tasks) in by_object {
         let row = tx
             .object(db_id, object)?
             .ok_or_else(|| failed(format!("{object} was dropped since the plan was made")))?;
-        places.clear();
+        // Where each live rowset of the object sits, and what it holds.
+        let mut live: HashMap<i64, (String, u32, RowsetRow)> = HashMap::new();
         tx.object_layout_each(row.id, |partition, bucket, r| {
-            places.insert(r.id, (partition.to_string(), bucket as u32, r.rollup));
+            live.insert(r.id, (partition.to_string(), bucket as u32, r));
             true
         })?;
-        for t in &plan.tasks {
+        for t in tasks {
             let Action::Uploads {
-                object: o,
                 partition,
                 rollup,
                 files,
+                ..
             } = &t.action
             else {
                 continue;
             };
-            if o != object {
-                continue;
-            }
             for (f, file) in files.iter().enumerate() {
-                let row = tx.rowset(file.rowset_id)?;
-                let matches = pinned.contains(&file.rowset_id)
-                    && seen.insert(file.rowset_id)
-                    && row.as_ref().is_some_and(|r| {
-                        r.sha256 == file.sha256.hex()
-                            && u64::try_from(r.bytes).ok() == Some(file.size)
-                    })
-                    && places.get(&file.rowset_id)
-                        == Some(&(partition.clone(), file.bucket, rollup.clone()));
+                let Some((p, bucket, r)) = live.get(&file.rowset_id) else {
+                    return Err(failed(format!(
+                        "the data changed since the plan was made (rowset {} is gone); re-plan",
+                        file.rowset_id
+                    )));
+                };
+                let matches = seen.insert(file.rowset_id)
+                    && p == partition
+                    && *bucket == file.bucket
+                    && &r.rollup == rollup
+                    && r.sha256 == file.sha256.hex()
+                    && u64::try_from(r.bytes).ok() == Some(file.size);
                 if !matches {
                     return Err(failed(format!(
                         "task {} file {f} does not match the catalog's rowset {} (its place, checksum or size, or it is named twice); the plan was edited or is stale: plan it again",

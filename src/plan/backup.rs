@@ -352,9 +352,20 @@ pub async fn plan(engine: &mut Engine, stmt: &Backup, text: &str) -> Result<Plan
     })
     .await?;
     // Pin first, then the uploads, then release and manifest.
-    let at = usize::from(plan.tasks.first().is_some_and(|t| t.action.kind() == "pin"));
+    let at = groups_at(&plan);
     plan.tasks.splice(at..at, groups);
     Ok(plan)
+}
+
+/// Where a backup plan's upload groups go among its other tasks: after the pin.
+fn groups_at(plan: &Plan) -> usize {
+    usize::from(plan.tasks.first().is_some_and(|t| t.action.kind() == "pin"))
+}
+
+/// One task as [`Plan::to_json`] writes it inside the plan's task list.
+fn write_task(w: &mut impl std::io::Write, task: &Task) -> std::io::Result<()> {
+    let mut ser = serde_json::Serializer::with_formatter(w, super::PlanFormatter::for_task());
+    task.serialize(&mut ser).map_err(std::io::Error::other)
 }
 
 /// The plan of a BACKUP written to `out` as it is made: each upload group goes to a spool
@@ -370,27 +381,15 @@ pub async fn plan_to_file(
 ) -> Result<(Plan, usize)> {
     use std::io::Write;
     let io = |e: std::io::Error| Error::invalid(format!("{}: {e}", out.display()), None);
-    // The spool sits beside the plan file (same filesystem), unless that is no regular file
-    // (`-o /dev/stdout`).
-    let regular = std::fs::metadata(out).map_or(true, |m| m.is_file());
-    let dir = match out.parent().filter(|d| !d.as_os_str().is_empty()) {
-        Some(d) if regular => d.to_path_buf(),
-        None if regular => std::path::PathBuf::from("."),
-        _ => std::env::temp_dir(),
-    };
-    let spool = tempfile::NamedTempFile::new_in(&dir).map_err(io)?;
+    let spool = tempfile::NamedTempFile::new_in(super::beside(out)).map_err(io)?;
     let mut w = std::io::BufWriter::with_capacity(1 << 20, spool.as_file());
-    let mut first = true;
     let mut count = 0;
     let plan = plan_with(engine, stmt, text, &mut |task| {
-        if !first {
+        if count > 0 {
             w.write_all(b",\n    ")?;
         }
-        first = false;
         count += 1;
-        let mut ser =
-            serde_json::Serializer::with_formatter(&mut w, super::PlanFormatter::for_task());
-        task.serialize(&mut ser).map_err(std::io::Error::other)
+        write_task(&mut w, &task)
     })
     .await?;
     w.flush().map_err(io)?;
@@ -404,28 +403,22 @@ pub async fn plan_to_file(
         after: vec![],
     };
     let mut with_marker = plan.clone();
-    let at = usize::from(
-        with_marker
-            .tasks
-            .first()
-            .is_some_and(|t| t.action.kind() == "pin"),
-    );
-    if !first {
-        with_marker.tasks.insert(at, marker.clone());
+    if count > 0 {
+        with_marker.tasks.insert(groups_at(&plan), marker.clone());
     }
     let whole = with_marker.to_json();
     let mut marker_text = Vec::new();
-    marker
-        .serialize(&mut serde_json::Serializer::with_formatter(
-            &mut marker_text,
-            super::PlanFormatter::for_task(),
-        ))
-        .map_err(|e| io(std::io::Error::other(e)))?;
-    let marker_text = String::from_utf8(marker_text).expect("JSON is UTF-8");
-    let (head, tail) = match (first, whole.find(&marker_text)) {
-        (true, _) => (whole.as_str(), ""),
-        (false, Some(i)) => (&whole[..i], &whole[i + marker_text.len()..]),
-        (false, None) => unreachable!("the marker task is in the plan written with it"),
+    write_task(&mut marker_text, &marker).map_err(io)?;
+    let marker_text = String::from_utf8_lossy(&marker_text);
+    let (head, tail) = match (count, whole.find(marker_text.as_ref())) {
+        (0, _) => (whole.as_str(), ""),
+        (_, Some(i)) => (&whole[..i], &whole[i + marker_text.len()..]),
+        (_, None) => {
+            return Err(Error::invalid(
+                "writing the plan: its upload groups have no place in it",
+                None,
+            ));
+        }
     };
     let mut groups = std::fs::File::open(spool.path()).map_err(io)?;
     super::replace_file(out, |f| {

@@ -1394,11 +1394,7 @@ pub(crate) fn replace_file(
         write(&mut w).map_err(io)?;
         return w.flush().map_err(io);
     }
-    let dir = out
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(std::path::Path::new("."));
-    let file = tempfile::NamedTempFile::new_in(dir).map_err(io)?;
+    let file = tempfile::NamedTempFile::new_in(beside(out)).map_err(io)?;
     // The mode of the file it replaces, or rw-r--r-- (a plan holds no secret; the temporary
     // file starts private).
     let mode = std::fs::metadata(out)
@@ -1412,6 +1408,19 @@ pub(crate) fn replace_file(
     }
     file.persist(out).map_err(|e| io(e.error))?;
     Ok(())
+}
+
+/// Where files that become `out` (or are copied into it) are made: beside it, on its
+/// filesystem, unless it is no regular file (`/dev/stdout`: the temporary directory).
+#[cfg(feature = "engine")]
+pub(crate) fn beside(out: &std::path::Path) -> std::path::PathBuf {
+    if std::fs::metadata(out).is_ok_and(|m| !m.is_file()) {
+        return std::env::temp_dir();
+    }
+    match out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        Some(d) => d.to_path_buf(),
+        None => std::path::PathBuf::from("."),
+    }
 }
 
 /// A job statement's typed options; a statement built without validation gets its first

@@ -156,18 +156,6 @@ impl Reader<'_> {
         })
     }
 
-    /// Whether rowset `id` exists and is live.
-    pub fn rowset_is_live(&self, id: i64) -> Result<bool> {
-        self.run(|c| {
-            let live: Option<i64> = rusqlite::OptionalExtension::optional(c.query_row(
-                "SELECT live FROM rowsets WHERE id = ?1",
-                [id],
-                |r| r.get(0),
-            ))?;
-            Ok(live == Some(1))
-        })
-    }
-
     fn object_rowsets_where(
         &self,
         object_id: i64,
