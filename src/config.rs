@@ -251,13 +251,14 @@ impl Settings {
 
     /// How many tasks of a kind may run at once. Transfers to or from a `remote` repository
     /// wait on the network, not on a core: unless the file says otherwise, more of them run
-    /// than there are cores.
+    /// than there are cores. A local copy alternates between a core (read and hash a block)
+    /// and the device (its direct write): two per core keep both busy.
     pub fn workers_for(&self, kind: &str, remote: bool) -> usize {
         let transfers = |set: Option<usize>| {
             set.unwrap_or(if remote {
                 (4 * cores()).max(8)
             } else {
-                cores()
+                2 * cores()
             })
         };
         match kind {
@@ -501,7 +502,7 @@ mod tests {
         assert_eq!(s.upload_worker_count, Some(3));
         assert_eq!(s.workers_for("upload", true), 3);
         let unset = Settings::parse("").unwrap();
-        assert_eq!(unset.workers_for("download", false), cores());
+        assert_eq!(unset.workers_for("download", false), 2 * cores());
         assert_eq!(unset.workers_for("download", true), (4 * cores()).max(8));
         assert_eq!(s.max_upload_speed_kbps, 1024);
         assert_eq!(s.make_snapshot_worker_count, 5);

@@ -210,16 +210,20 @@ pub fn collect_dead_loads(engine: &mut Engine) -> Result<Option<GcReport>> {
 pub fn collect_retired(engine: &mut Engine) -> Result<GcReport> {
     let mut report = GcReport::default();
     let collectable = engine.catalog().view().collectable_rowsets()?;
+    // Remove the rows first, all in one transaction (one commit, not one per rowset): a row
+    // without a file would be a broken reference, a file without a row is garbage the next
+    // run removes.
+    engine.catalog().write(|tx| {
+        collectable
+            .iter()
+            .try_for_each(|r| tx.delete_rowset_row(r.id))
+    })?;
     for r in &collectable {
         let path = engine.file_path(&r.path);
         if let Ok(meta) = std::fs::metadata(&path) {
             report.bytes_removed += meta.len();
             report.files_removed += 1;
         }
-        // Remove the row first: a row without a file would be a broken reference, a file
-        // without a row is garbage the next run removes.
-        let id = r.id;
-        engine.catalog().write(|tx| tx.delete_rowset_row(id))?;
         let _ = std::fs::remove_file(&path);
         report.rowsets_removed += 1;
     }

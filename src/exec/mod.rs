@@ -741,6 +741,19 @@ impl Runner<'_> {
         Ok(())
     }
 
+    /// Steps the job through the states of `action`'s kind, unless it is in the last one
+    /// already: a state is a catalog write, and a job must not make two per file
+    /// (`Download`, then `Downloading`, for every download).
+    fn enter_states(&mut self, action: &Action) -> std::result::Result<(), Stop> {
+        let states = self.state_for(action);
+        if states.last().is_some_and(|last| *last != self.job.state) {
+            for &s in states {
+                self.set_state(s)?;
+            }
+        }
+        Ok(())
+    }
+
     /// The StarRocks state a job is in while running a task of this kind.
     fn state_for(&self, action: &Action) -> &'static [JobState] {
         match action {
@@ -872,9 +885,7 @@ impl Runner<'_> {
             // million files must not scan its ready files at every turn).
             while let Some(i) = state.ready.inline.pop_first() {
                 let action = &tasks[i].action;
-                for &s in self.state_for(action) {
-                    self.set_state(s)?;
-                }
+                self.enter_states(action)?;
                 self.check_stop()?;
                 self.run_inline(&tasks[i]).await?;
                 state.complete(i, &graph, tasks, &units);
@@ -886,9 +897,7 @@ impl Runner<'_> {
                 while running_by_kind.get(kind).copied().unwrap_or(0) < limit {
                     let Some(u) = queue.pop_front() else { break };
                     let (t, f) = units.at(u);
-                    for &s in self.state_for(&tasks[t].action) {
-                        self.set_state(s)?;
-                    }
+                    self.enter_states(&tasks[t].action)?;
                     match self.transfer(u, t, f) {
                         Ok(work) => {
                             running.spawn(work);

@@ -77,6 +77,33 @@ fn produce(
     let mut file = std::fs::File::open(path)?;
     let mut hasher = Hasher::new();
     let mut total = 0u64;
+    let send = |chunk: Vec<u8>| tx.blocking_send(Bytes::from(chunk)).is_ok();
+    if compression.is_none() {
+        // Stored as is: each chunk is read straight into its own buffer of exactly CHUNK
+        // bytes, which is then sent as it is (no staging buffer, no growth past CHUNK).
+        loop {
+            let mut chunk = vec![0u8; CHUNK];
+            let mut filled = 0;
+            while filled < CHUNK {
+                match file.read(&mut chunk[filled..]) {
+                    Ok(0) => break,
+                    Ok(n) => filled += n,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            chunk.truncate(filled);
+            hasher.update(&chunk);
+            total += filled as u64;
+            // An empty file is sent as one empty chunk.
+            if (filled > 0 || total == 0) && !send(chunk) {
+                return Err(std::io::Error::other("upload stopped"));
+            }
+            if filled < CHUNK {
+                return Ok((hex::encode(hasher.finalize()), total));
+            }
+        }
+    }
     let mut buf = vec![0u8; 1024 * 1024];
     let mut encoder = match compression {
         Some(level) => Some(zstd::stream::write::Encoder::new(
@@ -86,7 +113,6 @@ fn produce(
         None => None,
     };
     let mut pending: Vec<u8> = Vec::new();
-    let send = |chunk: Vec<u8>| tx.blocking_send(Bytes::from(chunk)).is_ok();
     loop {
         let n = file.read(&mut buf)?;
         if n == 0 {
@@ -413,8 +439,8 @@ impl Repository {
         self.fetch(file, Some(dest)).await
     }
 
-    /// Local repository, stored as is: the kernel copies the file (copy_file_range), then the
-    /// copy is hashed in its staging name, and a hard link publishes it under its hash
+    /// Local repository, stored as is: the file is copied into a staging name in one pass,
+    /// hashed on the way ([`crate::hashing::copy_hashing`]), and a hard link publishes it under its hash
     /// (create-if-absent, like the object store's own local writes). Nothing is flushed here:
     /// the caller flushes a batch of objects at once with [`Repository::flush`] before it
     /// records them, and until a manifest names an object no one trusts it unread.
@@ -441,21 +467,23 @@ impl Repository {
             move || -> std::result::Result<(), (PathBuf, std::io::Error)> {
                 let dir = staging.parent().expect("objects/<xx>/");
                 std::fs::create_dir_all(dir).map_err(|e| (dir.to_path_buf(), e))?;
-                if let Err(e) = std::fs::copy(&source, &staging) {
-                    // Nothing half-copied stays behind, and the error names the side that
-                    // failed: a full repository disk is the staging file's, not the source's.
-                    let _ = std::fs::remove_file(&staging);
-                    let blame = if super::repository::io_is_full(&e)
-                        || std::fs::File::open(&source).is_ok()
-                    {
-                        staging.clone()
-                    } else {
-                        source.clone()
-                    };
-                    return Err((blame, e));
-                }
+                let actual = match crate::hashing::copy_hashing(&source, &staging) {
+                    Ok((actual, _)) => actual,
+                    Err(e) => {
+                        // Nothing half-copied stays behind, and the error names the side that
+                        // failed: a full repository disk is the staging file's, not the source's.
+                        let _ = std::fs::remove_file(&staging);
+                        let blame = if super::repository::io_is_full(&e)
+                            || std::fs::File::open(&source).is_ok()
+                        {
+                            staging.clone()
+                        } else {
+                            source.clone()
+                        };
+                        return Err((blame, e));
+                    }
+                };
                 let result = (|| {
-                    let actual = hash_file(&staging)?;
                     if actual != expected {
                         return Err(std::io::Error::new(
                             std::io::ErrorKind::InvalidData,
@@ -514,7 +542,7 @@ impl Repository {
         }
     }
 
-    /// Local repository, stored as is: kernel copy into `dest`, then hash it there. The
+    /// Local repository, stored as is: copied into `dest` in one pass, hashed on the way. The
     /// caller flushes `dest` (with its batch) before anything names it.
     async fn download_local(&self, root: &Path, file: &FileEntry, dest: &Path) -> Result<()> {
         let key = format::object_key(&file.sha256, Encoding::None);
@@ -539,9 +567,7 @@ impl Repository {
                     "the destination exists",
                 ));
             }
-            let copied = std::fs::copy(&src, &target)?;
-            let sum = hash_file(&target)?;
-            Ok((sum, copied))
+            crate::hashing::copy_hashing(&src, &target)
         })
         .await
         .map_err(|e| io_err(dest, std::io::Error::other(e)))?;
@@ -838,10 +864,6 @@ impl<W: Write> Write for Bounded<W> {
 }
 
 /// SHA-256 of a file's content, as hex.
-fn hash_file(path: &Path) -> std::io::Result<String> {
-    crate::hashing::hash_file(path).map(|(sum, _)| sum)
-}
-
 async fn tracing_backoff(attempt: u32) {
     tokio::time::sleep(std::time::Duration::from_millis(200 * 2u64.pow(attempt))).await;
 }
