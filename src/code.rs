@@ -154,6 +154,7 @@ codes! {
     RepoInUse = "srbackup::repo::in_use",
     RepoLeaseLost = "srbackup::repo::lease_lost",
     RepoLocation = "srbackup::repo::location",
+    RepoNoPolicy = "srbackup::repo::no_policy",
     RepoNoSnapshot = "srbackup::repo::no_snapshot",
     RepoProperty = "srbackup::repo::property",
     RepoReadOnly = "srbackup::repo::read_only",

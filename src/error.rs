@@ -147,6 +147,7 @@ impl RepoError {
             RepoError::Storage { .. } => Code::RepoStorage,
             RepoError::Format { .. } => Code::RepoFormat,
             RepoError::NoSuchSnapshot { .. } => Code::RepoNoSnapshot,
+            RepoError::NoPolicy { .. } => Code::RepoNoPolicy,
             RepoError::Busy { .. } => Code::RepoBusy,
             RepoError::ReadOnly { .. } => Code::RepoReadOnly,
             RepoError::Corrupt { .. } => Code::RepoCorrupt,
@@ -197,6 +198,10 @@ mod tests {
             }
             .into(),
             RepoError::ReadOnly {
+                repository: "r".into(),
+            }
+            .into(),
+            RepoError::NoPolicy {
                 repository: "r".into(),
             }
             .into(),

@@ -113,9 +113,17 @@ impl Drop for CopyBuffer {
 pub fn copy_hashing(
     src: &std::path::Path,
     dst: &std::path::Path,
-) -> std::io::Result<(String, u64)> {
+) -> Result<(String, u64), CopyError> {
     use std::io::{Read, Write};
-    let mut from = std::fs::File::open(src)?;
+    let source = |error| CopyError {
+        side: Side::Source,
+        error,
+    };
+    let destination = |error| CopyError {
+        side: Side::Destination,
+        error,
+    };
+    let mut from = std::fs::File::open(src).map_err(source)?;
     {
         use std::os::fd::AsRawFd;
         // Read front to back, as `cp` tells the kernel too: a larger read-ahead window. Only
@@ -128,7 +136,8 @@ pub fn copy_hashing(
     let mut to = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
-        .open(dst)?;
+        .open(dst)
+        .map_err(destination)?;
     let mut direct = set_direct(&to, true);
     let mut buffer = CopyBuffer::take();
     let buf = buffer.block();
@@ -143,7 +152,7 @@ pub fn copy_hashing(
                 Ok(0) => break,
                 Ok(n) => filled += n,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
+                Err(e) => return Err(source(e)),
             }
         }
         if filled == 0 {
@@ -167,17 +176,17 @@ pub fn copy_hashing(
                 }
             }
             match to.write(rest) {
-                Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+                Ok(0) => return Err(destination(std::io::ErrorKind::WriteZero.into())),
                 Ok(n) => written += n,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                 // The device wants a larger alignment than DIRECT_ALIGN: go on buffered.
                 Err(e) if direct && e.raw_os_error() == Some(libc::EINVAL) => {
                     direct = !set_direct(&to, false);
                     if direct {
-                        return Err(e);
+                        return Err(destination(e));
                     }
                 }
-                Err(e) => return Err(e),
+                Err(e) => return Err(destination(e)),
             }
         }
         total += filled as u64;
@@ -186,6 +195,21 @@ pub fn copy_hashing(
         }
     }
     Ok((hex::encode(hasher.finalize()), total))
+}
+
+/// Which file of a copy failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Side {
+    Source,
+    Destination,
+}
+
+/// A failed [`copy_hashing`]: the error and the file it came from, so that a message blames
+/// the right disk (a full repository, a damaged rowset).
+#[derive(Debug)]
+pub struct CopyError {
+    pub side: Side,
+    pub error: std::io::Error,
 }
 
 /// Turns O_DIRECT on or off for `file`; whether the file now has it as asked.
@@ -245,7 +269,11 @@ mod tests {
         std::fs::write(&src, b"new").unwrap();
         std::fs::write(&dst, b"old").unwrap();
         let err = copy_hashing(&src, &dst).unwrap_err();
-        assert_eq!(err.kind(), std::io::ErrorKind::AlreadyExists);
+        assert_eq!(err.side, Side::Destination);
+        assert_eq!(err.error.kind(), std::io::ErrorKind::AlreadyExists);
+        // A source that is not a file is the source's fault.
+        let err = copy_hashing(dir.path(), &dir.path().join("other")).unwrap_err();
+        assert_eq!(err.side, Side::Source, "{err:?}");
         assert_eq!(std::fs::read(&dst).unwrap(), b"old");
     }
 }

@@ -56,6 +56,47 @@ fn parse_bytes(text: &str) -> std::result::Result<u64, String> {
         .ok_or_else(|| format!("`{text}` is not a size (bytes, or 64GiB, 500MB, …)"))
 }
 
+#[derive(clap::Args)]
+struct ForgetArgs {
+    /// The repository's name.
+    repository: String,
+    /// Keep the N newest snapshots.
+    #[arg(long, value_name = "N")]
+    keep_last: Option<Keep>,
+    /// Keep the newest snapshot of each of the last N hours that have one (`unlimited`: all).
+    #[arg(long, value_name = "N")]
+    keep_hourly: Option<Keep>,
+    /// Keep the newest snapshot of each of the last N days that have one (UTC days).
+    #[arg(long, value_name = "N")]
+    keep_daily: Option<Keep>,
+    /// Keep the newest snapshot of each of the last N ISO weeks that have one.
+    #[arg(long, value_name = "N")]
+    keep_weekly: Option<Keep>,
+    /// Keep the newest snapshot of each of the last N months that have one.
+    #[arg(long, value_name = "N")]
+    keep_monthly: Option<Keep>,
+    /// Keep the newest snapshot of each of the last N years that have one.
+    #[arg(long, value_name = "N")]
+    keep_yearly: Option<Keep>,
+    /// Only this label's snapshots.
+    #[arg(long)]
+    label: Option<String>,
+    /// What the policy applies to: the snapshots of each database, or of each label.
+    #[arg(long, value_enum, default_value_t = ForgetGroup::Database)]
+    group_by: ForgetGroup,
+    /// Show what would be forgotten and why each kept snapshot stays; delete nothing.
+    #[arg(long)]
+    dry_run: bool,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ForgetGroup {
+    Database,
+    Label,
+}
+
+use srbackup::repo::retention::Keep;
+
 #[derive(Subcommand)]
 enum Command {
     /// Parse statements and print their syntax trees.
@@ -118,6 +159,10 @@ enum Command {
         /// The snapshot timestamp (default: the newest).
         timestamp: Option<String>,
     },
+    /// Forget snapshots by a retention policy (restic's `forget` rules, per database), then
+    /// delete the objects no remaining snapshot needs. --dry-run shows what would go and why
+    /// each kept snapshot stays.
+    Forget(ForgetArgs),
     /// A StarRocks cluster's own repository, read as files through a repository registered
     /// here (its location and credentials): list its snapshots, verify every file's MD5, or
     /// expire snapshots (never one being written; --dry-run first).
@@ -419,6 +464,7 @@ async fn run(cli: Cli) -> Result<()> {
                 Err(miette::miette!("{summary}"))
             }
         }
+        Command::Forget(args) => forget(&cli.cluster, args).await,
         Command::StarrocksRepo(args) => starrocks_repo(&cli.cluster, args).await,
         Command::Demo { dir } => {
             let progress = std::sync::Arc::new(srbackup::exec::progress::Console::new());
@@ -698,6 +744,87 @@ async fn starrocks_repo(cluster: &std::path::Path, args: SrRepoArgs) -> Result<(
             Ok(())
         }
     }
+}
+
+/// `srbackup forget`: prints each group's decisions (newest first), then what was deleted.
+async fn forget(cluster: &std::path::Path, args: ForgetArgs) -> Result<()> {
+    use srbackup::repo::retention::Policy;
+    let policy = Policy {
+        last: args.keep_last.unwrap_or_default(),
+        hourly: args.keep_hourly.unwrap_or_default(),
+        daily: args.keep_daily.unwrap_or_default(),
+        weekly: args.keep_weekly.unwrap_or_default(),
+        monthly: args.keep_monthly.unwrap_or_default(),
+        yearly: args.keep_yearly.unwrap_or_default(),
+    };
+    let mut session = open_session(cluster)?;
+    let repo = srbackup::repo::registry::open(
+        session.engine().catalog(),
+        &srbackup::sql::Ident::new(&args.repository),
+    )?;
+    let group_by = match args.group_by {
+        ForgetGroup::Database => srbackup::repo::gc::GroupBy::Database,
+        ForgetGroup::Label => srbackup::repo::gc::GroupBy::Label,
+    };
+    let report = repo
+        .forget(
+            &policy,
+            group_by,
+            args.label.as_deref(),
+            args.dry_run,
+            &srbackup::repo::registry::lease_holder(),
+        )
+        .await?;
+    let verb = if args.dry_run {
+        "would forget"
+    } else {
+        "forget"
+    };
+    let mut going = 0;
+    for group in &report.groups {
+        let kept = group.decisions.iter().filter(|d| d.keep()).count();
+        srbackup::outln!(
+            "{}: {} snapshots, keep {kept}, {verb} {} ({policy})",
+            group.key,
+            group.decisions.len(),
+            group.decisions.len() - kept
+        );
+        for d in &group.decisions {
+            let (what, why) = if d.keep() {
+                ("keep  ", d.reasons.join(", "))
+            } else {
+                going += 1;
+                ("forget", String::new())
+            };
+            srbackup::outln!(
+                "  {what}  {}  {}  {why}",
+                d.snapshot.label,
+                d.snapshot.timestamp
+            );
+        }
+    }
+    for (id, reason) in &report.unreadable {
+        srbackup::outln!("kept, unreadable: {} {}: {reason}", id.label, id.timestamp);
+    }
+    match &report.gc {
+        None => {
+            srbackup::outln!("dry run: {going} snapshots would be forgotten; nothing was deleted")
+        }
+        Some(gc) => match &gc.skipped {
+            None => srbackup::outln!(
+                "forgot {} snapshots; deleted {} unreferenced objects ({}), {} kept",
+                report.forgotten.len(),
+                gc.deleted_objects,
+                srbackup::output::human_bytes(gc.deleted_bytes),
+                gc.kept_objects
+            ),
+            Some(reason) => srbackup::outln!(
+                "forgot {} snapshots; unreferenced objects stay until the next forget or DROP SNAPSHOT, because {reason}",
+                report.forgotten.len()
+            ),
+        },
+    }
+    Ok(())
 }
 
 fn open_session(cluster: &std::path::Path) -> Result<srbackup::session::Session> {

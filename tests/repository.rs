@@ -386,6 +386,61 @@ async fn conformance_on_the_local_filesystem() {
     conformance(Backend::local().await).await;
 }
 
+/// A local copy that fails names the file that failed: a rowset that cannot be read is the
+/// cluster's (not the repository's), a repository object that cannot be read is the
+/// repository's (not the restore's destination).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_local_copy_names_the_side_that_failed() {
+    let backend = Backend::local().await;
+    let Backend::Local(dir) = &backend else {
+        unreachable!()
+    };
+    let repo = backend.open("test_repo");
+    repo.check().await.unwrap();
+    let work = tempfile::tempdir().unwrap();
+    // A "rowset" that is a directory: it opens, and its first read fails.
+    let rowset = work.path().join("L1-0-5.parquet");
+    std::fs::create_dir(&rowset).unwrap();
+    let err = repo
+        .upload_file(&rowset, &sha(b"anything"), None)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("L1-0-5.parquet"), "{err}");
+    let repository = dir.path().join("repo").display().to_string();
+    assert!(
+        !err.contains(&repository),
+        "the repository is blamed: {err}"
+    );
+
+    // An object of 4096 bytes replaced by a directory (4096 bytes on this filesystem too).
+    let bytes = noise(4096, 7);
+    let entry = store_file(&repo, work.path(), "page", &bytes).await;
+    let object = dir
+        .path()
+        .join("repo")
+        .join(srbackup::repo::format::object_key(
+            &entry.sha256,
+            Encoding::None,
+        ));
+    std::fs::remove_file(&object).unwrap();
+    std::fs::create_dir(&object).unwrap();
+    if std::fs::metadata(&object).unwrap().len() == 4096 {
+        let dest = work.path().join("R1-u0.parquet");
+        let err = repo
+            .download_file(&entry, &dest)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(entry.sha256.as_str()), "{err}");
+        assert!(
+            !err.contains("R1-u0.parquet"),
+            "the destination is blamed: {err}"
+        );
+        assert!(!dest.exists());
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn conformance_on_an_s3_server() {
     conformance(Backend::s3().await).await;

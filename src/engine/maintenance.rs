@@ -205,27 +205,38 @@ pub fn collect_dead_loads(engine: &mut Engine) -> Result<Option<GcReport>> {
     Ok(Some(report))
 }
 
+/// Rowsets collected per catalog transaction.
+const COLLECT_BATCH: usize = 32;
+
 /// Deletes the rows and files of retired rowsets no pin holds (what DROP, TRUNCATE, a merge
 /// or an undone restore left behind). Cheap: one indexed query, no directory scan.
 pub fn collect_retired(engine: &mut Engine) -> Result<GcReport> {
     let mut report = GcReport::default();
     let collectable = engine.catalog().view().collectable_rowsets()?;
-    // Remove the rows first, all in one transaction (one commit, not one per rowset): a row
+    // In batches: each batch's rows go first, in one transaction, then its files (a row
     // without a file would be a broken reference, a file without a row is garbage the next
-    // run removes.
-    engine.catalog().write(|tx| {
-        collectable
-            .iter()
-            .try_for_each(|r| tx.delete_rowset_row(r.id))
-    })?;
-    for r in &collectable {
-        let path = engine.file_path(&r.path);
-        if let Ok(meta) = std::fs::metadata(&path) {
-            report.bytes_removed += meta.len();
-            report.files_removed += 1;
+    // run removes). Batches, not one transaction for all: on a nearly full disk the catalog's
+    // log must hold the transaction before any file is gone, and each batch's files give space
+    // back for the next. Not one transaction per rowset either: a commit each was most of
+    // what a restore over a dropped database spent after its last download.
+    for batch in collectable.chunks(COLLECT_BATCH) {
+        let batched = engine
+            .catalog()
+            .write(|tx| batch.iter().try_for_each(|r| tx.delete_rowset_row(r.id)));
+        for r in batch {
+            if batched.is_err() {
+                // Too little room for the batch (a full disk): one row at a time frees space
+                // file by file, as far as the disk allows.
+                engine.catalog().write(|tx| tx.delete_rowset_row(r.id))?;
+            }
+            let path = engine.file_path(&r.path);
+            if let Ok(meta) = std::fs::metadata(&path) {
+                report.bytes_removed += meta.len();
+                report.files_removed += 1;
+            }
+            let _ = std::fs::remove_file(&path);
+            report.rowsets_removed += 1;
         }
-        let _ = std::fs::remove_file(&path);
-        report.rowsets_removed += 1;
     }
     Ok(report)
 }

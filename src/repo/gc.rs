@@ -21,6 +21,7 @@ use object_store::{ObjectStoreExt, PutMode, PutOptions};
 use serde::{Deserialize, Serialize};
 
 use super::format::{self, SnapshotId};
+use super::retention::{Decision, Policy};
 use super::{RepoError, Repository, Result};
 
 /// A local repository keeps this much space in a reserve file, so that on a full disk GC can
@@ -122,6 +123,35 @@ pub struct GcReport {
     pub kept_objects: u64,
     /// Set when the sweep did not run because a job holds the repository.
     pub skipped: Option<String>,
+}
+
+/// How `forget` groups snapshots before it applies a policy to each group.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GroupBy {
+    /// The database a snapshot holds (restic groups by host and paths: what was backed up).
+    Database,
+    /// The snapshot's label.
+    Label,
+}
+
+/// One group's decisions, newest first.
+#[derive(Debug)]
+pub struct ForgetGroup {
+    /// `database <name>`, `label <name>` or `external catalogs`.
+    pub key: String,
+    pub decisions: Vec<Decision<SnapshotId>>,
+}
+
+/// What `forget` decided and did.
+#[derive(Debug, Default)]
+pub struct ForgetReport {
+    pub groups: Vec<ForgetGroup>,
+    /// Snapshots left alone because they cannot be read, with why.
+    pub unreadable: Vec<(SnapshotId, String)>,
+    /// The snapshots deleted (empty for a dry run).
+    pub forgotten: Vec<SnapshotId>,
+    /// The sweep afterwards (none for a dry run).
+    pub gc: Option<GcReport>,
 }
 
 impl Repository {
@@ -343,19 +373,105 @@ impl Repository {
                 Err(e) => return Err(self.err(format!("deleting {}", id.manifest_key()), e)),
             }
         }
-        let report = match self.acquire(LeaseKind::Gc, holder).await {
+        let report = self.sweep_unless_busy(holder).await?;
+        Ok((dropped, report))
+    }
+
+    /// Collects the objects no snapshot needs, unless a job holds the repository (then the
+    /// report says why nothing was swept).
+    async fn sweep_unless_busy(&self, holder: &str) -> Result<GcReport> {
+        match self.acquire(LeaseKind::Gc, holder).await {
             Ok(mut lease) => {
                 let swept = self.sweep(&mut lease).await;
                 self.release(lease).await?;
-                swept?
+                swept
             }
-            Err(RepoError::Busy { reason, .. }) => GcReport {
+            Err(RepoError::Busy { reason, .. }) => Ok(GcReport {
                 skipped: Some(reason),
                 ..GcReport::default()
-            },
-            Err(e) => return Err(e),
-        };
-        Ok((dropped, report))
+            }),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Applies a retention policy (restic's `forget`; see [`super::retention`]) to the
+    /// repository's snapshots, each group on its own, and unless `dry_run` deletes the
+    /// snapshots it does not keep, then collects the objects no snapshot needs (the lease
+    /// rules of DROP SNAPSHOT). `label`: only that label's snapshots are considered. A
+    /// snapshot whose manifest cannot be read, or whose timestamp is not one, is never
+    /// forgotten: it is reported as kept, unreadable.
+    pub async fn forget(
+        &self,
+        policy: &Policy,
+        group_by: GroupBy,
+        label: Option<&str>,
+        dry_run: bool,
+        holder: &str,
+    ) -> Result<ForgetReport> {
+        if policy.is_empty() {
+            return Err(RepoError::NoPolicy {
+                repository: self.name.clone(),
+            });
+        }
+        if !dry_run {
+            self.writable()?;
+        }
+        self.require_format().await?;
+        let mut groups: std::collections::BTreeMap<
+            String,
+            Vec<(SnapshotId, chrono::NaiveDateTime)>,
+        > = std::collections::BTreeMap::new();
+        let mut report = ForgetReport::default();
+        for listing in self.list_snapshots().await? {
+            if label.is_some_and(|l| l != listing.label) {
+                continue;
+            }
+            for (timestamp, manifest) in listing.snapshots {
+                let id = SnapshotId {
+                    label: listing.label.clone(),
+                    timestamp: timestamp.clone(),
+                };
+                let time = super::retention::parse_timestamp(&timestamp);
+                match (manifest, time) {
+                    (Ok(m), Some(time)) => {
+                        let key = match group_by {
+                            GroupBy::Database => match &m.database {
+                                Some(db) => format!("database {db}"),
+                                None => "external catalogs".to_string(),
+                            },
+                            GroupBy::Label => format!("label {}", id.label),
+                        };
+                        groups.entry(key).or_default().push((id, time));
+                    }
+                    (Err(reason), _) => report.unreadable.push((id, reason)),
+                    (Ok(_), None) => report
+                        .unreadable
+                        .push((id, "its timestamp is not a date".to_string())),
+                }
+            }
+        }
+        for (key, snapshots) in groups {
+            report.groups.push(ForgetGroup {
+                key,
+                decisions: super::retention::apply(policy, snapshots),
+            });
+        }
+        if dry_run {
+            return Ok(report);
+        }
+        for group in &report.groups {
+            for d in group.decisions.iter().filter(|d| !d.keep()) {
+                let key = d.snapshot.manifest_key();
+                match self.store.delete(&ObjectPath::from(key.as_str())).await {
+                    Ok(()) | Err(object_store::Error::NotFound { .. }) => {
+                        report.forgotten.push(d.snapshot.clone())
+                    }
+                    Err(e) => return Err(self.err(format!("deleting {key}"), e)),
+                }
+            }
+        }
+        report.gc = Some(self.sweep_unless_busy(holder).await?);
+        Ok(report)
     }
 
     /// Garbage collection on its own (after a crashed backup left objects no manifest names).

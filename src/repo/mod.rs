@@ -9,7 +9,8 @@
 //!   streamed, multipart when large, verified on the way back), manifests written last, the
 //!   snapshot listing.
 //! - [`gc`] deletes snapshots and the objects no snapshot needs, under leases that keep it
-//!   from racing a backup or restore that uses the same repository.
+//!   from racing a backup or restore that uses the same repository; [`retention`] decides
+//!   which snapshots a `forget` keeps (restic's rules).
 
 pub mod config;
 #[cfg(feature = "engine")]
@@ -24,6 +25,8 @@ pub mod gc;
 pub mod registry;
 #[cfg(feature = "engine")]
 mod repository;
+#[cfg(feature = "engine")]
+pub mod retention;
 #[cfg(feature = "engine")]
 mod retry;
 #[cfg(feature = "engine")]

@@ -50,6 +50,14 @@ pub enum RepoError {
     #[error("repository {repository} is busy: {reason}")]
     #[diagnostic(code(srbackup::repo::busy))]
     Busy { repository: String, reason: String },
+    #[error("forget on repository {repository}: no retention rule was given")]
+    #[diagnostic(
+        code(srbackup::repo::no_policy),
+        help(
+            "give at least one of --keep-last, --keep-hourly, --keep-daily, --keep-weekly, --keep-monthly, --keep-yearly (a policy without one would forget every snapshot)"
+        )
+    )]
+    NoPolicy { repository: String },
     #[error("repository {repository} is read-only")]
     #[diagnostic(
         code(srbackup::repo::read_only),

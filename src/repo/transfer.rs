@@ -471,24 +471,19 @@ impl Repository {
                     Ok((actual, _)) => actual,
                     Err(e) => {
                         // Nothing half-copied stays behind, and the error names the side that
-                        // failed: a full repository disk is the staging file's, not the source's.
+                        // failed: a full repository disk is the staging file's, a damaged rowset
+                        // the source's.
                         let _ = std::fs::remove_file(&staging);
-                        let blame = if super::repository::io_is_full(&e)
-                            || std::fs::File::open(&source).is_ok()
-                        {
-                            staging.clone()
-                        } else {
-                            source.clone()
+                        let blame = match e.side {
+                            crate::hashing::Side::Source => source.clone(),
+                            crate::hashing::Side::Destination => staging.clone(),
                         };
-                        return Err((blame, e));
+                        return Err((blame, e.error));
                     }
                 };
                 let result = (|| {
                     if actual != expected {
-                        return Err(std::io::Error::new(
-                            std::io::ErrorKind::InvalidData,
-                            format!("expected SHA-256 {expected}, found {actual}"),
-                        ));
+                        return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, actual));
                     }
                     if replace {
                         // Over a damaged object: rename replaces it in one step.
@@ -554,26 +549,45 @@ impl Repository {
         let declared = file.bytes;
         let landing = Landing::new(dest);
         let writer = landing.writer();
-        let actual = tokio::task::spawn_blocking(move || -> std::io::Result<(String, u64)> {
+        use crate::hashing::{CopyError, Side};
+        let actual = tokio::task::spawn_blocking(move || -> std::result::Result<_, CopyError> {
             let _writer = writer;
             // Copy nothing that is not the declared size (a planted huge file stays put).
-            let size = std::fs::metadata(&src)?.len();
+            let size = std::fs::metadata(&src)
+                .map_err(|error| CopyError {
+                    side: Side::Source,
+                    error,
+                })?
+                .len();
             if size != declared {
-                return Ok((String::new(), size));
+                return Ok(None);
             }
             if target.exists() {
-                return Err(std::io::Error::new(
-                    std::io::ErrorKind::AlreadyExists,
-                    "the destination exists",
-                ));
+                return Err(CopyError {
+                    side: Side::Destination,
+                    error: std::io::Error::new(
+                        std::io::ErrorKind::AlreadyExists,
+                        "the destination exists",
+                    ),
+                });
             }
-            crate::hashing::copy_hashing(&src, &target)
+            crate::hashing::copy_hashing(&src, &target).map(Some)
         })
         .await
         .map_err(|e| io_err(dest, std::io::Error::other(e)))?;
         let (sum, bytes) = match actual {
-            Ok(x) => x,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Ok(Some(x)) => x,
+            Ok(None) => {
+                return Err(RepoError::Corrupt {
+                    what: format!("object {key}"),
+                    expected: format!("{} bytes", file.bytes),
+                    actual: match std::fs::metadata(&source) {
+                        Ok(m) => format!("{} bytes", m.len()),
+                        Err(e) => e.to_string(),
+                    },
+                });
+            }
+            Err(e) if e.side == Side::Source && e.error.kind() == std::io::ErrorKind::NotFound => {
                 return Err(RepoError::Storage {
                     repository: self.name.clone(),
                     operation: format!("downloading {key}"),
@@ -581,7 +595,9 @@ impl Repository {
                     transient: false,
                 });
             }
-            Err(e) => return Err(io_err(dest, e)),
+            // The repository's side: its object, named by its path in the repository.
+            Err(e) if e.side == Side::Source => return Err(io_err(&source, e.error)),
+            Err(e) => return Err(io_err(dest, e.error)),
         };
         if sum != file.sha256.as_str() || bytes != file.bytes {
             return Err(RepoError::Corrupt {
