@@ -87,6 +87,10 @@ struct ForgetArgs {
     /// Show what would be forgotten and why each kept snapshot stays; delete nothing.
     #[arg(long)]
     dry_run: bool,
+    /// Save the rules given as the repository's default policy (kept in the repository, so
+    /// every cluster attached to it sees it); `forget REPO` without rules then applies it.
+    #[arg(long, conflicts_with = "dry_run")]
+    save: bool,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -762,6 +766,24 @@ async fn forget(cluster: &std::path::Path, args: ForgetArgs) -> Result<()> {
         session.engine().catalog(),
         &srbackup::sql::Ident::new(&args.repository),
     )?;
+    let policy = if policy.is_empty() {
+        match repo.retention_default().await? {
+            Some(saved) => {
+                srbackup::outln!("the default policy of {}: {saved}", args.repository);
+                saved
+            }
+            None => policy,
+        }
+    } else {
+        policy
+    };
+    if args.save {
+        repo.save_retention_default(&policy).await?;
+        srbackup::outln!(
+            "saved as the default policy of {}: {policy}",
+            args.repository
+        );
+    }
     let group_by = match args.group_by {
         ForgetGroup::Database => srbackup::repo::gc::GroupBy::Database,
         ForgetGroup::Label => srbackup::repo::gc::GroupBy::Label,

@@ -277,10 +277,25 @@ fn forget_deletes_what_the_policy_does_not_keep_and_then_the_objects_only_they_n
     assert!(out.contains("nothing was deleted"), "{out}");
     assert_eq!(manifests(&repo).len(), 7);
 
-    let (code, out, err) = srbackup(&cluster, &["forget", "r", "--keep-daily", "2"]);
+    // Saved as the repository's default while applied.
+    let (code, out, err) = srbackup(&cluster, &["forget", "r", "--keep-daily", "2", "--save"]);
     assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("saved as the default policy of r: keep-daily=2"),
+        "{out}"
+    );
+    assert!(repo.join("retention.json").exists());
     let left = manifests(&repo);
     assert_eq!(left.len(), 2, "{left:?}");
+    // Without rules, the saved default applies (and has nothing more to forget).
+    let (code, out, err) = srbackup(&cluster, &["forget", "r"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("the default policy of r: keep-daily=2"),
+        "{out}"
+    );
+    assert!(out.contains("forgot 0 snapshots"), "{out}");
+    assert_eq!(manifests(&repo).len(), 2);
     assert!(left.iter().any(|m| m.starts_with("b/")));
     assert!(left.contains(&"a/2026-01-05-10-00-00-000.json".to_string()));
     // The January copy still needs a's object.
@@ -306,6 +321,27 @@ fn forget_deletes_what_the_policy_does_not_keep_and_then_the_objects_only_they_n
     assert!(out.contains("| 2 ") && out.contains("| 5 "), "{out}");
     let (code, out, err) = srbackup(&cluster, &["verify", "r", "b"]);
     assert_eq!(code, 0, "{out}{err}");
+
+    // A damaged saved policy: refused, naming it, and nothing is forgotten.
+    std::fs::write(
+        repo.join("retention.json"),
+        "{\"retention\": \"keep-everything\"}",
+    )
+    .unwrap();
+    let (code, out, err) = srbackup(&cluster, &["forget", "r"]);
+    assert_ne!(code, 0, "{out}");
+    assert!(
+        err.contains("retention.json") && err.contains("cannot be read"),
+        "{err}"
+    );
+    assert_eq!(manifests(&repo).len(), 1);
+    // Saving is not a dry run's business.
+    let (code, _, err) = srbackup(
+        &cluster,
+        &["forget", "r", "--keep-last", "1", "--save", "--dry-run"],
+    );
+    assert_ne!(code, 0);
+    assert!(err.contains("cannot be used with"), "{err}");
 
     // A bad count names itself.
     let (code, _, err) = srbackup(&cluster, &["forget", "r", "--keep-daily", "lots"]);

@@ -19,6 +19,9 @@ pub const FORMAT_NAME: &str = "srbackup-repository";
 pub const OBJECTS_DIR: &str = "objects";
 pub const SNAPSHOTS_DIR: &str = "snapshots";
 pub const LOCKS_DIR: &str = "locks";
+/// The repository's default retention policy, when one was saved (`srbackup forget --save`):
+/// `{"retention": "keep-daily=7, keep-weekly=4"}`. Older versions ignore it.
+pub const RETENTION_FILE: &str = "retention.json";
 
 /// `srbackup-repository.json`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -394,6 +394,56 @@ impl Repository {
         }
     }
 
+    /// The repository's saved default retention policy ([`format::RETENTION_FILE`]), if any.
+    pub async fn retention_default(&self) -> Result<Option<Policy>> {
+        let key = ObjectPath::from(format::RETENTION_FILE);
+        let bytes = match self.store.get(&key).await {
+            Ok(r) => r
+                .bytes()
+                .await
+                .map_err(|e| self.err(format!("reading {}", format::RETENTION_FILE), e))?,
+            Err(object_store::Error::NotFound { .. }) => return Ok(None),
+            Err(e) => return Err(self.err(format!("reading {}", format::RETENTION_FILE), e)),
+        };
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Saved {
+            retention: String,
+        }
+        let damaged = |why: String| RepoError::Unavailable {
+            repository: self.name.clone(),
+            reason: format!(
+                "its default retention policy ({}) cannot be read: {why}",
+                format::RETENTION_FILE
+            ),
+        };
+        let saved: Saved = serde_json::from_slice(&bytes).map_err(|e| damaged(e.to_string()))?;
+        let policy: Policy = saved.retention.parse().map_err(damaged)?;
+        if policy.is_empty() {
+            return Err(damaged("it has no rule".into()));
+        }
+        Ok(Some(policy))
+    }
+
+    /// Saves `policy` as the repository's default (replacing any saved before).
+    pub async fn save_retention_default(&self, policy: &Policy) -> Result<()> {
+        self.writable()?;
+        if policy.is_empty() {
+            return Err(RepoError::NoPolicy {
+                repository: self.name.clone(),
+            });
+        }
+        let body = serde_json::to_vec_pretty(&serde_json::json!({
+            "retention": policy.to_string()
+        }))
+        .expect("serializable");
+        self.store
+            .put(&ObjectPath::from(format::RETENTION_FILE), body.into())
+            .await
+            .map_err(|e| self.err(format!("writing {}", format::RETENTION_FILE), e))?;
+        Ok(())
+    }
+
     /// Applies a retention policy (restic's `forget`; see [`super::retention`]) to the
     /// repository's snapshots, each group on its own, and unless `dry_run` deletes the
     /// snapshots it does not keep, then collects the objects no snapshot needs (the lease

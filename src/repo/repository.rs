@@ -54,7 +54,7 @@ pub enum RepoError {
     #[diagnostic(
         code(srbackup::repo::no_policy),
         help(
-            "give at least one of --keep-last, --keep-hourly, --keep-daily, --keep-weekly, --keep-monthly, --keep-yearly (a policy without one would forget every snapshot)"
+            "give at least one of --keep-last, --keep-hourly, --keep-daily, --keep-weekly, --keep-monthly, --keep-yearly (a policy without one would forget every snapshot), or save a default policy for the repository with --save"
         )
     )]
     NoPolicy { repository: String },

@@ -102,6 +102,35 @@ impl std::fmt::Display for Policy {
     }
 }
 
+impl std::str::FromStr for Policy {
+    type Err = String;
+    /// `keep-last=3, keep-daily=7` (what `Display` writes; commas or spaces between rules).
+    fn from_str(text: &str) -> Result<Policy, String> {
+        let mut policy = Policy::default();
+        for rule in text.split([',', ' ']).filter(|r| !r.is_empty()) {
+            let (name, count) = rule
+                .split_once('=')
+                .ok_or_else(|| format!("{rule:?} is not a rule (keep-daily=7, say)"))?;
+            let keep: Keep = count.parse()?;
+            let slot = match name {
+                "keep-last" => &mut policy.last,
+                "keep-hourly" => &mut policy.hourly,
+                "keep-daily" => &mut policy.daily,
+                "keep-weekly" => &mut policy.weekly,
+                "keep-monthly" => &mut policy.monthly,
+                "keep-yearly" => &mut policy.yearly,
+                other => {
+                    return Err(format!(
+                        "{other:?} is not a rule: keep-last, keep-hourly, keep-daily, keep-weekly, keep-monthly or keep-yearly"
+                    ));
+                }
+            };
+            *slot = keep;
+        }
+        Ok(policy)
+    }
+}
+
 #[derive(Clone, Copy)]
 enum Period {
     /// Every snapshot is a period of its own (`--keep-last`).
@@ -238,6 +267,43 @@ mod tests {
         assert!(err.contains("is not a count"), "{err}");
         assert!("-2".parse::<Keep>().is_err());
         assert!(Policy::default().is_empty());
+    }
+
+    #[test]
+    fn policies_read_back_what_they_write() {
+        let policy = Policy {
+            last: Keep::Count(3),
+            weekly: Keep::Unlimited,
+            ..Policy::default()
+        };
+        assert_eq!(policy.to_string(), "keep-last=3, keep-weekly=unlimited");
+        assert_eq!(policy.to_string().parse::<Policy>(), Ok(policy));
+        assert_eq!(
+            "keep-daily=7,keep-monthly=12"
+                .parse::<Policy>()
+                .unwrap()
+                .to_string(),
+            "keep-daily=7, keep-monthly=12"
+        );
+        assert!(
+            "keep-dayly=7"
+                .parse::<Policy>()
+                .unwrap_err()
+                .contains("is not a rule")
+        );
+        assert!(
+            "keep-daily"
+                .parse::<Policy>()
+                .unwrap_err()
+                .contains("is not a rule")
+        );
+        assert!(
+            "keep-daily=x"
+                .parse::<Policy>()
+                .unwrap_err()
+                .contains("is not a count")
+        );
+        assert!("".parse::<Policy>().unwrap().is_empty());
     }
 
     #[test]
