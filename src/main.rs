@@ -89,7 +89,9 @@ struct ForgetArgs {
     dry_run: bool,
     /// Save the rules given as the repository's default policy (kept in the repository, so
     /// every cluster attached to it sees it); `forget REPO` without rules then applies it.
-    #[arg(long, conflicts_with = "dry_run")]
+    /// (The saved policy is rules only: --label and --group-by are not saved, so they may not
+    /// be given with --save.)
+    #[arg(long, conflicts_with_all = ["dry_run", "label", "group_by"])]
     save: bool,
 }
 
@@ -824,6 +826,12 @@ async fn forget(cluster: &std::path::Path, args: ForgetArgs) -> Result<()> {
                 d.snapshot.timestamp
             );
         }
+    }
+    if let Some(label) = &args.label
+        && report.groups.is_empty()
+        && report.unreadable.is_empty()
+    {
+        srbackup::outln!("no snapshot of {} has the label {label}", args.repository);
     }
     for (id, reason) in &report.unreadable {
         srbackup::outln!("kept, unreadable: {} {}: {reason}", id.label, id.timestamp);

@@ -343,6 +343,70 @@ fn forget_deletes_what_the_policy_does_not_keep_and_then_the_objects_only_they_n
     assert_ne!(code, 0);
     assert!(err.contains("cannot be used with"), "{err}");
 
+    // --label and --group-by are not part of a saved policy: refused with --save.
+    let (code, _, err) = srbackup(
+        &cluster,
+        &["forget", "r", "--keep-last", "1", "--save", "--label", "b"],
+    );
+    assert_ne!(code, 0);
+    assert!(err.contains("cannot be used with"), "{err}");
+    std::fs::remove_file(repo.join("retention.json")).unwrap();
+
+    // A damaged manifest is kept (unreadable), and the snapshots the policy forgets go; the
+    // sweep that cannot know what the damaged one needs is reported, not turned into an error
+    // after the deletions.
+    let b = manifests(&repo).pop().unwrap();
+    let text = std::fs::read_to_string(repo.join("snapshots").join(&b)).unwrap();
+    for ts in ["2026-02-01-10-00-00-000", "2026-02-02-10-00-00-000"] {
+        let mut m: serde_json::Value = serde_json::from_str(&text).unwrap();
+        m["timestamp"] = serde_json::Value::String(ts.into());
+        std::fs::write(
+            repo.join("snapshots/b").join(format!("{ts}.json")),
+            serde_json::to_string(&m).unwrap(),
+        )
+        .unwrap();
+    }
+    std::fs::write(
+        repo.join("snapshots/b/2026-03-01-10-00-00-000.json"),
+        &text[..100],
+    )
+    .unwrap();
+    let (code, out, err) = srbackup(&cluster, &["forget", "r", "--keep-last", "1"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("kept, unreadable: b 2026-03-01-10-00-00-000"),
+        "{out}"
+    );
+    assert!(
+        out.contains("forgot 2 snapshots; unreferenced objects stay"),
+        "{out}"
+    );
+    assert!(out.contains("is unreadable"), "{out}");
+    let left = manifests(&repo);
+    let mut expected = vec![b.clone(), "b/2026-03-01-10-00-00-000.json".to_string()];
+    expected.sort();
+    assert_eq!(left, expected);
+    std::fs::remove_file(repo.join("snapshots/b/2026-03-01-10-00-00-000.json")).unwrap();
+
+    // A label no snapshot has is said, not silently ignored.
+    let (code, out, err) = srbackup(
+        &cluster,
+        &[
+            "forget",
+            "r",
+            "--keep-last",
+            "1",
+            "--label",
+            "nosuch",
+            "--dry-run",
+        ],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("no snapshot of r has the label nosuch"),
+        "{out}"
+    );
+
     // A bad count names itself.
     let (code, _, err) = srbackup(&cluster, &["forget", "r", "--keep-daily", "lots"]);
     assert_ne!(code, 0);

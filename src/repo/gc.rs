@@ -520,7 +520,16 @@ impl Repository {
                 }
             }
         }
-        report.gc = Some(self.sweep_unless_busy(holder).await?);
+        // The manifests are gone by now: a sweep that cannot run (a job holds the repository,
+        // a manifest cannot be read) is reported with the rest, not instead of it.
+        report.gc = Some(match self.sweep_unless_busy(holder).await {
+            Ok(gc) => gc,
+            Err(RepoError::Busy { reason, .. }) => GcReport {
+                skipped: Some(reason),
+                ..GcReport::default()
+            },
+            Err(e) => return Err(e),
+        });
         Ok(report)
     }
 

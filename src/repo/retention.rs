@@ -107,6 +107,7 @@ impl std::str::FromStr for Policy {
     /// `keep-last=3, keep-daily=7` (what `Display` writes; commas or spaces between rules).
     fn from_str(text: &str) -> Result<Policy, String> {
         let mut policy = Policy::default();
+        let mut seen = std::collections::BTreeSet::new();
         for rule in text.split([',', ' ']).filter(|r| !r.is_empty()) {
             let (name, count) = rule
                 .split_once('=')
@@ -125,6 +126,9 @@ impl std::str::FromStr for Policy {
                     ));
                 }
             };
+            if !seen.insert(name) {
+                return Err(format!("{name} is given twice"));
+            }
             *slot = keep;
         }
         Ok(policy)
@@ -304,6 +308,12 @@ mod tests {
                 .contains("is not a count")
         );
         assert!("".parse::<Policy>().unwrap().is_empty());
+        assert!(
+            "keep-last=1, keep-last=3"
+                .parse::<Policy>()
+                .unwrap_err()
+                .contains("given twice")
+        );
     }
 
     #[test]
