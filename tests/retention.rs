@@ -335,6 +335,27 @@ fn forget_deletes_what_the_policy_does_not_keep_and_then_the_objects_only_they_n
         "{err}"
     );
     assert_eq!(manifests(&repo).len(), 1);
+    // A huge one is not read at all.
+    std::fs::write(repo.join("retention.json"), " ".repeat(1 << 20)).unwrap();
+    let (code, out, err) = srbackup(&cluster, &["forget", "r"]);
+    assert_ne!(code, 0, "{out}");
+    assert!(err.contains("1048576 bytes, more than a policy's"), "{err}");
+    // Neither is a pipe (which would block the read) or a directory.
+    std::fs::remove_file(repo.join("retention.json")).unwrap();
+    std::fs::create_dir(repo.join("retention.json")).unwrap();
+    let (code, out, err) = srbackup(&cluster, &["forget", "r"]);
+    assert_ne!(code, 0, "{out}");
+    assert!(err.contains("it is not a regular file"), "{err}");
+    std::fs::remove_dir(repo.join("retention.json")).unwrap();
+    let fifo = Command::new("mkfifo")
+        .arg(repo.join("retention.json"))
+        .status()
+        .unwrap();
+    assert!(fifo.success());
+    let (code, out, err) = srbackup(&cluster, &["forget", "r"]);
+    assert_ne!(code, 0, "{out}");
+    assert!(err.contains("it is not a regular file"), "{err}");
+    std::fs::remove_file(repo.join("retention.json")).unwrap();
     // Saving is not a dry run's business.
     let (code, _, err) = srbackup(
         &cluster,
@@ -350,7 +371,6 @@ fn forget_deletes_what_the_policy_does_not_keep_and_then_the_objects_only_they_n
     );
     assert_ne!(code, 0);
     assert!(err.contains("cannot be used with"), "{err}");
-    std::fs::remove_file(repo.join("retention.json")).unwrap();
 
     // A damaged manifest is kept (unreadable), and the snapshots the policy forgets go; the
     // sweep that cannot know what the damaged one needs is reported, not turned into an error

@@ -125,6 +125,9 @@ pub struct GcReport {
     pub skipped: Option<String>,
 }
 
+/// The largest `retention.json` read (a policy is a line of text).
+const RETENTION_FILE_MAX: u64 = 64 * 1024;
+
 /// How `forget` groups snapshots before it applies a policy to each group.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum GroupBy {
@@ -397,6 +400,36 @@ impl Repository {
     /// The repository's saved default retention policy ([`format::RETENTION_FILE`]), if any.
     pub async fn retention_default(&self) -> Result<Option<Policy>> {
         let key = ObjectPath::from(format::RETENTION_FILE);
+        // A local repository's file must be a regular file: a pipe would block the read, a
+        // directory would read as "none saved".
+        if let Some(root) = &self.direct_local
+            && let Ok(meta) = std::fs::symlink_metadata(root.join(format::RETENTION_FILE))
+            && !meta.is_file()
+        {
+            return Err(RepoError::Unavailable {
+                repository: self.name.clone(),
+                reason: format!(
+                    "its default retention policy ({}) cannot be read: it is not a regular file",
+                    format::RETENTION_FILE
+                ),
+            });
+        }
+        // Its size first: a policy is a line of text, and a huge file is not read at all.
+        match self.store.head(&key).await {
+            Ok(meta) if meta.size > RETENTION_FILE_MAX => {
+                return Err(RepoError::Unavailable {
+                    repository: self.name.clone(),
+                    reason: format!(
+                        "its default retention policy ({}) cannot be read: it is {} bytes, more than a policy's {RETENTION_FILE_MAX}",
+                        format::RETENTION_FILE,
+                        meta.size
+                    ),
+                });
+            }
+            Ok(_) => {}
+            Err(object_store::Error::NotFound { .. }) => return Ok(None),
+            Err(e) => return Err(self.err(format!("reading {}", format::RETENTION_FILE), e)),
+        }
         let bytes = match self.store.get(&key).await {
             Ok(r) => r
                 .bytes()

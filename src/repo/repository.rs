@@ -286,7 +286,7 @@ pub struct Repository {
     /// so [`Repository::make_durable`] does, before a manifest may name what was written.
     local_root: Option<std::path::PathBuf>,
     /// A local repository whose store is not wrapped (by fault injection): objects are copied
-    /// with the kernel's file copy rather than streamed through object_store.
+    /// file to file (`hashing::copy_hashing`) rather than streamed through object_store.
     pub(super) direct_local: Option<std::path::PathBuf>,
     pub(super) limits: Arc<Limits>,
     /// What the readable snapshots recorded of every object they name, read once per handle
