@@ -365,15 +365,21 @@ impl<'de> Deserialize<'de> for UploadFile {
         d.deserialize_seq(FileLine {
             flag: true,
             what: "an upload file [bucket, rowset_id, rows, bytes, \"sha256\"]",
-            make: |(bucket, rowset_id, rows, size, sha256, in_repository)| UploadFile {
-                bucket,
-                rowset_id,
-                rows,
-                size,
-                sha256,
-                in_repository,
-            },
+            make: UploadFile::from_line,
         })
+    }
+}
+
+impl UploadFile {
+    fn from_line((bucket, rowset_id, rows, size, sha256, in_repository): FileTuple) -> Self {
+        UploadFile {
+            bucket,
+            rowset_id,
+            rows,
+            size,
+            sha256,
+            in_repository,
+        }
     }
 }
 
@@ -382,14 +388,21 @@ impl<'de> Deserialize<'de> for DownloadFile {
         d.deserialize_seq(FileLine {
             flag: false,
             what: "a download file [bucket, version, rows, bytes, \"sha256\"]",
-            make: |(bucket, version, rows, size, sha256, _)| DownloadFile {
-                bucket,
-                version,
-                rows,
-                size,
-                sha256,
-            },
+            make: DownloadFile::from_line,
         })
+    }
+}
+
+impl DownloadFile {
+    /// A download line has no sixth element; the caller refuses one.
+    fn from_line((bucket, version, rows, size, sha256, _): FileTuple) -> Self {
+        DownloadFile {
+            bucket,
+            version,
+            rows,
+            size,
+            sha256,
+        }
     }
 }
 
@@ -559,35 +572,18 @@ impl<'de> Deserialize<'de> for Task {
             (Action::Uploads { files, .. }, Some(lines)) => {
                 *files = lines
                     .into_iter()
-                    .map(
-                        |AnyLine((bucket, rowset_id, rows, size, sha256, in_repository))| {
-                            UploadFile {
-                                bucket,
-                                rowset_id,
-                                rows,
-                                size,
-                                sha256,
-                                in_repository,
-                            }
-                        },
-                    )
+                    .map(|AnyLine(line)| UploadFile::from_line(line))
                     .collect();
             }
             (Action::Downloads { files, .. }, Some(lines)) => {
                 let mut out = Vec::with_capacity(lines.len());
-                for AnyLine((bucket, version, rows, size, sha256, flag)) in lines {
-                    if flag {
+                for AnyLine(line) in lines {
+                    if line.5 {
                         return Err(D::Error::custom(format!(
                             "task {id}: a download file must be [bucket, version, rows, bytes, \"sha256\"]: too many elements"
                         )));
                     }
-                    out.push(DownloadFile {
-                        bucket,
-                        version,
-                        rows,
-                        size,
-                        sha256,
-                    });
+                    out.push(DownloadFile::from_line(line));
                 }
                 *files = out;
             }
