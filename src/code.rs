@@ -163,6 +163,10 @@ codes! {
     RepoUnavailable = "srbackup::repo::unavailable",
     RepoUnknown = "srbackup::repo::unknown",
     RepoUnknownProperty = "srbackup::repo::unknown_property",
+    // schedule
+    ScheduleExists = "srbackup::schedule::exists",
+    ScheduleInvalid = "srbackup::schedule::invalid",
+    ScheduleUnknown = "srbackup::schedule::unknown",
     // show
     ShowTimestampWithList = "srbackup::show::timestamp_with_list",
     ShowUnknownColumn = "srbackup::show::unknown_column",

@@ -26,6 +26,12 @@ struct Cli {
     /// journals and srbackup's index of the snapshots taken there.
     #[arg(long, global = true, env = "SRBACKUP_STATE")]
     state: Option<PathBuf>,
+    /// How results are printed: `text` (the default; `table` for `sql`), or `json` for programs:
+    /// one JSON document on standard output, errors included (`{"error": {...}}`), progress
+    /// still on standard error. The shapes are in docs/json-output.md. (`parse` also takes
+    /// `yaml`, and prints JSON by default.)
+    #[arg(long, global = true, value_enum)]
+    format: Option<OutFormat>,
     #[command(subcommand)]
     command: Command,
 }
@@ -112,9 +118,6 @@ enum Command {
         /// Read the statements from a file instead.
         #[arg(short = 'f', long = "file", conflicts_with = "statements")]
         file: Option<PathBuf>,
-        /// Output format.
-        #[arg(long, value_enum, default_value_t = Format::Json)]
-        format: Format,
     },
     /// Show the storage configuration a CREATE REPOSITORY statement means (secrets masked),
     /// without connecting to anything.
@@ -204,22 +207,33 @@ enum Command {
         /// Read the statements from a file instead.
         #[arg(short = 'f', long = "file", conflicts_with = "statements")]
         file: Option<PathBuf>,
-        /// Output format.
-        #[arg(long, value_enum, default_value_t = ResultFormat::Table)]
-        format: ResultFormat,
+    },
+    /// Restore drill: restore the newest snapshot (of LABEL) into a scratch database, compare
+    /// every table's checksum with the one recorded at backup time, run every view, drop the
+    /// scratch database, and report the timings and the RTO. Exit 1 if anything differs.
+    Drill {
+        /// The repository's name.
+        repository: String,
+        /// Only this label's snapshots (its newest, or --timestamp).
+        label: Option<String>,
+        /// The snapshot's timestamp (with LABEL).
+        #[arg(long, requires = "label")]
+        timestamp: Option<String>,
+        /// Keep the scratch database for inspection.
+        #[arg(long)]
+        keep: bool,
+        /// Also write the JSON report to this file.
+        #[arg(long)]
+        report: Option<PathBuf>,
     },
 }
 
-#[derive(Clone, Copy, ValueEnum)]
-enum Format {
-    Json,
-    Yaml,
-}
-
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum ResultFormat {
+enum OutFormat {
+    Text,
     Table,
     Json,
+    Yaml,
 }
 
 /// The statements and the name to show for them in diagnostics.
@@ -244,6 +258,7 @@ fn read_input(statements: Option<String>, file: Option<PathBuf>) -> Result<(Stri
 }
 
 async fn run(cli: Cli) -> Result<()> {
+    let json = cli.format == Some(OutFormat::Json);
     let remote = cli
         .cluster
         .to_str()
@@ -268,16 +283,12 @@ async fn run(cli: Cli) -> Result<()> {
         ));
     }
     match cli.command {
-        Command::Parse {
-            statements,
-            file,
-            format,
-        } => {
+        Command::Parse { statements, file } => {
             let (name, text) = read_input(statements, file)?;
             let parsed = srbackup::sql::parse_named(&name, &text)?;
-            let out = match format {
-                Format::Json => serde_json::to_string_pretty(&parsed).into_diagnostic()?,
-                Format::Yaml => serde_yaml::to_string(&parsed).into_diagnostic()?,
+            let out = match cli.format {
+                Some(OutFormat::Yaml) => serde_yaml::to_string(&parsed).into_diagnostic()?,
+                _ => serde_json::to_string_pretty(&parsed).into_diagnostic()?,
             };
             srbackup::outln!("{out}");
             Ok(())
@@ -351,11 +362,15 @@ async fn run(cli: Cli) -> Result<()> {
                         srbackup::plan::plan_to_file(session.engine(), stmt, statement, &path)
                             .await
                             .map_err(|e| srbackup::session::render(e, &name, &text))?;
-                    let summary = srbackup::plan::explain::summary_of(&plan, tasks);
-                    said_beside(
-                        &path,
-                        &format!("{summary}\nplan written to {}", path.display()),
-                    );
+                    if json {
+                        emit(&plan_json(&plan, tasks, &path));
+                    } else {
+                        let summary = srbackup::plan::explain::summary_of(&plan, tasks);
+                        said_beside(
+                            &path,
+                            &format!("{summary}\nplan written to {}", path.display()),
+                        );
+                    }
                 }
                 None => {
                     let plan = srbackup::plan::plan(session.engine(), stmt, statement)
@@ -401,8 +416,8 @@ async fn run(cli: Cli) -> Result<()> {
                 }
             };
             match applied {
-                srbackup::exec::target::Applied::Embedded(o) => finish(&o),
-                srbackup::exec::target::Applied::StarRocks(o) => native_finish(&o),
+                srbackup::exec::target::Applied::Embedded(o) => finish(&o, json),
+                srbackup::exec::target::Applied::StarRocks(o) => native_finish(&o, json),
             }
         }
         Command::Resume { job, run, cancel } => {
@@ -412,28 +427,50 @@ async fn run(cli: Cli) -> Result<()> {
                     Some(r) => vec![r],
                     None => srbackup::exec::native::interrupted(&state)?,
                 };
-                if runs.is_empty() {
+                if runs.is_empty() && !json {
                     srbackup::outln!("no interrupted run to resume");
                 }
                 let stop = cancel_on_signal();
                 if cancel {
                     stop.cancel();
                 }
+                let mut done = Vec::new();
                 for r in runs {
                     let outcome =
                         srbackup::exec::native::resume(&connector, &state, &r, &stop).await?;
-                    native_finish(&outcome)?;
+                    if json {
+                        done.push(native_json(&outcome));
+                    } else {
+                        native_finish(&outcome, false)?;
+                    }
+                }
+                if json {
+                    let failed = done.iter().any(|r| r["outcome"] != "finished");
+                    emit(&serde_json::json!({ "runs": done }));
+                    if failed {
+                        return Err(Reported.into());
+                    }
                 }
                 return Ok(());
             }
             let mut session = srbackup::session::Session::open(&cli.cluster)?;
             let progress = srbackup::exec::progress::Console::new();
             let outcomes = srbackup::exec::resume(session.engine(), job, &progress).await?;
+            if json {
+                emit(&serde_json::json!({
+                    "jobs": outcomes.iter().map(outcome_json).collect::<Vec<_>>()
+                }));
+                return if outcomes.iter().all(|o| o.succeeded()) {
+                    Ok(())
+                } else {
+                    Err(Reported.into())
+                };
+            }
             if outcomes.is_empty() {
                 srbackup::outln!("no interrupted job to resume");
             }
             for o in &outcomes {
-                finish(o)?;
+                finish(o, false)?;
             }
             Ok(())
         }
@@ -454,6 +491,24 @@ async fn run(cli: Cli) -> Result<()> {
             };
             let manifest = repo.read_manifest(&id).await?;
             let report = repo.verify_snapshot(&manifest, 4).await;
+            if json {
+                emit(&serde_json::json!({
+                    "repository": repository,
+                    "label": id.label,
+                    "timestamp": id.timestamp,
+                    "files": report.files,
+                    "bytes": report.bytes,
+                    "damaged": report.damaged.iter().map(|(key, reason)| {
+                        serde_json::json!({"key": key, "reason": reason})
+                    }).collect::<Vec<_>>(),
+                    "ok": report.damaged.is_empty(),
+                }));
+                return if report.damaged.is_empty() {
+                    Ok(())
+                } else {
+                    Err(Reported.into())
+                };
+            }
             for (key, reason) in &report.damaged {
                 srbackup::outln!("DAMAGED {key}: {reason}");
             }
@@ -470,7 +525,42 @@ async fn run(cli: Cli) -> Result<()> {
                 Err(miette::miette!("{summary}"))
             }
         }
-        Command::Forget(args) => forget(&cli.cluster, args).await,
+        Command::Forget(args) => forget(&cli.cluster, args, json).await,
+        Command::Drill {
+            repository,
+            label,
+            timestamp,
+            keep,
+            report,
+        } => {
+            let mut session = open_session(&cli.cluster)?;
+            let progress = srbackup::exec::progress::Console::new();
+            let options = srbackup::exec::drill::DrillOptions {
+                repository: &repository,
+                label: label.as_deref(),
+                timestamp: timestamp.as_deref(),
+                keep,
+            };
+            let found = srbackup::exec::drill::run(session.engine(), &options, &progress).await?;
+            let document = serde_json::to_string_pretty(&found).into_diagnostic()?;
+            if let Some(path) = &report {
+                std::fs::write(path, format!("{document}\n"))
+                    .into_diagnostic()
+                    .wrap_err_with(|| format!("cannot write {}", path.display()))?;
+            }
+            if json {
+                srbackup::outln!("{document}");
+            } else {
+                srbackup::outln!("{}", found.summary());
+            }
+            if found.ok {
+                Ok(())
+            } else if json {
+                Err(Reported.into())
+            } else {
+                Err(miette::miette!("the drill found differences (see above)"))
+            }
+        }
         Command::StarrocksRepo(args) => starrocks_repo(&cli.cluster, args).await,
         Command::Demo { dir } => {
             let progress = std::sync::Arc::new(srbackup::exec::progress::Console::new());
@@ -510,21 +600,20 @@ async fn run(cli: Cli) -> Result<()> {
             srbackup::outln!("{}", srbackup::server::auth::native_hash(password));
             Ok(())
         }
-        Command::Sql {
-            statements,
-            file,
-            format,
-        } => {
+        Command::Sql { statements, file } => {
             let (name, text) = read_input(statements, file)?;
             let mut session = open_session(&cli.cluster)?;
             session.set_progress(std::sync::Arc::new(srbackup::exec::progress::Console::new()));
             session.set_snapshot_time(std::env::var("SRBACKUP_SNAPSHOT_TIME").ok());
-            match format {
-                ResultFormat::Table => {
+            match cli.format {
+                Some(OutFormat::Yaml) => Err(miette::miette!(
+                    "`sql` prints a table or JSON (--format table|json), not YAML"
+                )),
+                None | Some(OutFormat::Text | OutFormat::Table) => {
                     let mut sink = srbackup::output::TableSink::default();
                     session.run_script_streaming(&name, &text, &mut sink).await
                 }
-                ResultFormat::Json => {
+                Some(OutFormat::Json) => {
                     let mut sink = srbackup::output::JsonSink::new(redacted);
                     let result = session.run_script_streaming(&name, &text, &mut sink).await;
                     // Close the array even after an error, so what was printed stays valid JSON.
@@ -583,7 +672,28 @@ fn cancel_on_signal() -> srbackup::exec::native::Cancel {
     cancel
 }
 
-fn native_finish(o: &srbackup::exec::native::Outcome) -> Result<()> {
+/// A run against a StarRocks cluster (docs/json-output.md, "native run").
+fn native_json(o: &srbackup::exec::native::Outcome) -> serde_json::Value {
+    serde_json::json!({
+        "run": o.run,
+        "outcome": o.outcome,
+        "message": o.message,
+        "statements_sent": o.jobs_sent,
+        "snapshots": o.snapshots.iter().map(|(label, ts)| {
+            serde_json::json!({"label": label, "timestamp": ts})
+        }).collect::<Vec<_>>(),
+    })
+}
+
+fn native_finish(o: &srbackup::exec::native::Outcome, json: bool) -> Result<()> {
+    if json {
+        emit(&native_json(o));
+        return if o.outcome == "finished" {
+            Ok(())
+        } else {
+            Err(Reported.into())
+        };
+    }
     for (label, ts) in &o.snapshots {
         srbackup::outln!("snapshot {label} recorded at {ts}");
     }
@@ -753,7 +863,7 @@ async fn starrocks_repo(cluster: &std::path::Path, args: SrRepoArgs) -> Result<(
 }
 
 /// `srbackup forget`: prints each group's decisions (newest first), then what was deleted.
-async fn forget(cluster: &std::path::Path, args: ForgetArgs) -> Result<()> {
+async fn forget(cluster: &std::path::Path, args: ForgetArgs, json: bool) -> Result<()> {
     use srbackup::repo::retention::Policy;
     let policy = Policy {
         last: args.keep_last.unwrap_or_default(),
@@ -771,7 +881,9 @@ async fn forget(cluster: &std::path::Path, args: ForgetArgs) -> Result<()> {
     let policy = if policy.is_empty() {
         match repo.retention_default().await? {
             Some(saved) => {
-                srbackup::outln!("the default policy of {}: {saved}", args.repository);
+                if !json {
+                    srbackup::outln!("the default policy of {}: {saved}", args.repository);
+                }
                 saved
             }
             None => policy,
@@ -781,6 +893,8 @@ async fn forget(cluster: &std::path::Path, args: ForgetArgs) -> Result<()> {
     };
     if args.save {
         repo.save_retention_default(&policy).await?;
+    }
+    if args.save && !json {
         srbackup::outln!(
             "saved as the default policy of {}: {policy}",
             args.repository
@@ -795,10 +909,41 @@ async fn forget(cluster: &std::path::Path, args: ForgetArgs) -> Result<()> {
             &policy,
             group_by,
             args.label.as_deref(),
+            None,
             args.dry_run,
             &srbackup::repo::registry::lease_holder(),
         )
         .await?;
+    if json {
+        emit(&serde_json::json!({
+            "repository": args.repository,
+            "policy": policy.to_string(),
+            "saved": args.save,
+            "dry_run": args.dry_run,
+            "groups": report.groups.iter().map(|g| serde_json::json!({
+                "key": g.key,
+                "snapshots": g.decisions.iter().map(|d| serde_json::json!({
+                    "label": d.snapshot.label,
+                    "timestamp": d.snapshot.timestamp,
+                    "keep": d.keep(),
+                    "reasons": d.reasons,
+                })).collect::<Vec<_>>(),
+            })).collect::<Vec<_>>(),
+            "unreadable": report.unreadable.iter().map(|(id, reason)| serde_json::json!({
+                "label": id.label, "timestamp": id.timestamp, "reason": reason,
+            })).collect::<Vec<_>>(),
+            "forgotten": report.forgotten.iter().map(|id| serde_json::json!({
+                "label": id.label, "timestamp": id.timestamp,
+            })).collect::<Vec<_>>(),
+            "gc": report.gc.as_ref().map(|gc| serde_json::json!({
+                "deleted_objects": gc.deleted_objects,
+                "deleted_bytes": gc.deleted_bytes,
+                "kept_objects": gc.kept_objects,
+                "skipped": gc.skipped,
+            })),
+        }));
+        return Ok(());
+    }
     let verb = if args.dry_run {
         "would forget"
     } else {
@@ -874,13 +1019,119 @@ fn open_session(cluster: &std::path::Path) -> Result<srbackup::session::Session>
 }
 
 /// Prints a job's closing summary; a job that did not finish is a failure.
-fn finish(outcome: &srbackup::exec::Outcome) -> Result<()> {
+fn finish(outcome: &srbackup::exec::Outcome, json: bool) -> Result<()> {
+    if json {
+        emit(&outcome_json(outcome));
+        return if outcome.succeeded() {
+            Ok(())
+        } else {
+            Err(Reported.into())
+        };
+    }
     if outcome.succeeded() {
         srbackup::outln!("{}", outcome.summary());
         Ok(())
     } else {
         Err(miette::miette!("{}", outcome.summary()))
     }
+}
+
+/// A BACKUP or RESTORE job's result (docs/json-output.md, "job").
+fn outcome_json(o: &srbackup::exec::Outcome) -> serde_json::Value {
+    serde_json::json!({
+        "job_id": o.job_id,
+        "kind": o.kind.keyword(),
+        "label": o.label,
+        "timestamp": o.timestamp,
+        "state": o.state.as_str(),
+        "message": o.message,
+        "objects": o.objects,
+        "files": o.files,
+        "bytes": o.bytes,
+        "files_sent": o.files_sent,
+        "bytes_sent": o.bytes_sent,
+        "files_skipped": o.files_skipped,
+        "bytes_skipped": o.bytes_skipped,
+        "files_resumed": o.files_resumed,
+        "bytes_resumed": o.bytes_resumed,
+        "duration_seconds": o.elapsed.as_secs_f64(),
+    })
+}
+
+/// A plan written to a file (docs/json-output.md, "plan").
+fn plan_json(
+    plan: &srbackup::plan::Plan,
+    tasks: usize,
+    path: &std::path::Path,
+) -> serde_json::Value {
+    serde_json::json!({
+        "plan_file": path.display().to_string(),
+        "kind": plan.kind.keyword(),
+        "label": plan.snapshot.label,
+        "timestamp": plan.snapshot.timestamp,
+        "database": plan.database,
+        "objects": plan.summary.objects,
+        "files": plan.summary.files,
+        "bytes": plan.summary.size.0,
+        "already_in_repository": plan.summary.already_in_repository,
+        "already_in_repository_bytes": plan.summary.already_in_repository_size.0,
+        "tasks": tasks,
+        "fingerprint": plan.fingerprint,
+    })
+}
+
+/// Prints one JSON document on standard output.
+fn emit(value: &serde_json::Value) {
+    srbackup::outln!(
+        "{}",
+        serde_json::to_string_pretty(value).unwrap_or_else(|_| "null".into())
+    );
+}
+
+/// An error whose details are already on standard output (as JSON): exit 1, print nothing more.
+#[derive(Debug, thiserror::Error)]
+#[error("failed (reported above)")]
+struct Reported;
+
+impl miette::Diagnostic for Reported {}
+
+/// An error as JSON (docs/json-output.md, "error"): its code, message, help, and where in
+/// the input it points (line and column counted from 1).
+fn error_json(report: &miette::Report) -> serde_json::Value {
+    let position = report
+        .labels()
+        .and_then(|mut labels| labels.next())
+        .map(|label| {
+            let span = *label.inner();
+            let place = report
+                .source_code()
+                .and_then(|src| src.read_span(&span, 0, 0).ok())
+                .map(|c| (c.line() + 1, c.column() + 1, c.name().map(str::to_string)));
+            serde_json::json!({
+                "offset": span.offset(),
+                "length": span.len(),
+                "line": place.as_ref().map(|p| p.0),
+                "column": place.as_ref().map(|p| p.1),
+                "input": place.and_then(|p| p.2),
+                "label": label.label(),
+            })
+        });
+    let related: Vec<serde_json::Value> = report
+        .related()
+        .map(|r| {
+            r.map(|d| serde_json::json!({"message": d.to_string()}))
+                .collect()
+        })
+        .unwrap_or_default();
+    serde_json::json!({
+        "error": {
+            "code": report.code().map(|c| c.to_string()),
+            "message": report.to_string(),
+            "help": report.help().map(|h| h.to_string()),
+            "position": position,
+            "related": related,
+        }
+    })
 }
 
 /// A statement's text for output: CREATE REPOSITORY and CREATE CATALOG carry credentials.
@@ -896,6 +1147,7 @@ fn redacted(stmt: &srbackup::sql::Statement) -> String {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let json = cli.format == Some(OutFormat::Json);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_stack_size(srbackup::engine::query::STATEMENT_STACK)
@@ -927,6 +1179,11 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
         Ok(()) => ExitCode::SUCCESS,
+        Err(report) if report.downcast_ref::<Reported>().is_some() => ExitCode::FAILURE,
+        Err(report) if json => {
+            emit(&error_json(&report));
+            ExitCode::FAILURE
+        }
         Err(report) => {
             srbackup::errln!("{report:?}");
             ExitCode::FAILURE

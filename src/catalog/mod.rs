@@ -20,6 +20,7 @@ pub use schema::*;
 #[cfg(feature = "engine")]
 pub use store::{
     AccountRow, BUILTIN_ROLES, BUSY_TIMEOUT, Catalog, CatalogError, Claim, DatabaseRow, GrantRow,
-    Held, Holder, JobRow, LOCKED, NewJob, ObjectRow, ObjectState, PartitionRow, Reader,
-    RepositoryRow, Result, RowsetRow, SCHEMA_VERSION, TabletRow, Tx, is_builtin_role,
+    Held, Holder, JobRow, LOCKED, NewJob, NewSchedule, ObjectRow, ObjectState, PartitionRow,
+    Reader, RepositoryRow, Result, RowsetRow, RunState, SCHEMA_VERSION, ScheduleRow,
+    ScheduleRunRow, TabletRow, Tx, is_builtin_role,
 };

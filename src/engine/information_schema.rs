@@ -375,7 +375,10 @@ pub async fn build(engine: &mut Engine, name: &str) -> Result<Option<(SchemaRef,
         "partitions_meta" => partitions_meta(engine)?,
         "materialized_views" => materialized_views(engine)?,
         "tables_config" => tables_config(engine)?,
-        // No scheduled tasks here: MVs refresh on demand or on load.
+        // srbackup's schedules (CREATE SCHEDULE) are its tasks, and their runs its task runs;
+        // MVs refresh on demand or on load, never as tasks.
+        "tasks" => tasks(engine)?,
+        "task_runs" => task_runs(engine)?,
         _ => Vec::new(),
     };
     let rows = match engine.visibility() {
@@ -393,7 +396,7 @@ fn only_visible(
     visible: &super::Visibility,
 ) -> Vec<Vec<V>> {
     let at = |names: &[&str]| layout.iter().position(|(c, _)| names.contains(c));
-    let Some(db_at) = at(&["TABLE_SCHEMA", "SCHEMA_NAME", "DB_NAME"]) else {
+    let Some(db_at) = at(&["TABLE_SCHEMA", "SCHEMA_NAME", "DB_NAME", "DATABASE"]) else {
         return rows;
     };
     let name_at = at(&["TABLE_NAME"]);
@@ -735,6 +738,78 @@ pub fn partitions_of(engine: &mut Engine, obj: &ObjectRow) -> Result<Vec<Partiti
         });
     }
     Ok(out)
+}
+
+/// The database a schedule's statement backs up (empty for a drill).
+fn schedule_database(command: &str) -> String {
+    match crate::sql::parse(command).ok().as_deref() {
+        Some([crate::sql::Statement::Backup(b)]) => b
+            .database
+            .as_ref()
+            .map(|d| d.value.clone())
+            .unwrap_or_default(),
+        _ => String::new(),
+    }
+}
+
+fn tasks(engine: &mut Engine) -> Result<Vec<Vec<V>>> {
+    let schedules = engine.catalog().view().schedules()?;
+    Ok(schedules
+        .into_iter()
+        .map(|sc| {
+            let mut schedule = format!("RECURRING '{}'", sc.recurrence);
+            if let Some(r) = &sc.retention {
+                schedule.push_str(&format!(" WITH RETENTION '{r}'"));
+            }
+            if sc.state != "ACTIVE" {
+                schedule.push_str(&format!(" ({})", sc.state));
+            }
+            vec![
+                s(&sc.name),
+                V::T(Some(sc.created_at)),
+                s(schedule),
+                s(schedule_database(&sc.command)),
+                s(&sc.command),
+                NULL,
+            ]
+        })
+        .collect())
+}
+
+fn task_runs(engine: &mut Engine) -> Result<Vec<Vec<V>>> {
+    use crate::catalog::RunState;
+    let runs = engine.catalog().view().schedule_runs(None)?;
+    Ok(runs
+        .into_iter()
+        .map(|r| {
+            let failed = matches!(r.state, RunState::Failed);
+            vec![
+                s(r.job_id.map(|j| j.to_string()).unwrap_or_default()),
+                s(&r.schedule_name),
+                V::T(Some(r.started_at)),
+                V::T(r.finished_at),
+                s(r.state.as_str()),
+                s(schedule_database(&r.command)),
+                s(&r.command),
+                NULL,
+                V::I(Some(if failed { -1 } else { 0 })),
+                if failed {
+                    V::S(r.message.clone())
+                } else {
+                    NULL
+                },
+                s(match r.state {
+                    RunState::Running => "0%",
+                    _ => "100%",
+                }),
+                V::S(
+                    r.message
+                        .map(|m| format!("scheduled for {}; {m}", r.scheduled_for))
+                        .or(Some(format!("scheduled for {}", r.scheduled_for))),
+                ),
+            ]
+        })
+        .collect())
 }
 
 fn partitions_meta(engine: &mut Engine) -> Result<Vec<Vec<V>>> {

@@ -12,6 +12,7 @@
 //! Restores are atomic: data lands in hidden staged objects and one transaction publishes all
 //! of them; a failure, a cancel or a kill before that leaves the existing data as it was.
 
+pub mod drill;
 pub mod jobs;
 pub mod journal;
 pub mod native;

@@ -15,6 +15,78 @@ use crate::repo::format::{
 };
 use crate::repo::{Manifest, RepoError, Sha256, SnapshotId};
 
+/// Records each table's (and async MV's) CHECKSUM TABLE result in the manifest, as the sum of
+/// its base rowsets' checksums: each rowset file is read once ever per table schema (the
+/// catalog keeps the results; rowsets are immutable), so an incremental backup reads nothing
+/// it read before.
+async fn record_checksums(
+    engine: &mut crate::engine::Engine,
+    plan: &crate::plan::Plan,
+    manifest: &mut Manifest,
+) -> Result<(), Stop> {
+    let root = engine.root().to_path_buf();
+    let mut paths: HashMap<String, (std::path::PathBuf, u64)> = HashMap::new();
+    {
+        let conn = engine.catalog().view();
+        for task in &plan.tasks {
+            let Action::Uploads { files, .. } = &task.action else {
+                continue;
+            };
+            for f in files {
+                if let Some(r) = conn.rowset(f.rowset_id)? {
+                    paths.insert(f.sha256.hex(), (root.join(&r.path), r.bytes as u64));
+                }
+            }
+        }
+    }
+    for o in &mut manifest.objects {
+        let schema = match &o.definition {
+            ObjectDef::Table { schema, .. } | ObjectDef::MaterializedView { schema, .. } => schema,
+            ObjectDef::View { .. } => continue,
+        };
+        let key = {
+            use sha2::Digest;
+            let text = serde_json::to_string(schema).map_err(|e| failed(e.to_string()))?;
+            hex::encode(sha2::Sha256::digest(text.as_bytes()))
+        };
+        let (mut rows, mut sum, mut complete) = (0u64, 0u64, true);
+        let mut fresh = Vec::new();
+        'rowsets: for p in &o.partitions {
+            for t in &p.tablets {
+                for r in t.rowsets.iter().filter(|r| r.rollup.is_none()) {
+                    let hex = r.sha256.to_string();
+                    let known = engine.catalog().view().rowset_checksum(&hex, &key)?;
+                    let (n, s) = match known {
+                        Some(c) => c,
+                        None => {
+                            let Some((path, bytes)) = paths.get(&hex) else {
+                                complete = false;
+                                break 'rowsets;
+                            };
+                            let c =
+                                crate::engine::query::rowset_checksum(schema, path, *bytes).await?;
+                            fresh.push((hex, c.rows, c.sum));
+                            (c.rows, c.sum)
+                        }
+                    };
+                    rows += n;
+                    sum = sum.wrapping_add(s);
+                }
+            }
+        }
+        if !fresh.is_empty() {
+            engine.catalog().write(|tx| {
+                for (hex, n, s) in &fresh {
+                    tx.save_rowset_checksum(hex, &key, *n, *s)?;
+                }
+                Ok(())
+            })?;
+        }
+        o.checksum = complete.then_some(crate::repo::format::TableChecksum { rows, sum });
+    }
+    Ok(())
+}
+
 fn failed(message: impl Into<String>) -> Stop {
     Stop::Failed(message.into())
 }
@@ -341,6 +413,7 @@ impl Runner<'_> {
                     }
                 }
                 manifest.files = files.into_values().collect();
+                record_checksums(self.engine, &self.plan, &mut manifest).await?;
                 // The snapshot may name objects found already stored only while the lease
                 // that kept GC from deleting them still holds.
                 self.renew_lease().await?;
@@ -829,6 +902,7 @@ fn skeleton(
                 name: o.name.clone(),
                 definition: row.def,
                 partitions,
+                checksum: None,
             });
         }
         let wanted: Vec<&String> = plan.functions.iter().map(|f| &f.signature).collect();

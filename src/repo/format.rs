@@ -318,6 +318,20 @@ pub struct ObjectEntry {
     /// Empty for views; the partitions taken for tables and async MVs.
     #[serde(default)]
     pub partitions: Vec<PartitionEntry>,
+    /// The content checksum of what the snapshot holds of a table or async MV (CHECKSUM
+    /// TABLE's row count and sum over the partitions taken), recorded by the backup so that a
+    /// restore drill can prove the restored rows equal the backed-up ones. `None` for views
+    /// and in snapshots made before srbackup recorded it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checksum: Option<TableChecksum>,
+}
+
+/// CHECKSUM TABLE's result: the rows and the wrapping sum of a SHA-256 prefix of each row.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TableChecksum {
+    pub rows: u64,
+    pub sum: u64,
 }
 
 /// `snapshots/<label>/<timestamp>.json`: the commit record of a snapshot, written last.

@@ -488,6 +488,7 @@ impl Repository {
         policy: &Policy,
         group_by: GroupBy,
         label: Option<&str>,
+        database: Option<&str>,
         dry_run: bool,
         holder: &str,
     ) -> Result<ForgetReport> {
@@ -516,6 +517,8 @@ impl Repository {
                 };
                 let time = super::retention::parse_timestamp(&timestamp);
                 match (manifest, time) {
+                    // Another database's snapshot of the same label: not this forget's.
+                    (Ok(m), _) if database.is_some_and(|db| m.database.as_deref() != Some(db)) => {}
                     (Ok(m), Some(time)) => {
                         let key = match group_by {
                             GroupBy::Database => match &m.database {

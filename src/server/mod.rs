@@ -23,6 +23,8 @@ pub mod framing;
 #[cfg(feature = "engine")]
 mod prepared;
 #[cfg(feature = "engine")]
+pub mod scheduler;
+#[cfg(feature = "engine")]
 pub mod tls;
 #[cfg(feature = "engine")]
 mod worker;
@@ -148,6 +150,7 @@ mod serve_impl {
             }
         }
         drop(engine);
+        start_scheduler(&shared)?;
 
         // Scripts wait for this line (and read the port from it with --listen 127.0.0.1:0).
         crate::outln!(
@@ -288,6 +291,66 @@ mod serve_impl {
             tls,
             force_secure_transport: settings.ssl_force_secure_transport,
         })
+    }
+
+    /// How often the scheduler looks at the schedules (a crontab's finest step is a second).
+    const SCHEDULER_TICK: std::time::Duration = std::time::Duration::from_secs(1);
+
+    /// The scheduler's clock: the system's, or (builds with `faults`, for tests) the time
+    /// written in the file `SRBACKUP_SCHEDULER_CLOCK` names (`yyyy-MM-dd HH:mm:ss`, UTC).
+    fn scheduler_now() -> chrono::DateTime<chrono::Utc> {
+        #[cfg(feature = "faults")]
+        if let Some(path) = std::env::var_os("SRBACKUP_SCHEDULER_CLOCK")
+            && let Ok(text) = std::fs::read_to_string(path)
+            && let Some(t) = crate::session::schedules::parse_time(text.trim())
+        {
+            return t;
+        }
+        chrono::Utc::now()
+    }
+
+    /// Starts the scheduler thread: every tick fires what is due and starts its jobs.
+    fn start_scheduler(shared: &Arc<Shared>) -> Result<()> {
+        let mut scheduler = super::scheduler::Scheduler::open(&shared.cluster)?;
+        let shared = shared.clone();
+        std::thread::Builder::new()
+            .name("srbackup-scheduler".into())
+            .stack_size(crate::engine::query::STATEMENT_STACK)
+            .spawn(move || {
+                loop {
+                    match shared.runtime.block_on(scheduler.tick(scheduler_now())) {
+                        Ok(tick) => {
+                            for (name, job) in &tick.started {
+                                crate::errln!("schedule {name}: BACKUP job {job} accepted");
+                                if let Err(e) = launch(&shared, JobStart::Run(*job)) {
+                                    crate::errln!("job {job}: cannot start a thread: {e}");
+                                }
+                            }
+                            for (name, why) in &tick.failed {
+                                crate::errln!("schedule {name}: run failed: {why}");
+                            }
+                            for name in &tick.skipped {
+                                crate::errln!(
+                                    "schedule {name}: skipped, its previous run is still going"
+                                );
+                            }
+                            for (name, run, command) in tick.drills {
+                                super::worker::launch_drill(
+                                    &shared,
+                                    scheduler.in_flight(),
+                                    &name,
+                                    run,
+                                    command,
+                                );
+                            }
+                        }
+                        Err(e) => crate::errln!("scheduler: {e}"),
+                    }
+                    std::thread::sleep(SCHEDULER_TICK);
+                }
+            })
+            .map(|_| ())
+            .map_err(|e| Error::invalid(format!("cannot start the scheduler thread: {e}"), None))
     }
 
     async fn shutdown_signal() {

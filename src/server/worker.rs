@@ -406,6 +406,48 @@ pub fn launch(shared: &Arc<Shared>, start: JobStart) -> std::io::Result<()> {
         .map(|_| ())
 }
 
+/// Runs a scheduled drill on its own thread, and closes its run.
+pub fn launch_drill(
+    shared: &Arc<Shared>,
+    in_flight: super::scheduler::InFlight,
+    name: &str,
+    run: i64,
+    command: String,
+) {
+    let shared = shared.clone();
+    let owned = name.to_string();
+    let spawned = std::thread::Builder::new()
+        .name(format!("srbackup-drill-{run}"))
+        .stack_size(crate::engine::query::STATEMENT_STACK)
+        .spawn(move || {
+            let name = owned;
+            let result = shared
+                .runtime
+                .block_on(crate::exec::drill::run_scheduled(&shared.cluster, &command));
+            match &result {
+                Ok(summary) => crate::errln!("schedule {name}: drill: {summary}"),
+                Err(why) => crate::errln!("schedule {name}: drill failed: {why}"),
+            }
+            let closed = crate::catalog::Catalog::open(&shared.cluster.join("catalog.db"))
+                .map_err(Error::from)
+                .and_then(|mut catalog| {
+                    super::scheduler::finish_drill(
+                        &mut catalog,
+                        &in_flight,
+                        run,
+                        result,
+                        chrono::Utc::now(),
+                    )
+                });
+            if let Err(e) = closed {
+                crate::errln!("schedule {name}: cannot record the drill's run {run}: {e}");
+            }
+        });
+    if let Err(e) = spawned {
+        crate::errln!("schedule {name}: cannot start the drill's thread: {e}");
+    }
+}
+
 /// The MySQL error code of a diagnostic code: the few MySQL clients act on, else a parse
 /// error for statements that do not hold together (as StarRocks reports analysis errors) and
 /// an unknown error for failures while running.

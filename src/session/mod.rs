@@ -10,6 +10,7 @@ pub mod passwords;
 pub mod privileges;
 pub mod repositories;
 mod rows;
+pub mod schedules;
 mod show;
 mod show_create;
 
@@ -62,6 +63,11 @@ impl Session {
     /// privileges ([`Session::authorize`]).
     pub fn set_identity(&mut self, identity: privileges::Identity) {
         self.identity = Some(identity);
+    }
+
+    /// Makes the session act as root again (the scheduler, between runs of different owners).
+    pub fn clear_identity(&mut self) {
+        self.identity = None;
     }
 
     pub fn identity(&self) -> Option<&privileges::Identity> {
@@ -390,6 +396,11 @@ impl Session {
                 Output::Rows(repositories::show_snapshots(engine, s).await?)
             }
             Statement::DropSnapshot(s) => repositories::drop_snapshot(engine, s).await?,
+            Statement::CreateSchedule(s) => {
+                schedules::create(engine, s, self.identity.as_ref()).await?
+            }
+            Statement::ShowSchedules(_) => Output::Rows(schedules::show(engine)?),
+            Statement::AlterSchedule(s) => schedules::alter(engine, s)?,
             Statement::Backup(_) | Statement::Restore(_) => {
                 let text = stmt.to_string();
                 return self.run_job(stmt, &text).await;

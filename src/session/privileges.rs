@@ -658,7 +658,23 @@ pub fn needs(engine: &mut Engine, stmt: &Statement, current: Option<&str>) -> Re
         | Statement::ShowBackup(_)
         | Statement::ShowRestore(_)
         | Statement::CancelBackup(_)
-        | Statement::CancelRestore(_) => vec![repository()],
+        | Statement::CancelRestore(_)
+        | Statement::ShowSchedules(_)
+        | Statement::AlterSchedule(_) => vec![repository()],
+        // What each run will do, checked now and again when it fires (as its owner).
+        Statement::CreateSchedule(s) => {
+            let mut n = vec![repository()];
+            match &s.job {
+                crate::sql::ScheduledJob::Backup(b) => {
+                    n.extend(backup_needs(engine, b)?);
+                    n.extend(privileges_property(&b.properties, false));
+                }
+                crate::sql::ScheduledJob::Drill { .. } => {
+                    n.push(need("CREATE DATABASE", Target::catalog()));
+                }
+            }
+            n
+        }
         Statement::Backup(b) => {
             let mut n = backup_needs(engine, b)?;
             n.extend(privileges_property(&b.properties, false));

@@ -209,6 +209,10 @@ pub enum Statement {
     CancelRestore(CancelJob),
     ShowSnapshot(ShowSnapshot),
     DropSnapshot(DropSnapshot),
+    CreateSchedule(CreateSchedule),
+    ShowSchedules(ShowSchedules),
+    /// PAUSE, RESUME or DROP SCHEDULE.
+    AlterSchedule(AlterSchedule),
     // The embedded engine's statements (see `ddl.rs`).
     CreateDatabase(CreateDatabase),
     DropDatabase(DropDatabase),
@@ -465,9 +469,58 @@ pub struct DropSnapshot {
     pub span: Span,
 }
 
+/// `CREATE SCHEDULE name FOR BACKUP ... | DRILL ... RECURRING 'cron' [WITH RETENTION 'policy']`
+/// (CockroachDB's statement, for srbackup's jobs).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct CreateSchedule {
+    pub name: Ident,
+    pub if_not_exists: bool,
+    pub job: ScheduledJob,
+    /// A crontab (5 fields, or 6 with seconds first) or a nickname such as `@daily`, in UTC.
+    pub recurrence: Literal,
+    /// Restic-style rules (`keep-daily=7, keep-weekly=4`) applied to the schedule's label after
+    /// each successful backup.
+    pub retention: Option<Literal>,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ScheduledJob {
+    Backup(Box<Backup>),
+    /// `DRILL ON repo [SNAPSHOT label]`: a restore drill of the newest snapshot (of the label).
+    Drill {
+        repository: Ident,
+        snapshot: Option<Ident>,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct ShowSchedules {
+    pub span: Span,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ScheduleAction {
+    Pause,
+    Resume,
+    Drop { if_exists: bool },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct AlterSchedule {
+    pub action: ScheduleAction,
+    pub name: Ident,
+    pub span: Span,
+}
+
 impl Statement {
     pub fn span(&self) -> Span {
         match self {
+            Statement::CreateSchedule(s) => s.span,
+            Statement::ShowSchedules(s) => s.span,
+            Statement::AlterSchedule(s) => s.span,
             Statement::CreateRepository(s) => s.span,
             Statement::DropRepository(s) => s.span,
             Statement::ShowRepositories(s) => s.span,

@@ -105,6 +105,23 @@ pub(super) fn statement(pair: Node) -> Built<Statement> {
             }
             .into()
         }
+        Rule::create_schedule => Statement::CreateSchedule(create_schedule(inner)?),
+        Rule::show_schedules => Statement::ShowSchedules(ShowSchedules { span }),
+        Rule::pause_schedule | Rule::resume_schedule | Rule::drop_schedule => {
+            let action = match inner.as_rule() {
+                Rule::pause_schedule => ScheduleAction::Pause,
+                Rule::resume_schedule => ScheduleAction::Resume,
+                _ => ScheduleAction::Drop {
+                    if_exists: Children::of(inner.clone()).has(Rule::if_exists),
+                },
+            };
+            let mut c = Children::of(inner);
+            Statement::AlterSchedule(AlterSchedule {
+                action,
+                name: ident_of(c.require(Rule::schedule_name, "schedule name")?)?,
+                span,
+            })
+        }
         r if super::build_accounts::is_account(r) => {
             Statement::Account(super::build_accounts::statement(inner)?)
         }
@@ -116,6 +133,32 @@ impl From<DropSnapshot> for Statement {
     fn from(s: DropSnapshot) -> Self {
         Statement::DropSnapshot(s)
     }
+}
+
+fn create_schedule(pair: Node) -> Built<CreateSchedule> {
+    let span = span_of(&pair);
+    let mut c = Children::of(pair);
+    let if_not_exists = c.has(Rule::if_not_exists);
+    let name = ident_of(c.require(Rule::schedule_name, "schedule name")?)?;
+    let job = if c.has(Rule::backup) {
+        ScheduledJob::Backup(Box::new(backup(c.require(Rule::backup, "backup")?)?))
+    } else {
+        let mut d = Children::of(c.require(Rule::drill, "drill")?);
+        ScheduledJob::Drill {
+            repository: ident_of(d.require(Rule::repo_name, "repository name")?)?,
+            snapshot: d.find(Rule::snapshot_name).map(ident_of).transpose()?,
+        }
+    };
+    let recurrence = literal_of(c.require(Rule::recurrence, "recurrence")?)?;
+    let retention = c.find(Rule::retention).map(literal_of).transpose()?;
+    Ok(CreateSchedule {
+        name,
+        if_not_exists,
+        job,
+        recurrence,
+        retention,
+        span,
+    })
 }
 
 fn create_repository(pair: Node) -> Built<CreateRepository> {

@@ -337,6 +337,41 @@ impl Display for Statement {
                     (None, _) => Ok(()),
                 }
             }
+            Statement::CreateSchedule(s) => {
+                f.write_str("CREATE SCHEDULE ")?;
+                if s.if_not_exists {
+                    f.write_str("IF NOT EXISTS ")?;
+                }
+                write!(f, "{} FOR ", s.name)?;
+                match &s.job {
+                    ScheduledJob::Backup(b) => b.fmt(f)?,
+                    ScheduledJob::Drill {
+                        repository,
+                        snapshot,
+                    } => {
+                        write!(f, "DRILL ON {repository}")?;
+                        if let Some(label) = snapshot {
+                            write!(f, " SNAPSHOT {label}")?;
+                        }
+                    }
+                }
+                write!(f, " RECURRING {}", s.recurrence)?;
+                if let Some(r) = &s.retention {
+                    write!(f, " WITH RETENTION {r}")?;
+                }
+                Ok(())
+            }
+            Statement::ShowSchedules(_) => f.write_str("SHOW SCHEDULES"),
+            Statement::AlterSchedule(s) => match s.action {
+                ScheduleAction::Pause => write!(f, "PAUSE SCHEDULE {}", s.name),
+                ScheduleAction::Resume => write!(f, "RESUME SCHEDULE {}", s.name),
+                ScheduleAction::Drop { if_exists } => write!(
+                    f,
+                    "DROP SCHEDULE {}{}",
+                    if if_exists { "IF EXISTS " } else { "" },
+                    s.name
+                ),
+            },
             Statement::DropSnapshot(s) => {
                 write!(f, "DROP SNAPSHOT {} ON {}", s.snapshot, s.repository)?;
                 if s.force {

@@ -26,7 +26,7 @@ pub use display::{QuotedIdent, QuotedString, RESERVED_WORDS, is_reserved};
 pub use error::{Problem, SqlError};
 pub use mask::{mask_problem, mask_secrets, mask_userinfo, secret_spans, userinfo_spans};
 pub use suggest::{KEYWORDS, closest};
-pub use validate::{SHOW_BACKUP_COLUMNS, SHOW_RESTORE_COLUMNS, parse_backup_timestamp};
+pub use validate::{SHOW_BACKUP_COLUMNS, SHOW_RESTORE_COLUMNS, parse_backup_timestamp, recurrence};
 
 #[derive(pest_derive::Parser)]
 #[grammar = "grammar/lexical.pest"]
@@ -150,6 +150,14 @@ fn describe(rule: Rule) -> Option<&'static str> {
         snapshot_condition => "SNAPSHOT = \"name\"",
         timestamp_condition => "TIMESTAMP = \"yyyy-MM-dd-HH-mm-ss-SSS\"",
         force => "FORCE",
+        schedule_name => "a schedule name",
+        recurrence => "a crontab in quotes, such as '0 1 * * *' or '@daily'",
+        retention => "a retention policy in quotes, such as 'keep-daily=7, keep-weekly=4'",
+        drill => "DRILL ON <repository>",
+        kw_recurring => "RECURRING",
+        kw_retention => "RETENTION",
+        kw_schedule => "SCHEDULE",
+        kw_schedules => "SCHEDULES",
         comma => "`,`",
         lparen => "`(`",
         rparen => "`)`",

@@ -52,15 +52,24 @@ pub const SHOW_RESTORE_COLUMNS: &[&str] = &[
 pub(super) fn validate(stmt: &Statement) -> Vec<Problem> {
     let mut problems = Vec::new();
     match stmt {
-        Statement::Backup(b) => {
-            if let Some(p) = check_label(&b.snapshot) {
-                problems.push(p);
+        Statement::Backup(b) => check_backup(b, &mut problems),
+        Statement::CreateSchedule(s) => {
+            if let ScheduledJob::Backup(b) = &s.job {
+                check_backup(b, &mut problems);
             }
-            if let Err(p) = JobOptions::resolve(JobStatement::Backup, &b.properties) {
-                problems.extend(p);
+            if let Err(why) = recurrence(&s.recurrence.value) {
+                problems.push(
+                    Problem::new(
+                        Code::ScheduleInvalid,
+                        s.recurrence.span,
+                        format!("not a crontab: {why}"),
+                    )
+                    .label("this recurrence")
+                    .help(
+                        "five fields (minute hour day-of-month month day-of-week, in UTC), six with seconds first, or @hourly/@daily/@weekly/@monthly/@yearly",
+                    ),
+                );
             }
-            check_objects(&b.on, b.database.as_ref(), false, &mut problems);
-            check_catalogs(b.external_catalogs.as_ref(), false, &mut problems);
         }
         Statement::Restore(r) => {
             if let Err(p) = JobOptions::resolve(JobStatement::Restore, &r.properties) {
@@ -180,6 +189,38 @@ fn check_label(label: &Ident) -> Option<Problem> {
 }
 
 /// `yyyy-MM-dd-HH-mm-ss-SSS`, or the older `yyyy-MM-dd-HH-mm-ss`, naming a real instant.
+fn check_backup(b: &Backup, problems: &mut Vec<Problem>) {
+    if let Some(p) = check_label(&b.snapshot) {
+        problems.push(p);
+    }
+    if let Err(p) = JobOptions::resolve(JobStatement::Backup, &b.properties) {
+        problems.extend(p);
+    }
+    check_objects(&b.on, b.database.as_ref(), false, problems);
+    check_catalogs(b.external_catalogs.as_ref(), false, problems);
+}
+
+/// A schedule's recurrence: a crontab of 5 fields (6 with seconds first) or a nickname
+/// (`@daily`), evaluated in UTC. A pattern that never matches (`0 0 30 2 *`) is refused too.
+pub fn recurrence(text: &str) -> Result<croner::Cron, String> {
+    let fields = text.split_whitespace().count();
+    if !text.trim_start().starts_with('@') && !(5..=6).contains(&fields) {
+        return Err(format!(
+            "{fields} fields; a crontab has 5 (or 6 with seconds first)"
+        ));
+    }
+    let cron = croner::parser::CronParser::builder()
+        .seconds(croner::parser::Seconds::Optional)
+        .year(croner::parser::Year::Disallowed)
+        .build()
+        .parse(text)
+        .map_err(|e| e.to_string())?;
+    let start = chrono::DateTime::<chrono::Utc>::from_timestamp(0, 0).unwrap_or_default();
+    cron.find_next_occurrence(&start, false)
+        .map_err(|_| "it never matches a date".to_string())?;
+    Ok(cron)
+}
+
 pub fn check_timestamp(value: &Literal) -> Result<(), Box<Problem>> {
     if parse_backup_timestamp(&value.value).is_some() {
         return Ok(());

@@ -17,6 +17,7 @@ mod jobs;
 mod leases;
 mod objects;
 mod repositories;
+mod schedules;
 pub mod secrets;
 mod tablets;
 
@@ -32,13 +33,14 @@ pub use accounts::{AccountRow, BUILTIN_ROLES, GrantRow, Holder, LOCKED, is_built
 pub use jobs::{Claim, Held, JobRow, NewJob};
 pub use objects::{DatabaseRow, ObjectRow, ObjectState};
 pub use repositories::RepositoryRow;
+pub use schedules::{NewSchedule, RunState, ScheduleRow, ScheduleRunRow};
 pub use tablets::{PartitionRow, RowsetRow, TabletRow};
 
 /// How long a writer waits for another process's write transaction before giving up.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The catalog schema this build writes; older catalogs are migrated, newer ones refused.
-pub const SCHEMA_VERSION: i64 = 7;
+pub const SCHEMA_VERSION: i64 = 8;
 
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum CatalogError {
@@ -224,6 +226,23 @@ CREATE TABLE IF NOT EXISTS role_grants (
 CREATE TABLE IF NOT EXISTS job_targets (
     job_id INTEGER NOT NULL, db_name TEXT NOT NULL, name TEXT NOT NULL,
     PRIMARY KEY (db_name, name));
+-- v8: schedules (CREATE SCHEDULE) and every run of one (catalog::store::schedules). A run is
+-- claimed (RUNNING, no job yet) in the transaction that moves the schedule's next_run on.
+CREATE TABLE IF NOT EXISTS schedules (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL UNIQUE, kind TEXT NOT NULL,
+    command TEXT NOT NULL, recurrence TEXT NOT NULL, retention TEXT,
+    owner_user TEXT NOT NULL, owner_host TEXT NOT NULL, state TEXT NOT NULL, next_run TEXT,
+    created_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS schedule_runs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, schedule_id INTEGER NOT NULL,
+    schedule_name TEXT NOT NULL, command TEXT NOT NULL, scheduled_for TEXT NOT NULL,
+    started_at TEXT NOT NULL, finished_at TEXT, job_id INTEGER, state TEXT NOT NULL,
+    message TEXT);
+-- v8: CHECKSUM TABLE's share of one rowset file read with one table schema (rowsets are
+-- immutable, so a backup computes each once; the sums are additive).
+CREATE TABLE IF NOT EXISTS rowset_checksums (
+    sha256 TEXT NOT NULL, schema_key TEXT NOT NULL, rows INTEGER NOT NULL, sum INTEGER NOT NULL,
+    PRIMARY KEY (sha256, schema_key));
 "#;
 
 /// Changes from schema 2 to 3 that `CREATE ... IF NOT EXISTS` cannot make: process start times

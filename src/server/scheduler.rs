@@ -1,0 +1,350 @@
+//! The scheduler of `srbackup serve`: fires schedules (CREATE SCHEDULE) when their time has
+//! come, as the account that created them, and records every run.
+//!
+//! Rules (CockroachDB's defaults where it has one):
+//! - **Once per due time, never twice.** A run is claimed in the transaction that moves the
+//!   schedule's `next_run` on (`Tx::claim_schedule_run`); a second scheduler, or a retry after
+//!   a crash, finds `next_run` already moved and claims nothing.
+//! - **Missed runs collapse into one.** After downtime the schedule fires once, for the time it
+//!   missed first, and its next run is the next after *now*, not after the missed time.
+//! - **No overlap.** While a run's job is unfinished, a due time is recorded as SKIPPED (with
+//!   which run is still going) and not started (CockroachDB's `on_previous_running = skip`).
+//! - **A failed start reschedules** (`on_execution_failure = reschedule`): the run is FAILED
+//!   with the reason, and the schedule fires again at its next time.
+//! - **Privileges are the owner's, now.** Each run is checked against what its owner holds
+//!   when it fires; a revoked privilege or a dropped account fails the run.
+//! - **Retention after success.** A backup schedule's `WITH RETENTION` policy is applied to
+//!   its label's snapshots of its database once the job has FINISHED, then the objects no
+//!   snapshot needs are swept under the usual lease rules.
+//!
+//! Time comes from outside (`tick(now)`), so tests drive it with any clock.
+
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, Utc};
+
+use crate::catalog::{JobState, RunState, ScheduleRow, ScheduleRunRow};
+use crate::error::{Error, Result};
+use crate::exec::{self, StartOptions};
+use crate::repo::gc::GroupBy;
+use crate::repo::retention::Policy;
+use crate::session::Session;
+use crate::session::privileges::Identity;
+use crate::session::schedules::{next_after, parse_time, time_text};
+use crate::sql::{self, Statement};
+
+/// What one tick did, for the caller to act on (start the jobs) and for tests to check.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Tick {
+    /// BACKUP jobs accepted, by schedule name: the caller runs them (`worker::launch`).
+    pub started: Vec<(String, i64)>,
+    /// Drills due, by schedule name and run id: the caller runs them (`run_drill`).
+    pub drills: Vec<(String, i64, String)>,
+    /// Due times skipped because the previous run is still going.
+    pub skipped: Vec<String>,
+    /// Runs that could not start, with why.
+    pub failed: Vec<(String, String)>,
+    /// Runs closed this tick (their job ended), by run id, with their final state.
+    pub closed: Vec<(i64, RunState)>,
+}
+
+pub struct Scheduler {
+    session: Session,
+    /// Runs this process started whose work is not a catalog job (drills on their threads):
+    /// they are not orphans while they are here. The drill's thread closes its run
+    /// ([`finish_drill`]) and takes it out.
+    in_flight: InFlight,
+}
+
+pub type InFlight = std::sync::Arc<std::sync::Mutex<BTreeSet<i64>>>;
+
+impl Scheduler {
+    pub fn open(cluster: &std::path::Path) -> Result<Scheduler> {
+        Ok(Scheduler {
+            session: Session::open(cluster)?,
+            in_flight: InFlight::default(),
+        })
+    }
+
+    /// The drill runs in flight (shared with the threads that run them).
+    pub fn in_flight(&self) -> InFlight {
+        self.in_flight.clone()
+    }
+
+    /// One pass: closes the runs whose jobs ended (applying retention), then fires every
+    /// ACTIVE schedule whose `next_run` is at or before `now`.
+    pub async fn tick(&mut self, now: DateTime<Utc>) -> Result<Tick> {
+        let mut tick = Tick::default();
+        self.close_runs(now, &mut tick).await?;
+        let due: Vec<ScheduleRow> = self
+            .session
+            .engine()
+            .catalog()
+            .view()
+            .schedules()?
+            .into_iter()
+            .filter(|s| s.state == "ACTIVE")
+            .filter(|s| {
+                s.next_run
+                    .as_deref()
+                    .and_then(parse_time)
+                    .is_some_and(|t| t <= now)
+            })
+            .collect();
+        for schedule in due {
+            self.fire(&schedule, now, &mut tick).await?;
+        }
+        Ok(tick)
+    }
+
+    async fn fire(&mut self, s: &ScheduleRow, now: DateTime<Utc>, tick: &mut Tick) -> Result<()> {
+        let Some(due) = s.next_run.clone() else {
+            return Ok(());
+        };
+        let started_at = time_text(now);
+        let catalog = self.session.engine().catalog();
+        let next = match next_after(&s.recurrence, now) {
+            Ok(next) => next,
+            Err(why) => {
+                // A recurrence that no longer parses (a newer srbackup's syntax, a hand edit):
+                // the schedule pauses rather than firing every tick.
+                catalog.write(|tx| tx.set_schedule_state(&s.name, "PAUSED", None))?;
+                tick.failed.push((s.name.clone(), why));
+                return Ok(());
+            }
+        };
+        let previous = catalog
+            .view()
+            .schedule_runs(Some(s.id))?
+            .into_iter()
+            .find(|r| r.state == RunState::Running);
+        if let Some(prev) = previous {
+            let message = match prev.job_id {
+                Some(job) => format!(
+                    "skipped: run {} (job {job}) of this schedule is still running",
+                    prev.id
+                ),
+                None => format!("skipped: run {} of this schedule is still running", prev.id),
+            };
+            let claimed = catalog.write(|tx| {
+                tx.claim_schedule_run(
+                    s.id,
+                    &due,
+                    &next,
+                    &started_at,
+                    RunState::Skipped,
+                    Some(&message),
+                )
+            })?;
+            if claimed.is_some() {
+                tick.skipped.push(s.name.clone());
+            }
+            return Ok(());
+        }
+        let Some(run) = catalog.write(|tx| {
+            tx.claim_schedule_run(s.id, &due, &next, &started_at, RunState::Running, None)
+        })?
+        else {
+            return Ok(()); // changed meanwhile (dropped, paused, fired elsewhere)
+        };
+        if s.kind == "DRILL" {
+            lock(&self.in_flight).insert(run);
+            tick.drills.push((s.name.clone(), run, s.command.clone()));
+            return Ok(());
+        }
+        match self.start_backup(s, now).await {
+            Ok(job) => {
+                self.session
+                    .engine()
+                    .catalog()
+                    .write(|tx| tx.set_run_job(run, job))?;
+                tick.started.push((s.name.clone(), job));
+            }
+            Err(e) => {
+                let message = crate::sql::mask_secrets(&e.to_string());
+                self.session.engine().catalog().write(|tx| {
+                    tx.finish_run(run, RunState::Failed, Some(&message), &started_at)
+                })?;
+                tick.failed.push((s.name.clone(), message));
+            }
+        }
+        Ok(())
+    }
+
+    /// Plans the schedule's BACKUP as its owner and accepts it as a job.
+    async fn start_backup(&mut self, s: &ScheduleRow, now: DateTime<Utc>) -> Result<i64> {
+        let stmt = parse_one(&s.command)?;
+        if s.owner_user.is_empty() {
+            self.session.clear_identity();
+        } else {
+            self.session
+                .set_identity(Identity::new(&s.owner_user, &s.owner_host));
+        }
+        let result = async {
+            self.session.authorize(&stmt)?;
+            let owner = self.session.owner();
+            // The snapshot's timestamp is the scheduler's clock, so that an injected clock
+            // names snapshots as a real one would at that time.
+            let timestamp = now.format("%Y-%m-%d-%H-%M-%S-%3f").to_string();
+            exec::submit(
+                self.session.engine(),
+                &stmt,
+                &s.command,
+                StartOptions {
+                    snapshot_time: Some(&timestamp),
+                    owner: &owner,
+                },
+            )
+            .await
+        }
+        .await;
+        self.session.clear_identity();
+        result
+    }
+
+    /// Closes runs whose job has ended (SUCCESS or FAILED) and runs a successful backup's
+    /// retention; a run claimed by a process that died before its job was accepted is FAILED.
+    async fn close_runs(&mut self, now: DateTime<Utc>, tick: &mut Tick) -> Result<()> {
+        let open = self
+            .session
+            .engine()
+            .catalog()
+            .view()
+            .open_schedule_runs()?;
+        for run in open {
+            if lock(&self.in_flight).contains(&run.id) {
+                continue;
+            }
+            let (state, mut message) = match run.job_id {
+                None => (
+                    RunState::Failed,
+                    "the server stopped before the run's job was accepted".to_string(),
+                ),
+                Some(job_id) => {
+                    let job = self.session.engine().catalog().view().job(job_id)?;
+                    match job {
+                        None => (RunState::Failed, format!("job {job_id} is gone")),
+                        Some(job) if !job.finished => continue,
+                        Some(job) if job.state == JobState::Finished => {
+                            (RunState::Success, format!("job {job_id} FINISHED"))
+                        }
+                        Some(job) => (
+                            RunState::Failed,
+                            format!(
+                                "job {job_id} {}{}",
+                                job.state,
+                                job.task_err_msg
+                                    .map(|m| format!(": {m}"))
+                                    .unwrap_or_default()
+                            ),
+                        ),
+                    }
+                }
+            };
+            if state == RunState::Success
+                && let Some(retained) = self.retain(&run).await
+            {
+                message.push_str("; ");
+                message.push_str(&retained);
+            }
+            let finished = time_text(now);
+            self.session
+                .engine()
+                .catalog()
+                .write(|tx| tx.finish_run(run.id, state, Some(&message), &finished))?;
+            tick.closed.push((run.id, state));
+        }
+        Ok(())
+    }
+
+    /// Applies the run's schedule's retention policy (if it has one) to the label's snapshots
+    /// of its database; says what it did, or why it could not.
+    async fn retain(&mut self, run: &ScheduleRunRow) -> Option<String> {
+        let schedule = self
+            .session
+            .engine()
+            .catalog()
+            .view()
+            .schedule(&run.schedule_name)
+            .ok()
+            .flatten()
+            .filter(|s| s.id == run.schedule_id)?;
+        let policy_text = schedule.retention.as_deref()?;
+        let result = async {
+            let policy: Policy = policy_text
+                .parse()
+                .map_err(|why: String| Error::invalid(format!("retention {policy_text}: {why}"), None))?;
+            let Statement::Backup(b) = parse_one(&run.command)? else {
+                return Err(Error::invalid("not a backup", None));
+            };
+            let repo = crate::repo::registry::open(self.session.engine().catalog(), &b.repository)?;
+            let report = repo
+                .forget(
+                    &policy,
+                    GroupBy::Database,
+                    Some(&b.snapshot.value),
+                    b.database.as_ref().map(|d| d.value.as_str()),
+                    false,
+                    &crate::repo::registry::lease_holder(),
+                )
+                .await?;
+            Ok::<_, Error>(match report.gc.and_then(|g| g.skipped) {
+                None => format!(
+                    "retention {policy_text}: forgot {} snapshots",
+                    report.forgotten.len()
+                ),
+                Some(why) => format!(
+                    "retention {policy_text}: forgot {} snapshots; objects stay until the next sweep because {why}",
+                    report.forgotten.len()
+                ),
+            })
+        }
+        .await;
+        Some(match result {
+            Ok(text) => text,
+            Err(e) => format!(
+                "retention {policy_text} not applied: {}",
+                crate::sql::mask_secrets(&e.to_string())
+            ),
+        })
+    }
+}
+
+fn lock(set: &InFlight) -> std::sync::MutexGuard<'_, BTreeSet<i64>> {
+    set.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Ends a drill run (called by the thread that ran it, with its own catalog connection).
+pub fn finish_drill(
+    catalog: &mut crate::catalog::Catalog,
+    in_flight: &InFlight,
+    run: i64,
+    result: std::result::Result<String, String>,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let (state, message) = match result {
+        Ok(m) => (RunState::Success, m),
+        Err(m) => (RunState::Failed, m),
+    };
+    let finished = time_text(now);
+    catalog.write(|tx| tx.finish_run(run, state, Some(&message), &finished))?;
+    lock(in_flight).remove(&run);
+    Ok(())
+}
+
+fn parse_one(command: &str) -> Result<Statement> {
+    let mut statements = sql::parse_named("schedule", command).map_err(|e| {
+        Error::invalid(
+            format!("the schedule's statement does not parse: {e}"),
+            None,
+        )
+    })?;
+    match statements.len() {
+        1 => Ok(statements.remove(0)),
+        n => Err(Error::invalid(
+            format!("the schedule's statement is {n} statements"),
+            None,
+        )),
+    }
+}

@@ -1,0 +1,264 @@
+//! Schedules (CREATE SCHEDULE … RECURRING, `server::scheduler`) under an injected clock: a
+//! schedule fires when due and not before, survives a restart (a new scheduler on the same
+//! catalog), skips a due time while its previous run is going, catches up once after
+//! downtime, applies its retention after a successful run, and records every run.
+
+mod common;
+
+use chrono::{DateTime, Duration, Utc};
+use common::{fails, hub_with_local_repo, rows, run};
+use srbackup::catalog::RunState;
+use srbackup::exec::progress::Silent;
+use srbackup::server::scheduler::Scheduler;
+use srbackup::session::Session;
+use srbackup::session::schedules::parse_time;
+
+fn next_run(s: &mut Session, name: &str) -> DateTime<Utc> {
+    let schedule = s
+        .engine()
+        .catalog()
+        .view()
+        .schedule(name)
+        .unwrap()
+        .expect("schedule");
+    parse_time(schedule.next_run.as_deref().expect("next run")).unwrap()
+}
+
+async fn snapshots(s: &mut Session) -> Vec<String> {
+    let rs = rows(s, "SHOW SNAPSHOT ON r").await;
+    // One row per label, its timestamps one per line.
+    rs.rows
+        .iter()
+        .flat_map(|r| {
+            let label = r[0].clone().unwrap();
+            r[1].clone()
+                .unwrap()
+                .lines()
+                .map(|t| format!("{label}/{t}"))
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_schedule_fires_once_per_due_time_survives_restarts_skips_overlaps_and_catches_up_once() {
+    let (dir, _repo, mut s) = hub_with_local_repo().await;
+    let cluster = dir.path().join("c");
+    run(
+        &mut s,
+        "CREATE SCHEDULE nightly FOR BACKUP DATABASE sr_hub SNAPSHOT nightly TO r \
+         RECURRING '0 1 * * *' WITH RETENTION 'keep-last=2'",
+    )
+    .await;
+    let due = next_run(&mut s, "nightly");
+    assert_eq!(due.format("%H:%M:%S").to_string(), "01:00:00");
+
+    let mut scheduler = Scheduler::open(&cluster).unwrap();
+    // Not yet due: nothing happens.
+    let tick = scheduler.tick(due - Duration::seconds(1)).await.unwrap();
+    assert!(tick.started.is_empty(), "{tick:?}");
+
+    // Due: one BACKUP job, named by the scheduler's clock.
+    let tick = scheduler.tick(due).await.unwrap();
+    assert_eq!(tick.started.len(), 1, "{tick:?}");
+    let first = tick.started[0].1;
+    // The same instant again (a second tick, a second scheduler): nothing more.
+    let again = scheduler.tick(due).await.unwrap();
+    assert!(again.started.is_empty(), "{again:?}");
+    let mut other = Scheduler::open(&cluster).unwrap();
+    assert!(other.tick(due).await.unwrap().started.is_empty());
+
+    // The next day comes while the first job has not run: skipped, not started.
+    let day2 = next_run(&mut s, "nightly");
+    assert_eq!(day2, due + Duration::days(1));
+    let tick = scheduler.tick(day2).await.unwrap();
+    assert!(tick.started.is_empty(), "{tick:?}");
+    assert_eq!(tick.skipped, vec!["nightly".to_string()]);
+
+    // The job runs; the next tick closes its run as SUCCESS.
+    let outcome = srbackup::exec::run_job(s.engine(), first, &Silent)
+        .await
+        .unwrap();
+    assert!(outcome.succeeded(), "{}", outcome.summary());
+    assert_eq!(
+        outcome.timestamp.as_deref().map(|t| &t[..19]),
+        Some(due.format("%Y-%m-%d-%H-%M-%S").to_string().as_str())
+    );
+    let tick = scheduler.tick(day2).await.unwrap();
+    assert_eq!(tick.closed.len(), 1, "{tick:?}");
+    assert_eq!(tick.closed[0].1, RunState::Success);
+
+    // A restart: new session and scheduler on the same catalog. The server was down for a
+    // week: the schedule fires once, for the time it missed first, then after *now*.
+    drop(scheduler);
+    drop(other);
+    drop(s);
+    let mut s = Session::open(&cluster).unwrap();
+    let mut scheduler = Scheduler::open(&cluster).unwrap();
+    let later = day2 + Duration::days(7) + Duration::hours(5);
+    let tick = scheduler.tick(later).await.unwrap();
+    assert_eq!(tick.started.len(), 1, "caught up more than once: {tick:?}");
+    let after = next_run(&mut s, "nightly");
+    assert!(
+        after > later && after - later <= Duration::days(1),
+        "{after}"
+    );
+    let runs = s.engine().catalog().view().schedule_runs(None).unwrap();
+    assert_eq!(
+        runs[0].scheduled_for,
+        srbackup::session::schedules::time_text(day2 + Duration::days(1))
+    );
+
+    // Two more successful runs: retention keeps the last 2 of the label.
+    let job = tick.started[0].1;
+    assert!(
+        srbackup::exec::run_job(s.engine(), job, &Silent)
+            .await
+            .unwrap()
+            .succeeded()
+    );
+    scheduler.tick(later).await.unwrap();
+    let tick = scheduler.tick(after).await.unwrap();
+    let job = tick.started[0].1;
+    assert!(
+        srbackup::exec::run_job(s.engine(), job, &Silent)
+            .await
+            .unwrap()
+            .succeeded()
+    );
+    let tick = scheduler.tick(after).await.unwrap();
+    assert_eq!(tick.closed.len(), 1);
+    let kept = snapshots(&mut s).await;
+    assert_eq!(kept.len(), 2, "keep-last=2 left {kept:?}");
+
+    // Every run is in information_schema.task_runs, newest first, with what retention did.
+    let history = rows(
+        &mut s,
+        "SELECT TASK_NAME, STATE, EXTRA_MESSAGE FROM information_schema.task_runs",
+    )
+    .await;
+    let states: Vec<&str> = history
+        .rows
+        .iter()
+        .map(|r| r[1].as_deref().unwrap())
+        .collect();
+    // Newest first: the run after the catch-up, the catch-up, the skipped day, the first.
+    assert_eq!(states, ["SUCCESS", "SUCCESS", "SKIPPED", "SUCCESS"]);
+    let newest = history.rows[0][2].as_deref().unwrap();
+    assert!(
+        newest.contains("retention keep-last=2: forgot 1 snapshots"),
+        "{newest}"
+    );
+    let tasks = rows(
+        &mut s,
+        "SELECT TASK_NAME, SCHEDULE, `DATABASE` FROM information_schema.tasks",
+    )
+    .await;
+    assert_eq!(tasks.rows[0][0].as_deref(), Some("nightly"));
+    assert_eq!(tasks.rows[0][2].as_deref(), Some("sr_hub"));
+
+    // PAUSE: a due time passes without a run; RESUME: the next run is after now.
+    run(&mut s, "PAUSE SCHEDULE nightly").await;
+    let paused = rows(&mut s, "SHOW SCHEDULES").await;
+    assert_eq!(paused.get(0, "State"), Some("PAUSED"));
+    assert_eq!(paused.get(0, "NextRun"), None);
+    let tick = scheduler.tick(after + Duration::days(30)).await.unwrap();
+    assert!(
+        tick.started.is_empty() && tick.skipped.is_empty(),
+        "{tick:?}"
+    );
+    run(&mut s, "RESUME SCHEDULE nightly").await;
+    assert!(next_run(&mut s, "nightly") > Utc::now());
+
+    // DROP: gone from SHOW SCHEDULES, its runs stay in the history.
+    run(&mut s, "DROP SCHEDULE nightly").await;
+    assert!(rows(&mut s, "SHOW SCHEDULES").await.rows.is_empty());
+    let history = rows(&mut s, "SELECT COUNT(*) FROM information_schema.task_runs").await;
+    assert_eq!(history.rows[0][0].as_deref(), Some("4"));
+    run(&mut s, "DROP SCHEDULE IF EXISTS nightly").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_run_that_cannot_start_fails_with_its_reason_and_the_schedule_goes_on() {
+    let (dir, _repo, mut s) = hub_with_local_repo().await;
+    let cluster = dir.path().join("c");
+    run(
+        &mut s,
+        "CREATE SCHEDULE hourly FOR BACKUP DATABASE sr_hub SNAPSHOT hourly TO r ON (TABLE sr_event) \
+         RECURRING '@hourly'",
+    )
+    .await;
+    let due = next_run(&mut s, "hourly");
+    // The table the schedule backs up is dropped before it fires.
+    run(&mut s, "DROP TABLE sr_hub.sr_event FORCE").await;
+    let mut scheduler = Scheduler::open(&cluster).unwrap();
+    let tick = scheduler.tick(due).await.unwrap();
+    assert!(tick.started.is_empty());
+    assert_eq!(tick.failed.len(), 1, "{tick:?}");
+    assert!(tick.failed[0].1.contains("sr_event"), "{:?}", tick.failed);
+    let runs = s.engine().catalog().view().schedule_runs(None).unwrap();
+    assert_eq!(runs[0].state, RunState::Failed);
+    // Rescheduled: the next hour.
+    assert_eq!(next_run(&mut s, "hourly"), due + Duration::hours(1));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn schedules_are_checked_when_created() {
+    let (_dir, _repo, mut s) = hub_with_local_repo().await;
+    let bad_cron = fails(
+        &mut s,
+        "CREATE SCHEDULE x FOR BACKUP DATABASE sr_hub SNAPSHOT x TO r RECURRING '0 1 * *'",
+    )
+    .await;
+    assert!(bad_cron.contains("not a crontab"), "{bad_cron}");
+    let never = fails(
+        &mut s,
+        "CREATE SCHEDULE x FOR BACKUP DATABASE sr_hub SNAPSHOT x TO r RECURRING '0 0 30 2 *'",
+    )
+    .await;
+    assert!(never.contains("never matches"), "{never}");
+    let bad_policy = fails(
+        &mut s,
+        "CREATE SCHEDULE x FOR BACKUP DATABASE sr_hub SNAPSHOT x TO r RECURRING '@daily' WITH RETENTION 'keep-forever=1'",
+    )
+    .await;
+    assert!(
+        bad_policy.contains("not a retention policy"),
+        "{bad_policy}"
+    );
+    let no_repo = fails(
+        &mut s,
+        "CREATE SCHEDULE x FOR BACKUP DATABASE sr_hub SNAPSHOT x TO nowhere RECURRING '@daily'",
+    )
+    .await;
+    assert!(
+        no_repo.contains("repository nowhere does not exist"),
+        "{no_repo}"
+    );
+    let no_table = fails(
+        &mut s,
+        "CREATE SCHEDULE x FOR BACKUP DATABASE sr_hub SNAPSHOT x TO r ON (TABLE nope) RECURRING '@daily'",
+    )
+    .await;
+    assert!(no_table.contains("nope"), "{no_table}");
+    assert!(rows(&mut s, "SHOW SCHEDULES").await.rows.is_empty());
+
+    run(
+        &mut s,
+        "CREATE SCHEDULE x FOR BACKUP DATABASE sr_hub SNAPSHOT x TO r RECURRING '@daily'",
+    )
+    .await;
+    let twice = fails(
+        &mut s,
+        "CREATE SCHEDULE x FOR BACKUP DATABASE sr_hub SNAPSHOT x TO r RECURRING '@daily'",
+    )
+    .await;
+    assert!(twice.contains("already exists"), "{twice}");
+    run(
+        &mut s,
+        "CREATE SCHEDULE IF NOT EXISTS x FOR BACKUP DATABASE sr_hub SNAPSHOT x TO r RECURRING '@daily'",
+    )
+    .await;
+    let unknown = fails(&mut s, "PAUSE SCHEDULE y").await;
+    assert!(unknown.contains("schedule y does not exist"), "{unknown}");
+}
