@@ -615,10 +615,18 @@ async fn run(cli: Cli) -> Result<()> {
                 }
                 Some(OutFormat::Json) => {
                     let mut sink = srbackup::output::JsonSink::new(redacted);
-                    let result = session.run_script_streaming(&name, &text, &mut sink).await;
-                    // Close the array even after an error, so what was printed stays valid JSON.
-                    sink.finish();
-                    result
+                    // The array is closed even after an error, which is its last element, so
+                    // what was printed stays one JSON document.
+                    match session.run_script_streaming(&name, &text, &mut sink).await {
+                        Ok(()) => {
+                            sink.finish();
+                            Ok(())
+                        }
+                        Err(report) => {
+                            sink.fail(&error_json(&report));
+                            Err(Reported.into())
+                        }
+                    }
                 }
             }
         }
@@ -1123,11 +1131,44 @@ fn error_json(report: &miette::Report) -> serde_json::Value {
                 .collect()
         })
         .unwrap_or_default();
+    // The stage's own code when miette has none (a positioned problem wrapped in a stage's
+    // error carries its code in the problem).
+    let code = report
+        .code()
+        .map(|c| c.to_string())
+        .or_else(|| {
+            report
+                .downcast_ref::<srbackup::error::Error>()
+                .map(|e| e.error_code().to_string())
+        })
+        .or_else(|| {
+            report
+                .downcast_ref::<srbackup::repo::RepoError>()
+                .map(|e| e.error_code().to_string())
+        })
+        .or_else(|| {
+            report
+                .downcast_ref::<srbackup::engine::EngineError>()
+                .map(|e| e.error_code().to_string())
+        });
+    let problem = match (
+        report.downcast_ref::<srbackup::error::Error>(),
+        report.downcast_ref::<srbackup::repo::RepoError>(),
+    ) {
+        (Some(srbackup::error::Error::At(p)), _) | (_, Some(srbackup::repo::RepoError::At(p))) => {
+            Some(p)
+        }
+        _ => None,
+    };
+    let help = report
+        .help()
+        .map(|h| h.to_string())
+        .or_else(|| problem.and_then(|p| p.help.clone()));
     serde_json::json!({
         "error": {
-            "code": report.code().map(|c| c.to_string()),
+            "code": code,
             "message": report.to_string(),
-            "help": report.help().map(|h| h.to_string()),
+            "help": help,
             "position": position,
             "related": related,
         }

@@ -311,6 +311,14 @@ impl JsonSink {
     pub fn finish(self) {
         crate::outln!("]");
     }
+
+    /// Ends the array with the error that stopped the script (`{"error": {...}}`), so what is
+    /// printed stays one JSON document.
+    pub fn fail(mut self, error: &serde_json::Value) {
+        self.separator();
+        crate::out!("{error}");
+        self.finish();
+    }
 }
 
 impl Sink for JsonSink {
