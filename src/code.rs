@@ -148,6 +148,7 @@ codes! {
     RepoConflict = "srbackup::repo::conflict",
     RepoCorrupt = "srbackup::repo::corrupt",
     RepoCredentials = "srbackup::repo::credentials",
+    RepoEncryption = "srbackup::repo::encryption",
     RepoExists = "srbackup::repo::exists",
     RepoFormat = "srbackup::repo::format",
     RepoIo = "srbackup::repo::io",

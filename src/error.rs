@@ -144,6 +144,7 @@ impl RepoError {
             RepoError::At(p) => p.code,
             RepoError::Catalog(c) => catalog_code(c),
             RepoError::Unavailable { .. } => Code::RepoUnavailable,
+            RepoError::Encryption { .. } => Code::RepoEncryption,
             RepoError::Storage { .. } => Code::RepoStorage,
             RepoError::Format { .. } => Code::RepoFormat,
             RepoError::NoSuchSnapshot { .. } => Code::RepoNoSnapshot,

@@ -106,6 +106,146 @@ pub struct RepositoryConfig {
     pub broker: Option<String>,
     #[serde(flatten)]
     pub backend: Backend,
+    /// Client-side encryption (`"encryption" = "aes-256-gcm"` and where the key comes from).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub encryption: Option<Encryption>,
+}
+
+/// Where an encrypted repository's key comes from (see `repo::crypto`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "key_source", rename_all = "snake_case")]
+pub enum Encryption {
+    /// `"encryption.key"`: 64 hex digits, kept sealed in the catalog and masked everywhere.
+    Key { key: Secret },
+    /// `"encryption.key_file"`: a file holding the key (64 hex digits or 32 bytes), read at
+    /// every use.
+    KeyFile { path: String },
+    /// `"encryption.passphrase_env"`: the environment variable of the srbackup process that
+    /// holds a passphrase, stretched with Argon2id.
+    PassphraseEnv { variable: String },
+}
+
+/// The one algorithm of encrypted repositories.
+pub const ENCRYPTION_ALGORITHM: &str = "aes-256-gcm";
+
+const ENCRYPTION_KEYS: &[&str] = &[
+    "encryption",
+    "encryption.key",
+    "encryption.key_file",
+    "encryption.passphrase_env",
+];
+
+/// Takes the encryption properties out of `props` (every backend accepts them).
+fn encryption(props: &mut Props<'_>) -> Resolved<Option<Encryption>> {
+    let mut given: BTreeMap<&str, (&Literal, &Literal)> = BTreeMap::new();
+    for key in ENCRYPTION_KEYS {
+        if let Some(kv) = props.map.remove(*key) {
+            given.insert(key, kv);
+        }
+    }
+    let sources: Vec<&str> = ENCRYPTION_KEYS[1..]
+        .iter()
+        .copied()
+        .filter(|k| given.contains_key(k))
+        .collect();
+    let Some((algorithm_key, algorithm)) = given.get("encryption").copied() else {
+        return match sources.first() {
+            None => Ok(None),
+            Some(k) => Err(Box::new(
+                Problem::new(
+                    Code::RepoProperty,
+                    given[k].0.span,
+                    format!("\"{k}\" without \"encryption\""),
+                )
+                .label("a key for no encryption")
+                .help("add \"encryption\" = \"aes-256-gcm\""),
+            )),
+        };
+    };
+    if !algorithm.value.eq_ignore_ascii_case(ENCRYPTION_ALGORITHM) {
+        return Err(Box::new(
+            Problem::new(
+                Code::RepoProperty,
+                algorithm.span,
+                format!("unknown encryption \"{}\"", algorithm.value),
+            )
+            .label("not an algorithm srbackup has")
+            .help("\"encryption\" = \"aes-256-gcm\""),
+        ));
+    }
+    let source = match sources.as_slice() {
+        [one] => *one,
+        [] => {
+            return Err(Box::new(
+                Problem::new(
+                    Code::RepoProperty,
+                    algorithm_key.span,
+                    "encryption needs a key",
+                )
+                .label("no key given")
+                .help("add \"encryption.key\" (64 hex digits), \"encryption.key_file\" (a path) or \"encryption.passphrase_env\" (an environment variable holding a passphrase)"),
+            ));
+        }
+        [first, second, ..] => {
+            return Err(Box::new(
+                Problem::new(
+                    Code::RepoConflict,
+                    given[second].0.span,
+                    format!("\"{first}\" and \"{second}\" are both given"),
+                )
+                .label("a second key")
+                .also(given[first].0.span, "the first")
+                .help("give one source of the key"),
+            ));
+        }
+    };
+    let value = given[source].1;
+    Ok(Some(match source {
+        "encryption.key" => {
+            // Never echo the value: it is the key.
+            let text = value.value.trim();
+            if text.len() != 64 || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err(Box::new(
+                    Problem::new(Code::RepoProperty, value.span, "not a 256-bit key")
+                        .label("this value")
+                        .help("a key is 64 hex digits (256 bits), such as `openssl rand -hex 32` prints"),
+                ));
+            }
+            Encryption::Key {
+                key: Secret(value.value.clone()),
+            }
+        }
+        "encryption.key_file" => {
+            if !value.value.starts_with('/') {
+                return Err(Box::new(
+                    Problem::new(
+                        Code::RepoProperty,
+                        value.span,
+                        "the key file needs an absolute path",
+                    )
+                    .label("relative"),
+                ));
+            }
+            Encryption::KeyFile {
+                path: value.value.clone(),
+            }
+        }
+        _ => {
+            if value.value.is_empty() {
+                return Err(Box::new(
+                    Problem::new(
+                        Code::RepoProperty,
+                        value.span,
+                        "name the environment variable that holds the passphrase",
+                    )
+                    .label("empty"),
+                ));
+            }
+            Encryption::PassphraseEnv {
+                variable: value.value.clone(),
+            }
+        }
+    }))
 }
 
 const S3_KEYS: &[&str] = &[
@@ -251,10 +391,11 @@ pub fn resolve(stmt: &CreateRepository) -> Resolved<RepositoryConfig> {
     for p in stmt.properties.iter() {
         map.insert(p.key.value.to_ascii_lowercase(), (&p.key, &p.value));
     }
-    let props = Props {
+    let mut props = Props {
         map,
         statement: stmt.span,
     };
+    let encryption = encryption(&mut props)?;
     let location = stmt.location.value.trim();
     let loc_span = stmt.location.span;
     // Credentials belong in the properties, where they are masked and encrypted at rest; in a
@@ -355,6 +496,7 @@ pub fn resolve(stmt: &CreateRepository) -> Resolved<RepositoryConfig> {
         location: location.to_string(),
         broker: stmt.broker.as_ref().map(|b| b.value.clone()),
         backend,
+        encryption,
     })
 }
 

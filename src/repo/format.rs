@@ -12,8 +12,12 @@ use serde::{Deserialize, Serialize};
 use crate::catalog::limits;
 use crate::catalog::{ExternalCatalogDef, FunctionDef, ObjectDef, PartitionBound};
 
-/// The format version this build writes and the newest it reads.
+/// The format version of manifests and of unencrypted repositories' format files: what this
+/// build writes there, and the newest manifest it reads.
 pub const FORMAT_VERSION: u32 = 1;
+/// The format file's version of an encrypted repository (its objects and manifests are
+/// sealed, `repo::crypto`): srbackup builds that know only version 1 refuse it by name.
+pub const ENCRYPTED_FORMAT_VERSION: u32 = 2;
 pub const FORMAT_FILE: &str = "srbackup-repository.json";
 pub const FORMAT_NAME: &str = "srbackup-repository";
 pub const OBJECTS_DIR: &str = "objects";
@@ -29,6 +33,35 @@ pub struct FormatFile {
     pub format: String,
     pub version: u32,
     pub created: String,
+    /// Version 2: how the repository is encrypted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encryption: Option<EncryptionInfo>,
+}
+
+/// The `encryption` block of a version 2 format file (`repo::crypto`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EncryptionInfo {
+    /// `aes-256-gcm`.
+    pub algorithm: String,
+    /// How a passphrase becomes the key; `None`: the key is given as 256 bits.
+    pub kdf: Option<Kdf>,
+    /// HMAC-SHA256 of a fixed text under a key derived from the master key, hex: a wrong key
+    /// is told from the right one without reading any object.
+    pub key_check: String,
+}
+
+/// Argon2id's salt and costs.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Kdf {
+    /// `argon2id`.
+    pub name: String,
+    /// 16 random bytes, hex.
+    pub salt: String,
+    pub memory_kib: u32,
+    pub iterations: u32,
+    pub parallelism: u32,
 }
 
 impl FormatFile {
@@ -37,6 +70,16 @@ impl FormatFile {
             format: FORMAT_NAME.to_string(),
             version: FORMAT_VERSION,
             created: chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+            encryption: None,
+        }
+    }
+
+    /// The format file of a new encrypted repository.
+    pub fn encrypted(encryption: EncryptionInfo) -> Self {
+        FormatFile {
+            version: ENCRYPTED_FORMAT_VERSION,
+            encryption: Some(encryption),
+            ..Self::new()
         }
     }
 
@@ -50,8 +93,22 @@ impl FormatFile {
                 f.format
             )));
         }
-        check_version(f.version, FORMAT_FILE)?;
-        Ok(f)
+        if f.version > ENCRYPTED_FORMAT_VERSION {
+            return Err(FormatError::Newer {
+                what: FORMAT_FILE.to_string(),
+                found: f.version,
+            });
+        }
+        match (f.version, &f.encryption) {
+            (FORMAT_VERSION, None) | (ENCRYPTED_FORMAT_VERSION, Some(_)) => Ok(f),
+            (ENCRYPTED_FORMAT_VERSION, None) => Err(FormatError::Damaged(format!(
+                "{FORMAT_FILE} says version 2 (encrypted) but holds no encryption settings"
+            ))),
+            (FORMAT_VERSION, Some(_)) => Err(FormatError::Damaged(format!(
+                "{FORMAT_FILE} says version 1 but holds encryption settings"
+            ))),
+            (found, _) => check_version(found, FORMAT_FILE).map(|()| f),
+        }
     }
 }
 

@@ -582,11 +582,16 @@ impl Repository {
     /// Deletes objects that no manifest names, and expired leases. Runs under a GC lease.
     async fn sweep(&self, lease: &mut Lease) -> Result<GcReport> {
         // A manifest that cannot be read might still name objects: refuse to guess.
+        let keys = self.keys().await?;
         let mut referenced = BTreeSet::new();
         for listing in self.list_snapshots().await? {
             for (ts, m) in listing.snapshots {
                 match m {
-                    Ok(m) => referenced.extend(m.files.iter().map(|f| f.sha256.clone())),
+                    // Under the names the objects are stored by (keyed, when encrypted).
+                    Ok(m) => referenced.extend(m.files.iter().map(|f| match &keys {
+                        Some(k) => k.object_name(&f.sha256),
+                        None => f.sha256.clone(),
+                    })),
                     Err(reason) => {
                         return Err(RepoError::Busy {
                             repository: self.name.clone(),

@@ -15,6 +15,8 @@
 pub mod config;
 #[cfg(feature = "engine")]
 pub mod confined;
+#[cfg(feature = "engine")]
+pub mod crypto;
 #[cfg(feature = "faults")]
 pub mod faults;
 #[cfg(feature = "formats")]
@@ -38,7 +40,7 @@ mod sts;
 #[cfg(feature = "engine")]
 mod transfer;
 
-pub use config::{Backend, RepositoryConfig, S3Credentials, S3Flavor, Secret, resolve};
+pub use config::{Backend, Encryption, RepositoryConfig, S3Credentials, S3Flavor, Secret, resolve};
 #[cfg(feature = "formats")]
 pub use format::{Encoding, FormatError, Manifest, Sha256, SnapshotId};
 #[cfg(feature = "engine")]

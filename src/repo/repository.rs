@@ -23,6 +23,10 @@ pub enum RepoError {
     #[error("repository {repository} is not usable: {reason}")]
     #[diagnostic(code(srbackup::repo::unavailable))]
     Unavailable { repository: String, reason: String },
+    /// An encrypted repository opened without its key, with a wrong one, or the other way.
+    #[error("repository {repository}: {reason}")]
+    #[diagnostic(code(srbackup::repo::encryption))]
+    Encryption { repository: String, reason: String },
     #[error("repository {repository}: {operation} failed: {reason}")]
     #[diagnostic(code(srbackup::repo::storage))]
     Storage {
@@ -214,6 +218,24 @@ pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
     text
 }
 
+/// A key file's bytes: a regular file of at most 4 KiB (never a pipe, a device or a huge file).
+fn read_key_file(path: &std::path::Path) -> std::result::Result<Vec<u8>, String> {
+    use std::io::Read;
+    let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    let meta = file.metadata().map_err(|e| e.to_string())?;
+    if !meta.is_file() {
+        return Err("not a regular file".into());
+    }
+    let mut bytes = Vec::new();
+    file.take(4097)
+        .read_to_end(&mut bytes)
+        .map_err(|e| e.to_string())?;
+    if bytes.len() > 4096 {
+        return Err("larger than 4 KiB: not a key".into());
+    }
+    Ok(bytes)
+}
+
 fn secrets_of(config: &RepositoryConfig) -> Vec<String> {
     let mut out = Vec::new();
     fn creds(c: &S3Credentials, out: &mut Vec<String>) {
@@ -239,6 +261,9 @@ fn secrets_of(config: &RepositoryConfig) -> Vec<String> {
             password: Some(p), ..
         } => out.push(p.expose().to_string()),
         _ => {}
+    }
+    if let Some(super::config::Encryption::Key { key }) = &config.encryption {
+        out.push(key.expose().to_string());
     }
     out.retain(|s| !s.is_empty());
     out
@@ -296,6 +321,10 @@ pub struct Repository {
     /// `transfer::UPLOAD_MEMORY`): however many workers run, chunks waiting to be sent stay
     /// within it.
     pub(super) upload_memory: Arc<tokio::sync::Semaphore>,
+    /// Where the key of an encrypted repository comes from (its statement's properties).
+    encryption: Option<super::config::Encryption>,
+    /// The keys, once the format file proved them right (`None`: not encrypted).
+    keys: Arc<tokio::sync::OnceCell<Option<Arc<super::crypto::Keys>>>>,
 }
 
 /// Upload and download rate limits shared by every transfer of a repository handle.
@@ -395,6 +424,8 @@ impl Repository {
                 super::transfer::UPLOAD_MEMORY_KIB as usize,
             )),
             direct_local: None,
+            encryption: config.encryption.clone(),
+            keys: Arc::default(),
             local_root: match &config.backend {
                 Backend::Local { path } => Some(
                     std::fs::canonicalize(path).unwrap_or_else(|_| std::path::PathBuf::from(path)),
@@ -552,7 +583,7 @@ impl Repository {
         let existing = self.read_format().await?;
         if self.read_only {
             return match existing {
-                Some(_) => Ok(true),
+                Some(_) => self.keys().await.map(|_| true),
                 None => Err(RepoError::Unavailable {
                     repository: self.name.clone(),
                     reason: format!(
@@ -582,9 +613,25 @@ impl Repository {
             .map_err(|e| self.err("deleting the probe object", e))?;
         self.ensure_gc_reserve();
         if existing.is_some() {
+            // Attaching: the key (or its absence) must fit the repository.
+            self.keys().await?;
             return Ok(true);
         }
-        let body = serde_json::to_vec_pretty(&format::FormatFile::new()).expect("serializable");
+        let format_file = match &self.encryption {
+            None => format::FormatFile::new(),
+            Some(source) => {
+                let kdf = matches!(source, super::config::Encryption::PassphraseEnv { .. })
+                    .then(super::crypto::new_kdf);
+                let master = self.master_key(source, kdf.as_ref())?;
+                let keys = super::crypto::Keys::from_master(&master);
+                format::FormatFile::encrypted(format::EncryptionInfo {
+                    algorithm: super::crypto::ALGORITHM.to_string(),
+                    kdf,
+                    key_check: keys.key_check(),
+                })
+            }
+        };
+        let body = serde_json::to_vec_pretty(&format_file).expect("serializable");
         match self
             .store
             .put_opts(
@@ -594,7 +641,10 @@ impl Repository {
             )
             .await
         {
-            Ok(_) => Ok(false),
+            Ok(_) => {
+                self.keys().await?;
+                Ok(false)
+            }
             // Another cluster initialized it at the same moment: attach to theirs.
             Err(object_store::Error::AlreadyExists { .. }) => {
                 self.read_format().await?;
@@ -623,7 +673,7 @@ impl Repository {
     /// Checks the format file before a job uses the repository.
     pub async fn require_format(&self) -> Result<()> {
         match self.read_format().await? {
-            Some(_) => Ok(()),
+            Some(_) => self.keys().await.map(|_| ()),
             None => Err(RepoError::Unavailable {
                 repository: self.name.clone(),
                 reason: format!(
@@ -635,10 +685,114 @@ impl Repository {
         }
     }
 
+    fn encryption_err(&self, reason: impl Into<String>) -> RepoError {
+        RepoError::Encryption {
+            repository: self.name.clone(),
+            reason: reason.into(),
+        }
+    }
+
+    /// The master secret from the key's source (a passphrase through `kdf`).
+    fn master_key(
+        &self,
+        source: &super::config::Encryption,
+        kdf: Option<&format::Kdf>,
+    ) -> Result<[u8; 32]> {
+        use super::config::Encryption;
+        use super::crypto;
+        match (source, kdf) {
+            (Encryption::Key { key }, None) => crypto::key_from_text(key.expose().as_bytes())
+                .map_err(|why| self.encryption_err(why)),
+            (Encryption::KeyFile { path }, None) => {
+                let bytes = read_key_file(std::path::Path::new(path))
+                    .map_err(|why| self.encryption_err(format!("key file {path}: {why}")))?;
+                crypto::key_from_text(&bytes)
+                    .map_err(|why| self.encryption_err(format!("key file {path}: {why}")))
+            }
+            (Encryption::PassphraseEnv { variable }, Some(kdf)) => {
+                let passphrase = std::env::var(variable).ok().filter(|p| !p.is_empty());
+                let Some(passphrase) = passphrase else {
+                    return Err(self.encryption_err(format!(
+                        "the passphrase is read from the environment variable {variable}, which is not set (or empty) for this process"
+                    )));
+                };
+                crypto::derive(kdf, passphrase.as_bytes()).map_err(|why| self.encryption_err(why))
+            }
+            (Encryption::PassphraseEnv { .. }, None) => Err(self.encryption_err(
+                "it was created with a 256-bit key, not a passphrase: give \"encryption.key\" or \"encryption.key_file\"",
+            )),
+            (_, Some(_)) => Err(self.encryption_err(
+                "it was created with a passphrase: give \"encryption.passphrase_env\"",
+            )),
+        }
+    }
+
+    /// The repository's keys (`None`: it is not encrypted), read from its format file once per
+    /// handle and proved against its `key_check`: a missing or wrong key fails here, before
+    /// any object or manifest is read or written.
+    pub async fn keys(&self) -> Result<Option<Arc<super::crypto::Keys>>> {
+        self.keys
+            .get_or_try_init(|| async {
+                let Some(file) = self.read_format().await? else {
+                    return Err(RepoError::Unavailable {
+                        repository: self.name.clone(),
+                        reason: format!(
+                            "{} has no {}: not an srbackup repository (or it was deleted)",
+                            self.location,
+                            format::FORMAT_FILE
+                        ),
+                    });
+                };
+                match (&file.encryption, &self.encryption) {
+                    (None, None) => Ok(None),
+                    (None, Some(_)) => Err(self.encryption_err(
+                        "it is not encrypted, but its definition gives an encryption key (a repository keeps the encryption it was created with: drop the encryption properties, or create an encrypted repository elsewhere)",
+                    )),
+                    (Some(info), None) => Err(self.encryption_err(format!(
+                        "it is encrypted ({}): its definition needs \"encryption\" = \"aes-256-gcm\" and the key (\"encryption.key\", \"encryption.key_file\" or \"encryption.passphrase_env\")",
+                        info.algorithm
+                    ))),
+                    (Some(info), Some(source)) => {
+                        if info.algorithm != super::crypto::ALGORITHM {
+                            return Err(self.encryption_err(format!(
+                                "it is encrypted with {:?}, which this srbackup does not know",
+                                info.algorithm
+                            )));
+                        }
+                        let master = self.master_key(source, info.kdf.as_ref())?;
+                        let keys = super::crypto::Keys::from_master(&master);
+                        if !keys.matches(&info.key_check) {
+                            return Err(self.encryption_err(
+                                "wrong key: it does not open this repository (nothing was read or written)",
+                            ));
+                        }
+                        Ok(Some(Arc::new(keys)))
+                    }
+                }
+            })
+            .await
+            .cloned()
+    }
+
+    /// Whether the repository's definition says it is encrypted (its keys are checked by
+    /// [`Repository::keys`] before any use).
+    pub fn is_encrypted(&self) -> bool {
+        self.encryption.is_some()
+    }
+
+    /// The key an object of content `hash` is stored under: its hash, or in an encrypted
+    /// repository its keyed name (`crypto::Keys::object_name`).
+    pub async fn object_key(&self, hash: &Sha256, encoding: Encoding) -> Result<String> {
+        Ok(match self.keys().await? {
+            Some(keys) => format::object_key(&keys.object_name(hash), encoding),
+            None => format::object_key(hash, encoding),
+        })
+    }
+
     /// The encoding under which the repository holds `hash`, if it does.
     pub async fn find_object(&self, hash: &Sha256) -> Result<Option<(Encoding, ObjectMeta)>> {
         for encoding in [Encoding::None, Encoding::Zstd] {
-            let key = ObjectPath::from(format::object_key(hash, encoding));
+            let key = ObjectPath::from(self.object_key(hash, encoding).await?);
             match self.store.head(&key).await {
                 Ok(meta) => return Ok(Some((encoding, meta))),
                 Err(object_store::Error::NotFound { .. }) => {}
@@ -664,7 +818,10 @@ impl Repository {
         self.writable()?;
         let key = manifest.id().manifest_key();
         manifest.check(&key).map_err(|e| self.format_err(e))?;
-        let body = serde_json::to_vec_pretty(manifest).expect("a manifest serializes");
+        let mut body = serde_json::to_vec_pretty(manifest).expect("a manifest serializes");
+        if let Some(keys) = self.keys().await? {
+            body = super::crypto::seal(&keys, &body);
+        }
         self.store
             .put_opts(
                 &ObjectPath::from(key.as_str()),
@@ -701,11 +858,21 @@ impl Repository {
             }
             Err(e) => return Err(self.err(format!("reading {key}"), e)),
         };
+        // The hash of the stored bytes (sealed, in an encrypted repository): what a restore
+        // plan records, so the executor restores exactly the manifest that was reviewed.
         let hash = {
             use sha2::Digest;
             hex::encode(sha2::Sha256::digest(&bytes))
         };
-        let manifest = Manifest::parse(&key, &bytes).map_err(|e| self.format_err(e))?;
+        let plain = match self.keys().await? {
+            Some(keys) => super::crypto::open(&keys, &bytes).map_err(|e| {
+                self.format_err(format::FormatError::Damaged(format!(
+                    "manifest {key} cannot be decrypted: {e}"
+                )))
+            })?,
+            None => bytes.to_vec(),
+        };
+        let manifest = Manifest::parse(&key, &plain).map_err(|e| self.format_err(e))?;
         Ok((manifest, hash))
     }
 
@@ -818,6 +985,8 @@ impl Repository {
     /// Every snapshot, grouped by label. An unreadable or damaged manifest is listed with its
     /// reason instead of failing the listing.
     pub async fn list_snapshots(&self) -> Result<Vec<SnapshotListing>> {
+        // An encrypted repository opened with the wrong key is one error, not one per manifest.
+        self.keys().await?;
         let keys = self.manifest_keys().await?;
         let read = futures::stream::iter(keys)
             .map(|key| async move {

@@ -67,17 +67,59 @@ fn io_err(path: &Path, source: std::io::Error) -> RepoError {
     }
 }
 
-/// Reads `path` in chunks, compressing with zstd at `level` if asked, and sends the stored
-/// bytes to `tx`. Returns the content's hash and size.
+/// Where `produce` sends the stored bytes: as they are, or sealed (an encrypted repository).
+struct Out {
+    tx: mpsc::Sender<Bytes>,
+    sealer: Option<super::crypto::Sealer>,
+}
+
+impl Out {
+    fn send(&mut self, chunk: Vec<u8>) -> std::io::Result<()> {
+        let chunk = match self.sealer.as_mut() {
+            None => chunk,
+            Some(sealer) => {
+                let mut sealed = Vec::with_capacity(chunk.len() + super::crypto::HEADER + 64);
+                sealer.push(&chunk, &mut sealed)?;
+                if sealed.is_empty() {
+                    return Ok(());
+                }
+                sealed
+            }
+        };
+        self.tx
+            .blocking_send(Bytes::from(chunk))
+            .map_err(|_| std::io::Error::other("upload stopped"))
+    }
+
+    /// Sends the sealed stream's last segment.
+    fn finish(self) -> std::io::Result<()> {
+        if let Some(sealer) = self.sealer {
+            let mut sealed = Vec::new();
+            sealer.finish(&mut sealed)?;
+            self.tx
+                .blocking_send(Bytes::from(sealed))
+                .map_err(|_| std::io::Error::other("upload stopped"))?;
+        }
+        Ok(())
+    }
+}
+
+/// Reads `path` in chunks, compressing with zstd at `level` if asked and sealing with `keys`
+/// in an encrypted repository, and sends the stored bytes to `tx`. Returns the content's hash
+/// and size.
 fn produce(
     path: &Path,
     compression: Option<i32>,
+    keys: Option<Arc<super::crypto::Keys>>,
     tx: mpsc::Sender<Bytes>,
 ) -> std::io::Result<(String, u64)> {
     let mut file = std::fs::File::open(path)?;
     let mut hasher = Hasher::new();
     let mut total = 0u64;
-    let send = |chunk: Vec<u8>| tx.blocking_send(Bytes::from(chunk)).is_ok();
+    let mut out = Out {
+        tx,
+        sealer: keys.as_deref().map(super::crypto::Sealer::new),
+    };
     if compression.is_none() {
         // Stored as is: each chunk is read straight into its own buffer of exactly CHUNK
         // bytes, which is then sent as it is (no staging buffer, no growth past CHUNK).
@@ -96,10 +138,11 @@ fn produce(
             hasher.update(&chunk);
             total += filled as u64;
             // An empty file is sent as one empty chunk.
-            if (filled > 0 || total == 0) && !send(chunk) {
-                return Err(std::io::Error::other("upload stopped"));
+            if filled > 0 || total == 0 {
+                out.send(chunk)?;
             }
             if filled < CHUNK {
+                out.finish()?;
                 return Ok((hex::encode(hasher.finalize()), total));
             }
         }
@@ -124,19 +167,15 @@ fn produce(
             Some(enc) => {
                 enc.write_all(&buf[..n])?;
                 if enc.get_ref().len() >= CHUNK {
-                    let out = std::mem::replace(enc.get_mut(), Vec::with_capacity(CHUNK));
-                    if !send(out) {
-                        return Err(std::io::Error::other("upload stopped"));
-                    }
+                    let chunk = std::mem::replace(enc.get_mut(), Vec::with_capacity(CHUNK));
+                    out.send(chunk)?;
                 }
             }
             None => {
                 pending.extend_from_slice(&buf[..n]);
                 if pending.len() >= CHUNK {
                     let rest = pending.split_off(CHUNK);
-                    if !send(std::mem::replace(&mut pending, rest)) {
-                        return Err(std::io::Error::other("upload stopped"));
-                    }
+                    out.send(std::mem::replace(&mut pending, rest))?;
                 }
             }
         }
@@ -144,9 +183,10 @@ fn produce(
     if let Some(enc) = encoder {
         pending = enc.finish()?;
     }
-    if (!pending.is_empty() || total == 0) && !send(pending) {
-        return Err(std::io::Error::other("upload stopped"));
+    if !pending.is_empty() || total == 0 {
+        out.send(pending)?;
     }
+    out.finish()?;
     Ok((hex::encode(hasher.finalize()), total))
 }
 
@@ -193,7 +233,7 @@ impl Repository {
         compression: Option<i32>,
         replace: bool,
     ) -> Result<Uploaded> {
-        if let (Some(root), None) = (&self.direct_local, compression) {
+        if let (Some(root), None, false) = (&self.direct_local, compression, self.is_encrypted()) {
             return self.upload_local(root, path, hash, replace).await;
         }
         let mut attempt = 1;
@@ -220,7 +260,7 @@ impl Repository {
         stored_bytes: u64,
         file_bytes: u64,
     ) -> Result<bool> {
-        let key = ObjectPath::from(format::object_key(hash, encoding));
+        let key = ObjectPath::from(self.object_key(hash, encoding).await?);
         let meta = match self.store.head(&key).await {
             Ok(meta) => meta,
             Err(object_store::Error::NotFound { .. }) => return Ok(false),
@@ -249,7 +289,7 @@ impl Repository {
         file_bytes: u64,
     ) -> Result<bool> {
         let stored = meta.size;
-        if encoding == Encoding::None && stored != file_bytes {
+        if encoding == Encoding::None && !self.is_encrypted() && stored != file_bytes {
             return Ok(false);
         }
         if let Some(recorded) = self.recorded(hash).await? {
@@ -290,7 +330,8 @@ impl Repository {
         } else {
             Encoding::None
         };
-        let key = ObjectPath::from(format::object_key(hash, encoding));
+        let key = ObjectPath::from(self.object_key(hash, encoding).await?);
+        let keys = self.keys().await?;
         let file_bytes = tokio::fs::metadata(path)
             .await
             .map_err(|e| io_err(path, e))?
@@ -305,7 +346,7 @@ impl Repository {
             .map_err(|e| io_err(path, std::io::Error::other(e)))?;
         let (tx, mut rx) = mpsc::channel::<Bytes>(2);
         let source = path.to_path_buf();
-        let producer = tokio::task::spawn_blocking(move || produce(&source, compression, tx));
+        let producer = tokio::task::spawn_blocking(move || produce(&source, compression, keys, tx));
         let verify =
             |joined: std::result::Result<std::io::Result<(String, u64)>, _>| -> Result<u64> {
                 let (actual, bytes) = joined
@@ -433,7 +474,9 @@ impl Repository {
     }
 
     async fn download_once(&self, file: &FileEntry, dest: &Path) -> Result<()> {
-        if let (Some(root), Encoding::None) = (&self.direct_local, file.encoding) {
+        if let (Some(root), Encoding::None, false) =
+            (&self.direct_local, file.encoding, self.is_encrypted())
+        {
             return self.download_local(root, file, dest).await;
         }
         self.fetch(file, Some(dest)).await
@@ -612,7 +655,8 @@ impl Repository {
 
     /// Streams an object, decoding and hashing it, into `dest` (a new file) or nowhere.
     async fn fetch(&self, file: &FileEntry, dest: Option<&Path>) -> Result<()> {
-        let key = ObjectPath::from(format::object_key(&file.sha256, file.encoding));
+        let key = ObjectPath::from(self.object_key(&file.sha256, file.encoding).await?);
+        let keys = self.keys().await?;
         let (expected, mut stream) = self.body(&key, file).await?;
         let (tx, mut rx) = mpsc::channel::<Bytes>(4);
         let target = dest.map(Path::to_path_buf);
@@ -639,19 +683,27 @@ impl Repository {
                 inner: sink,
                 left: declared,
             });
-            match encoding {
-                Encoding::None => {
-                    while let Some(chunk) = rx.blocking_recv() {
-                        hashing.write_all(&chunk)?;
+            {
+                let mut plain: Box<dyn Write + '_> = match encoding {
+                    Encoding::None => Box::new(&mut hashing),
+                    Encoding::Zstd => Box::new(zstd::stream::write::Decoder::new(&mut hashing)?),
+                };
+                match keys.as_deref() {
+                    // Sealed: only authenticated plaintext reaches the decoder and the hash.
+                    Some(keys) => {
+                        let mut opener = super::crypto::Opener::new(keys, &mut plain);
+                        while let Some(chunk) = rx.blocking_recv() {
+                            opener.write_all(&chunk)?;
+                        }
+                        opener.finish()?;
+                    }
+                    None => {
+                        while let Some(chunk) = rx.blocking_recv() {
+                            plain.write_all(&chunk)?;
+                        }
                     }
                 }
-                Encoding::Zstd => {
-                    let mut dec = zstd::stream::write::Decoder::new(&mut hashing)?;
-                    while let Some(chunk) = rx.blocking_recv() {
-                        dec.write_all(&chunk)?;
-                    }
-                    dec.flush()?;
-                }
+                plain.flush()?;
             }
             hashing.flush()?;
             let (inner, sum, bytes) = hashing.finish();
@@ -703,7 +755,11 @@ impl Repository {
                 RepoError::Corrupt {
                     what: format!("object {key}"),
                     expected: file.sha256.to_string(),
-                    actual: format!("undecodable zstd data ({e})"),
+                    actual: if self.is_encrypted() {
+                        format!("bytes that do not decrypt or decode ({e})")
+                    } else {
+                        format!("undecodable zstd data ({e})")
+                    },
                 }
             }
             _ => io_err(local, e),
@@ -903,8 +959,10 @@ impl Repository {
     ) -> VerifyReport {
         let results: Vec<(String, u64, Result<()>)> = futures::stream::iter(manifest.files.iter())
             .map(|f| async move {
-                let key = format::object_key(&f.sha256, f.encoding);
-                (key, f.bytes, self.verify_file(f).await)
+                match self.object_key(&f.sha256, f.encoding).await {
+                    Ok(key) => (key, f.bytes, self.verify_file(f).await),
+                    Err(e) => (f.sha256.to_string(), f.bytes, Err(e)),
+                }
             })
             .buffer_unordered(concurrency.max(1))
             .collect()
