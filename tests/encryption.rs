@@ -380,3 +380,65 @@ async fn a_passphrase_repository_on_s3_round_trips() {
     let wrong = fails(&mut t, &create).await;
     assert!(wrong.contains("wrong key"), "{wrong}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn garbage_collection_of_an_encrypted_repository_deletes_exactly_the_unneeded_objects() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo_dir = dir.path().join("repo");
+    let mut s = cluster(dir.path()).await;
+    run(
+        &mut s,
+        &format!(
+            "CREATE REPOSITORY r WITH BROKER ON LOCATION \"{}\" PROPERTIES (\"encryption\" = \"aes-256-gcm\", \"encryption.key\" = \"{KEY}\")",
+            repo_dir.display()
+        ),
+    )
+    .await;
+    run(
+        &mut s,
+        "BACKUP DATABASE sr_hub SNAPSHOT g TO r ON (TABLE sr_event)",
+    )
+    .await;
+    let first = files_under(&repo_dir.join("objects")).len();
+    run(&mut s, "TRUNCATE TABLE sr_hub.sr_event").await;
+    run(
+        &mut s,
+        "INSERT INTO sr_hub.sr_event VALUES ('2024-04-01', 'logout', 1, 2.00, 3)",
+    )
+    .await;
+    run(
+        &mut s,
+        "BACKUP DATABASE sr_hub SNAPSHOT g TO r ON (TABLE sr_event)",
+    )
+    .await;
+    let both = files_under(&repo_dir.join("objects")).len();
+    assert!(both > first, "the second backup stored nothing new");
+    let repo =
+        srbackup::repo::registry::open(s.engine().catalog(), &srbackup::sql::Ident::new("r"))
+            .unwrap();
+    let policy: srbackup::repo::retention::Policy = "keep-last=1".parse().unwrap();
+    let report = repo
+        .forget(
+            &policy,
+            srbackup::repo::gc::GroupBy::Database,
+            None,
+            None,
+            false,
+            "test",
+        )
+        .await
+        .unwrap();
+    assert_eq!(report.forgotten.len(), 1);
+    let gc = report.gc.unwrap();
+    assert_eq!(gc.skipped, None);
+    // The first snapshot's objects (the truncated rows) go; the second's new object stays.
+    assert_eq!(gc.deleted_objects as usize, first, "{gc:?}");
+    assert_eq!(files_under(&repo_dir.join("objects")).len(), both - first);
+    let before = checksums_of(&mut s, "sr_hub", "sr_event").await;
+    run(
+        &mut s,
+        "RESTORE SNAPSHOT g FROM r DATABASE sr_hub AS kept ON (TABLE sr_event)",
+    )
+    .await;
+    assert_eq!(checksums_of(&mut s, "kept", "sr_event").await, before);
+}
