@@ -262,3 +262,145 @@ async fn schedules_are_checked_when_created() {
     let unknown = fails(&mut s, "PAUSE SCHEDULE y").await;
     assert!(unknown.contains("schedule y does not exist"), "{unknown}");
 }
+
+/// `srbackup serve` fires by its clock (a test build reads it from SRBACKUP_SCHEDULER_CLOCK),
+/// keeps its schedules across a restart, and after eight days down runs a missed schedule once.
+#[test]
+fn the_server_fires_by_its_clock_and_catches_up_once_after_a_restart() {
+    use common::server::{Server, mariadb};
+    use std::time::{Duration as Wait, Instant};
+
+    let c = common::cli::cluster();
+    let clock = c.path.parent().unwrap().join("clock");
+    std::fs::write(&clock, "2030-01-01 00:00:00").unwrap();
+    let env = [("SRBACKUP_SCHEDULER_CLOCK", clock.to_str().unwrap())];
+    let runs = |port: u16| -> Vec<String> {
+        let r = mariadb(
+            port,
+            "SELECT STATE, EXTRA_MESSAGE FROM information_schema.task_runs",
+        );
+        assert!(r.ok, "{}", r.err);
+        r.out
+            .lines()
+            .filter(|l| l.contains("scheduled for"))
+            .map(str::to_string)
+            .collect()
+    };
+    let wait_for = |port: u16, n: usize| -> Vec<String> {
+        let start = Instant::now();
+        loop {
+            let got = runs(port);
+            if got.iter().filter(|l| l.contains("SUCCESS")).count() >= n {
+                return got;
+            }
+            assert!(
+                start.elapsed() < Wait::from_secs(120),
+                "no {n} successful runs: {got:?}"
+            );
+            std::thread::sleep(Wait::from_millis(200));
+        }
+    };
+
+    std::fs::write(
+        c.path.join("srbackup.conf"),
+        common::server::root_conf() + &common::server::allowed(&c.path),
+    )
+    .unwrap();
+    let server = Server::start_with_env(&c.path, &env);
+    let created = mariadb(
+        server.port,
+        "CREATE SCHEDULE nightly FOR BACKUP DATABASE sr_hub SNAPSHOT nightly TO r RECURRING '0 1 * * *'",
+    );
+    assert!(created.ok, "{}", created.err);
+    // Before 01:00 by the server's clock nothing runs (a few ticks pass).
+    std::thread::sleep(Wait::from_millis(2500));
+    assert!(runs(server.port).is_empty());
+    std::fs::write(&clock, "2030-01-01 01:00:00").unwrap();
+    let first = wait_for(server.port, 1);
+    assert_eq!(first.len(), 1, "{first:?}");
+    drop(server);
+
+    // Down for eight days; started again, it runs the schedule once, not eight times.
+    std::fs::write(&clock, "2030-01-09 05:00:00").unwrap();
+    let server = Server::start_with_env(&c.path, &env);
+    wait_for(server.port, 2);
+    std::thread::sleep(Wait::from_millis(2500));
+    let all = runs(server.port);
+    assert_eq!(all.len(), 2, "{all:?}");
+    assert!(
+        all[0].contains("scheduled for 2030-01-02 01:00:00"),
+        "{all:?}"
+    );
+    let shown = mariadb(server.port, "SHOW SCHEDULES");
+    assert!(shown.out.contains("2030-01-10 01:00:00"), "{}", shown.out);
+    let snapshots = mariadb(server.port, "SHOW SNAPSHOT ON r");
+    assert!(
+        snapshots.out.contains("2030-01-01-01-00-00-000")
+            && snapshots.out.contains("2030-01-09-05-00-00-000"),
+        "{}",
+        snapshots.out
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn each_run_is_checked_against_what_its_owner_holds_when_it_fires() {
+    use srbackup::session::privileges::Identity;
+    let (dir, _repo, mut s) = hub_with_local_repo().await;
+    let cluster = dir.path().join("c");
+    run(
+        &mut s,
+        "CREATE USER 'ops'@'%' IDENTIFIED BY 'pw-ops-1';
+         GRANT REPOSITORY ON SYSTEM TO 'ops'@'%';
+         GRANT EXPORT ON ALL TABLES IN DATABASE sr_hub TO 'ops'@'%'",
+    )
+    .await;
+    // Created by ops through the server's path: authorized, then run.
+    let text = "CREATE SCHEDULE ops_daily FOR BACKUP DATABASE sr_hub SNAPSHOT ops_daily TO r ON (TABLE sr_event) RECURRING '@daily'";
+    let stmt = srbackup::sql::parse(text).unwrap().remove(0);
+    s.set_identity(Identity::new("ops", "%"));
+    s.authorize(&stmt).unwrap();
+    s.execute(&stmt).await.unwrap();
+    let shown = rows(&mut s, "SHOW SCHEDULES").await;
+    assert_eq!(shown.get(0, "Owner"), Some("'ops'@'%'"));
+    s.clear_identity();
+    // A user without EXPORT cannot create one.
+    run(
+        &mut s,
+        "CREATE USER 'viewer'@'%' IDENTIFIED BY 'pw-viewer-1'; GRANT REPOSITORY ON SYSTEM TO 'viewer'@'%'",
+    )
+    .await;
+    s.set_identity(Identity::new("viewer", "%"));
+    let denied = s.authorize(&stmt).unwrap_err().to_string();
+    assert!(denied.contains("EXPORT"), "{denied}");
+    s.clear_identity();
+
+    let due = next_run(&mut s, "ops_daily");
+    let mut scheduler = Scheduler::open(&cluster).unwrap();
+    let tick = scheduler.tick(due).await.unwrap();
+    assert_eq!(tick.started.len(), 1, "{tick:?}");
+    let job = s
+        .engine()
+        .catalog()
+        .view()
+        .job(tick.started[0].1)
+        .unwrap()
+        .unwrap();
+    assert_eq!(job.owner, "'ops'@'%'");
+
+    // EXPORT revoked: the next run fails with the access error and starts nothing.
+    run(
+        &mut s,
+        "REVOKE EXPORT ON ALL TABLES IN DATABASE sr_hub FROM 'ops'@'%'",
+    )
+    .await;
+    assert!(
+        srbackup::exec::run_job(s.engine(), tick.started[0].1, &Silent)
+            .await
+            .unwrap()
+            .succeeded()
+    );
+    let tick = scheduler.tick(due + Duration::days(1)).await.unwrap();
+    assert!(tick.started.is_empty(), "{tick:?}");
+    assert_eq!(tick.failed.len(), 1, "{tick:?}");
+    assert!(tick.failed[0].1.contains("EXPORT"), "{:?}", tick.failed);
+}

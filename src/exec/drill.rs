@@ -397,11 +397,22 @@ fn parse_one(text: &str) -> Result<Statement> {
 
 /// A scheduled drill (`CREATE SCHEDULE … FOR DRILL ON repo [SNAPSHOT label]`): its statement
 /// text is read back through the grammar, run on a cluster connection of its own; the run's
-/// message is the summary.
+/// message is the summary, and its job the drill's RESTORE job.
 pub async fn run_scheduled(
     cluster: &std::path::Path,
     command: &str,
-) -> std::result::Result<String, String> {
+) -> (std::result::Result<String, String>, Option<i64>) {
+    match scheduled(cluster, command).await {
+        Ok(report) if report.ok => (Ok(report.summary()), Some(report.restore_job_id)),
+        Ok(report) => (Err(report.summary()), Some(report.restore_job_id)),
+        Err(why) => (Err(why), None),
+    }
+}
+
+async fn scheduled(
+    cluster: &std::path::Path,
+    command: &str,
+) -> std::result::Result<DrillReport, String> {
     let text = format!("CREATE SCHEDULE s FOR {command} RECURRING '@daily'");
     let parsed = parse_one(&text).map_err(|e| e.to_string())?;
     let Statement::CreateSchedule(s) = parsed else {
@@ -421,12 +432,7 @@ pub async fn run_scheduled(
         timestamp: None,
         keep: false,
     };
-    let report = run(&mut engine, &options, &super::progress::Silent)
+    run(&mut engine, &options, &super::progress::Silent)
         .await
-        .map_err(|e| sql::mask_secrets(&e.to_string()))?;
-    if report.ok {
-        Ok(report.summary())
-    } else {
-        Err(report.summary())
-    }
+        .map_err(|e| sql::mask_secrets(&e.to_string()))
 }

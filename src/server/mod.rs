@@ -296,19 +296,6 @@ mod serve_impl {
     /// How often the scheduler looks at the schedules (a crontab's finest step is a second).
     const SCHEDULER_TICK: std::time::Duration = std::time::Duration::from_secs(1);
 
-    /// The scheduler's clock: the system's, or (builds with `faults`, for tests) the time
-    /// written in the file `SRBACKUP_SCHEDULER_CLOCK` names (`yyyy-MM-dd HH:mm:ss`, UTC).
-    fn scheduler_now() -> chrono::DateTime<chrono::Utc> {
-        #[cfg(feature = "faults")]
-        if let Some(path) = std::env::var_os("SRBACKUP_SCHEDULER_CLOCK")
-            && let Ok(text) = std::fs::read_to_string(path)
-            && let Some(t) = crate::session::schedules::parse_time(text.trim())
-        {
-            return t;
-        }
-        chrono::Utc::now()
-    }
-
     /// Starts the scheduler thread: every tick fires what is due and starts its jobs.
     fn start_scheduler(shared: &Arc<Shared>) -> Result<()> {
         let mut scheduler = super::scheduler::Scheduler::open(&shared.cluster)?;
@@ -318,7 +305,10 @@ mod serve_impl {
             .stack_size(crate::engine::query::STATEMENT_STACK)
             .spawn(move || {
                 loop {
-                    match shared.runtime.block_on(scheduler.tick(scheduler_now())) {
+                    match shared
+                        .runtime
+                        .block_on(scheduler.tick(crate::session::schedules::clock_now()))
+                    {
                         Ok(tick) => {
                             for (name, job) in &tick.started {
                                 crate::errln!("schedule {name}: BACKUP job {job} accepted");

@@ -148,6 +148,21 @@ impl Scheduler {
             return Ok(()); // changed meanwhile (dropped, paused, fired elsewhere)
         };
         if s.kind == "DRILL" {
+            // As its owner, now: what CREATE SCHEDULE … FOR DRILL needs (REPOSITORY, CREATE
+            // DATABASE for the scratch database).
+            let text = format!("CREATE SCHEDULE s FOR {} RECURRING '@daily'", s.command);
+            let allowed = match parse_one(&text) {
+                Ok(stmt) => self.as_owner(s, |session| session.authorize(&stmt)),
+                Err(e) => Err(e),
+            };
+            if let Err(e) = allowed {
+                let message = crate::sql::mask_secrets(&e.to_string());
+                self.session.engine().catalog().write(|tx| {
+                    tx.finish_run(run, RunState::Failed, Some(&message), &started_at)
+                })?;
+                tick.failed.push((s.name.clone(), message));
+                return Ok(());
+            }
             lock(&self.in_flight).insert(run);
             tick.drills.push((s.name.clone(), run, s.command.clone()));
             return Ok(());
@@ -169,6 +184,20 @@ impl Scheduler {
             }
         }
         Ok(())
+    }
+
+    /// Runs `f` with the session acting for the schedule's owner (root for a schedule made
+    /// on this machine), then as root again.
+    fn as_owner<T>(&mut self, s: &ScheduleRow, f: impl FnOnce(&mut Session) -> T) -> T {
+        if s.owner_user.is_empty() {
+            self.session.clear_identity();
+        } else {
+            self.session
+                .set_identity(Identity::new(&s.owner_user, &s.owner_host));
+        }
+        let out = f(&mut self.session);
+        self.session.clear_identity();
+        out
     }
 
     /// Plans the schedule's BACKUP as its owner and accepts it as a job.
@@ -320,6 +349,7 @@ pub fn finish_drill(
     catalog: &mut crate::catalog::Catalog,
     in_flight: &InFlight,
     run: i64,
+    job: Option<i64>,
     result: std::result::Result<String, String>,
     now: DateTime<Utc>,
 ) -> Result<()> {
@@ -328,7 +358,12 @@ pub fn finish_drill(
         Err(m) => (RunState::Failed, m),
     };
     let finished = time_text(now);
-    catalog.write(|tx| tx.finish_run(run, state, Some(&message), &finished))?;
+    catalog.write(|tx| {
+        if let Some(job) = job {
+            tx.set_run_job(run, job)?;
+        }
+        tx.finish_run(run, state, Some(&message), &finished)
+    })?;
     lock(in_flight).remove(&run);
     Ok(())
 }

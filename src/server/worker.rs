@@ -421,7 +421,7 @@ pub fn launch_drill(
         .stack_size(crate::engine::query::STATEMENT_STACK)
         .spawn(move || {
             let name = owned;
-            let result = shared
+            let (result, job) = shared
                 .runtime
                 .block_on(crate::exec::drill::run_scheduled(&shared.cluster, &command));
             match &result {
@@ -435,6 +435,7 @@ pub fn launch_drill(
                         &mut catalog,
                         &in_flight,
                         run,
+                        job,
                         result,
                         chrono::Utc::now(),
                     )

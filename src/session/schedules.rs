@@ -32,6 +32,20 @@ pub const SHOW_SCHEDULES_COLUMNS: &[&str] = &[
     "Command",
 ];
 
+/// The schedules' clock: the system's, or (builds with `faults`, for tests) the time written in
+/// the file `SRBACKUP_SCHEDULER_CLOCK` names (`yyyy-MM-dd HH:mm:ss`, UTC). CREATE and RESUME
+/// SCHEDULE compute the next run by it, and the server's scheduler fires by it.
+pub fn clock_now() -> DateTime<Utc> {
+    #[cfg(feature = "faults")]
+    if let Some(path) = std::env::var_os("SRBACKUP_SCHEDULER_CLOCK")
+        && let Ok(text) = std::fs::read_to_string(path)
+        && let Some(t) = parse_time(text.trim())
+    {
+        return t;
+    }
+    Utc::now()
+}
+
 /// The catalog's time format (UTC).
 pub fn time_text(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%d %H:%M:%S").to_string()
@@ -142,7 +156,7 @@ pub async fn create(
         // Planned once now, so that a schedule naming what is not there is refused today.
         crate::plan::plan(engine, &Statement::Backup((**b).clone()), &command).await?;
     }
-    let next_run = next_after(&stmt.recurrence.value, Utc::now()).map_err(|why| {
+    let next_run = next_after(&stmt.recurrence.value, clock_now()).map_err(|why| {
         Error::at(Problem::new(
             Code::ScheduleInvalid,
             stmt.recurrence.span,
@@ -191,7 +205,7 @@ pub fn alter(engine: &mut Engine, stmt: &AlterSchedule) -> Result<Output> {
                 )));
             }
             // Runs missed while paused are not made up: the next one is the next after now.
-            let next = next_after(&row.recurrence, Utc::now())
+            let next = next_after(&row.recurrence, clock_now())
                 .map_err(|why| Error::invalid(format!("schedule {name}: {why}"), None))?;
             engine
                 .catalog()
