@@ -343,6 +343,13 @@ async fn run(cli: Cli) -> Result<()> {
                     srbackup::output::human_bytes(plan.summary.bytes),
                     plan.cluster
                 );
+                if let (true, Some(path)) = (json, &output) {
+                    std::fs::write(path, plan.to_json())
+                        .into_diagnostic()
+                        .wrap_err_with(|| format!("cannot write {}", path.display()))?;
+                    emit(&native_plan_json(&plan, path));
+                    return Ok(());
+                }
                 return write_plan(output, &plan.to_json(), &summary);
             }
             let statements = srbackup::sql::parse_named(&name, &text)?;
@@ -561,10 +568,17 @@ async fn run(cli: Cli) -> Result<()> {
                 Err(miette::miette!("the drill found differences (see above)"))
             }
         }
-        Command::StarrocksRepo(args) => starrocks_repo(&cli.cluster, args).await,
+        Command::StarrocksRepo(args) => starrocks_repo(&cli.cluster, args, json).await,
         Command::Demo { dir } => {
             let progress = std::sync::Arc::new(srbackup::exec::progress::Console::new());
-            srbackup::demo::run(&dir, progress, |line| srbackup::outln!("{line}")).await
+            if !json {
+                return srbackup::demo::run(&dir, progress, |line| srbackup::outln!("{line}"))
+                    .await;
+            }
+            let mut lines = Vec::new();
+            srbackup::demo::run(&dir, progress, |line| lines.push(line.to_string())).await?;
+            emit(&serde_json::json!({ "dir": dir.display().to_string(), "lines": lines }));
+            Ok(())
         }
         Command::Explain { plan, dot } => {
             let text = std::fs::read_to_string(&plan)
@@ -577,6 +591,13 @@ async fn run(cli: Cli) -> Result<()> {
                     .dot()
                     .map_err(|e| miette::miette!("{}: {e}", plan.display()))?;
                 srbackup::out!("{graph}");
+            } else if json {
+                emit(&match &parsed {
+                    srbackup::exec::target::AnyPlan::Embedded(p) => {
+                        plan_json(p, p.tasks.len(), &plan)
+                    }
+                    srbackup::exec::target::AnyPlan::StarRocks(p) => native_plan_json(p, &plan),
+                });
             } else {
                 srbackup::out!("{}", parsed.explain());
             }
@@ -597,7 +618,12 @@ async fn run(cli: Cli) -> Result<()> {
             if password.is_empty() {
                 return Err(miette::miette!("the password is empty"));
             }
-            srbackup::outln!("{}", srbackup::server::auth::native_hash(password));
+            let hash = srbackup::server::auth::native_hash(password);
+            if json {
+                emit(&serde_json::json!({ "hash": hash }));
+            } else {
+                srbackup::outln!("{hash}");
+            }
             Ok(())
         }
         Command::Sql { statements, file } => {
@@ -783,7 +809,7 @@ enum SrAction {
     Expire,
 }
 
-async fn starrocks_repo(cluster: &std::path::Path, args: SrRepoArgs) -> Result<()> {
+async fn starrocks_repo(cluster: &std::path::Path, args: SrRepoArgs, json: bool) -> Result<()> {
     use srbackup::repo::starrocks;
     let SrRepoArgs {
         repository,
@@ -803,7 +829,21 @@ async fn starrocks_repo(cluster: &std::path::Path, args: SrRepoArgs) -> Result<(
     let size = srbackup::output::human_bytes;
     match action {
         SrAction::List => {
-            for s in starrocks::list(&repo, name).await? {
+            let listed = starrocks::list(&repo, name).await?;
+            if json {
+                emit(&serde_json::json!({
+                    "snapshots": listed.iter().map(|s| serde_json::json!({
+                        "label": s.label,
+                        "complete": s.complete(),
+                        "timestamps": s.timestamps,
+                        "files": s.files,
+                        "bytes": s.bytes,
+                        "last_modified": s.last_modified.format("%Y-%m-%d %H:%M:%S").to_string(),
+                    })).collect::<Vec<_>>()
+                }));
+                return Ok(());
+            }
+            for s in listed {
                 srbackup::outln!(
                     "{}\t{}\t{} files\t{}\t{}",
                     s.label,
@@ -826,6 +866,18 @@ async fn starrocks_repo(cluster: &std::path::Path, args: SrRepoArgs) -> Result<(
                 ));
             }
             let report = starrocks::verify(&repo, name, labels.first().map(String::as_str)).await?;
+            if json {
+                let ok = report.mismatched.is_empty() && report.unnamed.is_empty();
+                emit(&serde_json::json!({
+                    "checked": report.checked,
+                    "mismatched": report.mismatched.iter().map(|(key, expected, actual)| {
+                        serde_json::json!({"key": key, "name_md5": expected, "content_md5": actual})
+                    }).collect::<Vec<_>>(),
+                    "unnamed": report.unnamed,
+                    "ok": ok,
+                }));
+                return if ok { Ok(()) } else { Err(Reported.into()) };
+            }
             for (key, expected, actual) in &report.mismatched {
                 srbackup::outln!(
                     "MD5 MISMATCH {key}: its name says {expected}, its content is {actual}"
@@ -860,6 +912,15 @@ async fn starrocks_repo(cluster: &std::path::Path, args: SrRepoArgs) -> Result<(
                 unfinished_grace: chrono::Duration::days(1),
             };
             let gone = starrocks::expire(&repo, name, &policy, dry_run).await?;
+            if json {
+                emit(&serde_json::json!({
+                    "dry_run": dry_run,
+                    "snapshots": gone.iter().map(|s| serde_json::json!({
+                        "label": s.label, "files": s.files, "bytes": s.bytes,
+                    })).collect::<Vec<_>>(),
+                }));
+                return Ok(());
+            }
             let verb = if dry_run { "would remove" } else { "removed" };
             for s in &gone {
                 srbackup::outln!("{verb} {} ({} files, {})", s.label, s.files, size(s.bytes));
@@ -1085,6 +1146,22 @@ fn plan_json(
         "already_in_repository_bytes": plan.summary.already_in_repository_size.0,
         "tasks": tasks,
         "fingerprint": plan.fingerprint,
+    })
+}
+
+/// A plan for a StarRocks cluster written to a file (docs/json-output.md, "plan").
+fn native_plan_json(
+    plan: &srbackup::plan::native::NativePlan,
+    path: &std::path::Path,
+) -> serde_json::Value {
+    serde_json::json!({
+        "plan_file": path.display().to_string(),
+        "target": "starrocks",
+        "cluster": plan.cluster,
+        "native_jobs": plan.summary.native_jobs,
+        "partitions": plan.summary.partitions,
+        "bytes": plan.summary.bytes,
+        "tasks": plan.tasks.len(),
     })
 }
 

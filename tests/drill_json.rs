@@ -166,6 +166,14 @@ fn plan_apply_verify_and_forget_print_json() {
         ".bytes" => "[bytes]",
     });
 
+    // `explain` of the saved plan: the same summary.
+    let (ok, explained, err) = srbackup(
+        &c.path,
+        &["explain", plan.to_str().unwrap(), "--format", "json"],
+    );
+    assert!(ok, "{err}");
+    assert_eq!(json(&explained), json(&out));
+
     let (ok, out, err) = srbackup(
         &c.path,
         &["--format", "json", "apply", plan.to_str().unwrap()],
