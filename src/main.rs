@@ -540,6 +540,18 @@ async fn run(cli: Cli) -> Result<()> {
             keep,
             report,
         } => {
+            // The report's file is opened first: a path that cannot be written fails now, not
+            // after the whole drill.
+            let mut report_file = match &report {
+                Some(path) => Some(
+                    std::fs::File::create(path)
+                        .into_diagnostic()
+                        .wrap_err_with(|| {
+                            format!("cannot write the report to {}", path.display())
+                        })?,
+                ),
+                None => None,
+            };
             let mut session = open_session(&cli.cluster)?;
             let progress = srbackup::exec::progress::Console::new();
             let options = srbackup::exec::drill::DrillOptions {
@@ -550,10 +562,12 @@ async fn run(cli: Cli) -> Result<()> {
             };
             let found = srbackup::exec::drill::run(session.engine(), &options, &progress).await?;
             let document = serde_json::to_string_pretty(&found).into_diagnostic()?;
-            if let Some(path) = &report {
-                std::fs::write(path, format!("{document}\n"))
+            if let (Some(file), Some(path)) = (report_file.as_mut(), &report) {
+                use std::io::Write;
+                file.write_all(format!("{document}\n").as_bytes())
+                    .and_then(|()| file.sync_all())
                     .into_diagnostic()
-                    .wrap_err_with(|| format!("cannot write {}", path.display()))?;
+                    .wrap_err_with(|| format!("cannot write the report to {}", path.display()))?;
             }
             if json {
                 srbackup::outln!("{document}");
@@ -627,8 +641,17 @@ async fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Sql { statements, file } => {
-            let (name, text) = read_input(statements, file)?;
-            let mut session = open_session(&cli.cluster)?;
+            let opened = read_input(statements, file)
+                .and_then(|input| Ok((input, open_session(&cli.cluster)?)));
+            let ((name, text), mut session) = match opened {
+                Ok(x) => x,
+                // `sql` prints an array in JSON: an error before any statement is its one element.
+                Err(report) if json => {
+                    emit(&serde_json::json!([error_json(&report)]));
+                    return Err(Reported.into());
+                }
+                Err(report) => return Err(report),
+            };
             session.set_progress(std::sync::Arc::new(srbackup::exec::progress::Console::new()));
             session.set_snapshot_time(std::env::var("SRBACKUP_SNAPSHOT_TIME").ok());
             match cli.format {
@@ -1241,8 +1264,11 @@ fn error_json(report: &miette::Report) -> serde_json::Value {
         .help()
         .map(|h| h.to_string())
         .or_else(|| problem.and_then(|p| p.help.clone()));
+    // What the message stands on (an OS error under "cannot read …"), outermost first.
+    let causes: Vec<String> = report.chain().skip(1).map(|c| c.to_string()).collect();
     serde_json::json!({
         "error": {
+            "causes": causes,
             "code": code,
             "message": report.to_string(),
             "help": help,
@@ -1252,19 +1278,39 @@ fn error_json(report: &miette::Report) -> serde_json::Value {
     })
 }
 
-/// A statement's text for output: CREATE REPOSITORY and CREATE CATALOG carry credentials.
+/// A statement's text for output, credentials masked (CREATE REPOSITORY and CREATE CATALOG
+/// carry them in their properties).
 fn redacted(stmt: &srbackup::sql::Statement) -> String {
-    use srbackup::sql::Statement;
-    match stmt {
-        Statement::CreateRepository(_) | Statement::CreateCatalog(_) => {
-            serde_json::to_string(stmt).unwrap_or_default()
-        }
-        other => other.to_string(),
-    }
+    srbackup::sql::mask_secrets(&stmt.to_string())
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // Usage errors as JSON too when JSON was asked for (clap has not parsed it: the
+            // arguments are looked at as given).
+            let args: Vec<String> = std::env::args().collect();
+            let asked = args
+                .windows(2)
+                .any(|w| w[0] == "--format" && w[1] == "json")
+                || args.iter().any(|a| a == "--format=json");
+            if asked && e.use_stderr() {
+                emit(&serde_json::json!({
+                    "error": {
+                        "code": "srbackup::usage",
+                        "message": e.kind().to_string(),
+                        "help": e.render().to_string().trim_end(),
+                        "position": null,
+                        "related": [],
+                        "causes": [],
+                    }
+                }));
+                return ExitCode::from(2);
+            }
+            e.exit();
+        }
+    };
     let json = cli.format == Some(OutFormat::Json);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -224,3 +224,116 @@ fn plan_apply_verify_and_forget_print_json() {
         ".groups[].snapshots[].timestamp" => "[timestamp]",
     });
 }
+
+#[test]
+fn a_view_that_reads_its_database_by_name_is_not_taken_for_proof() {
+    let c = cluster();
+    sql(
+        &c,
+        "CREATE DATABASE vq; CREATE TABLE vq.t (a INT) DISTRIBUTED BY HASH(a) BUCKETS 1;
+         INSERT INTO vq.t VALUES (1),(2),(3);
+         CREATE VIEW vq.qualified AS SELECT * FROM vq.t;
+         CREATE VIEW vq.plain AS SELECT * FROM t;
+         CREATE VIEW vq.nested AS SELECT * FROM qualified",
+    );
+    sql(&c, "BACKUP DATABASE vq SNAPSHOT vq TO r");
+    // The live table moves on after the backup.
+    sql(&c, "INSERT INTO vq.t VALUES (4),(5)");
+    let (ok, out, err) = srbackup(&c.path, &["--format", "json", "drill", "r", "vq"]);
+    assert!(ok, "{out}\n{err}");
+    let v = json(&out);
+    let view = |name: &str| {
+        v["views"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["name"] == name)
+            .unwrap()
+            .clone()
+    };
+    // The unqualified view reads the restored rows (3), not the live ones (5).
+    assert_eq!(view("plain")["rows"], 3);
+    assert_eq!(view("plain")["checked"], true);
+    for name in ["qualified", "nested"] {
+        assert_eq!(view(name)["checked"], false, "{}", view(name));
+        assert_eq!(view(name)["reads_outside"][0], "vq.t");
+    }
+    // With the source gone (the disaster case) the same backup still drills clean.
+    sql(&c, "DROP DATABASE vq FORCE");
+    let (ok, out, err) = srbackup(&c.path, &["drill", "r", "vq"]);
+    assert!(ok, "{out}\n{err}");
+    assert!(out.contains("view qualified not run"), "{out}");
+}
+
+#[test]
+fn a_checksum_missing_among_recorded_ones_fails_the_drill_and_reports_open_early() {
+    let c = cluster();
+    backup(&c, "nightly");
+    // --report to a directory fails before the drill runs (nothing restored).
+    let (ok, out, err) = srbackup(&c.path, &["drill", "r", "--report", "/"]);
+    assert!(!ok, "{out}");
+    assert!(
+        flat_err(&err).contains("cannot write the report to /"),
+        "{err}"
+    );
+    assert!(!sql(&c, "SHOW RESTORE").contains("FINISHED"));
+
+    let dir = c.repo.join("snapshots").join("nightly");
+    let manifest = std::fs::read_dir(&dir)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let mut m: Value = json(&std::fs::read_to_string(&manifest).unwrap());
+    let table = m["objects"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|o| o["name"] == "sr_pmc")
+        .unwrap();
+    table.as_object_mut().unwrap().remove("checksum");
+    std::fs::write(&manifest, serde_json::to_vec(&m).unwrap()).unwrap();
+    let (ok, out, _) = srbackup(&c.path, &["--format", "json", "drill", "r"]);
+    assert!(!ok, "{out}");
+    let v = json(&out);
+    let bad: Vec<&str> = v["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["ok"] == false)
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(bad, ["sr_pmc"]);
+}
+
+fn flat_err(text: &str) -> String {
+    common::cli::flat(text)
+}
+
+#[test]
+fn usage_errors_and_early_sql_errors_are_json_when_json_is_asked_for() {
+    let c = cluster();
+    let (ok, out, _) = srbackup(&c.path, &["--format", "json", "drill"]);
+    assert!(!ok);
+    assert_eq!(json(&out)["error"]["code"], "srbackup::usage");
+    let (ok, out, _) = srbackup(
+        &c.path,
+        &["--format", "json", "sql", "-f", "/nonexistent.sql"],
+    );
+    assert!(!ok);
+    let v = json(&out);
+    assert!(
+        v[0]["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("/nonexistent.sql")
+    );
+    assert!(
+        v[0]["error"]["causes"][0]
+            .as_str()
+            .unwrap()
+            .contains("No such file"),
+        "{v}"
+    );
+}

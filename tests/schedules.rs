@@ -372,7 +372,18 @@ async fn each_run_is_checked_against_what_its_owner_holds_when_it_fires() {
     s.set_identity(Identity::new("viewer", "%"));
     let denied = s.authorize(&stmt).unwrap_err().to_string();
     assert!(denied.contains("EXPORT"), "{denied}");
+    // Nor see, pause or drop ops' schedule: to them it does not exist.
+    assert!(rows(&mut s, "SHOW SCHEDULES").await.rows.is_empty());
+    for control in ["PAUSE SCHEDULE ops_daily", "DROP SCHEDULE ops_daily"] {
+        let stmt = srbackup::sql::parse(control).unwrap().remove(0);
+        let err = s.execute(&stmt).await.unwrap_err().to_string();
+        assert!(err.contains("does not exist"), "{control}: {err}");
+    }
     s.clear_identity();
+    assert_eq!(
+        rows(&mut s, "SHOW SCHEDULES").await.get(0, "State"),
+        Some("ACTIVE")
+    );
 
     let due = next_run(&mut s, "ops_daily");
     let mut scheduler = Scheduler::open(&cluster).unwrap();
@@ -403,4 +414,44 @@ async fn each_run_is_checked_against_what_its_owner_holds_when_it_fires() {
     assert!(tick.started.is_empty(), "{tick:?}");
     assert_eq!(tick.failed.len(), 1, "{tick:?}");
     assert!(tick.failed[0].1.contains("EXPORT"), "{:?}", tick.failed);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_schedules_due_at_once_on_one_database_both_run_one_after_the_other() {
+    let (dir, _repo, mut s) = hub_with_local_repo().await;
+    let cluster = dir.path().join("c");
+    run(
+        &mut s,
+        "CREATE SCHEDULE a FOR BACKUP DATABASE sr_hub SNAPSHOT a TO r ON (TABLE sr_event) RECURRING '0 * * * *';
+         CREATE SCHEDULE b FOR BACKUP DATABASE sr_hub SNAPSHOT b TO r ON (TABLE sr_region) RECURRING '0 * * * *'",
+    )
+    .await;
+    let due = next_run(&mut s, "a");
+    let mut scheduler = Scheduler::open(&cluster).unwrap();
+    let tick = scheduler.tick(due).await.unwrap();
+    assert_eq!(tick.started.len(), 1, "{tick:?}");
+    assert_eq!(tick.skipped, vec!["b".to_string()]);
+    // b is deferred a minute, not an hour, and says why.
+    assert_eq!(next_run(&mut s, "b"), due + Duration::seconds(60));
+    let runs = s.engine().catalog().view().schedule_runs(None).unwrap();
+    let deferred = runs.iter().find(|r| r.schedule_name == "b").unwrap();
+    assert!(
+        deferred
+            .message
+            .as_deref()
+            .unwrap()
+            .contains("is held by BACKUP job"),
+        "{deferred:?}"
+    );
+    assert!(
+        srbackup::exec::run_job(s.engine(), tick.started[0].1, &Silent)
+            .await
+            .unwrap()
+            .succeeded()
+    );
+    let tick = scheduler.tick(due + Duration::seconds(60)).await.unwrap();
+    assert_eq!(tick.started.len(), 1, "{tick:?}");
+    assert_eq!(tick.started[0].0, "b");
+    // Back on its hour afterwards.
+    assert_eq!(next_run(&mut s, "b"), due + Duration::hours(1));
 }

@@ -617,6 +617,32 @@ fn s3(props: &Props, rest: &str, loc_span: Span) -> Resolved<Backend> {
                 (ssl == Some(false), lower.clone())
             };
             let host = host.trim_end_matches('/').to_string();
+            // What the HTTP client will accept as a URI: checked here, so that a bad endpoint
+            // is an error at its token (object_store panics on one when it signs a request).
+            let (authority, path) = host.split_once('/').unwrap_or((host.as_str(), ""));
+            let authority_ok = !authority.is_empty()
+                && authority
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-._~:[]".contains(c));
+            let path_ok = path
+                .chars()
+                .all(|c| c.is_ascii_graphic() && !"\"<>\\^`{|}#?".contains(c));
+            if !authority_ok || !path_ok {
+                let key = if props.get("aws.s3.endpoint").is_some() {
+                    "aws.s3.endpoint"
+                } else {
+                    "fs.s3a.endpoint"
+                };
+                return Err(Box::new(
+                    Problem::new(
+                        Code::RepoProperty,
+                        props.value_span(key),
+                        "not a valid endpoint: a host name or address, an optional :port and path, with http:// or https:// before it",
+                    )
+                    .label("not a URL")
+                    .help("for example \"http://127.0.0.1:9000\" or \"https://s3.us-east-1.amazonaws.com\""),
+                ));
+            }
             let url = format!("{}://{host}", if scheme_http { "http" } else { "https" });
             (Some(url), scheme_http, Some(host))
         }

@@ -108,7 +108,18 @@ impl std::str::FromStr for Policy {
     fn from_str(text: &str) -> Result<Policy, String> {
         let mut policy = Policy::default();
         let mut seen = std::collections::BTreeSet::new();
-        for rule in text.split([',', ' ']).filter(|r| !r.is_empty()) {
+        // `keep-last = 3` as well as `keep-last=3`: white space around `=` is dropped first.
+        let mut compact = String::with_capacity(text.len());
+        for part in text.split('=') {
+            if !compact.is_empty() {
+                compact = compact.trim_end().to_string();
+                compact.push('=');
+                compact.push_str(part.trim_start());
+            } else {
+                compact.push_str(part);
+            }
+        }
+        for rule in compact.split([',', ' ']).filter(|r| !r.is_empty()) {
             let (name, count) = rule
                 .split_once('=')
                 .ok_or_else(|| format!("{rule:?} is not a rule (keep-daily=7, say)"))?;

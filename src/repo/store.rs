@@ -116,7 +116,51 @@ fn s3(config: &RepositoryConfig) -> Result<Arc<dyn ObjectStore>, RepoError> {
     if *flavor != S3Flavor::GcsInterop {
         b = b.with_copy_if_not_exists(S3CopyIfNotExists::Multipart);
     }
+    // The host AWS requests go to without an endpoint: a bucket or region that does not make
+    // a valid host name would panic object_store when it signs the request.
+    if format!("https://{bucket}.s3.{region}.amazonaws.com/")
+        .parse::<http::Uri>()
+        .is_err()
+    {
+        return Err(RepoError::Unavailable {
+            repository: config.name.clone(),
+            reason: format!(
+                "bucket {bucket:?} in region {region:?} does not make a valid host name"
+            ),
+        });
+    }
     if let Some(e) = endpoint {
+        // object_store panics ("request valid: InvalidUri") when it signs a request to an
+        // endpoint the HTTP crate cannot parse: refuse such an endpoint here, by name. The
+        // bucket is checked the same way, as virtual-hosted requests put it in the host.
+        let bad = |what: &str| RepoError::Unavailable {
+            repository: config.name.clone(),
+            reason: format!("the endpoint {e} is not a valid URL ({what})"),
+        };
+        let uri: http::Uri = e
+            .parse()
+            .map_err(|err: http::uri::InvalidUri| bad(&err.to_string()))?;
+        if uri.host().is_none() {
+            return Err(bad("no host"));
+        }
+        // http's Uri leaves the port unchecked (`port()` is `None` for ":99999").
+        let authority = uri.authority().map(|a| a.as_str()).unwrap_or("");
+        let after_host = authority
+            .rsplit_once(']')
+            .map_or(authority, |(_, rest)| rest);
+        if let Some((_, port)) = after_host.rsplit_once(':')
+            && port.parse::<u16>().map_or(true, |p| p == 0)
+        {
+            return Err(bad("the port is not a number from 1 to 65535"));
+        }
+        let with_bucket = format!(
+            "{}://{bucket}.{}",
+            uri.scheme_str().unwrap_or("https"),
+            uri.authority().map(|a| a.as_str()).unwrap_or("")
+        );
+        with_bucket
+            .parse::<http::Uri>()
+            .map_err(|err| bad(&format!("with the bucket: {err}")))?;
         b = b.with_endpoint(e);
     }
     b = match credentials {

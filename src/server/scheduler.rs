@@ -33,6 +33,12 @@ use crate::session::privileges::Identity;
 use crate::session::schedules::{next_after, parse_time, time_text};
 use crate::sql::{self, Statement};
 
+/// How soon a run deferred because its database was held is tried again.
+const RETRY_HELD_SECONDS: i64 = 60;
+
+/// How long a claimed run may go without its job before it counts as abandoned.
+const ORPHAN_AFTER_MINUTES: i64 = 10;
+
 /// What one tick did, for the caller to act on (start the jobs) and for tests to check.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Tick {
@@ -121,10 +127,13 @@ impl Scheduler {
         if let Some(prev) = previous {
             let message = match prev.job_id {
                 Some(job) => format!(
-                    "skipped: run {} (job {job}) of this schedule is still running",
-                    prev.id
+                    "skipped: the run scheduled for {} (job {job}) is still running",
+                    prev.scheduled_for
                 ),
-                None => format!("skipped: run {} of this schedule is still running", prev.id),
+                None => format!(
+                    "skipped: the run scheduled for {} is still running",
+                    prev.scheduled_for
+                ),
             };
             let claimed = catalog.write(|tx| {
                 tx.claim_schedule_run(
@@ -167,6 +176,25 @@ impl Scheduler {
             tick.drills.push((s.name.clone(), run, s.command.clone()));
             return Ok(());
         }
+        // Another job holds the database (another schedule's backup, a restore): not a
+        // failure of this one. The run is SKIPPED and tried again in a minute, so that two
+        // schedules due at the same time both run, one after the other.
+        if let Some(holder) = self.holder_of(&s.command)? {
+            let retry = time_text(now + chrono::Duration::seconds(RETRY_HELD_SECONDS));
+            let message = format!(
+                "deferred: database {} is held by {} job {} ({}); tried again at {retry}",
+                holder.db_name,
+                holder.kind.keyword(),
+                holder.id,
+                holder.label
+            );
+            self.session.engine().catalog().write(|tx| {
+                tx.finish_run(run, RunState::Skipped, Some(&message), &started_at)?;
+                tx.retry_schedule_at(s.id, &retry)
+            })?;
+            tick.skipped.push(s.name.clone());
+            return Ok(());
+        }
         match self.start_backup(s, now).await {
             Ok(job) => {
                 self.session
@@ -184,6 +212,23 @@ impl Scheduler {
             }
         }
         Ok(())
+    }
+
+    /// The running job (its process alive) that holds the database a BACKUP command backs up.
+    fn holder_of(&mut self, command: &str) -> Result<Option<crate::catalog::JobRow>> {
+        let Ok(Statement::Backup(b)) = parse_one(command) else {
+            return Ok(None);
+        };
+        let Some(db) = b.database else {
+            return Ok(None);
+        };
+        let holder = self
+            .session
+            .engine()
+            .catalog()
+            .view()
+            .database_holder(&db.value)?;
+        Ok(holder.filter(|job| job.process.is_alive()))
     }
 
     /// Runs `f` with the session acting for the schedule's owner (root for a schedule made
@@ -245,6 +290,14 @@ impl Scheduler {
                 continue;
             }
             let (state, mut message) = match run.job_id {
+                // Claimed, and no job named after a grace period: the process that claimed it
+                // died in between (a scheduler claims and submits in one pass, so a younger
+                // one may be another server's on the same cluster, mid-way).
+                None if parse_time(&run.started_at)
+                    .is_some_and(|t| now - t < chrono::Duration::minutes(ORPHAN_AFTER_MINUTES)) =>
+                {
+                    continue;
+                }
                 None => (
                     RunState::Failed,
                     "the server stopped before the run's job was accepted".to_string(),

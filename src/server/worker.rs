@@ -437,7 +437,7 @@ pub fn launch_drill(
                         run,
                         job,
                         result,
-                        chrono::Utc::now(),
+                        crate::session::schedules::clock_now(),
                     )
                 });
             if let Err(e) = closed {

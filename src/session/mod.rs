@@ -399,8 +399,10 @@ impl Session {
             Statement::CreateSchedule(s) => {
                 schedules::create(engine, s, self.identity.as_ref()).await?
             }
-            Statement::ShowSchedules(_) => Output::Rows(schedules::show(engine)?),
-            Statement::AlterSchedule(s) => schedules::alter(engine, s)?,
+            Statement::ShowSchedules(_) => {
+                Output::Rows(schedules::show(engine, self.identity.as_ref())?)
+            }
+            Statement::AlterSchedule(s) => schedules::alter(engine, s, self.identity.as_ref())?,
             Statement::Backup(_) | Statement::Restore(_) => {
                 let text = stmt.to_string();
                 return self.run_job(stmt, &text).await;

@@ -185,13 +185,44 @@ pub async fn create(
     }))
 }
 
-pub fn alter(engine: &mut Engine, stmt: &AlterSchedule) -> Result<Output> {
+/// Whether `identity` may see, pause, resume or drop a schedule: its owner, root, or a user
+/// who could have created it (holds what it needs), as for jobs.
+pub fn may_manage(
+    engine: &mut Engine,
+    identity: Option<&Identity>,
+    row: &crate::catalog::ScheduleRow,
+) -> Result<bool> {
+    if identity.is_none() {
+        return Ok(true);
+    }
+    let owner = if row.owner_user.is_empty() {
+        String::new()
+    } else {
+        Identity::new(&row.owner_user, &row.owner_host).quoted()
+    };
+    let text = format!("CREATE SCHEDULE s FOR {} RECURRING '@daily'", row.command);
+    let stmt = crate::sql::parse(&text).ok().and_then(|mut v| v.pop());
+    // A statement naming what is gone needs what cannot be resolved: only its owner and root.
+    Ok(super::privileges::may_manage_job(engine, identity, &owner, stmt.as_ref()).unwrap_or(false))
+}
+
+pub fn alter(
+    engine: &mut Engine,
+    stmt: &AlterSchedule,
+    identity: Option<&Identity>,
+) -> Result<Output> {
     let name = &stmt.name.value;
-    let Some(row) = engine.catalog().view().schedule(name)? else {
+    let row = engine.catalog().view().schedule(name)?;
+    // Another user's schedule is as good as absent (SHOW SCHEDULES does not list it).
+    let row = match row {
+        Some(r) if may_manage(engine, identity, &r)? => Some(r),
+        _ => None,
+    };
+    let Some(row) = row else {
         if stmt.action == (ScheduleAction::Drop { if_exists: true }) {
             return Ok(done("Query OK, 0 rows affected (no such schedule)"));
         }
-        return Err(unknown_schedule(engine, stmt));
+        return Err(unknown_schedule(engine, stmt, identity.is_some()));
     };
     let changed = match stmt.action {
         ScheduleAction::Drop { .. } => engine.catalog().write(|tx| tx.drop_schedule(name))?,
@@ -213,18 +244,23 @@ pub fn alter(engine: &mut Engine, stmt: &AlterSchedule) -> Result<Output> {
         }
     };
     if !changed {
-        return Err(unknown_schedule(engine, stmt));
+        return Err(unknown_schedule(engine, stmt, identity.is_some()));
     }
     Ok(done("Query OK, 0 rows affected"))
 }
 
-fn unknown_schedule(engine: &mut Engine, stmt: &AlterSchedule) -> Error {
-    let names: Vec<String> = engine
-        .catalog()
-        .view()
-        .schedules()
-        .map(|rows| rows.into_iter().map(|r| r.name).collect())
-        .unwrap_or_default();
+fn unknown_schedule(engine: &mut Engine, stmt: &AlterSchedule, remote: bool) -> Error {
+    // A remote user gets no "did you mean": it could name a schedule they may not see.
+    let names: Vec<String> = if remote {
+        Vec::new()
+    } else {
+        engine
+            .catalog()
+            .view()
+            .schedules()
+            .map(|rows| rows.into_iter().map(|r| r.name).collect())
+            .unwrap_or_default()
+    };
     let mut p = Problem::new(
         Code::ScheduleUnknown,
         stmt.name.span,
@@ -239,12 +275,15 @@ fn unknown_schedule(engine: &mut Engine, stmt: &AlterSchedule) -> Error {
     Error::at(p)
 }
 
-pub fn show(engine: &mut Engine) -> Result<ResultSet> {
+pub fn show(engine: &mut Engine, identity: Option<&Identity>) -> Result<ResultSet> {
     let (schedules, runs) = engine
         .catalog()
         .read(|r| Ok::<_, Error>((r.schedules()?, r.schedule_runs(None)?)))?;
     let mut rs = ResultSet::new(SHOW_SCHEDULES_COLUMNS);
     for s in schedules {
+        if !may_manage(engine, identity, &s)? {
+            continue;
+        }
         let last = runs.iter().find(|r| r.schedule_id == s.id);
         let owner = if s.owner_user.is_empty() {
             "'root'@'localhost'".to_string()

@@ -203,8 +203,28 @@ fn check_backup(b: &Backup, problems: &mut Vec<Problem>) {
 /// A schedule's recurrence: a crontab of 5 fields (6 with seconds first) or a nickname
 /// (`@daily`), evaluated in UTC. A pattern that never matches (`0 0 30 2 *`) is refused too.
 pub fn recurrence(text: &str) -> Result<croner::Cron, String> {
+    let trimmed = text.trim();
+    let text = if trimmed.starts_with('@') {
+        match trimmed.to_ascii_lowercase().as_str() {
+            "@yearly" | "@annually" => "0 0 1 1 *",
+            "@monthly" => "0 0 1 * *",
+            "@weekly" => "0 0 * * 0",
+            "@daily" | "@midnight" => "0 0 * * *",
+            "@hourly" => "0 * * * *",
+            "@reboot" => {
+                return Err("@reboot names no time: a schedule needs a recurrence".into());
+            }
+            _ => {
+                return Err(format!(
+                    "{trimmed} is not a nickname: @yearly (@annually), @monthly, @weekly, @daily (@midnight) or @hourly"
+                ));
+            }
+        }
+    } else {
+        text
+    };
     let fields = text.split_whitespace().count();
-    if !text.trim_start().starts_with('@') && !(5..=6).contains(&fields) {
+    if !(5..=6).contains(&fields) {
         return Err(format!(
             "{fields} fields; a crontab has 5 (or 6 with seconds first)"
         ));

@@ -289,6 +289,18 @@ impl Tx<'_> {
         })
     }
 
+    /// Brings an ACTIVE schedule's next run forward to `at` (a deferred run's retry), if that is
+    /// sooner than the one it has.
+    pub fn retry_schedule_at(&self, id: i64, at: &str) -> Result<()> {
+        self.run(|c| {
+            c.execute(
+                "UPDATE schedules SET next_run = ?2 WHERE id = ?1 AND state = 'ACTIVE' AND next_run > ?2",
+                params![id, at],
+            )?;
+            Ok(())
+        })
+    }
+
     /// Names the job a claimed run started.
     pub fn set_run_job(&self, run: i64, job_id: i64) -> Result<()> {
         self.run(|c| {
