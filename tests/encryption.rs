@@ -306,12 +306,12 @@ async fn a_passphrase_repository_on_s3_round_trips() {
     let dir = tempfile::tempdir().unwrap();
     let mut s = cluster(dir.path()).await;
     // SAFETY: this test binary's other tests do not read this variable.
-    unsafe { std::env::set_var("SRBACKUP_TEST_PASSPHRASE", "correct horse battery staple") };
+    unsafe { std::env::set_var("SRBACKUP_PASSPHRASE_TEST", "correct horse battery staple") };
     let create = server
         .create_statement("s3r", "s3://enc/backups")
         .replace(
             "\n)",
-            ",\n\"encryption\" = \"aes-256-gcm\",\n\"encryption.passphrase_env\" = \"SRBACKUP_TEST_PASSPHRASE\"\n)",
+            ",\n\"encryption\" = \"aes-256-gcm\",\n\"encryption.passphrase_env\" = \"SRBACKUP_PASSPHRASE_TEST\"\n)",
         );
     run(&mut s, &create).await;
     let format = std::fs::read_to_string(
@@ -337,7 +337,7 @@ async fn a_passphrase_repository_on_s3_round_trips() {
     // compression under the seal.
     run(
         &mut s,
-        "CREATE TABLE sr_hub.big (id BIGINT, h VARCHAR(64)) DUPLICATE KEY (id) DISTRIBUTED BY HASH (id) BUCKETS 1;
+        "CREATE TABLE sr_hub.big (id BIGINT, h VARCHAR(128)) DUPLICATE KEY (id) DISTRIBUTED BY HASH (id) BUCKETS 1;
          INSERT INTO sr_hub.big SELECT value, concat(CAST(random() AS VARCHAR), CAST(random() AS VARCHAR), CAST(random() AS VARCHAR)) FROM generate_series(1, 800000)",
     )
     .await;
@@ -374,7 +374,7 @@ async fn a_passphrase_repository_on_s3_round_trips() {
     }
 
     // Another passphrase: refused.
-    unsafe { std::env::set_var("SRBACKUP_TEST_PASSPHRASE", "Tr0ub4dor&3") };
+    unsafe { std::env::set_var("SRBACKUP_PASSPHRASE_TEST", "Tr0ub4dor&3") };
     let other = tempfile::tempdir().unwrap();
     let mut t = Session::open(&other.path().join("c")).unwrap();
     let wrong = fails(&mut t, &create).await;
@@ -441,4 +441,162 @@ async fn garbage_collection_of_an_encrypted_repository_deletes_exactly_the_unnee
     )
     .await;
     assert_eq!(checksums_of(&mut s, "kept", "sr_event").await, before);
+}
+
+/// Found by a QA attack: what a key source may name, and how it is read.
+#[tokio::test(flavor = "multi_thread")]
+async fn key_sources_cannot_probe_the_server_and_never_hang() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Session::open(&dir.path().join("c")).unwrap();
+    let create = |name: &str, props: &str| {
+        format!(
+            "CREATE REPOSITORY {name} WITH BROKER ON LOCATION \"{}\" PROPERTIES (\"encryption\" = \"aes-256-gcm\", {props})",
+            dir.path().join(name).display()
+        )
+    };
+    // Any environment variable of the server: refused by name, before it is read.
+    let env = fails(
+        &mut s,
+        &create("e", "\"encryption.passphrase_env\" = \"HOME\""),
+    )
+    .await;
+    assert!(env.contains("must be named SRBACKUP_PASSPHRASE"), "{env}");
+    // A short passphrase for a new repository.
+    unsafe { std::env::set_var("SRBACKUP_PASSPHRASE_SHORT", "abc") };
+    let short = fails(
+        &mut s,
+        &create(
+            "w",
+            "\"encryption.passphrase_env\" = \"SRBACKUP_PASSPHRASE_SHORT\"",
+        ),
+    )
+    .await;
+    assert!(short.contains("shorter than 12"), "{short}");
+    assert!(
+        !dir.path().join("w").join("locks").exists(),
+        "a refused key wrote to the location"
+    );
+    // A FIFO as the key file: an error, not a hang.
+    let fifo = dir.path().join("fifo");
+    let status = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let f = fails(
+        &mut s,
+        &create(
+            "f",
+            &format!("\"encryption.key_file\" = \"{}\"", fifo.display()),
+        ),
+    )
+    .await;
+    assert!(f.contains("not a regular file"), "{f}");
+    // A server's user: key files only inside allowed_paths (the cluster's own key is not).
+    let allowed = dir.path().join("allowed");
+    std::fs::create_dir(&allowed).unwrap();
+    std::fs::write(allowed.join("k"), KEY).unwrap();
+    s.set_path_policy(srbackup::config::PathPolicy::Within {
+        dirs: vec![std::fs::canonicalize(&allowed).unwrap()],
+        never: vec![std::fs::canonicalize(dir.path().join("c")).unwrap()],
+    });
+    let outside = fails(
+        &mut s,
+        &format!(
+            "CREATE REPOSITORY o WITH BROKER ON LOCATION \"{}\" PROPERTIES (\"encryption\" = \"aes-256-gcm\", \"encryption.key_file\" = \"{}\")",
+            allowed.join("o").display(),
+            dir.path().join("c/secret.key").display()
+        ),
+    )
+    .await;
+    assert!(
+        outside.contains("not allowed") || outside.contains("outside"),
+        "{outside}"
+    );
+    run(
+        &mut s,
+        &format!(
+            "CREATE REPOSITORY inside WITH BROKER ON LOCATION \"{}\" PROPERTIES (\"encryption\" = \"aes-256-gcm\", \"encryption.key_file\" = \"{}\")",
+            allowed.join("inside").display(),
+            allowed.join("k").display()
+        ),
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn damage_in_any_segment_is_reported_as_damage_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo_dir = dir.path().join("repo");
+    let mut s = cluster(dir.path()).await;
+    run(
+        &mut s,
+        &format!(
+            "CREATE REPOSITORY r WITH BROKER ON LOCATION \"{}\" PROPERTIES (\"encryption\" = \"aes-256-gcm\", \"encryption.key\" = \"{KEY}\")",
+            repo_dir.display()
+        ),
+    )
+    .await;
+    run(
+        &mut s,
+        "CREATE TABLE sr_hub.mid (id BIGINT, h VARCHAR(128)) DUPLICATE KEY (id) DISTRIBUTED BY HASH (id) BUCKETS 1;
+         INSERT INTO sr_hub.mid SELECT value, concat(CAST(random() AS VARCHAR), CAST(random() AS VARCHAR)) FROM generate_series(1, 120000)",
+    )
+    .await;
+    run(
+        &mut s,
+        "BACKUP DATABASE sr_hub SNAPSHOT mid TO r ON (TABLE mid)",
+    )
+    .await;
+    // The largest object has more than two segments: flip a byte in the first one.
+    let victim = files_under(&repo_dir.join("objects"))
+        .into_iter()
+        .max_by_key(|f| std::fs::metadata(f).unwrap().len())
+        .unwrap();
+    let mut bytes = std::fs::read(&victim).unwrap();
+    assert!(bytes.len() > 2 * 1024 * 1024 + 100, "{} bytes", bytes.len());
+    bytes[100] ^= 0x01;
+    std::fs::write(&victim, bytes).unwrap();
+    let err = fails(
+        &mut s,
+        "RESTORE SNAPSHOT mid FROM r DATABASE sr_hub AS mid_copy ON (TABLE mid)",
+    )
+    .await;
+    assert!(err.contains("authentication failed"), "{err}");
+    assert!(!err.contains("connection ended"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_saved_retention_policy_is_sealed_and_a_rewritten_one_forgets_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo_dir = dir.path().join("repo");
+    let mut s = cluster(dir.path()).await;
+    run(
+        &mut s,
+        &format!(
+            "CREATE REPOSITORY r WITH BROKER ON LOCATION \"{}\" PROPERTIES (\"encryption\" = \"aes-256-gcm\", \"encryption.key\" = \"{KEY}\")",
+            repo_dir.display()
+        ),
+    )
+    .await;
+    run(
+        &mut s,
+        "BACKUP DATABASE sr_hub SNAPSHOT a TO r ON (TABLE sr_event)",
+    )
+    .await;
+    let repo =
+        srbackup::repo::registry::open(s.engine().catalog(), &srbackup::sql::Ident::new("r"))
+            .unwrap();
+    let policy: srbackup::repo::retention::Policy = "keep-last=5".parse().unwrap();
+    repo.save_retention_default(&policy).await.unwrap();
+    let stored = std::fs::read(repo_dir.join("retention.json")).unwrap();
+    assert!(!contains(&stored, b"keep-last"), "the policy is in clear");
+    assert_eq!(repo.retention_default().await.unwrap(), Some(policy));
+    std::fs::write(
+        repo_dir.join("retention.json"),
+        br#"{"retention": "keep-last=1"}"#,
+    )
+    .unwrap();
+    let err = repo.retention_default().await.unwrap_err().to_string();
+    assert!(err.contains("cannot be read"), "{err}");
 }

@@ -720,3 +720,27 @@ fn malformed_s3_endpoints_buckets_and_regions_are_errors_not_panics() {
         assert!(flat(&err).contains(expected), "{statement}\n{err}");
     }
 }
+
+/// An encryption key in a statement that does not parse is never quoted back (found by a QA
+/// attack: the "unexpected `…`" message and a back-quoted property name showed it).
+#[test]
+fn a_key_in_a_statement_that_does_not_parse_is_never_echoed() {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = dir.path().join("c");
+    let key = "5f1e0c3b9a8d7e6f5a4b3c2d1e0f9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f";
+    for statement in [
+        format!(
+            "CREATE REPOSITORY r WITH BROKER ON LOCATION \"/tmp/x\" PROPERTIES (\"encryption\" = \"aes-256-gcm\", \"encryption.key\" = \"{key}\\\")"
+        ),
+        format!(
+            "CREATE REPOSITORY r WITH BROKER ON LOCATION \"/tmp/x\" PROPERTIES (\"encryption\" = \"aes-256-gcm\", `encryption.key` = \"{key}\")"
+        ),
+    ] {
+        let (code, out, err) = run_sql(&cluster, &statement);
+        assert_eq!(code, Some(1), "{out}{err}");
+        assert!(
+            !out.contains(key) && !err.contains(key),
+            "the key was echoed:\n{err}"
+        );
+    }
+}

@@ -125,6 +125,9 @@ pub enum Encryption {
     PassphraseEnv { variable: String },
 }
 
+/// The names `encryption.passphrase_env` may give start with this.
+pub const PASSPHRASE_ENV_PREFIX: &str = "SRBACKUP_PASSPHRASE";
+
 /// The one algorithm of encrypted repositories.
 pub const ENCRYPTION_ALGORITHM: &str = "aes-256-gcm";
 
@@ -239,6 +242,23 @@ fn encryption(props: &mut Props<'_>) -> Resolved<Option<Encryption>> {
                         "name the environment variable that holds the passphrase",
                     )
                     .label("empty"),
+                ));
+            }
+            // Only variables meant for it: any other (a token in the server's environment)
+            // could otherwise be tested, guess by guess, against the key check.
+            if !value.value.starts_with(PASSPHRASE_ENV_PREFIX) {
+                return Err(Box::new(
+                    Problem::new(
+                        Code::RepoProperty,
+                        value.span,
+                        format!(
+                            "the passphrase's environment variable must be named {PASSPHRASE_ENV_PREFIX}…"
+                        ),
+                    )
+                    .label("not a passphrase variable")
+                    .help(format!(
+                        "export {PASSPHRASE_ENV_PREFIX}_VAULT='…' for the srbackup process, and name it here"
+                    )),
                 ));
             }
             Encryption::PassphraseEnv {

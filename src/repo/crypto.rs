@@ -46,9 +46,12 @@ pub use super::format::{EncryptionInfo, Kdf};
 const KDF_MEMORY_KIB: u32 = 64 * 1024;
 const KDF_ITERATIONS: u32 = 3;
 const KDF_PARALLELISM: u32 = 1;
-/// The most a format file may ask for (a hostile file must not make every open take minutes).
-const KDF_MAX_MEMORY_KIB: u32 = 1024 * 1024;
-const KDF_MAX_ITERATIONS: u32 = 16;
+/// The most a format file may ask for: four times the costs this version writes (a hostile file
+/// must not make every command take seconds and gigabytes before it fails).
+const KDF_MAX_MEMORY_KIB: u32 = 4 * KDF_MEMORY_KIB;
+const KDF_MAX_ITERATIONS: u32 = 4 * KDF_ITERATIONS;
+/// The shortest passphrase a new repository takes.
+pub const MIN_PASSPHRASE: usize = 12;
 
 /// Argon2id with a new salt, for a new passphrase repository.
 pub fn new_kdf() -> Kdf {
@@ -69,7 +72,7 @@ pub fn derive(kdf: &Kdf, passphrase: &[u8]) -> Result<[u8; 32], String> {
     if kdf.memory_kib > KDF_MAX_MEMORY_KIB
         || kdf.iterations > KDF_MAX_ITERATIONS
         || kdf.parallelism == 0
-        || kdf.parallelism > 16
+        || kdf.parallelism > 4
     {
         return Err("the key derivation's costs are out of range".into());
     }
@@ -97,8 +100,8 @@ impl std::fmt::Debug for Keys {
     }
 }
 
-fn expand(master: &[u8; 32], info: &[u8]) -> [u8; 32] {
-    let hk = Hkdf::<Sha256Hasher>::new(None, master);
+fn expand(master: &[u8; 32], salt: &[u8], info: &[u8]) -> [u8; 32] {
+    let hk = Hkdf::<Sha256Hasher>::new(Some(salt), master);
     let mut out = [0u8; 32];
     hk.expand(info, &mut out)
         .expect("32 bytes is a valid HKDF length");
@@ -106,12 +109,18 @@ fn expand(master: &[u8; 32], info: &[u8]) -> [u8; 32] {
 }
 
 impl Keys {
-    pub fn from_master(master: &[u8; 32]) -> Keys {
+    /// The keys of a repository whose format file holds `salt` (32 bytes).
+    pub fn from_master(master: &[u8; 32], salt: &[u8]) -> Keys {
         Keys {
-            data: expand(master, b"srbackup data key"),
-            name: expand(master, b"srbackup name key"),
-            check: expand(master, b"srbackup check key"),
+            data: expand(master, salt, b"srbackup data key"),
+            name: expand(master, salt, b"srbackup name key"),
+            check: expand(master, salt, b"srbackup check key"),
         }
+    }
+
+    /// A new repository's salt, hex.
+    pub fn new_salt() -> String {
+        hex::encode(rand::random::<[u8; 32]>())
     }
 
     /// What the format file records to recognise these keys.
@@ -329,7 +338,7 @@ mod tests {
     use super::*;
 
     fn keys() -> Keys {
-        Keys::from_master(&[7u8; 32])
+        Keys::from_master(&[7u8; 32], b"salt")
     }
 
     fn roundtrip(len: usize, chunk: usize) {
@@ -391,7 +400,7 @@ mod tests {
         dropped.extend_from_slice(&sealed[HEADER + 2 * (SEGMENT + TAG)..]);
         assert!(open(&k, &dropped).is_err());
         // Another key.
-        assert!(open(&Keys::from_master(&[8u8; 32]), &sealed).is_err());
+        assert!(open(&Keys::from_master(&[8u8; 32], b"salt"), &sealed).is_err());
         assert_eq!(open(&k, &sealed).unwrap(), data);
     }
 
@@ -399,11 +408,15 @@ mod tests {
     fn names_are_keyed_and_checks_recognise_only_their_key() {
         let h = Sha256::parse(&"ab".repeat(32)).unwrap();
         let a = keys();
-        let b = Keys::from_master(&[8u8; 32]);
+        let b = Keys::from_master(&[8u8; 32], b"salt");
         assert_eq!(a.object_name(&h), a.object_name(&h));
         assert_ne!(a.object_name(&h), b.object_name(&h));
         assert_ne!(a.object_name(&h), h);
         assert!(a.matches(&a.key_check()));
+        // The same key under another repository's salt: unrelated.
+        let other = Keys::from_master(&[7u8; 32], b"other salt");
+        assert_ne!(a.key_check(), other.key_check());
+        assert_ne!(a.object_name(&h), other.object_name(&h));
         assert!(!a.matches(&b.key_check()));
         assert!(!a.matches("zz"));
     }

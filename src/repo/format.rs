@@ -44,6 +44,9 @@ pub struct FormatFile {
 pub struct EncryptionInfo {
     /// `aes-256-gcm`.
     pub algorithm: String,
+    /// 32 random bytes, hex: the HKDF salt of this repository's keys, so that one key (or
+    /// passphrase) used for two repositories gives them unrelated keys, checks and names.
+    pub salt: String,
     /// How a passphrase becomes the key; `None`: the key is given as 256 bits.
     pub kdf: Option<Kdf>,
     /// HMAC-SHA256 of a fixed text under a key derived from the master key, hex: a wrong key

@@ -387,7 +387,16 @@ impl Repository {
             Ok(mut lease) => {
                 let swept = self.sweep(&mut lease).await;
                 self.release(lease).await?;
-                swept
+                match swept {
+                    // A sweep that would not know what a snapshot needs (its manifest cannot be
+                    // read) deletes nothing: reported as skipped, so that the caller's own
+                    // deletions, already done, are reported as done.
+                    Err(RepoError::Busy { reason, .. }) => Ok(GcReport {
+                        skipped: Some(reason),
+                        ..GcReport::default()
+                    }),
+                    other => other,
+                }
             }
             Err(RepoError::Busy { reason, .. }) => Ok(GcReport {
                 skipped: Some(reason),
@@ -450,6 +459,14 @@ impl Repository {
                 format::RETENTION_FILE
             ),
         };
+        // Sealed in an encrypted repository: a policy someone with the bucket rewrote (to
+        // keep-last=1, say) fails to open instead of forgetting snapshots.
+        let bytes = match self.keys().await? {
+            Some(keys) => super::crypto::open(&keys, &bytes)
+                .map_err(|e| damaged(e.to_string()))?
+                .into(),
+            None => bytes,
+        };
         let saved: Saved = serde_json::from_slice(&bytes).map_err(|e| damaged(e.to_string()))?;
         let policy: Policy = saved.retention.parse().map_err(damaged)?;
         if policy.is_empty() {
@@ -470,6 +487,10 @@ impl Repository {
             "retention": policy.to_string()
         }))
         .expect("serializable");
+        let body = match self.keys().await? {
+            Some(keys) => super::crypto::seal(&keys, &body),
+            None => body,
+        };
         self.store
             .put(&ObjectPath::from(format::RETENTION_FILE), body.into())
             .await

@@ -218,10 +218,20 @@ pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
     text
 }
 
+fn hex_bytes(text: &str) -> Vec<u8> {
+    hex::decode(text).expect("generated as hex")
+}
+
 /// A key file's bytes: a regular file of at most 4 KiB (never a pipe, a device or a huge file).
 fn read_key_file(path: &std::path::Path) -> std::result::Result<Vec<u8>, String> {
     use std::io::Read;
-    let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    use std::os::unix::fs::OpenOptionsExt;
+    // Never blocks on a FIFO (nor takes a terminal): opened non-blocking, then judged.
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+        .map_err(|e| e.to_string())?;
     let meta = file.metadata().map_err(|e| e.to_string())?;
     if !meta.is_file() {
         return Err("not a regular file".into());
@@ -386,6 +396,9 @@ impl std::fmt::Debug for Repository {
             .finish_non_exhaustive()
     }
 }
+
+/// The largest format file read.
+const FORMAT_FILE_MAX: u64 = 64 * 1024;
 
 /// How many manifests are read at once while listing.
 const LIST_CONCURRENCY: usize = 8;
@@ -594,6 +607,53 @@ impl Repository {
                 }),
             };
         }
+        // Everything that can refuse without writing is decided before the probe: the key of
+        // an existing repository, the key source of a new one, and a location that holds
+        // srbackup data without its format file (a deleted format file must not make the
+        // data someone else's new, empty repository, whose GC would delete it).
+        let mut new_master = None;
+        match &existing {
+            Some(_) => {
+                self.keys().await?;
+            }
+            None => {
+                for dir in [format::SNAPSHOTS_DIR, format::OBJECTS_DIR] {
+                    let first = self
+                        .store
+                        .list(Some(&ObjectPath::from(dir)))
+                        .next()
+                        .await
+                        .transpose()
+                        .map_err(|e| self.err("listing", e))?;
+                    if let Some(found) = first {
+                        return Err(RepoError::Unavailable {
+                            repository: self.name.clone(),
+                            reason: format!(
+                                "{} holds {} but no {}: it is not a new location (restore the format file, or choose an empty location)",
+                                self.location,
+                                found.location,
+                                format::FORMAT_FILE
+                            ),
+                        });
+                    }
+                }
+                if let Some(source) = &self.encryption {
+                    let kdf = matches!(source, super::config::Encryption::PassphraseEnv { .. })
+                        .then(super::crypto::new_kdf);
+                    if let super::config::Encryption::PassphraseEnv { variable } = source
+                        && std::env::var_os(variable)
+                            .is_some_and(|p| p.len() < super::crypto::MIN_PASSPHRASE)
+                    {
+                        return Err(self.encryption_err(format!(
+                            "the passphrase in {variable} is shorter than {} characters: too weak for a new repository",
+                            super::crypto::MIN_PASSPHRASE
+                        )));
+                    }
+                    let master = self.master_key(source, kdf.as_ref())?;
+                    new_master = Some((master, kdf));
+                }
+            }
+        }
         let probe = ObjectPath::from(format!(
             "{}/probe-{:016x}.tmp",
             format::LOCKS_DIR,
@@ -613,19 +673,17 @@ impl Repository {
             .map_err(|e| self.err("deleting the probe object", e))?;
         self.ensure_gc_reserve();
         if existing.is_some() {
-            // Attaching: the key (or its absence) must fit the repository.
-            self.keys().await?;
             return Ok(true);
         }
-        let format_file = match &self.encryption {
+        // `new_master` is there exactly when the repository is to be encrypted.
+        let format_file = match new_master {
             None => format::FormatFile::new(),
-            Some(source) => {
-                let kdf = matches!(source, super::config::Encryption::PassphraseEnv { .. })
-                    .then(super::crypto::new_kdf);
-                let master = self.master_key(source, kdf.as_ref())?;
-                let keys = super::crypto::Keys::from_master(&master);
+            Some((master, kdf)) => {
+                let salt = super::crypto::Keys::new_salt();
+                let keys = super::crypto::Keys::from_master(&master, &hex_bytes(&salt));
                 format::FormatFile::encrypted(format::EncryptionInfo {
                     algorithm: super::crypto::ALGORITHM.to_string(),
+                    salt,
                     kdf,
                     key_check: keys.key_check(),
                 })
@@ -656,6 +714,14 @@ impl Repository {
 
     async fn read_format(&self) -> Result<Option<format::FormatFile>> {
         match self.store.get(&ObjectPath::from(format::FORMAT_FILE)).await {
+            // A format file is a few hundred bytes: a huge one is not read.
+            Ok(r) if r.meta.size > FORMAT_FILE_MAX => {
+                Err(self.format_err(format::FormatError::Damaged(format!(
+                    "{} is {} bytes: not a format file",
+                    format::FORMAT_FILE,
+                    r.meta.size
+                ))))
+            }
             Ok(r) => {
                 let bytes = r
                     .bytes()
@@ -710,7 +776,8 @@ impl Repository {
                     .map_err(|why| self.encryption_err(format!("key file {path}: {why}")))
             }
             (Encryption::PassphraseEnv { variable }, Some(kdf)) => {
-                let passphrase = std::env::var(variable).ok().filter(|p| !p.is_empty());
+                use std::os::unix::ffi::OsStrExt;
+                let passphrase = std::env::var_os(variable).filter(|p| !p.is_empty());
                 let Some(passphrase) = passphrase else {
                     return Err(self.encryption_err(format!(
                         "the passphrase is read from the environment variable {variable}, which is not set (or empty) for this process"
@@ -759,8 +826,17 @@ impl Repository {
                                 info.algorithm
                             )));
                         }
+                        let salt = hex::decode(&info.salt)
+                            .ok()
+                            .filter(|s| s.len() == 32)
+                            .ok_or_else(|| {
+                                self.format_err(format::FormatError::Damaged(format!(
+                                    "{}: the encryption salt is not 32 bytes of hex",
+                                    format::FORMAT_FILE
+                                )))
+                            })?;
                         let master = self.master_key(source, info.kdf.as_ref())?;
-                        let keys = super::crypto::Keys::from_master(&master);
+                        let keys = super::crypto::Keys::from_master(&master, &salt);
                         if !keys.matches(&info.key_check) {
                             return Err(self.encryption_err(
                                 "wrong key: it does not open this repository (nothing was read or written)",

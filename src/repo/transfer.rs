@@ -713,12 +713,16 @@ impl Repository {
         });
         let mut received = 0u64;
         let mut failed = None;
+        // The writer stops early only on an error of its own (damage it found, a full disk):
+        // that error is the one to report, not the body this side stopped reading.
+        let mut writer_stopped = false;
         while let Some(chunk) = stream.next().await {
             match chunk {
                 Ok(c) => {
                     received += c.len() as u64;
                     self.limits.download.take(c.len()).await;
                     if tx.send(c).await.is_err() {
+                        writer_stopped = true;
                         break;
                     }
                 }
@@ -731,7 +735,7 @@ impl Repository {
         drop(stream);
         drop(tx);
         // A body that ends early without an error is a transport fault, worth another try.
-        if failed.is_none() && received != expected {
+        if failed.is_none() && received != expected && !writer_stopped {
             failed = Some(RepoError::Storage {
                 repository: self.name.clone(),
                 operation: format!("downloading {key}"),

@@ -53,6 +53,26 @@ pub async fn create(
                 ),
         ));
     }
+    // A server's user names a key file only inside allowed_paths (judged on the file opened,
+    // as FILES() is): the key check the repository records would otherwise let them test
+    // guesses at any file the server can read.
+    if let Some(repo::Encryption::KeyFile { path }) = &config.encryption
+        && matches!(paths, crate::config::PathPolicy::Within { .. })
+        && let Err(refused) = paths.open(std::path::Path::new(path))
+    {
+        let span = stmt
+            .properties
+            .iter()
+            .find(|p| p.key.value.eq_ignore_ascii_case("encryption.key_file"))
+            .map_or(stmt.span, |p| p.value.span);
+        return Err(Error::at(
+            Problem::new(Code::PathNotAllowed, span, refused.to_string())
+                .label("not allowed")
+                .help(
+                    "a server reads key files only inside the directories allowed_paths lists in the cluster's srbackup.conf",
+                ),
+        ));
+    }
     let taken = engine.catalog().view().repository(&stmt.name.value)?;
     if taken.is_some() {
         return Err(Error::at(

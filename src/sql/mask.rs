@@ -160,7 +160,12 @@ pub fn secret_spans(src: &str) -> Vec<Range<usize>> {
 /// A quoted literal's value (quotes removed, escapes undone), for judging a key.
 fn literal_text(text: &str) -> String {
     let text = text.trim();
-    let Some(quote) = text.chars().next().filter(|q| *q == '"' || *q == '\'') else {
+    // Back-quoted too: `encryption.key` = "…" is still a key's value.
+    let Some(quote) = text
+        .chars()
+        .next()
+        .filter(|q| *q == '"' || *q == '\'' || *q == '`')
+    else {
         return text.to_string();
     };
     let body = text

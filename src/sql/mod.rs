@@ -305,6 +305,10 @@ fn syntax_problem(err: &pest::error::Error<Rule>, src: &str) -> Problem {
 
     let (start, end) = token_at(src, pos);
     let found = &src[start..end];
+    // The message quotes the token; a token that is (or holds) a secret is not quoted.
+    let secret = mask::secret_spans(src)
+        .iter()
+        .any(|s| s.start < end && start < s.end);
     let mut problem = if found.is_empty() {
         // Nothing to underline at the end of the input: point at its last character instead.
         let last = src.trim_end();
@@ -319,7 +323,11 @@ fn syntax_problem(err: &pest::error::Error<Rule>, src: &str) -> Problem {
         Problem::new(
             Code::Syntax,
             Span::new(start, end),
-            format!("unexpected `{found}`"),
+            if secret {
+                "unexpected text that holds a secret (not shown)".to_string()
+            } else {
+                format!("unexpected `{found}`")
+            },
         )
         .label(format!("expected {expected_text}"))
     };
