@@ -287,6 +287,8 @@ impl Sink for TableSink {
 pub struct JsonSink {
     first_statement: bool,
     first_row: bool,
+    /// A query's `rows` array is open (its rows are streaming).
+    in_rows: bool,
     columns: Vec<String>,
     redact: fn(&Statement) -> String,
 }
@@ -298,6 +300,7 @@ impl JsonSink {
         JsonSink {
             first_statement: true,
             first_row: true,
+            in_rows: false,
             columns: Vec::new(),
             redact,
         }
@@ -315,6 +318,11 @@ impl JsonSink {
     /// Ends the array with the error that stopped the script (`{"error": {...}}`), so what is
     /// printed stays one JSON document.
     pub fn fail(mut self, error: &serde_json::Value) {
+        // A query that failed while its rows streamed: its result is closed first.
+        if self.in_rows {
+            crate::out!("]}}");
+            self.in_rows = false;
+        }
         self.separator();
         crate::out!("{error}");
         self.finish();
@@ -330,6 +338,7 @@ impl Sink for JsonSink {
         self.separator();
         self.columns = columns.to_vec();
         self.first_row = true;
+        self.in_rows = true;
         crate::out!(
             "{{\"statement\":{},\"columns\":{},\"rows\":[",
             serde_json::Value::String(query.to_string()),
@@ -362,5 +371,6 @@ impl Sink for JsonSink {
     }
     fn end_rows(&mut self, _total: u64) {
         crate::out!("]}}");
+        self.in_rows = false;
     }
 }

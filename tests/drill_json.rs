@@ -11,6 +11,26 @@ fn json(out: &str) -> Value {
     serde_json::from_str(out).unwrap_or_else(|e| panic!("not one JSON document ({e}):\n{out}"))
 }
 
+/// Hand-edits object `name` of the (only) manifest of `label`.
+fn edit_object(c: &common::cli::Cluster, label: &str, name: &str, edit: impl FnOnce(&mut Value)) {
+    let dir = c.repo.join("snapshots").join(label);
+    let manifest = std::fs::read_dir(&dir)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let mut m: Value = json(&std::fs::read_to_string(&manifest).unwrap());
+    let object = m["objects"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|o| o["name"] == name)
+        .unwrap();
+    edit(object);
+    std::fs::write(&manifest, serde_json::to_vec(&m).unwrap()).unwrap();
+}
+
 fn backup(c: &common::cli::Cluster, label: &str) {
     sql(c, &format!("BACKUP DATABASE sr_hub SNAPSHOT {label} TO r"));
 }
@@ -71,22 +91,10 @@ fn a_drill_fails_when_the_restored_rows_differ_from_what_the_backup_recorded() {
     backup(&c, "nightly");
     // Hand-edit the manifest's recorded checksum of one table (an attacker, or a bug that
     // restores other rows, looks the same to the drill).
-    let dir = c.repo.join("snapshots").join("nightly");
-    let manifest = std::fs::read_dir(&dir)
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
-    let mut m: Value = json(&std::fs::read_to_string(&manifest).unwrap());
-    let objects = m["objects"].as_array_mut().unwrap();
-    let table = objects
-        .iter_mut()
-        .find(|o| o["name"] == "sr_member")
-        .unwrap();
-    let sum = table["checksum"]["sum"].as_u64().unwrap();
-    table["checksum"]["sum"] = Value::from(sum ^ 1);
-    std::fs::write(&manifest, serde_json::to_vec(&m).unwrap()).unwrap();
+    edit_object(&c, "nightly", "sr_member", |table| {
+        let sum = table["checksum"]["sum"].as_u64().unwrap();
+        table["checksum"]["sum"] = Value::from(sum ^ 1);
+    });
 
     let (ok, out, err) = srbackup(&c.path, &["--format", "json", "drill", "r"]);
     assert!(!ok, "a drill over a wrong checksum passed:\n{out}\n{err}");
@@ -278,22 +286,9 @@ fn a_checksum_missing_among_recorded_ones_fails_the_drill_and_reports_open_early
     );
     assert!(!sql(&c, "SHOW RESTORE").contains("FINISHED"));
 
-    let dir = c.repo.join("snapshots").join("nightly");
-    let manifest = std::fs::read_dir(&dir)
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
-    let mut m: Value = json(&std::fs::read_to_string(&manifest).unwrap());
-    let table = m["objects"]
-        .as_array_mut()
-        .unwrap()
-        .iter_mut()
-        .find(|o| o["name"] == "sr_pmc")
-        .unwrap();
-    table.as_object_mut().unwrap().remove("checksum");
-    std::fs::write(&manifest, serde_json::to_vec(&m).unwrap()).unwrap();
+    edit_object(&c, "nightly", "sr_pmc", |table| {
+        table.as_object_mut().unwrap().remove("checksum");
+    });
     let (ok, out, _) = srbackup(&c.path, &["--format", "json", "drill", "r"]);
     assert!(!ok, "{out}");
     let v = json(&out);

@@ -49,6 +49,14 @@ fn leaks(dir: &Path, needles: &[&[u8]]) -> Vec<String> {
     found
 }
 
+/// CREATE REPOSITORY `name` at `location`, encrypted with `key`.
+fn encrypted(name: &str, location: &Path, key: &str) -> String {
+    format!(
+        "CREATE REPOSITORY {name} WITH BROKER ON LOCATION \"{}\" PROPERTIES (\"encryption\" = \"aes-256-gcm\", \"encryption.key\" = \"{key}\")",
+        location.display()
+    )
+}
+
 async fn cluster(dir: &Path) -> Session {
     let mut s = Session::open(&dir.join("c")).unwrap();
     run(&mut s, common::FIXTURE).await;
@@ -123,14 +131,7 @@ async fn a_local_encrypted_repository_round_trips_and_stores_nothing_in_clear() 
     let dir = tempfile::tempdir().unwrap();
     let repo = dir.path().join("repo");
     let mut s = cluster(dir.path()).await;
-    run(
-        &mut s,
-        &format!(
-            "CREATE REPOSITORY r WITH BROKER ON LOCATION \"{}\" PROPERTIES (\"encryption\" = \"aes-256-gcm\", \"encryption.key\" = \"{KEY}\")",
-            repo.display()
-        ),
-    )
-    .await;
+    run(&mut s, &encrypted("r", &repo, KEY)).await;
     let format = std::fs::read_to_string(repo.join("srbackup-repository.json")).unwrap();
     assert!(format.contains("\"version\": 2"), "{format}");
     round_trip(&mut s, "r", &repo).await;
@@ -187,14 +188,7 @@ async fn a_wrong_or_missing_key_is_refused_before_anything_is_read_or_written() 
     let dir = tempfile::tempdir().unwrap();
     let repo = dir.path().join("repo");
     let mut s = cluster(dir.path()).await;
-    run(
-        &mut s,
-        &format!(
-            "CREATE REPOSITORY r WITH BROKER ON LOCATION \"{}\" PROPERTIES (\"encryption\" = \"aes-256-gcm\", \"encryption.key\" = \"{KEY}\")",
-            repo.display()
-        ),
-    )
-    .await;
+    run(&mut s, &encrypted("r", &repo, KEY)).await;
     run(&mut s, "BACKUP DATABASE sr_hub SNAPSHOT enc TO r").await;
     let listing = |p: &Path| {
         let mut v: Vec<_> = files_under(p)
@@ -209,14 +203,7 @@ async fn a_wrong_or_missing_key_is_refused_before_anything_is_read_or_written() 
     // A second cluster attaching with another key, with none, or with a passphrase.
     let other = tempfile::tempdir().unwrap();
     let mut t = Session::open(&other.path().join("c")).unwrap();
-    let wrong = fails(
-        &mut t,
-        &format!(
-            "CREATE REPOSITORY r WITH BROKER ON LOCATION \"{}\" PROPERTIES (\"encryption\" = \"aes-256-gcm\", \"encryption.key\" = \"{OTHER_KEY}\")",
-            repo.display()
-        ),
-    )
-    .await;
+    let wrong = fails(&mut t, &encrypted("r", &repo, OTHER_KEY)).await;
     assert!(wrong.contains("wrong key"), "{wrong}");
     assert!(!wrong.contains(OTHER_KEY), "the key was echoed: {wrong}");
     let none = fails(
@@ -272,14 +259,7 @@ async fn a_wrong_or_missing_key_is_refused_before_anything_is_read_or_written() 
     )
     .await;
     let mut u = Session::open(&dir.path().join("u")).unwrap();
-    let not = fails(
-        &mut u,
-        &format!(
-            "CREATE REPOSITORY p WITH BROKER ON LOCATION \"{}\" PROPERTIES (\"encryption\" = \"aes-256-gcm\", \"encryption.key\" = \"{KEY}\")",
-            plain.display()
-        ),
-    )
-    .await;
+    let not = fails(&mut u, &encrypted("p", &plain, KEY)).await;
     assert!(not.contains("not encrypted"), "{not}");
 
     // Malformed properties point at themselves.
@@ -386,14 +366,7 @@ async fn garbage_collection_of_an_encrypted_repository_deletes_exactly_the_unnee
     let dir = tempfile::tempdir().unwrap();
     let repo_dir = dir.path().join("repo");
     let mut s = cluster(dir.path()).await;
-    run(
-        &mut s,
-        &format!(
-            "CREATE REPOSITORY r WITH BROKER ON LOCATION \"{}\" PROPERTIES (\"encryption\" = \"aes-256-gcm\", \"encryption.key\" = \"{KEY}\")",
-            repo_dir.display()
-        ),
-    )
-    .await;
+    run(&mut s, &encrypted("r", &repo_dir, KEY)).await;
     run(
         &mut s,
         "BACKUP DATABASE sr_hub SNAPSHOT g TO r ON (TABLE sr_event)",
@@ -529,14 +502,7 @@ async fn damage_in_any_segment_is_reported_as_damage_at_once() {
     let dir = tempfile::tempdir().unwrap();
     let repo_dir = dir.path().join("repo");
     let mut s = cluster(dir.path()).await;
-    run(
-        &mut s,
-        &format!(
-            "CREATE REPOSITORY r WITH BROKER ON LOCATION \"{}\" PROPERTIES (\"encryption\" = \"aes-256-gcm\", \"encryption.key\" = \"{KEY}\")",
-            repo_dir.display()
-        ),
-    )
-    .await;
+    run(&mut s, &encrypted("r", &repo_dir, KEY)).await;
     run(
         &mut s,
         "CREATE TABLE sr_hub.mid (id BIGINT, h VARCHAR(128)) DUPLICATE KEY (id) DISTRIBUTED BY HASH (id) BUCKETS 1;
@@ -571,14 +537,7 @@ async fn a_saved_retention_policy_is_sealed_and_a_rewritten_one_forgets_nothing(
     let dir = tempfile::tempdir().unwrap();
     let repo_dir = dir.path().join("repo");
     let mut s = cluster(dir.path()).await;
-    run(
-        &mut s,
-        &format!(
-            "CREATE REPOSITORY r WITH BROKER ON LOCATION \"{}\" PROPERTIES (\"encryption\" = \"aes-256-gcm\", \"encryption.key\" = \"{KEY}\")",
-            repo_dir.display()
-        ),
-    )
-    .await;
+    run(&mut s, &encrypted("r", &repo_dir, KEY)).await;
     run(
         &mut s,
         "BACKUP DATABASE sr_hub SNAPSHOT a TO r ON (TABLE sr_event)",

@@ -406,6 +406,26 @@ fn forget_deletes_what_the_policy_does_not_keep_and_then_the_objects_only_they_n
     let mut expected = vec![b.clone(), "b/2026-03-01-10-00-00-000.json".to_string()];
     expected.sort();
     assert_eq!(left, expected);
+    // DROP SNAPSHOT the same way (found by a QA attack: it dropped, then exited 1): the drop is
+    // reported as done, and why the objects stay.
+    let mut m: serde_json::Value = serde_json::from_str(&text).unwrap();
+    m["label"] = serde_json::Value::String("c".into());
+    m["timestamp"] = serde_json::Value::String("2026-02-05-10-00-00-000".into());
+    std::fs::create_dir_all(repo.join("snapshots/c")).unwrap();
+    std::fs::write(
+        repo.join("snapshots/c/2026-02-05-10-00-00-000.json"),
+        serde_json::to_string(&m).unwrap(),
+    )
+    .unwrap();
+    let (code, out, err) = srbackup(&cluster, &["sql", "DROP SNAPSHOT c ON r"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("dropped 1 snapshot of c"), "{out}");
+    assert!(out.contains("is unreadable"), "{out}");
+    assert!(
+        !repo
+            .join("snapshots/c/2026-02-05-10-00-00-000.json")
+            .exists()
+    );
     std::fs::remove_file(repo.join("snapshots/b/2026-03-01-10-00-00-000.json")).unwrap();
 
     // A label no snapshot has is said, not silently ignored.

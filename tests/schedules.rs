@@ -205,42 +205,35 @@ async fn a_run_that_cannot_start_fails_with_its_reason_and_the_schedule_goes_on(
 #[tokio::test(flavor = "multi_thread")]
 async fn schedules_are_checked_when_created() {
     let (_dir, _repo, mut s) = hub_with_local_repo().await;
-    let bad_cron = fails(
+    let start = "CREATE SCHEDULE x FOR BACKUP DATABASE sr_hub SNAPSHOT x TO";
+    for (rest, expected) in [
+        ("r RECURRING '0 1 * *'", "not a crontab"),
+        ("r RECURRING '0 0 30 2 *'", "never matches"),
+        ("r RECURRING '@reboot'", "names no time"),
+        (
+            "r RECURRING '@daily' WITH RETENTION 'keep-forever=1'",
+            "not a retention policy",
+        ),
+        (
+            "nowhere RECURRING '@daily'",
+            "repository nowhere does not exist",
+        ),
+        ("r ON (TABLE nope) RECURRING '@daily'", "nope"),
+    ] {
+        let err = fails(&mut s, &format!("{start} {rest}")).await;
+        assert!(err.contains(expected), "{rest}: {err}");
+    }
+    // Retention on a backup of external catalogs only would apply to every database's
+    // snapshots of the label (found by review): refused.
+    let catalogs = fails(
         &mut s,
-        "CREATE SCHEDULE x FOR BACKUP DATABASE sr_hub SNAPSHOT x TO r RECURRING '0 1 * *'",
-    )
-    .await;
-    assert!(bad_cron.contains("not a crontab"), "{bad_cron}");
-    let never = fails(
-        &mut s,
-        "CREATE SCHEDULE x FOR BACKUP DATABASE sr_hub SNAPSHOT x TO r RECURRING '0 0 30 2 *'",
-    )
-    .await;
-    assert!(never.contains("never matches"), "{never}");
-    let bad_policy = fails(
-        &mut s,
-        "CREATE SCHEDULE x FOR BACKUP DATABASE sr_hub SNAPSHOT x TO r RECURRING '@daily' WITH RETENTION 'keep-forever=1'",
+        "CREATE SCHEDULE y FOR BACKUP EXTERNAL CATALOG (hive) SNAPSHOT y TO r RECURRING '@daily' WITH RETENTION 'keep-last=1'",
     )
     .await;
     assert!(
-        bad_policy.contains("not a retention policy"),
-        "{bad_policy}"
+        catalogs.contains("no database to apply retention"),
+        "{catalogs}"
     );
-    let no_repo = fails(
-        &mut s,
-        "CREATE SCHEDULE x FOR BACKUP DATABASE sr_hub SNAPSHOT x TO nowhere RECURRING '@daily'",
-    )
-    .await;
-    assert!(
-        no_repo.contains("repository nowhere does not exist"),
-        "{no_repo}"
-    );
-    let no_table = fails(
-        &mut s,
-        "CREATE SCHEDULE x FOR BACKUP DATABASE sr_hub SNAPSHOT x TO r ON (TABLE nope) RECURRING '@daily'",
-    )
-    .await;
-    assert!(no_table.contains("nope"), "{no_table}");
     assert!(rows(&mut s, "SHOW SCHEDULES").await.rows.is_empty());
 
     run(
@@ -454,4 +447,64 @@ async fn two_schedules_due_at_once_on_one_database_both_run_one_after_the_other(
     assert_eq!(tick.started[0].0, "b");
     // Back on its hour afterwards.
     assert_eq!(next_run(&mut s, "b"), due + Duration::hours(1));
+}
+
+/// A job accepted just before the server died, before its run named it (found by review): the
+/// next scheduler links it to the run instead of failing the run.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_job_accepted_but_not_yet_linked_is_found_not_failed() {
+    let (dir, _repo, mut s) = hub_with_local_repo().await;
+    let cluster = dir.path().join("c");
+    run(
+        &mut s,
+        "CREATE SCHEDULE h FOR BACKUP DATABASE sr_hub SNAPSHOT h TO r ON (TABLE sr_event) RECURRING '@hourly'",
+    )
+    .await;
+    let row = s.engine().catalog().view().schedule("h").unwrap().unwrap();
+    let due = row.next_run.clone().unwrap();
+    // What a scheduler does up to its crash: the claim, then the accepted job.
+    let run_id = s
+        .engine()
+        .catalog()
+        .write(|tx| {
+            tx.claim_schedule_run(
+                row.id,
+                &due,
+                "2099-01-01 00:00:00",
+                "2000-01-01 00:00:00",
+                RunState::Running,
+                None,
+            )
+        })
+        .unwrap()
+        .unwrap();
+    let stmt = srbackup::sql::parse(&row.command).unwrap().remove(0);
+    let job = srbackup::exec::submit(
+        s.engine(),
+        &stmt,
+        &row.command,
+        srbackup::exec::StartOptions {
+            snapshot_time: None,
+            owner: "",
+        },
+    )
+    .await
+    .unwrap();
+    let mut scheduler = Scheduler::open(&cluster).unwrap();
+    let tick = scheduler.tick(Utc::now()).await.unwrap();
+    assert!(tick.closed.is_empty(), "{tick:?}");
+    let runs = s.engine().catalog().view().schedule_runs(None).unwrap();
+    let linked = runs.iter().find(|r| r.id == run_id).unwrap();
+    assert_eq!(
+        (linked.job_id, linked.state),
+        (Some(job), RunState::Running)
+    );
+    assert!(
+        srbackup::exec::run_job(s.engine(), job, &Silent)
+            .await
+            .unwrap()
+            .succeeded()
+    );
+    let tick = scheduler.tick(Utc::now()).await.unwrap();
+    assert_eq!(tick.closed, vec![(run_id, RunState::Success)]);
 }

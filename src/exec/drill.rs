@@ -204,14 +204,14 @@ pub async fn run(
     let outcome = match outcome {
         Ok(o) if o.succeeded() => o,
         Ok(o) => {
-            drop_scratch(engine, &scratch);
+            let _ = drop_scratch(engine, &scratch);
             return Err(Error::invalid(
                 format!("the drill's restore did not finish: {}", o.summary()),
                 None,
             ));
         }
         Err(e) => {
-            drop_scratch(engine, &scratch);
+            let _ = drop_scratch(engine, &scratch);
             return Err(e);
         }
     };
@@ -281,9 +281,8 @@ pub async fn run(
     }
     let check_seconds = check_started.elapsed().as_secs_f64();
     let rto_seconds = started.elapsed().as_secs_f64();
-    if !options.keep {
-        drop_scratch(engine, &scratch);
-    }
+    // Kept when asked, or when the drop failed (the report must not say it is gone).
+    let kept = options.keep || !drop_scratch(engine, &scratch);
     let ok = tables.iter().all(|t| t.ok) && views.iter().all(|v| v.ok);
     Ok(DrillReport {
         repository: options.repository.to_string(),
@@ -291,7 +290,7 @@ pub async fn run(
         timestamp: id.timestamp,
         database,
         scratch_database: scratch,
-        kept: options.keep,
+        kept,
         restore_job_id: outcome.job_id,
         started_at,
         restore_seconds,
@@ -463,15 +462,22 @@ async fn run_view(engine: &mut Engine, db: &str, name: &str) -> ViewCheck {
     }
 }
 
-fn drop_scratch(engine: &mut Engine, scratch: &str) {
+/// Drops the scratch database; whether it is gone.
+fn drop_scratch(engine: &mut Engine, scratch: &str) -> bool {
     let text = format!(
         "DROP DATABASE IF EXISTS {} FORCE",
         sql::QuotedIdent(scratch)
     );
-    if let Ok(Statement::DropDatabase(stmt)) = parse_one(&text)
-        && let Err(e) = crate::engine::ddl::drop_database(engine, &stmt)
-    {
-        crate::errln!("drill: cannot drop the scratch database {scratch}: {e}");
+    match parse_one(&text) {
+        Ok(Statement::DropDatabase(stmt)) => match crate::engine::ddl::drop_database(engine, &stmt)
+        {
+            Ok(_) => true,
+            Err(e) => {
+                crate::errln!("drill: cannot drop the scratch database {scratch}: {e}");
+                false
+            }
+        },
+        _ => false,
     }
 }
 

@@ -39,6 +39,7 @@ async fn record_checksums(
             }
         }
     }
+    let mut all_complete = true;
     for o in &mut manifest.objects {
         let schema = match &o.definition {
             ObjectDef::Table { schema, .. } | ObjectDef::MaterializedView { schema, .. } => schema,
@@ -46,8 +47,11 @@ async fn record_checksums(
         };
         let key = {
             use sha2::Digest;
+            // The schema, and this build: a later build computes its own (CHECKSUM TABLE's row
+            // encoding is Arrow's, which an upgrade could change).
             let text = serde_json::to_string(schema).map_err(|e| failed(e.to_string()))?;
-            hex::encode(sha2::Sha256::digest(text.as_bytes()))
+            let keyed = format!("{}\n{text}", env!("CARGO_PKG_VERSION"));
+            hex::encode(sha2::Sha256::digest(keyed.as_bytes()))
         };
         let (mut rows, mut sum, mut complete) = (0u64, 0u64, true);
         let mut fresh = Vec::new();
@@ -63,8 +67,14 @@ async fn record_checksums(
                                 complete = false;
                                 break 'rowsets;
                             };
-                            let c =
-                                crate::engine::query::rowset_checksum(schema, path, *bytes).await?;
+                            // A file gone since (the job resumed after its pin was released):
+                            // not recorded, rather than a failed backup.
+                            let Ok(c) =
+                                crate::engine::query::rowset_checksum(schema, path, *bytes).await
+                            else {
+                                complete = false;
+                                break 'rowsets;
+                            };
                             fresh.push((hex, c.rows, c.sum));
                             (c.rows, c.sum)
                         }
@@ -83,6 +93,13 @@ async fn record_checksums(
             })?;
         }
         o.checksum = complete.then_some(crate::repo::format::TableChecksum { rows, sum });
+        all_complete &= complete;
+    }
+    // All or none: a drill takes a checksum missing among recorded ones for an edited manifest.
+    if !all_complete {
+        for o in &mut manifest.objects {
+            o.checksum = None;
+        }
     }
     Ok(())
 }
@@ -434,6 +451,13 @@ impl Runner<'_> {
                 entry
             }
             Action::Release { .. } => {
+                // Each table's checksum is computed while the pin still holds its rowsets (the
+                // catalog keeps them), so the manifest written after the release finds them all,
+                // whatever a DROP or a compaction does to the files meanwhile.
+                if let Some(p) = self.journal.pin() {
+                    let mut skeleton = p.skeleton.clone();
+                    record_checksums(self.engine, &self.plan, &mut skeleton).await?;
+                }
                 let pin = self.journal.pin().map(|p| p.pin_id);
                 let entry = Entry::Release(Empty {});
                 self.engine.catalog().try_write(|tx| -> Result<(), Stop> {

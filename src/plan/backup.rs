@@ -431,6 +431,24 @@ pub async fn plan_to_file(
 
 /// Plans a BACKUP, handing each upload group to `groups` as the catalog yields it; the plan
 /// returned holds every other task.
+/// The objects a repository holds, as a backup plan asks about them (by content hash).
+struct Stored<'k> {
+    names: HashSet<Digest>,
+    keys: Option<&'k crate::repo::crypto::Keys>,
+}
+
+impl Stored<'_> {
+    fn contains(&self, sha256: &Digest) -> bool {
+        match self.keys {
+            None => self.names.contains(sha256),
+            Some(keys) => crate::repo::Sha256::parse(&sha256.hex())
+                .ok()
+                .and_then(|h| Digest::parse(keys.object_name(&h).as_str()).ok())
+                .is_some_and(|name| self.names.contains(&name)),
+        }
+    }
+}
+
 async fn plan_with(
     engine: &mut Engine,
     stmt: &Backup,
@@ -493,6 +511,13 @@ async fn plan_with(
         .filter_map(|k| crate::repo::format::parse_object_key(k))
         .filter_map(|(h, _)| Digest::parse(h.as_str()).ok())
         .collect();
+    // An encrypted repository names objects by a keyed hash of their content: the plan's
+    // plain hashes are looked up under those names.
+    let keys = repository.keys().await?;
+    let stored = Stored {
+        names: stored,
+        keys: keys.as_deref(),
+    };
     // The selection again, and every rowset, in one catalog transaction: the plan describes
     // one state of the catalog.
     let mut plan = engine.catalog().read(|conn| -> Result<Plan> {
@@ -533,7 +558,7 @@ fn build(
     options: &JobOptions,
     repository: &crate::repo::Repository,
     selection: &Selection,
-    stored: &HashSet<Digest>,
+    stored: &Stored<'_>,
     groups: &mut dyn FnMut(Task) -> std::io::Result<()>,
 ) -> Result<Plan> {
     let db = selection.database.as_ref().map(|d| d.name.clone());

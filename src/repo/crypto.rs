@@ -151,6 +151,18 @@ impl Keys {
             .expect("an HMAC-SHA256 is 64 hex digits")
     }
 
+    /// The salt of an object stored as is, derived from its content's hash: two uploads of the
+    /// same content (racing backups, a damaged object replaced) write the same bytes, so a
+    /// reader never mixes two versions of one object. Compressed objects take a random salt
+    /// instead: the same content compressed at another level is another plaintext.
+    pub fn object_salt(&self, hash: &Sha256) -> [u8; SALT] {
+        let mut mac = <Hmac<Sha256Hasher> as Mac>::new_from_slice(&self.name)
+            .expect("HMAC takes any key length");
+        mac.update(b"srbackup object salt");
+        mac.update(&hex::decode(hash.as_str()).unwrap_or_default());
+        mac.finalize().into_bytes().into()
+    }
+
     fn cipher(&self, salt: &[u8]) -> Aes256Gcm {
         let hk = Hkdf::<Sha256Hasher>::new(Some(salt), &self.data);
         let mut key = [0u8; 32];
@@ -173,8 +185,14 @@ pub struct Sealer {
 }
 
 impl Sealer {
+    /// A sealer with a random salt (manifests, the retention policy, compressed objects).
     pub fn new(keys: &Keys) -> Sealer {
-        let salt: [u8; SALT] = rand::random();
+        Sealer::with_salt(keys, rand::random())
+    }
+
+    /// A sealer whose salt (and so whose per-object key) is `salt`. Only for content the salt
+    /// is derived from ([`Keys::object_salt`]): one key must never seal two plaintexts.
+    pub fn with_salt(keys: &Keys, salt: [u8; SALT]) -> Sealer {
         let mut header = MAGIC.to_vec();
         header.extend_from_slice(&salt);
         Sealer {
@@ -327,6 +345,14 @@ pub fn key_from_text(bytes: &[u8]) -> Result<[u8; 32], String> {
     {
         return Ok(raw.try_into().expect("64 hex digits are 32 bytes"));
     }
+    // 32 hex characters are a 128-bit key written as text (`openssl rand -hex 16`), not 32
+    // raw bytes: refused rather than taken for a weaker key than it looks.
+    if let Some(t) = text
+        && t.len() == 32
+        && t.bytes().all(|b| b.is_ascii_hexdigit())
+    {
+        return Err("32 hex digits are a 128-bit key: give 64 hex digits (256 bits)".into());
+    }
     if bytes.len() == 32 {
         return Ok(bytes.try_into().expect("checked length"));
     }
@@ -429,6 +455,7 @@ mod tests {
         );
         assert_eq!(key_from_text(&[1u8; 32]).unwrap(), [1u8; 32]);
         assert!(key_from_text(b"short").is_err());
+        assert!(key_from_text("0f".repeat(16).as_bytes()).is_err());
         assert!(key_from_text("zz".repeat(32).as_bytes()).is_err());
     }
 }

@@ -703,9 +703,11 @@ impl Repository {
                 self.keys().await?;
                 Ok(false)
             }
-            // Another cluster initialized it at the same moment: attach to theirs.
+            // Another cluster initialized it at the same moment: attach to theirs, if the key
+            // (or its absence) fits it.
             Err(object_store::Error::AlreadyExists { .. }) => {
                 self.read_format().await?;
+                self.keys().await?;
                 Ok(true)
             }
             Err(e) => Err(self.err("writing the format file", e)),

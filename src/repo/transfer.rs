@@ -110,16 +110,13 @@ impl Out {
 fn produce(
     path: &Path,
     compression: Option<i32>,
-    keys: Option<Arc<super::crypto::Keys>>,
+    sealer: Option<super::crypto::Sealer>,
     tx: mpsc::Sender<Bytes>,
 ) -> std::io::Result<(String, u64)> {
     let mut file = std::fs::File::open(path)?;
     let mut hasher = Hasher::new();
     let mut total = 0u64;
-    let mut out = Out {
-        tx,
-        sealer: keys.as_deref().map(super::crypto::Sealer::new),
-    };
+    let mut out = Out { tx, sealer };
     if compression.is_none() {
         // Stored as is: each chunk is read straight into its own buffer of exactly CHUNK
         // bytes, which is then sent as it is (no staging buffer, no growth past CHUNK).
@@ -346,7 +343,12 @@ impl Repository {
             .map_err(|e| io_err(path, std::io::Error::other(e)))?;
         let (tx, mut rx) = mpsc::channel::<Bytes>(2);
         let source = path.to_path_buf();
-        let producer = tokio::task::spawn_blocking(move || produce(&source, compression, keys, tx));
+        let sealer = keys.as_deref().map(|k| match compression {
+            None => super::crypto::Sealer::with_salt(k, k.object_salt(hash)),
+            Some(_) => super::crypto::Sealer::new(k),
+        });
+        let producer =
+            tokio::task::spawn_blocking(move || produce(&source, compression, sealer, tx));
         let verify =
             |joined: std::result::Result<std::io::Result<(String, u64)>, _>| -> Result<u64> {
                 let (actual, bytes) = joined

@@ -98,7 +98,11 @@ impl Scheduler {
             })
             .collect();
         for schedule in due {
-            self.fire(&schedule, now, &mut tick).await?;
+            // One schedule's failure (a busy catalog, say) neither stops the others nor loses
+            // the jobs already accepted this tick: the caller must launch those.
+            if let Err(e) = self.fire(&schedule, now, &mut tick).await {
+                tick.failed.push((schedule.name.clone(), e.to_string()));
+            }
         }
         Ok(tick)
     }
@@ -197,11 +201,13 @@ impl Scheduler {
         }
         match self.start_backup(s, now).await {
             Ok(job) => {
+                // Launched whatever happens to the link: an accepted job not run would hold
+                // its database until the next start.
+                tick.started.push((s.name.clone(), job));
                 self.session
                     .engine()
                     .catalog()
                     .write(|tx| tx.set_run_job(run, job))?;
-                tick.started.push((s.name.clone(), job));
             }
             Err(e) => {
                 let message = crate::sql::mask_secrets(&e.to_string());
@@ -212,6 +218,24 @@ impl Scheduler {
             }
         }
         Ok(())
+    }
+
+    /// A BACKUP job of `run`'s statement accepted after the run was claimed that no run names.
+    fn unlinked_job(&mut self, run: &ScheduleRunRow) -> Result<Option<i64>> {
+        let Ok(Statement::Backup(b)) = parse_one(&run.command) else {
+            return Ok(None);
+        };
+        let db = b.database.as_ref().map(|d| d.value.clone());
+        let view = self.session.engine().catalog().view();
+        for job in view.jobs(crate::catalog::JobKind::Backup, db.as_deref())? {
+            if job.created_at.as_str() < run.started_at.as_str() {
+                break; // newest first: the rest are older still
+            }
+            if job.label == b.snapshot.value && view.run_of_job(job.id)?.is_none() {
+                return Ok(Some(job.id));
+            }
+        }
+        Ok(None)
     }
 
     /// The running job (its process alive) that holds the database a BACKUP command backs up.
@@ -289,6 +313,17 @@ impl Scheduler {
             if lock(&self.in_flight).contains(&run.id) {
                 continue;
             }
+            // The job may have been accepted just before the process died, before the run named
+            // it (the two are separate transactions): found, it is linked, not failed.
+            if run.job_id.is_none()
+                && let Some(job) = self.unlinked_job(&run)?
+            {
+                self.session
+                    .engine()
+                    .catalog()
+                    .write(|tx| tx.set_run_job(run.id, job))?;
+                continue;
+            }
             let (state, mut message) = match run.job_id {
                 // Claimed, and no job named after a grace period: the process that claimed it
                 // died in between (a scheduler claims and submits in one pass, so a younger
@@ -359,13 +394,20 @@ impl Scheduler {
             let Statement::Backup(b) = parse_one(&run.command)? else {
                 return Err(Error::invalid("not a backup", None));
             };
+            // Rules apply to the label's snapshots of the schedule's database, never wider.
+            let Some(database) = b.database.as_ref().map(|d| d.value.clone()) else {
+                return Err(Error::invalid(
+                    "a backup of external catalogs only has no database to apply it to",
+                    None,
+                ));
+            };
             let repo = crate::repo::registry::open(self.session.engine().catalog(), &b.repository)?;
             let report = repo
                 .forget(
                     &policy,
                     GroupBy::Database,
                     Some(&b.snapshot.value),
-                    b.database.as_ref().map(|d| d.value.as_str()),
+                    Some(&database),
                     false,
                     &crate::repo::registry::lease_holder(),
                 )

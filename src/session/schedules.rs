@@ -113,6 +113,17 @@ pub async fn create(
                 .label("not for a drill"),
             ));
         }
+        (Some(r), ScheduledJob::Backup(b)) if b.database.is_none() => {
+            return Err(Error::at(
+                Problem::new(
+                    Code::ScheduleInvalid,
+                    r.span,
+                    "a backup of external catalogs only has no database to apply retention to",
+                )
+                .label("no database")
+                .help("give retention to database backups (forget REPO --label L applies rules to any label)"),
+            ));
+        }
         (Some(r), ScheduledJob::Backup(_)) => {
             let policy: Policy = r.value.parse().map_err(|why: String| {
                 Error::at(
