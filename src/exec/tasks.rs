@@ -3,6 +3,8 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use futures::StreamExt;
+
 use super::journal::{
     DownloadEntry, Empty, Entry, Journal, ManifestEntry, PinEntry, StageEntry, UploadEntry,
 };
@@ -53,34 +55,56 @@ async fn record_checksums(
             let keyed = format!("{}\n{text}", env!("CARGO_PKG_VERSION"));
             hex::encode(sha2::Sha256::digest(keyed.as_bytes()))
         };
+        // The known sums from the catalog; the rest computed on the runtime's workers, several
+        // rowsets at once (each is a CPU-bound scan of one file).
         let (mut rows, mut sum, mut complete) = (0u64, 0u64, true);
-        let mut fresh = Vec::new();
-        'rowsets: for p in &o.partitions {
-            for t in &p.tablets {
-                for r in t.rowsets.iter().filter(|r| r.rollup.is_none()) {
-                    let hex = r.sha256.to_string();
-                    let known = engine.catalog().view().rowset_checksum(&hex, &key)?;
-                    let (n, s) = match known {
-                        Some(c) => c,
-                        None => {
-                            let Some((path, bytes)) = paths.get(&hex) else {
-                                complete = false;
-                                break 'rowsets;
-                            };
-                            // A file gone since (the job resumed after its pin was released):
-                            // not recorded, rather than a failed backup.
-                            let Ok(c) =
-                                crate::engine::query::rowset_checksum(schema, path, *bytes).await
-                            else {
-                                complete = false;
-                                break 'rowsets;
-                            };
-                            fresh.push((hex, c.rows, c.sum));
-                            (c.rows, c.sum)
+        let mut missing: Vec<(String, std::path::PathBuf, u64)> = Vec::new();
+        {
+            let view = engine.catalog().view();
+            'rowsets: for p in &o.partitions {
+                for t in &p.tablets {
+                    for r in t.rowsets.iter().filter(|r| r.rollup.is_none()) {
+                        let hex = r.sha256.to_string();
+                        match view.rowset_checksum(&hex, &key)? {
+                            Some((n, s)) => {
+                                rows += n;
+                                sum = sum.wrapping_add(s);
+                            }
+                            None => match paths.get(&hex) {
+                                Some((path, bytes)) => missing.push((hex, path.clone(), *bytes)),
+                                None => {
+                                    complete = false;
+                                    break 'rowsets;
+                                }
+                            },
                         }
-                    };
-                    rows += n;
-                    sum = sum.wrapping_add(s);
+                    }
+                }
+            }
+        }
+        let mut fresh = Vec::new();
+        if complete && !missing.is_empty() {
+            let parallel = std::thread::available_parallelism().map_or(2, |n| n.get());
+            let schema = std::sync::Arc::new(schema.clone());
+            let mut computed = futures::stream::iter(missing)
+                .map(|(hex, path, bytes)| {
+                    let schema = schema.clone();
+                    tokio::spawn(async move {
+                        let c = crate::engine::query::rowset_checksum(&schema, &path, bytes).await;
+                        (hex, c)
+                    })
+                })
+                .buffer_unordered(parallel);
+            while let Some(done) = computed.next().await {
+                match done {
+                    Ok((hex, Ok(c))) => {
+                        rows += c.rows;
+                        sum = sum.wrapping_add(c.sum);
+                        fresh.push((hex, c.rows, c.sum));
+                    }
+                    // A file gone since (the job resumed after its pin was released): not
+                    // recorded, rather than a failed backup.
+                    _ => complete = false,
                 }
             }
         }

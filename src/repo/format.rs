@@ -386,7 +386,7 @@ pub struct ObjectEntry {
     pub checksum: Option<TableChecksum>,
 }
 
-/// CHECKSUM TABLE's result: the rows and the wrapping sum of a SHA-256 prefix of each row.
+/// CHECKSUM TABLE's result: the rows and the wrapping sum of each row's XXH3-64.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TableChecksum {

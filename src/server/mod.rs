@@ -137,7 +137,9 @@ mod serve_impl {
             auth_plugin: settings.authentication_plugin.clone(),
         });
         // Jobs a previous server left unfinished go on where their journals say.
+        let mut resuming = Vec::new();
         for job in exec::interrupted(&mut engine)? {
+            resuming.push(job.id);
             crate::errln!(
                 "resuming {} job {} ({}) from {}",
                 job.kind.keyword(),
@@ -150,7 +152,7 @@ mod serve_impl {
             }
         }
         drop(engine);
-        start_scheduler(&shared)?;
+        start_scheduler(&shared, &resuming)?;
 
         // Scripts wait for this line (and read the port from it with --listen 127.0.0.1:0).
         crate::outln!(
@@ -293,18 +295,57 @@ mod serve_impl {
         })
     }
 
+    /// Every how many ticks the scheduler thread looks for jobs whose process is gone.
+    const RESUME_CHECK_TICKS: u64 = 5;
+    /// How long before a job this thread resumed may be resumed again (if it is interrupted
+    /// again, say).
+    const RESUME_AGAIN_AFTER: std::time::Duration = std::time::Duration::from_secs(60);
+
     /// How often the scheduler looks at the schedules (a crontab's finest step is a second).
     const SCHEDULER_TICK: std::time::Duration = std::time::Duration::from_secs(1);
 
     /// Starts the scheduler thread: every tick fires what is due and starts its jobs.
-    fn start_scheduler(shared: &Arc<Shared>) -> Result<()> {
+    fn start_scheduler(shared: &Arc<Shared>, resuming: &[i64]) -> Result<()> {
+        let resuming = resuming.to_vec();
         let mut scheduler = super::scheduler::Scheduler::open(&shared.cluster)?;
         let shared = shared.clone();
         std::thread::Builder::new()
             .name("srbackup-scheduler".into())
             .stack_size(crate::engine::query::STATEMENT_STACK)
             .spawn(move || {
+                // Jobs this thread resumed, and when: one whose process died after the server
+                // started (or was still exiting when it started) is resumed here, once.
+                let mut resumed: std::collections::HashMap<i64, std::time::Instant> = resuming
+                    .iter()
+                    .map(|id| (*id, std::time::Instant::now()))
+                    .collect();
+                let mut ticks: u64 = 0;
                 loop {
+                    ticks += 1;
+                    if ticks.is_multiple_of(RESUME_CHECK_TICKS) {
+                        resumed.retain(|_, at| at.elapsed() < RESUME_AGAIN_AFTER);
+                        match scheduler.interrupted_jobs() {
+                            Ok(jobs) => {
+                                for job in jobs {
+                                    if resumed.contains_key(&job.id) {
+                                        continue;
+                                    }
+                                    resumed.insert(job.id, std::time::Instant::now());
+                                    crate::errln!(
+                                        "resuming {} job {} ({}) from {}: its process is gone",
+                                        job.kind.keyword(),
+                                        job.id,
+                                        job.label,
+                                        job.state
+                                    );
+                                    if let Err(e) = launch(&shared, JobStart::Resume(job.id)) {
+                                        crate::errln!("job {}: cannot start a thread: {e}", job.id);
+                                    }
+                                }
+                            }
+                            Err(e) => crate::errln!("scheduler: {e}"),
+                        }
+                    }
                     match shared
                         .runtime
                         .block_on(scheduler.tick(crate::session::schedules::clock_now()))

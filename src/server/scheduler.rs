@@ -72,6 +72,12 @@ impl Scheduler {
         })
     }
 
+    /// Unfinished jobs whose process is gone (a server killed a moment before this one
+    /// started may still have been exiting when the start looked; a CLI job killed later).
+    pub fn interrupted_jobs(&mut self) -> Result<Vec<crate::catalog::JobRow>> {
+        exec::interrupted(self.session.engine())
+    }
+
     /// The drill runs in flight (shared with the threads that run them).
     pub fn in_flight(&self) -> InFlight {
         self.in_flight.clone()
