@@ -57,6 +57,20 @@ fn encrypted(name: &str, location: &Path, key: &str) -> String {
     )
 }
 
+/// A cluster with an encrypted repository `r` holding a backup `label` of sr_event.
+async fn encrypted_cluster_with(label: &str) -> (tempfile::TempDir, std::path::PathBuf, Session) {
+    let dir = tempfile::tempdir().unwrap();
+    let repo_dir = dir.path().join("repo");
+    let mut s = cluster(dir.path()).await;
+    run(&mut s, &encrypted("r", &repo_dir, KEY)).await;
+    run(
+        &mut s,
+        &format!("BACKUP DATABASE sr_hub SNAPSHOT {label} TO r ON (TABLE sr_event)"),
+    )
+    .await;
+    (dir, repo_dir, s)
+}
+
 async fn cluster(dir: &Path) -> Session {
     let mut s = Session::open(&dir.join("c")).unwrap();
     run(&mut s, common::FIXTURE).await;
@@ -363,15 +377,7 @@ async fn a_passphrase_repository_on_s3_round_trips() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn garbage_collection_of_an_encrypted_repository_deletes_exactly_the_unneeded_objects() {
-    let dir = tempfile::tempdir().unwrap();
-    let repo_dir = dir.path().join("repo");
-    let mut s = cluster(dir.path()).await;
-    run(&mut s, &encrypted("r", &repo_dir, KEY)).await;
-    run(
-        &mut s,
-        "BACKUP DATABASE sr_hub SNAPSHOT g TO r ON (TABLE sr_event)",
-    )
-    .await;
+    let (_dir, repo_dir, mut s) = encrypted_cluster_with("g").await;
     let first = files_under(&repo_dir.join("objects")).len();
     run(&mut s, "TRUNCATE TABLE sr_hub.sr_event").await;
     run(
@@ -534,15 +540,7 @@ async fn damage_in_any_segment_is_reported_as_damage_at_once() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_saved_retention_policy_is_sealed_and_a_rewritten_one_forgets_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let repo_dir = dir.path().join("repo");
-    let mut s = cluster(dir.path()).await;
-    run(&mut s, &encrypted("r", &repo_dir, KEY)).await;
-    run(
-        &mut s,
-        "BACKUP DATABASE sr_hub SNAPSHOT a TO r ON (TABLE sr_event)",
-    )
-    .await;
+    let (_dir, repo_dir, mut s) = encrypted_cluster_with("a").await;
     let repo =
         srbackup::repo::registry::open(s.engine().catalog(), &srbackup::sql::Ident::new("r"))
             .unwrap();

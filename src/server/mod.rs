@@ -140,16 +140,7 @@ mod serve_impl {
         let mut resuming = Vec::new();
         for job in exec::interrupted(&mut engine)? {
             resuming.push(job.id);
-            crate::errln!(
-                "resuming {} job {} ({}) from {}",
-                job.kind.keyword(),
-                job.id,
-                job.label,
-                job.state
-            );
-            if let Err(e) = launch(&shared, JobStart::Resume(job.id)) {
-                crate::errln!("job {}: cannot start a thread: {e}", job.id);
-            }
+            resume_job(&shared, &job, "");
         }
         drop(engine);
         start_scheduler(&shared, &resuming)?;
@@ -295,6 +286,20 @@ mod serve_impl {
         })
     }
 
+    /// Resumes an interrupted job on a job thread, saying so (`why` ends the line).
+    fn resume_job(shared: &Arc<Shared>, job: &crate::catalog::JobRow, why: &str) {
+        crate::errln!(
+            "resuming {} job {} ({}) from {}{why}",
+            job.kind.keyword(),
+            job.id,
+            job.label,
+            job.state
+        );
+        if let Err(e) = launch(shared, JobStart::Resume(job.id)) {
+            crate::errln!("job {}: cannot start a thread: {e}", job.id);
+        }
+    }
+
     /// Every how many ticks the scheduler thread looks for jobs whose process is gone.
     const RESUME_CHECK_TICKS: u64 = 5;
     /// How long before a job this thread resumed may be resumed again (if it is interrupted
@@ -331,16 +336,7 @@ mod serve_impl {
                                         continue;
                                     }
                                     resumed.insert(job.id, std::time::Instant::now());
-                                    crate::errln!(
-                                        "resuming {} job {} ({}) from {}: its process is gone",
-                                        job.kind.keyword(),
-                                        job.id,
-                                        job.label,
-                                        job.state
-                                    );
-                                    if let Err(e) = launch(&shared, JobStart::Resume(job.id)) {
-                                        crate::errln!("job {}: cannot start a thread: {e}", job.id);
-                                    }
+                                    resume_job(&shared, &job, ": its process is gone");
                                 }
                             }
                             Err(e) => crate::errln!("scheduler: {e}"),
