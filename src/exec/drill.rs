@@ -511,9 +511,7 @@ async fn scheduled(
     cluster: &std::path::Path,
     command: &str,
 ) -> std::result::Result<DrillReport, String> {
-    let text = format!("CREATE SCHEDULE s FOR {command} RECURRING '@daily'");
-    let parsed = parse_one(&text).map_err(|e| e.to_string())?;
-    let Statement::CreateSchedule(s) = parsed else {
+    let Some(Statement::CreateSchedule(s)) = sql::schedule_of_command(command) else {
         return Err(format!("not a drill: {command}"));
     };
     let sql::ScheduledJob::Drill {

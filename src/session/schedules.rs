@@ -211,8 +211,7 @@ pub fn may_manage(
     } else {
         Identity::new(&row.owner_user, &row.owner_host).quoted()
     };
-    let text = format!("CREATE SCHEDULE s FOR {} RECURRING '@daily'", row.command);
-    let stmt = crate::sql::parse(&text).ok().and_then(|mut v| v.pop());
+    let stmt = crate::sql::schedule_of_command(&row.command);
     // A statement naming what is gone needs what cannot be resolved: only its owner and root.
     Ok(super::privileges::may_manage_job(engine, identity, &owner, stmt.as_ref()).unwrap_or(false))
 }

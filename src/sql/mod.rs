@@ -37,6 +37,14 @@ pub use validate::{SHOW_BACKUP_COLUMNS, SHOW_RESTORE_COLUMNS, parse_backup_times
 struct StatementParser;
 
 /// Parses and validates every statement of `src` (statements are separated by `;`).
+/// A schedule's recorded command (`BACKUP …` or `DRILL ON repo …`, its canonical text) read
+/// back as the `CREATE SCHEDULE` it belongs to: what privilege checks and a drill's run take.
+pub fn schedule_of_command(command: &str) -> Option<Statement> {
+    let text = format!("CREATE SCHEDULE s FOR {command} RECURRING '@daily'");
+    let mut statements = parse(&text).ok()?;
+    (statements.len() == 1).then(|| statements.remove(0))
+}
+
 pub fn parse(src: &str) -> Result<Vec<Statement>, SqlError> {
     parse_named("input", src)
 }
